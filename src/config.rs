@@ -1,0 +1,495 @@
+//! The `launch` and `attach` configurations, parsed once into typed values.
+//!
+//! These types are the single source of the configuration's shape: `dockdap
+//! schema` prints their JSON schema (which editor configs are checked
+//! against), and the list of attributes dockdap owns is read off that same
+//! schema. Every attribute *not* in it belongs to debugpy and is passed on
+//! untouched (`justMyCode`, `subProcess`, `redirectOutput`, ...).
+//!
+//! This module only parses and validates; it starts nothing.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::paths::{Mapping, PathMap};
+
+/// The app's folder inside Azure ML deployment images.
+pub const DEFAULT_APP_ROOT: &str = "/var/azureml-app";
+/// debugpy's customary port.
+pub const DEFAULT_DEBUG_PORT: u16 = 5678;
+/// Seconds to wait for the debugger; debugpy's own spawn timeout is 60 s.
+pub const DEFAULT_TIMEOUT_SECS: f64 = 60.0;
+
+/// `"request": "launch"`: start a container from an image and debug it.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(title = "dockdap launch configuration")]
+pub struct LaunchArguments {
+    /// Image to run, e.g. `debug:1`.
+    pub image: String,
+    /// Name of the container; generated when absent.
+    #[serde(default)]
+    pub container_name: Option<String>,
+    /// Where the app's files are, in the container and on this machine.
+    #[serde(flatten)]
+    pub paths: PathArguments,
+    /// `host:container` port pairs for the service, published on 127.0.0.1 only.
+    #[serde(default = "default_ports")]
+    pub ports: Vec<String>,
+    /// The debugger's port inside the container.
+    #[serde(default = "default_debug_port")]
+    pub debug_port: u16,
+    /// How debugpy is started.
+    #[serde(default)]
+    pub debugger: DebuggerMode,
+    /// How dockdap reaches debugpy.
+    #[serde(default)]
+    pub transport: TransportMode,
+    /// Hold the app before `init()` until the editor is attached.
+    #[serde(default = "yes")]
+    pub wait_for_debugger: bool,
+    /// Seconds to wait for the debugger before giving up with a diagnosis.
+    #[serde(default = "default_timeout")]
+    pub timeout: f64,
+    /// Environment variables added to the container's.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Replaces the image's command (`CMD`).
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// Replaces the image's entrypoint.
+    #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
+    /// Leave the container running after the session.
+    #[serde(default)]
+    pub keep_container: bool,
+    /// Snapshot the container (`docker commit`) when the session ends.
+    #[serde(default)]
+    pub commit_on_exit: bool,
+    /// Which directions files are synced in.
+    #[serde(default)]
+    pub sync: SyncSettings,
+    /// Set TCP_NODELAY on debugpy's sockets inside the container (removes a
+    /// ~44 ms stall per request).
+    #[serde(default = "yes")]
+    pub tune_debugger: bool,
+}
+
+/// `"request": "attach"`: join a running container, or a debugpy at an address.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(title = "dockdap attach configuration")]
+pub struct AttachArguments {
+    /// Name or id of a running container whose debugpy to attach to.
+    #[serde(default)]
+    pub container: Option<String>,
+    /// The address of a debugpy that is not in a container dockdap can see.
+    #[serde(default)]
+    pub connect: Option<ConnectArguments>,
+    /// Where the app's files are, in the container and on this machine.
+    #[serde(flatten)]
+    pub paths: PathArguments,
+    /// The debugger's port inside the container.
+    #[serde(default = "default_debug_port")]
+    pub debug_port: u16,
+    /// How dockdap reaches debugpy.
+    #[serde(default)]
+    pub transport: TransportMode,
+    /// Seconds to wait for the debugger before giving up.
+    #[serde(default = "default_timeout")]
+    pub timeout: f64,
+    /// Which directions files are synced in.
+    #[serde(default)]
+    pub sync: SyncSettings,
+}
+
+/// Where the app's files are, in both places.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PathArguments {
+    /// The app's folder inside the container.
+    #[serde(default = "default_app_root")]
+    pub app_root: String,
+    /// The same folder on this machine; default: the workspace folder, else the adapter's working directory.
+    #[serde(default)]
+    pub local_root: Option<String>,
+    /// More `{localRoot, remoteRoot}` pairs; the longest matching prefix wins.
+    #[serde(default)]
+    pub path_mappings: Vec<PathMappingArgument>,
+}
+
+/// One extra mapping.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PathMappingArgument {
+    /// A folder on this machine.
+    pub local_root: String,
+    /// The same folder in the container.
+    pub remote_root: String,
+}
+
+/// Where a debugpy listens.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectArguments {
+    /// Host name or address.
+    #[serde(default = "default_host")]
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+/// How debugpy is started in the container.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DebuggerMode {
+    /// Detect from the image.
+    #[default]
+    Auto,
+    /// The image starts debugpy itself.
+    Image,
+    /// dockdap adds debugpy and wraps the command.
+    Inject,
+    /// The Azure ML inference server's `AZUREML_DEBUG_PORT` hook.
+    Azureml,
+}
+
+/// How dockdap reaches debugpy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportMode {
+    /// Pick the best available.
+    #[default]
+    Auto,
+    /// A debug port published on 127.0.0.1.
+    Port,
+    /// DAP through the Docker API; no port published.
+    Exec,
+}
+
+/// One direction of file sync.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// Sync in this direction as dockdap sees fit.
+    #[default]
+    Auto,
+    /// Never sync in this direction.
+    Off,
+}
+
+/// File sync directions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncSettings {
+    /// Container edits come back into the workspace.
+    #[serde(default)]
+    pub from_container: SyncMode,
+    /// Workspace edits go into the container.
+    #[serde(default)]
+    pub to_container: SyncMode,
+}
+
+fn default_ports() -> Vec<String> {
+    vec!["8000:5001".to_owned()]
+}
+fn default_debug_port() -> u16 {
+    DEFAULT_DEBUG_PORT
+}
+fn default_app_root() -> String {
+    DEFAULT_APP_ROOT.to_owned()
+}
+fn default_timeout() -> f64 {
+    DEFAULT_TIMEOUT_SECS
+}
+fn default_host() -> String {
+    "127.0.0.1".to_owned()
+}
+fn yes() -> bool {
+    true
+}
+
+/// A configuration that cannot be used, with what to change.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {request} configuration: {message}")]
+pub struct ConfigError {
+    /// `launch` or `attach`.
+    pub request: &'static str,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// What the client asked for, parsed.
+#[derive(Debug, Clone)]
+pub enum Request {
+    /// Start a container.
+    Launch(LaunchArguments),
+    /// Join a container or an address.
+    Attach(AttachArguments),
+}
+
+/// A parsed configuration plus the attributes that belong to debugpy.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// dockdap's own attributes.
+    pub request: Request,
+    /// Everything else, in the client's order, for debugpy.
+    pub for_debugpy: Map<String, Value>,
+}
+
+impl SessionConfig {
+    /// Parses the arguments of a `launch` (`is_launch`) or `attach` request.
+    pub fn parse(is_launch: bool, arguments: &Value) -> Result<SessionConfig, ConfigError> {
+        let request_name = if is_launch { "launch" } else { "attach" };
+        let fail = |message: String| ConfigError { request: request_name, message };
+        let Some(map) = arguments.as_object() else {
+            return Err(fail("the arguments must be a JSON object".into()));
+        };
+        let request = if is_launch {
+            let args: LaunchArguments = serde_json::from_value(arguments.clone()).map_err(|e| fail(explain(&e)))?;
+            if args.image.trim().is_empty() {
+                return Err(fail("`image` is empty: name the image to debug, e.g. \"debug:1\"".into()));
+            }
+            for port in &args.ports {
+                parse_port_pair(port).map_err(fail)?;
+            }
+            Request::Launch(args)
+        } else {
+            let args: AttachArguments = serde_json::from_value(arguments.clone()).map_err(|e| fail(explain(&e)))?;
+            match (&args.container, &args.connect) {
+                (None, None) => {
+                    return Err(fail(
+                        "say what to attach to: `container` (a running container's name or id) or `connect: {host, port}`"
+                            .into(),
+                    ));
+                }
+                (Some(_), Some(_)) => {
+                    return Err(fail("`container` and `connect` exclude each other: keep one".into()));
+                }
+                _ => {}
+            }
+            Request::Attach(args)
+        };
+        let owned = owned_attributes(is_launch);
+        let for_debugpy =
+            map.iter().filter(|(k, _)| !owned.iter().any(|o| o == *k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        Ok(SessionConfig { request, for_debugpy })
+    }
+
+    /// The path arguments, whichever the request.
+    pub fn paths(&self) -> &PathArguments {
+        match &self.request {
+            Request::Launch(a) => &a.paths,
+            Request::Attach(a) => &a.paths,
+        }
+    }
+
+    /// Seconds to wait for the debugger.
+    pub fn timeout(&self) -> f64 {
+        match &self.request {
+            Request::Launch(a) => a.timeout,
+            Request::Attach(a) => a.timeout,
+        }
+    }
+}
+
+impl PathArguments {
+    /// The path map: `localRoot` <-> `appRoot` plus the extra mappings.
+    /// `workspace` stands in for an absent `localRoot` and for a literal
+    /// `${workspaceFolder}` an editor did not substitute.
+    pub fn path_map(&self, workspace: &Path) -> PathMap {
+        let workspace = workspace.to_string_lossy();
+        let substitute = |s: &str| s.replace("${workspaceFolder}", &workspace);
+        let local_root = self.local_root.as_deref().map(substitute).unwrap_or_else(|| workspace.to_string());
+        let mut mappings = vec![Mapping { host: local_root, container: self.app_root.clone() }];
+        mappings.extend(
+            self.path_mappings
+                .iter()
+                .map(|m| Mapping { host: substitute(&m.local_root), container: m.remote_root.clone() }),
+        );
+        PathMap::new(mappings)
+    }
+}
+
+/// Parses `"8000:5001"` (or `"5001"`, same port on both sides) into
+/// (host port, container port).
+pub fn parse_port_pair(pair: &str) -> Result<(u16, u16), String> {
+    let bad = || {
+        format!(
+            "port {pair:?} is not of the form \"HOST:CONTAINER\" (e.g. \"8000:5001\"); ports are published on 127.0.0.1 only, so leave the address out"
+        )
+    };
+    let (host, container) = pair.split_once(':').unwrap_or((pair, pair));
+    let host: u16 = host.trim().parse().map_err(|_| bad())?;
+    let container: u16 = container.trim().parse().map_err(|_| bad())?;
+    if container == 0 {
+        return Err(bad());
+    }
+    Ok((host, container))
+}
+
+/// Turns serde's message into one that says what to write.
+fn explain(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    if text.contains("missing field `image`") {
+        return "`image` is required: the image to debug, e.g. \"debug:1\" (build the example with `dockdap demo`)"
+            .into();
+    }
+    // serde_json appends " at line 1 column N", which means nothing to a user
+    // whose configuration was a launch.json object.
+    match text.find(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+/// The JSON schemas of both requests, as `dockdap schema` prints them.
+pub fn schema() -> Value {
+    serde_json::json!({
+        "launch": schemars::schema_for!(LaunchArguments),
+        "attach": schemars::schema_for!(AttachArguments),
+    })
+}
+
+/// The attributes dockdap reads itself (never forwarded to debugpy), read off
+/// the schema so the two cannot disagree. `connect` and `pathMappings` are
+/// among them: debugpy must not map paths a second time.
+pub fn owned_attributes(is_launch: bool) -> Vec<String> {
+    let schema =
+        if is_launch { schemars::schema_for!(LaunchArguments) } else { schemars::schema_for!(AttachArguments) };
+    let mut names: Vec<String> =
+        schema.get("properties").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
+    // Both requests own all path attributes, whichever the schema lists.
+    for extra in ["appRoot", "localRoot", "pathMappings", "connect", "container"] {
+        if !names.iter().any(|n| n == extra) {
+            names.push(extra.to_owned());
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[track_caller]
+    fn check_err(is_launch: bool, args: Value, expect: &str) {
+        let err = SessionConfig::parse(is_launch, &args).unwrap_err();
+        assert_eq!(err.to_string(), expect);
+    }
+
+    #[test]
+    fn errors_say_what_to_do() {
+        check_err(
+            true,
+            json!({}),
+            "invalid launch configuration: `image` is required: the image to debug, e.g. \"debug:1\" (build the example with `dockdap demo`)",
+        );
+        check_err(
+            true,
+            json!({"image": " "}),
+            "invalid launch configuration: `image` is empty: name the image to debug, e.g. \"debug:1\"",
+        );
+        check_err(
+            true,
+            json!({"image": "x", "ports": ["0.0.0.0:80:5001"]}),
+            "invalid launch configuration: port \"0.0.0.0:80:5001\" is not of the form \"HOST:CONTAINER\" (e.g. \"8000:5001\"); ports are published on 127.0.0.1 only, so leave the address out",
+        );
+        check_err(
+            true,
+            json!({"image": "x", "debugger": "magic"}),
+            "invalid launch configuration: unknown variant `magic`, expected one of `auto`, `image`, `inject`, `azureml`",
+        );
+        check_err(
+            true,
+            json!({"image": "x", "debugPort": "5678"}),
+            "invalid launch configuration: invalid type: string \"5678\", expected u16",
+        );
+        check_err(
+            false,
+            json!({}),
+            "invalid attach configuration: say what to attach to: `container` (a running container's name or id) or `connect: {host, port}`",
+        );
+        check_err(
+            false,
+            json!({"container": "a", "connect": {"port": 1}}),
+            "invalid attach configuration: `container` and `connect` exclude each other: keep one",
+        );
+        check_err(false, json!([1]), "invalid attach configuration: the arguments must be a JSON object");
+    }
+
+    #[test]
+    fn debugpy_gets_everything_else_in_order() {
+        let args = json!({
+            "type": "dockdap", "request": "launch", "name": "x", "image": "debug:1", "justMyCode": false,
+            "pathMappings": [{"localRoot": "/l", "remoteRoot": "/r"}], "subProcess": true, "env": {"A": "1"},
+            "tuneDebugger": false, "__sessionId": "s"
+        });
+        let config = SessionConfig::parse(true, &args).unwrap();
+        let keys: Vec<&String> = config.for_debugpy.keys().collect();
+        assert_eq!(keys, ["type", "request", "name", "justMyCode", "subProcess", "__sessionId"]);
+        let Request::Launch(launch) = config.request else { panic!() };
+        assert_eq!(launch.ports, ["8000:5001"]);
+        assert_eq!(launch.paths.app_root, "/var/azureml-app");
+        assert!(launch.wait_for_debugger && !launch.tune_debugger);
+    }
+
+    #[test]
+    fn attach_owns_connect() {
+        let args = json!({"connect": {"port": 5678}, "appRoot": "/app", "localRoot": "/ws", "justMyCode": true});
+        let config = SessionConfig::parse(false, &args).unwrap();
+        assert_eq!(Value::Object(config.for_debugpy.clone()), json!({"justMyCode": true}));
+        let map = config.paths().path_map(Path::new("/cwd"));
+        assert_eq!(map.to_container("/ws/a.py").as_deref(), Some("/app/a.py"));
+    }
+
+    #[test]
+    fn workspace_folder_placeholder() {
+        let args = json!({"connect": {"port": 1}, "localRoot": "${workspaceFolder}/src"});
+        let config = SessionConfig::parse(false, &args).unwrap();
+        let map = config.paths().path_map(Path::new("/home/u/ws"));
+        assert_eq!(map.to_container("/home/u/ws/src/a.py").as_deref(), Some("/var/azureml-app/a.py"));
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(parse_port_pair("8000:5001"), Ok((8000, 5001)));
+        assert_eq!(parse_port_pair("5001"), Ok((5001, 5001)));
+        assert_eq!(parse_port_pair("0:5001"), Ok((0, 5001)));
+        assert!(parse_port_pair("8000:0").is_err());
+        assert!(parse_port_pair("a:b").is_err());
+    }
+
+    #[test]
+    fn schema_lists_every_launch_attribute() {
+        let names = owned_attributes(true);
+        for attr in [
+            "image",
+            "containerName",
+            "appRoot",
+            "localRoot",
+            "pathMappings",
+            "ports",
+            "debugPort",
+            "debugger",
+            "transport",
+            "waitForDebugger",
+            "timeout",
+            "env",
+            "command",
+            "entrypoint",
+            "keepContainer",
+            "commitOnExit",
+            "sync",
+            "tuneDebugger",
+        ] {
+            assert!(names.iter().any(|n| n == attr), "{attr} missing from {names:?}");
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! Docker, and nothing but Docker.
+//!
+//! **Architecture Invariant:** this is the only module that imports
+//! `bollard`. Everything else sees `Engine`, `DebugContainer` and
+//! `ContainerError`, whose messages say what to do.
+//!
+//! - `engine`: finding and connecting to the Docker Engine (`DOCKER_HOST`,
+//!   Docker contexts), and turning API errors into `ContainerError`s.
+//! - `launch`: creating and starting a debug container, ports on 127.0.0.1.
+//! - `ready`: telling when debugpy really listens inside the container.
+//! - `logs`: streaming the container's output, keeping a tail for diagnoses.
+//! - `diagnose`: a plain-language reading of why a container died.
+//! - `reap`: labels, and removing what dead dockdap processes left behind.
+
+pub mod diagnose;
+pub mod engine;
+pub mod launch;
+pub mod logs;
+pub mod ready;
+pub mod reap;
+
+pub use engine::{ContainerError, Engine};
+pub use launch::DebugContainer;
+
+/// Label: the session that created the object.
+pub const LABEL_SESSION: &str = "dockdap.session";
+/// Label: the pid of the dockdap process that owns the object.
+pub const LABEL_PID: &str = "dockdap.pid";
+/// Label: the image the container was started from.
+pub const LABEL_IMAGE: &str = "dockdap.image";
+/// Label: the host name of the machine the owning dockdap runs on (a pid
+/// means nothing on another machine sharing a remote engine).
+pub const LABEL_HOST: &str = "dockdap.host";

@@ -1,0 +1,12 @@
+//! The wire: framing, the message envelope and sequence numbering.
+//!
+//! **Architecture Invariant:** this module knows nothing of Docker, paths or
+//! sessions. It could serve any DAP proxy.
+
+pub mod codec;
+pub mod message;
+pub mod seq;
+
+pub use codec::{CodecError, DapCodec, FrameError};
+pub use message::{Kind, Message, MessageError};
+pub use seq::{AdapterSeq, BridgeTag, ClientSeq, Origin, Pending, SeqTable};

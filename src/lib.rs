@@ -1,0 +1,27 @@
+//! dockdap: a Debug Adapter Protocol bridge for debugging Python services in
+//! Docker containers.
+//!
+//! An editor talks DAP to dockdap; dockdap starts (or finds) the container,
+//! gets debugpy running in it, and proxies every message between the two,
+//! rewriting file paths between the workspace and the container's app root.
+//! ARCHITECTURE.md has the map; the modules, in reading order:
+//!
+//! - [`dap`]: the wire (framing, envelope, sequence numbers); knows nothing else.
+//! - [`paths`]: the path map and where paths live in DAP messages; pure.
+//! - [`config`]: the launch/attach configuration, parsed once.
+//! - [`session`]: one debug session, one loop.
+//! - [`target`]: where debugpy runs and how to reach it.
+//! - [`container`]: Docker, and nothing but Docker.
+//! - [`transport`]: stdio and TCP streams.
+//! - [`client`]: a small DAP client for the demo, benchmarks and tests.
+//! - [`error`]: the error type and who is to blame.
+
+pub mod client;
+pub mod config;
+pub mod container;
+pub mod dap;
+pub mod error;
+pub mod paths;
+pub mod session;
+pub mod target;
+pub mod transport;

@@ -1,0 +1,193 @@
+//! The `dockdap` command: a DAP adapter on stdio (what editors spawn), on a
+//! loopback TCP port, or one of the command-line helpers.
+//!
+//! **Architecture Invariant:** in adapter mode nothing but the DAP encoder
+//! writes to stdout. Logs go to stderr or `--log-file`, filtered by
+//! `DOCKDAP_LOG` (e.g. `DOCKDAP_LOG=dockdap=debug`).
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
+use tracing_subscriber::EnvFilter;
+
+use dockdap::session::{self, SessionOptions};
+use dockdap::transport;
+
+/// A Debug Adapter Protocol bridge for debugging Python services inside
+/// Docker containers.
+///
+/// Without a command, dockdap speaks DAP on stdin/stdout: point your editor's
+/// debug adapter at this binary.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Serve DAP over TCP on this address, one session per connection
+    /// (e.g. 127.0.0.1:4711; port 0 picks a free port and prints it on stderr).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Allow --listen on a non-loopback address. Anyone who can reach it can
+    /// run code in the debugged program.
+    #[arg(long)]
+    allow_remote: bool,
+    /// Write logs to this file instead of stderr.
+    #[arg(long, value_name = "PATH", global = true)]
+    log_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the JSON schema of the launch and attach configurations.
+    Schema,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = init_logging(&cli) {
+        let _ = writeln!(std::io::stderr(), "dockdap: {e:#}");
+        return std::process::ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "dockdap: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    // Reading stdin blocks a thread that only a new line would wake; do not
+    // wait for it once the session is over.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            let _ = writeln!(std::io::stderr(), "dockdap: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) -> anyhow::Result<()> {
+    let adapter_mode = cli.command.is_none();
+    let default = if adapter_mode { "dockdap=warn" } else { "dockdap=info" };
+    let filter = EnvFilter::try_from_env("DOCKDAP_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match &cli.log_file {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open the log file {}", path.display()))?;
+            builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
+        }
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+    let workspace = std::env::current_dir().context("cannot read the current directory")?;
+    let options = SessionOptions { workspace, shutdown };
+    match cli.command {
+        None => match cli.listen {
+            None => serve_stdio(options).await,
+            Some(addr) => serve_tcp(addr, cli.allow_remote, options).await,
+        },
+        Some(Command::Schema) => {
+            let text = serde_json::to_string_pretty(&dockdap::config::schema())?;
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{text}")?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// One session on stdin/stdout.
+async fn serve_stdio(options: SessionOptions) -> anyhow::Result<std::process::ExitCode> {
+    tracing::info!("serving DAP on stdio");
+    let span = tracing::info_span!("session", transport = "stdio");
+    session::run(tokio::io::stdin(), tokio::io::stdout(), options).instrument(span).await?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// One session per TCP connection, until a signal.
+async fn serve_tcp(
+    addr: SocketAddr,
+    allow_remote: bool,
+    options: SessionOptions,
+) -> anyhow::Result<std::process::ExitCode> {
+    transport::check_listen_addr(addr, allow_remote)?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    // Editors that start dockdap with port 0 read the port from this line.
+    tracing::info!(%local, "listening");
+    let _ = writeln!(std::io::stderr(), "dockdap: listening on {local}");
+    let sessions = TaskTracker::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = options.shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+        };
+        if !peer.ip().is_loopback() && !allow_remote {
+            tracing::warn!(%peer, "refusing a connection from a non-loopback address");
+            continue;
+        }
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+        let options = options.clone();
+        let span = tracing::info_span!("session", %peer);
+        sessions.spawn(
+            async move {
+                let (reader, writer) = stream.into_split();
+                if let Err(e) = session::run(reader, writer, options).await {
+                    tracing::warn!(error = %e, "session failed");
+                }
+            }
+            .instrument(span),
+        );
+    }
+    sessions.close();
+    if tokio::time::timeout(Duration::from_secs(40), sessions.wait()).await.is_err() {
+        tracing::error!("sessions did not end within 40 s of the signal");
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// SIGINT, SIGTERM and SIGHUP all end the sessions cleanly (containers are
+/// removed); a second signal is not needed and not waited for.
+fn spawn_signal_handler(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
+            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+        else {
+            tracing::warn!("cannot install signal handlers");
+            return;
+        };
+        tokio::select! {
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = hup.recv() => tracing::info!("SIGHUP: shutting down"),
+        }
+        shutdown.cancel();
+    });
+}

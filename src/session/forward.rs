@@ -1,0 +1,88 @@
+//! Pass-through: messages that go from one peer to the other, renumbered and
+//! with their paths rewritten, and nothing else changed.
+//!
+//! A message is parsed beyond its envelope only when its command or event is
+//! one that carries paths (`PathRewriter::*_has_paths`); everything else is
+//! forwarded with envelope work only.
+
+use tokio::io::AsyncWrite;
+
+use super::{End, Session};
+use crate::dap::{AdapterSeq, BridgeTag, ClientSeq, Kind, Message, Origin, Pending};
+use crate::paths::PathRewriter;
+
+impl<W: AsyncWrite + Send + Unpin> Session<W> {
+    /// A client request, rewritten to container paths, on to debugpy.
+    pub(super) async fn forward_request_to_adapter(&mut self, mut message: Message) {
+        let command = message.command().unwrap_or_default().to_owned();
+        if PathRewriter::request_has_paths(&command)
+            && let Some(rewriter) = self.rewriter.as_mut()
+            && let Err(e) = message.edit_field("arguments", |args| rewriter.request_to_container(&command, args))
+        {
+            tracing::warn!(error = %e, command, "could not rewrite paths; forwarding unchanged");
+        }
+        let origin = Origin::Peer(ClientSeq(message.seq()));
+        self.request_adapter(message, origin, &command).await;
+    }
+
+    /// A message from debugpy.
+    pub(super) async fn on_adapter_message(&mut self, message: Message) -> Option<End> {
+        tracing::debug!("adapter -> {}", message.summary());
+        tracing::trace!(target: "dockdap::wire", "adapter -> {message:?}");
+        match message.kind().clone() {
+            Kind::Response { request_seq, command, .. } => {
+                self.adapter_response(AdapterSeq(request_seq), &command, message).await
+            }
+            Kind::Event { event } => {
+                self.adapter_event(&event, message).await;
+                None
+            }
+            Kind::Request { command } => {
+                self.adapter_request(&command, message).await;
+                None
+            }
+        }
+    }
+
+    async fn adapter_response(&mut self, request_seq: AdapterSeq, command: &str, mut message: Message) -> Option<End> {
+        let Some(Pending { origin, command: asked_as }) = self.seq.answered_by_adapter(request_seq) else {
+            tracing::warn!(request_seq = request_seq.0, command, "dropping a debugpy response to an unknown request");
+            return None;
+        };
+        match origin {
+            Origin::Peer(client_seq) => {
+                if PathRewriter::response_has_paths(command)
+                    && let Some(rewriter) = self.rewriter.as_ref()
+                    && let Err(e) = message.edit_field("body", |body| rewriter.response_to_host(command, body))
+                {
+                    tracing::warn!(error = %e, command, "could not rewrite paths; forwarding unchanged");
+                }
+                message.set_request_seq(client_seq.0);
+                if asked_as != command {
+                    message.set_command(&asked_as);
+                }
+                self.send_to_client(message).await;
+                (asked_as == "disconnect").then_some(End::Disconnected)
+            }
+            Origin::Bridge(BridgeTag::Initialize) => {
+                self.on_adapter_initialized(&message).await;
+                None
+            }
+            Origin::Bridge(BridgeTag::Disconnect) => Some(End::Disconnected),
+            Origin::Bridge(BridgeTag::Other) => None,
+        }
+    }
+
+    async fn adapter_event(&mut self, event: &str, mut message: Message) {
+        if PathRewriter::event_has_paths(event)
+            && let Some(rewriter) = self.rewriter.as_ref()
+            && let Err(e) = message.edit_field("body", |body| rewriter.event_to_host(event, body))
+        {
+            tracing::warn!(error = %e, event, "could not rewrite paths; forwarding unchanged");
+        }
+        if event == "terminated" {
+            self.terminated_sent = true;
+        }
+        self.send_to_client(message).await;
+    }
+}

@@ -1,0 +1,385 @@
+//! What the bridge answers or changes itself, instead of passing it through.
+//!
+//! - `initialize` is answered at once with debugpy's known capabilities:
+//!   debugpy does not exist yet (the container starts on `launch`), and
+//!   nvim-dap warns after 2 s without an answer. Once connected, the client's
+//!   `initialize` is replayed to debugpy, and a `capabilities` event corrects
+//!   anything that differs.
+//! - `launch`/`attach` start the target; debugpy always gets an `attach`,
+//!   without dockdap's own attributes and without `pathMappings` (dockdap
+//!   rewrites paths itself; debugpy must not map them a second time).
+//! - `cancel` of a request still queued here is answered here.
+//! - `runInTerminal` from debugpy is refused: it would run a command on the
+//!   user's machine on behalf of code in a container.
+//! - `startDebugging` from debugpy (a subprocess) is rewritten so the editor's
+//!   child session comes back through dockdap with the same path mapping.
+//!
+//! Everything else goes through `forward`.
+
+use serde_json::{Map, Value, json};
+use tokio::io::AsyncWrite;
+use tokio_util::codec::FramedWrite;
+
+use super::{ClientInfo, End, Phase, Session, Side};
+use crate::config::{Request, SessionConfig};
+use crate::dap::{AdapterSeq, BridgeTag, ClientSeq, DapCodec, Kind, Message, Origin, Pending};
+use crate::error::Error;
+use crate::paths::PathRewriter;
+use crate::target::{self, Connected};
+
+/// debugpy's `initialize` answer (1.8, `adapter/clients.py`), promised to the
+/// client before debugpy exists. The real answer is compared on arrival.
+pub(super) fn debugpy_capabilities() -> Value {
+    json!({
+        "supportsCompletionsRequest": true,
+        "supportsConditionalBreakpoints": true,
+        "supportsConfigurationDoneRequest": true,
+        "supportsDebuggerProperties": true,
+        "supportsDelayedStackTraceLoading": true,
+        "supportsEvaluateForHovers": true,
+        "supportsExceptionInfoRequest": true,
+        "supportsExceptionOptions": true,
+        "supportsFunctionBreakpoints": true,
+        "supportsHitConditionalBreakpoints": true,
+        "supportsLogPoints": true,
+        "supportsModulesRequest": true,
+        "supportsSetExpression": true,
+        "supportsSetVariable": true,
+        "supportsValueFormattingOptions": true,
+        "supportsTerminateDebuggee": true,
+        "supportsTerminateRequest": true,
+        "supportsGotoTargetsRequest": true,
+        "supportsClipboardContext": true,
+        "exceptionBreakpointFilters": [
+            {"filter": "raised", "label": "Raised Exceptions", "default": false,
+             "description": "Break whenever any exception is raised."},
+            {"filter": "uncaught", "label": "Uncaught Exceptions", "default": true,
+             "description": "Break when the process is exiting due to unhandled exception."},
+            {"filter": "userUnhandled", "label": "User Uncaught Exceptions", "default": false,
+             "description": "Break when exception escapes into library code."}
+        ],
+        "supportsStepInTargetsRequest": true,
+    })
+}
+
+/// The keys of `actual` whose values differ from `promised` (what a
+/// `capabilities` event must carry).
+pub(super) fn capability_changes(promised: &Value, actual: &Value) -> Map<String, Value> {
+    let (Some(promised), Some(actual)) = (promised.as_object(), actual.as_object()) else {
+        return Map::new();
+    };
+    let mut changed: Map<String, Value> =
+        actual.iter().filter(|(k, v)| promised.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    for (key, value) in promised {
+        if !actual.contains_key(key) && value.as_bool() == Some(true) {
+            changed.insert(key.clone(), Value::Bool(false));
+        }
+    }
+    changed
+}
+
+impl<W: AsyncWrite + Send + Unpin> Session<W> {
+    /// A message from the client.
+    pub(super) async fn on_client_message(&mut self, message: Message) -> Option<End> {
+        tracing::debug!("client -> {}", message.summary());
+        tracing::trace!(target: "dockdap::wire", "client -> {message:?}");
+        match message.kind().clone() {
+            Kind::Request { command } => self.client_request(&command, message).await,
+            Kind::Response { request_seq, .. } => {
+                self.forward_response_to_adapter(ClientSeq(request_seq), message).await;
+                None
+            }
+            Kind::Event { event } => {
+                tracing::warn!(event, "ignoring an event from the client; clients do not send events");
+                None
+            }
+        }
+    }
+
+    async fn client_request(&mut self, command: &str, message: Message) -> Option<End> {
+        match command {
+            "initialize" => {
+                self.initialize(message).await;
+                None
+            }
+            "launch" | "attach" => {
+                self.start(command, message).await;
+                None
+            }
+            "cancel" => {
+                self.cancel(message).await;
+                None
+            }
+            "disconnect" if self.adapter.is_none() => {
+                self.send_to_client(Message::success(message.seq(), "disconnect", None)).await;
+                Some(End::Disconnected)
+            }
+            _ if command.starts_with("dockdap/") => {
+                let reply =
+                    Message::failure(message.seq(), command, &format!("{command} is not available in this session"));
+                self.send_to_client(reply).await;
+                None
+            }
+            _ => {
+                match &self.phase {
+                    Phase::Running => self.forward_request_to_adapter(message).await,
+                    Phase::Starting { .. } => self.queued.push_back(message),
+                    Phase::Idle => {
+                        let reply = Message::failure(
+                            message.seq(),
+                            command,
+                            "the debug session has not started: send `launch` or `attach` first",
+                        );
+                        self.send_to_client(reply).await;
+                    }
+                    Phase::Failed(why) => {
+                        let why = format!("the debug session did not start: {why}");
+                        self.send_to_client(Message::failure(message.seq(), command, &why)).await;
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    async fn initialize(&mut self, message: Message) {
+        if self.info.is_some() {
+            let reply = Message::failure(message.seq(), "initialize", "the session is already initialized");
+            self.send_to_client(reply).await;
+            return;
+        }
+        let arguments = message.field::<Value>("arguments").ok().flatten().unwrap_or_else(|| json!({}));
+        let flag = |name: &str| arguments.get(name).and_then(Value::as_bool).unwrap_or(false);
+        self.info = Some(ClientInfo { supports_progress: flag("supportsProgressReporting"), arguments });
+        self.advertised = debugpy_capabilities();
+        let reply = Message::success(message.seq(), "initialize", Some(&self.advertised));
+        self.send_to_client(reply).await;
+    }
+
+    /// `launch` or `attach`: parse the configuration and start the target.
+    async fn start(&mut self, command: &str, message: Message) {
+        if !matches!(self.phase, Phase::Idle) {
+            let reply = Message::failure(message.seq(), command, "the session has already started");
+            self.send_to_client(reply).await;
+            return;
+        }
+        let arguments = message.field::<Value>("arguments").ok().flatten().unwrap_or_else(|| json!({}));
+        let config = match SessionConfig::parse(command == "launch", &arguments) {
+            Ok(config) => config,
+            Err(e) => {
+                let why = e.to_string();
+                self.console("stderr", &format!("[dockdap] {why}")).await;
+                self.send_to_client(Message::failure(message.seq(), command, &why)).await;
+                self.phase = Phase::Failed(why);
+                return;
+            }
+        };
+        let mut rewriter = PathRewriter::new(config.paths().path_map(&self.options.workspace));
+        let uses_uris =
+            self.info.as_ref().and_then(|i| i.arguments.get("pathFormat")).and_then(Value::as_str) == Some("uri");
+        rewriter.set_client_uses_uris(uses_uris);
+        for mapping in rewriter.map().mappings() {
+            tracing::info!(host = %mapping.host, container = %mapping.container, "path mapping");
+        }
+        self.rewriter = Some(rewriter);
+        self.phase = Phase::Starting { request: ClientSeq(message.seq()), command: command.to_owned() };
+        self.config = Some(config.clone());
+        self.starting = true;
+        let events = self.events_tx.clone();
+        let cancel = self.stop.child_token();
+        let tx = self.inputs_tx.clone();
+        self.tasks.spawn(async move {
+            let result = target::start(&config, events, cancel).await;
+            let _ = tx.send(super::Input::Started(Box::new(result))).await;
+        });
+    }
+
+    /// The target is up (or failed): connect the adapter link, replay
+    /// `initialize`, send debugpy its `attach`, and release queued requests.
+    pub(super) async fn on_started(&mut self, result: Result<Connected, Error>) -> Option<End> {
+        self.starting = false;
+        let Phase::Starting { request, command } = std::mem::replace(&mut self.phase, Phase::Running) else {
+            // Started after the session moved on: just keep the target for cleanup.
+            if let Ok(connected) = result {
+                self.target = Some(connected.target);
+            }
+            return None;
+        };
+        let connected = match result {
+            Ok(connected) => connected,
+            Err(e) => {
+                let why = e.to_string();
+                self.end_progress("failed").await;
+                self.console("stderr", &format!("[dockdap] {why}")).await;
+                self.send_to_client(Message::failure(request.0, &command, &why)).await;
+                self.phase = Phase::Failed(why);
+                return None;
+            }
+        };
+        self.adapter_link += 1;
+        self.spawn_reader(connected.reader, Side::Adapter(self.adapter_link));
+        self.adapter = Some(FramedWrite::new(connected.writer, DapCodec::default()));
+        let description = connected.target.describe();
+        self.target = Some(connected.target);
+        self.end_progress(&format!("attached to {description}")).await;
+        self.console("console", &format!("[dockdap] attached to {description}")).await;
+
+        let mut replay = self.info.as_ref().map(|i| i.arguments.clone()).unwrap_or_else(|| json!({}));
+        if let Some(obj) = replay.as_object_mut() {
+            // dockdap converts URIs itself, and never lets debugpy run
+            // commands on the user's machine.
+            obj.insert("pathFormat".into(), json!("path"));
+            obj.insert("supportsRunInTerminalRequest".into(), json!(false));
+        }
+        if let Ok(init) = Message::request("initialize", &replay) {
+            self.request_adapter(init, Origin::Bridge(BridgeTag::Initialize), "initialize").await;
+        }
+        let attach_args = self.attach_arguments();
+        match Message::request("attach", &attach_args) {
+            Ok(attach) => self.request_adapter(attach, Origin::Peer(request), &command).await,
+            Err(e) => {
+                let reply = Message::failure(request.0, &command, &e.to_string());
+                self.send_to_client(reply).await;
+            }
+        }
+        while let Some(queued) = self.queued.pop_front() {
+            self.forward_request_to_adapter(queued).await;
+        }
+        None
+    }
+
+    /// debugpy's `attach` arguments: the client's, minus dockdap's own.
+    fn attach_arguments(&self) -> Value {
+        let mut args = self.config.as_ref().map(|c| c.for_debugpy.clone()).unwrap_or_default();
+        if args.contains_key("request") {
+            args.insert("request".into(), json!("attach"));
+        }
+        Value::Object(args)
+    }
+
+    /// debugpy answered the replayed `initialize`: correct the client's view.
+    pub(super) async fn on_adapter_initialized(&mut self, response: &Message) {
+        let Ok(Some(actual)) = response.field::<Value>("body") else {
+            return;
+        };
+        let changes = capability_changes(&self.advertised, &actual);
+        if changes.is_empty() {
+            return;
+        }
+        tracing::info!(changed = ?changes.keys().collect::<Vec<_>>(), "debugpy's capabilities differ from the promised ones");
+        if let Ok(event) = Message::event("capabilities", &json!({ "capabilities": changes })) {
+            self.send_to_client(event).await;
+        }
+        self.advertised = actual;
+    }
+
+    /// `cancel`: a queued request is answered here; an in-flight one has its
+    /// `requestId` renumbered and the cancel goes on to debugpy.
+    async fn cancel(&mut self, mut message: Message) {
+        let args = message.field::<Value>("arguments").ok().flatten().unwrap_or_default();
+        if let Some(id) = args.get("requestId").and_then(Value::as_i64) {
+            if let Some(i) = self.queued.iter().position(|q| q.seq() == id) {
+                if let Some(queued) = self.queued.remove(i) {
+                    let command = queued.command().unwrap_or_default().to_owned();
+                    self.send_to_client(Message::failure(id, &command, "cancelled")).await;
+                }
+                self.send_to_client(Message::success(message.seq(), "cancel", None)).await;
+                return;
+            }
+            if let Some(adapter_seq) = self.seq.adapter_seq_of(ClientSeq(id)) {
+                let _ = message.edit_field("arguments", |a| {
+                    a["requestId"] = json!(adapter_seq.0);
+                    true
+                });
+            } else {
+                // Already answered, or never seen: nothing left to cancel.
+                self.send_to_client(Message::success(message.seq(), "cancel", None)).await;
+                return;
+            }
+        }
+        if self.adapter.is_some() {
+            self.forward_request_to_adapter(message).await;
+        } else {
+            self.send_to_client(Message::success(message.seq(), "cancel", None)).await;
+        }
+    }
+
+    /// A request from debugpy to the client.
+    pub(super) async fn adapter_request(&mut self, command: &str, mut message: Message) {
+        match command {
+            "runInTerminal" => {
+                tracing::warn!("refused debugpy's runInTerminal request");
+                let why = "dockdap does not run commands on the user's machine on behalf of a debuggee";
+                let reply = Message::failure(message.seq(), command, why);
+                self.send_to_adapter(reply).await;
+                self.console(
+                    "console",
+                    "[dockdap] refused a request from debugpy to run a command in the editor's terminal",
+                )
+                .await;
+            }
+            "startDebugging" => {
+                let origin = Origin::Peer(AdapterSeq(message.seq()));
+                let config = self.config.clone();
+                let _ = message.edit_field("arguments", |args| child_configuration(args, config.as_ref()));
+                self.request_client(message, origin).await;
+            }
+            _ => {
+                let origin = Origin::Peer(AdapterSeq(message.seq()));
+                self.request_client(message, origin).await;
+            }
+        }
+    }
+
+    /// The client answered a request the bridge sent it.
+    async fn forward_response_to_adapter(&mut self, request_seq: ClientSeq, mut message: Message) {
+        match self.seq.answered_by_client(request_seq) {
+            Some(Pending { origin: Origin::Peer(adapter_seq), .. }) => {
+                message.set_request_seq(adapter_seq.0);
+                self.send_to_adapter(message).await;
+            }
+            Some(_) => {}
+            None => tracing::warn!(request_seq = request_seq.0, "dropping a client response to an unknown request"),
+        }
+    }
+}
+
+/// Rewrites the configuration of debugpy's `startDebugging` so that the
+/// editor's child session is another dockdap session attached to the child's
+/// debugpy, with the same path mapping as this one.
+fn child_configuration(args: &mut Value, config: Option<&SessionConfig>) -> bool {
+    let Some(configuration) = args.get_mut("configuration").and_then(Value::as_object_mut) else {
+        return false;
+    };
+    configuration.insert("type".into(), json!("dockdap"));
+    configuration.insert("request".into(), json!("attach"));
+    if let Some(config) = config {
+        let paths = config.paths();
+        configuration.insert("appRoot".into(), json!(paths.app_root));
+        if let Some(local_root) = &paths.local_root {
+            configuration.insert("localRoot".into(), json!(local_root));
+        }
+        if !paths.path_mappings.is_empty() {
+            configuration.insert("pathMappings".into(), json!(paths.path_mappings));
+        }
+        if let Request::Attach(a) = &config.request
+            && let Some(container) = &a.container
+        {
+            configuration.insert("container".into(), json!(container));
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_diff() {
+        let promised = json!({"a": true, "b": true, "c": false});
+        assert_eq!(Value::Object(capability_changes(&promised, &promised)), json!({}));
+        let actual = json!({"a": true, "c": true, "d": 1});
+        assert_eq!(Value::Object(capability_changes(&promised, &actual)), json!({"c": true, "d": 1, "b": false}));
+    }
+}

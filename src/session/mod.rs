@@ -1,0 +1,505 @@
+//! One debug session: the client (the editor) on one side, the adapter
+//! (debugpy) on the other, and one loop between them.
+//!
+//! Reader tasks own the read halves and turn frames into `Input`s; the loop
+//! owns both write halves, the `SeqTable`, the `PathRewriter` and the phase of
+//! the session, so numbering and rewriting happen in exactly one place. The
+//! loop is a single `select!` over a closed set of inputs (after
+//! rust-analyzer's main loop): protocol input first, then target events
+//! (program output), so a chatty program cannot starve the protocol.
+//!
+//! **Architecture Invariant:** only this module stamps `seq` or touches the
+//! `SeqTable`; every message written to either peer goes through
+//! `send_to_client`/`send_to_adapter`.
+//!
+//! Shutdown runs in a fixed order on every exit path (`shutdown`): stop
+//! reading, answer every pending request, tell debugpy goodbye, send
+//! `terminated`/`exited`, put the target back (remove the container), flush.
+
+mod forward;
+mod intercept;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::SessionConfig;
+use crate::dap::{AdapterSeq, ClientSeq, DapCodec, Message, Origin, Pending, SeqTable};
+use crate::error::Error;
+use crate::paths::PathRewriter;
+use crate::target::{Connected, EventSender, Target, TargetEvent};
+use crate::transport::BoxWrite;
+
+/// How long the goodbye to debugpy and the last flush to the client may take.
+const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long putting the target back (removing a container) may take.
+const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a session needs from the process that runs it.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// The workspace folder: the default `localRoot`.
+    pub workspace: PathBuf,
+    /// Cancelled when the process is asked to stop (SIGINT, SIGTERM, SIGHUP).
+    pub shutdown: CancellationToken,
+}
+
+/// Which link an input came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Client,
+    /// The adapter link; the number tells links apart across restarts.
+    Adapter(u64),
+}
+
+/// Everything the loop reacts to.
+enum Input {
+    /// A message arrived.
+    Message(Side, Message),
+    /// A frame arrived that is not a DAP message; the link lives on.
+    Malformed(Side, String),
+    /// A link closed (with the reason, if it was not a plain end of stream).
+    Closed(Side, Option<String>),
+    /// The target came up (or failed to).
+    Started(Box<Result<Connected, Error>>),
+}
+
+/// Why the loop ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum End {
+    /// The client asked (`disconnect`) and was answered.
+    Disconnected,
+    /// The client closed its stream.
+    ClientGone,
+    /// debugpy closed its stream.
+    AdapterGone,
+    /// The process was asked to stop.
+    Signal,
+}
+
+/// Where the session is in its life.
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for `launch` or `attach`.
+    Idle,
+    /// The target is being started for the client's request `request`.
+    Starting { request: ClientSeq, command: String },
+    /// Messages flow.
+    Running,
+    /// Starting failed; the client is expected to disconnect.
+    Failed(String),
+}
+
+/// What the client told us about itself in `initialize`.
+#[derive(Debug, Default, Clone)]
+struct ClientInfo {
+    /// The `initialize` arguments, replayed to debugpy.
+    arguments: Value,
+    supports_progress: bool,
+}
+
+struct Session<W> {
+    options: SessionOptions,
+    client: FramedWrite<W, DapCodec>,
+    client_open: bool,
+    adapter: Option<FramedWrite<BoxWrite, DapCodec>>,
+    adapter_link: u64,
+    seq: SeqTable,
+    rewriter: Option<PathRewriter>,
+    phase: Phase,
+    info: Option<ClientInfo>,
+    config: Option<SessionConfig>,
+    /// Client requests that arrived while the target was starting.
+    queued: VecDeque<Message>,
+    target: Option<Target>,
+    /// A start task is running and will send `Input::Started`.
+    starting: bool,
+    /// The capabilities the client was promised in our `initialize` answer.
+    advertised: Value,
+    terminated_sent: bool,
+    exit_code: Option<i64>,
+    progress_id: Option<String>,
+    inputs_tx: mpsc::Sender<Input>,
+    inputs: mpsc::Receiver<Input>,
+    events_tx: EventSender,
+    events: mpsc::Receiver<TargetEvent>,
+    /// Stops the reader tasks and the start task.
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// Runs one session over a client stream until it ends, then cleans up.
+pub async fn run<R, W>(reader: R, writer: W, options: SessionOptions) -> Result<(), Error>
+where
+    R: AsyncRead + Send + Unpin + 'static,
+    W: AsyncWrite + Send + Unpin,
+{
+    let (inputs_tx, inputs) = mpsc::channel(64);
+    let (events_tx, events) = EventSender::channel(1024);
+    let stop = options.shutdown.child_token();
+    let mut session = Session {
+        options,
+        client: FramedWrite::new(writer, DapCodec::default()),
+        client_open: true,
+        adapter: None,
+        adapter_link: 0,
+        seq: SeqTable::default(),
+        rewriter: None,
+        phase: Phase::Idle,
+        info: None,
+        config: None,
+        queued: VecDeque::new(),
+        target: None,
+        starting: false,
+        advertised: Value::Null,
+        terminated_sent: false,
+        exit_code: None,
+        progress_id: None,
+        inputs_tx,
+        inputs,
+        events_tx,
+        events,
+        stop,
+        tasks: TaskTracker::new(),
+    };
+    session.spawn_reader(reader, Side::Client);
+    let end = session.run_loop().await;
+    tracing::info!(?end, "session ending");
+    session.shutdown(end).await;
+    Ok(())
+}
+
+impl<W: AsyncWrite + Send + Unpin> Session<W> {
+    fn spawn_reader<R: AsyncRead + Send + Unpin + 'static>(&self, reader: R, side: Side) {
+        let tx = self.inputs_tx.clone();
+        let stop = self.stop.clone();
+        self.tasks.spawn(async move {
+            let mut frames = FramedRead::new(reader, DapCodec::default());
+            loop {
+                let next = tokio::select! {
+                    () = stop.cancelled() => return,
+                    next = frames.next() => next,
+                };
+                let input = match next {
+                    Some(Ok(Ok(body))) => match Message::parse(&body) {
+                        Ok(message) => Input::Message(side, message),
+                        Err(e) => Input::Malformed(side, e.to_string()),
+                    },
+                    Some(Ok(Err(frame_error))) => Input::Malformed(side, frame_error.to_string()),
+                    Some(Err(e)) => {
+                        let _ = tx.send(Input::Closed(side, Some(e.to_string()))).await;
+                        return;
+                    }
+                    None => {
+                        let _ = tx.send(Input::Closed(side, None)).await;
+                        return;
+                    }
+                };
+                if tx.send(input).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    async fn run_loop(&mut self) -> End {
+        loop {
+            let input = tokio::select! {
+                biased;
+                () = self.options.shutdown.cancelled() => return End::Signal,
+                Some(input) = self.inputs.recv() => input,
+                Some(event) = self.events.recv() => {
+                    if let Some(end) = self.on_target_event(event).await {
+                        return end;
+                    }
+                    continue;
+                }
+            };
+            let end = match input {
+                Input::Message(Side::Client, message) => self.on_client_message(message).await,
+                Input::Message(Side::Adapter(link), message) if link == self.adapter_link => {
+                    self.on_adapter_message(message).await
+                }
+                Input::Message(Side::Adapter(_), message) => {
+                    tracing::debug!(message = %message.summary(), "dropping a message from an old adapter link");
+                    None
+                }
+                Input::Malformed(side, why) => {
+                    self.on_malformed(side, &why).await;
+                    None
+                }
+                Input::Closed(Side::Client, why) => {
+                    match why {
+                        Some(why) => tracing::warn!(%why, "client stream failed"),
+                        None => tracing::info!("client closed the stream"),
+                    }
+                    self.client_open = false;
+                    Some(End::ClientGone)
+                }
+                Input::Closed(Side::Adapter(link), why) if link == self.adapter_link => {
+                    self.on_adapter_closed(why).await
+                }
+                Input::Closed(Side::Adapter(_), _) => None,
+                Input::Started(result) => self.on_started(*result).await,
+            };
+            if !self.client_open {
+                return End::ClientGone;
+            }
+            if let Some(end) = end {
+                return end;
+            }
+        }
+    }
+
+    /// Writes a message to the client, stamping its seq. A failed write
+    /// means the client is gone; the loop notices through `client_open`.
+    async fn send_to_client(&mut self, mut message: Message) -> Option<ClientSeq> {
+        if !self.client_open {
+            return None;
+        }
+        let seq = self.seq.stamp_to_client();
+        message.set_seq(seq.0);
+        tracing::debug!("client <- {}", message.summary());
+        tracing::trace!(target: "dockdap::wire", "client <- {message:?}");
+        if let Err(e) = self.client.send(message.to_bytes()).await {
+            tracing::info!(error = %e, "cannot write to the client; ending the session");
+            self.client_open = false;
+            return None;
+        }
+        Some(seq)
+    }
+
+    /// Writes a request to the client and remembers who is waiting for it.
+    async fn request_client(&mut self, message: Message, origin: Origin<AdapterSeq>) {
+        let command = message.command().unwrap_or_default().to_owned();
+        if let Some(seq) = self.send_to_client(message).await {
+            self.seq.sent_to_client(seq, Pending { origin, command });
+        }
+    }
+
+    /// Writes a message to debugpy, stamping its seq. Returns `None` if there
+    /// is no adapter link or the write failed (the link's reader reports the close).
+    async fn send_to_adapter(&mut self, mut message: Message) -> Option<AdapterSeq> {
+        let adapter = self.adapter.as_mut()?;
+        let seq = self.seq.stamp_to_adapter();
+        message.set_seq(seq.0);
+        tracing::debug!("adapter <- {}", message.summary());
+        tracing::trace!(target: "dockdap::wire", "adapter <- {message:?}");
+        if let Err(e) = adapter.send(message.to_bytes()).await {
+            tracing::warn!(error = %e, "cannot write to debugpy");
+            self.adapter = None;
+            return None;
+        }
+        Some(seq)
+    }
+
+    /// Writes a request to debugpy and remembers who is waiting for it. If it
+    /// cannot be written, a client asker gets an error response at once.
+    async fn request_adapter(&mut self, message: Message, origin: Origin<ClientSeq>, answer_as: &str) {
+        let pending = Pending { origin, command: answer_as.to_owned() };
+        match self.send_to_adapter(message).await {
+            Some(seq) => self.seq.sent_to_adapter(seq, pending),
+            None => {
+                if let Origin::Peer(client_seq) = pending.origin {
+                    let reply = Message::failure(client_seq.0, answer_as, "debugpy is not connected");
+                    self.send_to_client(reply).await;
+                }
+            }
+        }
+    }
+
+    /// A line in the editor's debug console.
+    async fn console(&mut self, category: &'static str, text: &str) {
+        let body = serde_json::json!({ "category": category, "output": format!("{text}\n") });
+        if let Ok(event) = Message::event("output", &body) {
+            self.send_to_client(event).await;
+        }
+    }
+
+    async fn on_malformed(&mut self, side: Side, why: &str) {
+        let from = match side {
+            Side::Client => "the editor",
+            Side::Adapter(_) => "debugpy",
+        };
+        tracing::warn!(%why, "ignoring a malformed message from {from}");
+        self.console("console", &format!("[dockdap] ignored a malformed message from {from}: {why}")).await;
+    }
+
+    async fn on_target_event(&mut self, event: TargetEvent) -> Option<End> {
+        match event {
+            TargetEvent::Output { category, text } => {
+                let body = serde_json::json!({ "category": category, "output": text });
+                if let Ok(event) = Message::event("output", &body) {
+                    self.send_to_client(event).await;
+                }
+                None
+            }
+            TargetEvent::Progress(step) => {
+                self.progress(&step).await;
+                None
+            }
+            TargetEvent::Exited { code, diagnosis } => {
+                self.exit_code = Some(code);
+                if matches!(self.phase, Phase::Running) {
+                    self.console("stderr", &diagnosis).await;
+                }
+                None
+            }
+        }
+    }
+
+    /// Reports a step of starting the target: as a progress notification when
+    /// the client supports them, else as a console line.
+    async fn progress(&mut self, step: &str) {
+        let supports = self.info.as_ref().is_some_and(|i| i.supports_progress);
+        if !supports {
+            self.console("console", &format!("[dockdap] {step}")).await;
+            return;
+        }
+        let (event, body) = match &self.progress_id {
+            Some(id) => ("progressUpdate", serde_json::json!({ "progressId": id, "message": step })),
+            None => {
+                let id = format!("dockdap-start-{}", std::process::id());
+                self.progress_id = Some(id.clone());
+                ("progressStart", serde_json::json!({ "progressId": id, "title": "dockdap", "message": step }))
+            }
+        };
+        if let Ok(event) = Message::event(event, &body) {
+            self.send_to_client(event).await;
+        }
+    }
+
+    async fn end_progress(&mut self, message: &str) {
+        if let Some(id) = self.progress_id.take() {
+            let body = serde_json::json!({ "progressId": id, "message": message });
+            if let Ok(event) = Message::event("progressEnd", &body) {
+                self.send_to_client(event).await;
+            }
+        }
+    }
+
+    async fn on_adapter_closed(&mut self, why: Option<String>) -> Option<End> {
+        match &why {
+            Some(why) => tracing::warn!(%why, "debugpy stream failed"),
+            None => tracing::info!("debugpy closed the connection"),
+        }
+        self.adapter = None;
+        self.answer_adapter_pending("debugpy closed the connection before answering").await;
+        Some(End::AdapterGone)
+    }
+
+    /// Answers every client request that debugpy will now never answer.
+    /// A pending `disconnect` is answered with success: the client wanted to
+    /// be disconnected, and it is.
+    async fn answer_adapter_pending(&mut self, why: &str) {
+        for (_, pending) in self.seq.drain_to_adapter() {
+            if let Origin::Peer(client_seq) = pending.origin {
+                let reply = if pending.command == "disconnect" {
+                    Message::success(client_seq.0, "disconnect", None)
+                } else {
+                    Message::failure(client_seq.0, &pending.command, why)
+                };
+                self.send_to_client(reply).await;
+            }
+        }
+        while let Some(request) = self.queued.pop_front() {
+            if let Some(command) = request.command() {
+                let reply = Message::failure(request.seq(), command, why);
+                self.send_to_client(reply).await;
+            }
+        }
+    }
+
+    /// The fixed shutdown order; see the module documentation.
+    async fn shutdown(mut self, end: End) {
+        // 1. Stop reading both links; a start still under way is cancelled.
+        self.stop.cancel();
+        if self.starting {
+            self.wait_for_start().await;
+        }
+        // 2. Answer everything that is pending, both ways.
+        let why = match end {
+            End::Signal => "dockdap is shutting down",
+            _ => "the debug session ended",
+        };
+        self.answer_adapter_pending(why).await;
+        for (_, pending) in self.seq.drain_to_client() {
+            if let Origin::Peer(adapter_seq) = pending.origin {
+                let reply = Message::failure(adapter_seq.0, &pending.command, "the editor went away");
+                self.send_to_adapter(reply).await;
+            }
+        }
+        // 3. Tell debugpy goodbye, so an attached program resumes.
+        if self.adapter.is_some() && end != End::Disconnected && end != End::AdapterGone {
+            self.goodbye_to_adapter().await;
+        }
+        // 4. Tell the client the session is over.
+        if self.client_open && !self.terminated_sent && end != End::Disconnected {
+            if let Ok(event) = Message::event("terminated", &serde_json::json!({})) {
+                self.send_to_client(event).await;
+            }
+            self.terminated_sent = true;
+        }
+        if let Some(code) = self.exit_code
+            && self.client_open
+            && let Ok(event) = Message::event("exited", &serde_json::json!({ "exitCode": code }))
+        {
+            self.send_to_client(event).await;
+        }
+        // 5. Put the target back.
+        if let Some(target) = self.target.take() {
+            tracing::info!(target = %target.describe(), "ending target");
+            if tokio::time::timeout(TEARDOWN_TIMEOUT, target.end()).await.is_err() {
+                tracing::error!("putting the target back took over {TEARDOWN_TIMEOUT:?}; giving up");
+            }
+        }
+        // 6. Flush, and let the reader tasks finish.
+        if self.client_open {
+            let _ = tokio::time::timeout(GOODBYE_TIMEOUT, self.client.flush()).await;
+        }
+        if let Some(mut adapter) = self.adapter.take() {
+            let _ = tokio::time::timeout(GOODBYE_TIMEOUT, adapter.close()).await;
+        }
+        self.tasks.close();
+        let _ = tokio::time::timeout(GOODBYE_TIMEOUT, self.tasks.wait()).await;
+    }
+
+    /// Waits for a cancelled start task to report, and keeps what it started
+    /// so that step 5 of shutdown puts it back.
+    async fn wait_for_start(&mut self) {
+        let wait = async {
+            while let Some(input) = self.inputs.recv().await {
+                if let Input::Started(result) = input {
+                    return Some(*result);
+                }
+            }
+            None
+        };
+        match tokio::time::timeout(TEARDOWN_TIMEOUT, wait).await {
+            Ok(Some(Ok(connected))) => self.target = Some(connected.target),
+            Ok(Some(Err(e))) => tracing::debug!(error = %e, "start ended"),
+            Ok(None) | Err(_) => tracing::error!(
+                "the start task did not finish; its container may be left behind (`dockdap reap` removes it)"
+            ),
+        }
+        self.starting = false;
+    }
+
+    /// Sends `disconnect` to debugpy, so an attached program resumes. The
+    /// answer is not awaited: the readers are stopped, and debugpy treats the
+    /// stream closing right after as the end of the client anyway.
+    async fn goodbye_to_adapter(&mut self) {
+        let args = serde_json::json!({ "restart": false, "terminateDebuggee": false });
+        if let Ok(request) = Message::request("disconnect", &args) {
+            self.send_to_adapter(request).await;
+        }
+    }
+}

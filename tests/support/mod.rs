@@ -1,0 +1,174 @@
+//! Shared helpers for the integration tests: finding a Python with debugpy,
+//! starting real processes, and driving dockdap over its real transports.
+//!
+//! Tests that need something from the machine (debugpy, a Docker Engine)
+//! fail loudly under `CI=true` when it is missing, and say so on stderr and
+//! skip elsewhere.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use dockdap::client::DapClient;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Per-wait timeout for test conversations.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// Whether we run under CI, where missing prerequisites are failures.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Returns `true` if the test should go on; fails under CI, skips loudly elsewhere.
+pub fn require(what: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    if under_ci() {
+        panic!("{what} is required under CI=true but is missing; .ci/run installs it");
+    }
+    eprintln!("SKIPPED: {what} is missing on this machine (under CI=true this test fails instead)");
+    false
+}
+
+/// The Python interpreter the tests use (`DOCKDAP_TEST_PYTHON`, else `python3`).
+pub fn python() -> String {
+    std::env::var("DOCKDAP_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// Whether `python()` can import debugpy.
+pub fn have_debugpy() -> bool {
+    std::process::Command::new(python())
+        .args(["-c", "import debugpy"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The fixture app's folder.
+pub fn fixture_app() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/app")
+}
+
+/// The 1-based line of `marker` in `file`.
+pub fn line_of(file: &Path, marker: &str) -> i64 {
+    let text = std::fs::read_to_string(file).unwrap();
+    let index = text.lines().position(|l| l.contains(marker)).unwrap_or_else(|| panic!("{marker} not in {file:?}"));
+    index as i64 + 1
+}
+
+/// Two copies of the fixture app: one that debugpy runs (standing in for
+/// `/var/azureml-app`) and one the editor sees (the workspace).
+pub struct TwoTrees {
+    pub _dir: tempfile::TempDir,
+    pub app_root: PathBuf,
+    pub workspace: PathBuf,
+}
+
+pub fn two_trees() -> TwoTrees {
+    let dir = tempfile::tempdir().unwrap();
+    let app_root = dir.path().join("var/azureml-app");
+    let workspace = dir.path().join("home/user/project");
+    for root in [&app_root, &workspace] {
+        std::fs::create_dir_all(root).unwrap();
+        std::fs::copy(fixture_app().join("app.py"), root.join("app.py")).unwrap();
+    }
+    TwoTrees { _dir: dir, app_root, workspace }
+}
+
+/// A real `python -m debugpy --listen 127.0.0.1:PORT --wait-for-client app.py`.
+pub struct Debugpy {
+    pub child: Child,
+    pub port: u16,
+}
+
+pub async fn start_debugpy(app_root: &Path) -> Debugpy {
+    let port = free_port();
+    let child = Command::new(python())
+        .args(["-m", "debugpy", "--listen", &format!("127.0.0.1:{port}"), "--wait-for-client", "app.py"])
+        .current_dir(app_root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    Debugpy { child, port }
+}
+
+/// The dockdap binary under test.
+pub fn dockdap_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_dockdap"))
+}
+
+/// dockdap in stdio mode, with a client on its stdin/stdout. Logs at trace
+/// level go to stderr, so a stray log line on stdout would break the framing.
+pub fn spawn_stdio(cwd: &Path) -> (Child, DapClient) {
+    let mut child = Command::new(dockdap_bin())
+        .current_dir(cwd)
+        .env("DOCKDAP_LOG", "dockdap=trace")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if std::env::var("DOCKDAP_TEST_SHOW_LOGS").is_ok() {
+                eprintln!("[dockdap] {line}");
+            }
+        }
+    });
+    (child, DapClient::new(Box::new(stdout), Box::new(stdin), WAIT))
+}
+
+/// dockdap in `--listen 127.0.0.1:0` mode; returns the child and the address it printed.
+pub async fn spawn_listener(cwd: &Path, extra: &[&str]) -> (Child, String) {
+    let mut child = Command::new(dockdap_bin())
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .args(extra)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = tokio::time::timeout(WAIT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(addr) = line.strip_prefix("dockdap: listening on ") {
+                return addr.to_owned();
+            }
+        }
+        panic!("dockdap exited without listening");
+    })
+    .await
+    .expect("dockdap did not say where it listens");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
+
+/// A client connected to a TCP address.
+pub async fn connect_client(addr: &str) -> DapClient {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (r, w) = stream.into_split();
+    DapClient::new(Box::new(r), Box::new(w), WAIT)
+}
