@@ -14,13 +14,17 @@
 //! - [`container`]: Docker, and nothing but Docker.
 //! - [`transport`]: stdio and TCP streams.
 //! - [`client`]: a small DAP client for the demo, benchmarks and tests.
+//! - [`http`]: one POST to a scoring endpoint.
+//! - [`demo`]: `dockdap demo`, the main job end to end.
 //! - [`error`]: the error type and who is to blame.
 
 pub mod client;
 pub mod config;
 pub mod container;
 pub mod dap;
+pub mod demo;
 pub mod error;
+pub mod http;
 pub mod paths;
 pub mod session;
 pub mod target;

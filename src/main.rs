@@ -45,6 +45,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Debug the example Azure ML deployment end to end: build its image if
+    /// missing, start it, stop at a breakpoint in run() after a real scoring
+    /// request, print what an editor would show, clean up.
+    ///
+    /// Example: cargo run -- demo
+    Demo,
+    /// Remove containers left behind by dead dockdap processes (only ones
+    /// carrying dockdap's labels).
+    Reap,
     /// Print the JSON schema of the launch and attach configurations.
     Schema,
 }
@@ -69,7 +78,6 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!("{e:#}");
             let _ = writeln!(std::io::stderr(), "dockdap: {e:#}");
             std::process::ExitCode::FAILURE
         }
@@ -77,9 +85,8 @@ fn main() -> std::process::ExitCode {
 }
 
 fn init_logging(cli: &Cli) -> anyhow::Result<()> {
-    let adapter_mode = cli.command.is_none();
-    let default = if adapter_mode { "dockdap=warn" } else { "dockdap=info" };
-    let filter = EnvFilter::try_from_env("DOCKDAP_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // Quiet by default: editors show adapter stderr, and the commands print their own report.
+    let filter = EnvFilter::try_from_env("DOCKDAP_LOG").unwrap_or_else(|_| EnvFilter::new("dockdap=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match &cli.log_file {
         Some(path) => {
@@ -105,6 +112,23 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             None => serve_stdio(options).await,
             Some(addr) => serve_tcp(addr, cli.allow_remote, options).await,
         },
+        Some(Command::Demo) => {
+            let mut stdout = std::io::stdout();
+            dockdap::demo::run(&mut stdout).await?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Some(Command::Reap) => {
+            let engine = dockdap::container::Engine::connect().await?;
+            let removed = dockdap::container::reap::reap(&engine).await?;
+            let mut stdout = std::io::stdout().lock();
+            if removed.is_empty() {
+                writeln!(stdout, "nothing to remove: no container of a dead dockdap session")?;
+            }
+            for name in removed {
+                writeln!(stdout, "removed {name}")?;
+            }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Some(Command::Schema) => {
             let text = serde_json::to_string_pretty(&dockdap::config::schema())?;
             let mut stdout = std::io::stdout().lock();

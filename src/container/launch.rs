@@ -316,6 +316,11 @@ impl DebugContainer {
         Ok(container)
     }
 
+    /// A receiver that sees the exit code once the container exits.
+    pub fn exit_watch(&self) -> watch::Receiver<Option<i64>> {
+        self.exit.clone()
+    }
+
     /// The exit code, if the container has exited.
     pub fn exit_code(&self) -> Option<i64> {
         *self.exit.borrow()

@@ -7,13 +7,16 @@
 //! left to pass through unchanged, and does not map anything: that is
 //! `PathMap`'s job.
 
+/// Whether `s` has the `file:` scheme (case-insensitive), the only one converted.
 pub(crate) fn is_file_uri(s: &str) -> bool {
     s.get(..5).is_some_and(|scheme| scheme.eq_ignore_ascii_case("file:"))
 }
 
 /// `file:///C:/a%20b` -> `C:\a b`, `file://server/share/x` -> `\\server\share\x`,
 /// `file:///home/u/x` -> `/home/u/x`; `None` for anything else or bad
-/// percent-encoding. Query and fragment are dropped.
+/// percent-encoding. Query and fragment are dropped. Like other file URI
+/// parsers, a first name that looks like a drive (`file:///c:/x`) is read
+/// as a Windows drive.
 pub(crate) fn file_uri_to_path(uri: &str) -> Option<String> {
     if !is_file_uri(uri) {
         return None;
@@ -31,7 +34,8 @@ pub(crate) fn file_uri_to_path(uri: &str) -> Option<String> {
         return Some(format!("\\\\{authority}{}", path.replace('/', "\\")));
     }
     let b = path.as_bytes();
-    let drive = b.len() >= 3 && b[1].is_ascii_alphabetic() && b[2] == b':' && (b.len() == 3 || b[3] == b'/');
+    let drive =
+        b.len() >= 3 && b[0] == b'/' && b[1].is_ascii_alphabetic() && b[2] == b':' && (b.len() == 3 || b[3] == b'/');
     if drive {
         let mut out = path[1..].replace('/', "\\");
         if out.len() == 2 {

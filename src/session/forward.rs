@@ -61,6 +61,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 if asked_as != command {
                     message.set_command(&asked_as);
                 }
+                if matches!(asked_as.as_str(), "launch" | "attach") {
+                    self.describe_target_in(&mut message);
+                }
                 self.send_to_client(message).await;
                 (asked_as == "disconnect").then_some(End::Disconnected)
             }
@@ -70,6 +73,34 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             }
             Origin::Bridge(BridgeTag::Disconnect) => Some(End::Disconnected),
             Origin::Bridge(BridgeTag::Other) => None,
+        }
+    }
+
+    /// Adds what dockdap started to the `launch`/`attach` response body
+    /// (`body.dockdap`), so editors and scripts learn the container and the
+    /// host ports of its service without parsing console text.
+    fn describe_target_in(&self, message: &mut Message) {
+        let Some(container) = self.target.as_ref().and_then(|t| t.container()) else {
+            return;
+        };
+        let ports: Vec<serde_json::Value> = container
+            .ports
+            .iter()
+            .map(|(c, h)| serde_json::json!({ "container": c, "host": h, "url": format!("http://127.0.0.1:{h}") }))
+            .collect();
+        let info = serde_json::json!({
+            "container": container.name,
+            "containerId": container.id,
+            "debugAddress": container.debug_addr,
+            "ports": ports,
+        });
+        let mut body =
+            message.field::<serde_json::Value>("body").ok().flatten().unwrap_or_else(|| serde_json::json!({}));
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("dockdap".into(), info);
+            if let Err(e) = message.set_field("body", &body) {
+                tracing::warn!(error = %e, "could not describe the container in the response");
+            }
         }
     }
 

@@ -115,9 +115,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 Some(End::Disconnected)
             }
             _ if command.starts_with("dockdap/") => {
-                let reply =
-                    Message::failure(message.seq(), command, &format!("{command} is not available in this session"));
-                self.send_to_client(reply).await;
+                self.custom_request(command, message).await;
                 None
             }
             _ => {

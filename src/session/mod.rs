@@ -16,6 +16,7 @@
 //! reading, answer every pending request, tell debugpy goodbye, send
 //! `terminated`/`exited`, put the target back (remove the container), flush.
 
+mod custom;
 mod forward;
 mod intercept;
 
@@ -70,6 +71,8 @@ enum Input {
     Closed(Side, Option<String>),
     /// The target came up (or failed to).
     Started(Box<Result<Connected, Error>>),
+    /// One of dockdap's own requests finished.
+    Custom { seq: i64, command: String, result: Result<Value, String> },
 }
 
 /// Why the loop ended.
@@ -249,6 +252,10 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 }
                 Input::Closed(Side::Adapter(_), _) => None,
                 Input::Started(result) => self.on_started(*result).await,
+                Input::Custom { seq, command, result } => {
+                    self.custom_done(seq, &command, result).await;
+                    None
+                }
             };
             if !self.client_open {
                 return End::ClientGone;
@@ -441,7 +448,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         if self.adapter.is_some() && end != End::Disconnected && end != End::AdapterGone {
             self.goodbye_to_adapter().await;
         }
-        // 4. Tell the client the session is over.
+        // 4. Tell the client the session is over: the program's last output,
+        // why it ended if it died, then terminated/exited.
+        self.report_exit(end == End::AdapterGone).await;
         if self.client_open && !self.terminated_sent && end != End::Disconnected {
             if let Ok(event) = Message::event("terminated", &serde_json::json!({})) {
                 self.send_to_client(event).await;
@@ -470,6 +479,27 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         }
         self.tasks.close();
         let _ = tokio::time::timeout(GOODBYE_TIMEOUT, self.tasks.wait()).await;
+    }
+
+    /// Flushes the program's last output and, if the container died, says
+    /// so with its exit code and a reading of its last lines.
+    async fn report_exit(&mut self, adapter_gone: bool) {
+        if adapter_gone
+            && self.exit_code.is_none()
+            && let Some(container) = self.target.as_ref().and_then(|t| t.container())
+        {
+            // debugpy's stream usually closes a moment before the container's exit is seen.
+            let mut exit = container.exit_watch();
+            let _ = tokio::time::timeout(Duration::from_secs(1), exit.wait_for(Option::is_some)).await;
+        }
+        while let Ok(event) = self.events.try_recv() {
+            if let TargetEvent::Exited { code, diagnosis } = event {
+                self.exit_code = Some(code);
+                self.console("stderr", &diagnosis).await;
+            } else {
+                self.on_target_event(event).await;
+            }
+        }
     }
 
     /// Waits for a cancelled start task to report, and keeps what it started
