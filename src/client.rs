@@ -137,10 +137,10 @@ impl DapClient {
     /// Waits for the first message that satisfies `want`, searching the
     /// backlog first; everything else read meanwhile goes to the backlog.
     pub async fn wait_for(&mut self, what: &str, want: impl Fn(&Message) -> bool) -> Result<Message, ClientError> {
-        if let Some(i) = self.backlog.iter().position(&want) {
-            if let Some(found) = self.backlog.remove(i) {
-                return Ok(found);
-            }
+        if let Some(i) = self.backlog.iter().position(&want)
+            && let Some(found) = self.backlog.remove(i)
+        {
+            return Ok(found);
         }
         let deadline = tokio::time::Instant::now() + self.timeout;
         loop {

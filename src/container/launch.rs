@@ -15,7 +15,7 @@ use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
 use bollard::query_parameters::{
     AttachContainerOptions, CreateContainerOptions, InspectContainerOptions, LogsOptions, RemoveContainerOptions,
-    WaitContainerOptions,
+    UploadToContainerOptions, WaitContainerOptions,
 };
 use futures_util::StreamExt;
 use tokio::sync::watch;
@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::engine::{ContainerError, Engine, Subject};
 use super::logs::{self, LogTail};
-use super::{diagnose, ready, reap};
+use super::{diagnose, ready, reap, tune};
 use crate::config::{DebuggerMode, LaunchArguments, parse_port_pair};
 use crate::target::{EventSender, TargetEvent};
 
@@ -86,10 +86,12 @@ impl DebugContainer {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not look for leftover containers"),
         }
-        engine.docker.inspect_image(&args.image).await.map_err(|e| engine.error(e, Subject::Image(&args.image)))?;
+        let image =
+            engine.docker.inspect_image(&args.image).await.map_err(|e| engine.error(e, Subject::Image(&args.image)))?;
+        let image_env = image.config.and_then(|c| c.env).unwrap_or_default();
 
         let name = args.container_name.clone().unwrap_or_else(|| generated_name(&args.image, session_id));
-        let body = create_body(args, session_id)?;
+        let body = create_body(args, session_id, &image_env)?;
         events.send(TargetEvent::Progress(format!("creating container {name} from {}", args.image))).await;
         let created = engine
             .docker
@@ -124,6 +126,22 @@ impl DebugContainer {
 
     async fn start_and_wait(&mut self, args: &LaunchArguments, events: &EventSender) -> Result<(), ContainerError> {
         let docker = self.engine.docker.clone();
+        if args.tune_debugger {
+            let archive = tune::archive()
+                .map_err(|e| ContainerError::Unusable(format!("cannot pack the debugger tuning: {e}")))?;
+            docker
+                .upload_to_container(
+                    &self.id,
+                    Some(UploadToContainerOptions { path: "/".into(), ..Default::default() }),
+                    bollard::body_full(archive),
+                )
+                .await
+                .map_err(|e| self.engine.error(e, Subject::Container(&self.name)))?;
+            events.output(
+                "console",
+                "[dockdap] tuneDebugger: TCP_NODELAY on debugpy's sockets in the container (about 40 ms less per request; `tuneDebugger: false` turns it off)\n".into(),
+            );
+        }
         let attached = docker
             .attach_container(
                 &self.id,
@@ -180,7 +198,10 @@ impl DebugContainer {
         let id = self.id.clone();
         let tail = self.tail.clone();
         tokio::spawn(async move {
-            let mut wait = docker.wait_container(&id, None::<WaitContainerOptions>);
+            // "next-exit": a container that is created but not yet started
+            // counts as not running, and the default condition would return at once.
+            let options = WaitContainerOptions { condition: "next-exit".into() };
+            let mut wait = docker.wait_container(&id, Some(options));
             let code = match wait.next().await {
                 Some(Ok(response)) => response.status_code,
                 Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
@@ -321,6 +342,11 @@ impl DebugContainer {
         self.exit.clone()
     }
 
+    /// The exit code and its reading, if the container has exited.
+    pub fn exit_report(&self) -> Option<(i64, String)> {
+        self.exit_code().map(|code| (code, exit_report(code, &self.tail)))
+    }
+
     /// The exit code, if the container has exited.
     pub fn exit_code(&self) -> Option<i64> {
         *self.exit.borrow()
@@ -351,6 +377,11 @@ impl DebugContainer {
     }
 }
 
+/// What the debug console says when the container exits.
+fn exit_report(code: i64, tail: &LogTail) -> String {
+    format!("[dockdap] the container exited with code {code}\n{}", diagnose::diagnose(code, &tail.last(20)))
+}
+
 /// `dockdap-<image>-<session>`: recognisable in `docker ps`, unique per session.
 fn generated_name(image: &str, session_id: &str) -> String {
     let base: String = image
@@ -365,7 +396,11 @@ fn generated_name(image: &str, session_id: &str) -> String {
 
 /// The container's configuration: labels, ports on 127.0.0.1 only, no
 /// privileges, no restarts (a paused debuggee must not be restarted).
-fn create_body(args: &LaunchArguments, session_id: &str) -> Result<ContainerCreateBody, ContainerError> {
+fn create_body(
+    args: &LaunchArguments,
+    session_id: &str,
+    image_env: &[String],
+) -> Result<ContainerCreateBody, ContainerError> {
     let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
     let loopback =
         |host_port: String| Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(host_port) }]);
@@ -380,7 +415,20 @@ fn create_body(args: &LaunchArguments, session_id: &str) -> Result<ContainerCrea
         let host = if host == 0 { String::new() } else { host.to_string() };
         bindings.insert(format!("{container}/tcp"), loopback(host));
     }
-    let env: Vec<String> = args.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut env: Vec<String> = args.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if !args.wait_for_debugger {
+        // Understood by the debug entry of dockdap's example images.
+        env.push("DOCKDAP_WAIT_FOR_CLIENT=0".into());
+    }
+    if args.tune_debugger {
+        let existing = args
+            .env
+            .get("PYTHONPATH")
+            .map(String::as_str)
+            .or_else(|| image_env.iter().find_map(|e| e.strip_prefix("PYTHONPATH=")));
+        env.retain(|e| !e.starts_with("PYTHONPATH="));
+        env.push(format!("PYTHONPATH={}", tune::pythonpath(existing)));
+    }
     Ok(ContainerCreateBody {
         image: Some(args.image.clone()),
         cmd: args.command.clone(),
@@ -429,7 +477,7 @@ mod tests {
     fn every_port_is_on_loopback() {
         let args: LaunchArguments =
             serde_json::from_value(serde_json::json!({"image": "x", "ports": ["8000:5001", "0:9000"]})).unwrap();
-        let body = create_body(&args, "s").unwrap();
+        let body = create_body(&args, "s", &[]).unwrap();
         let bindings = body.host_config.unwrap().port_bindings.unwrap();
         assert_eq!(bindings.len(), 3);
         for (port, list) in &bindings {
@@ -449,6 +497,6 @@ mod tests {
     fn debug_port_cannot_be_published_by_hand() {
         let args: LaunchArguments =
             serde_json::from_value(serde_json::json!({"image": "x", "ports": ["5678:5678"]})).unwrap();
-        assert!(create_body(&args, "s").unwrap_err().to_string().contains("publishes the debug port"));
+        assert!(create_body(&args, "s", &[]).unwrap_err().to_string().contains("publishes the debug port"));
     }
 }

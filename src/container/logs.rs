@@ -43,7 +43,7 @@ impl LogTail {
             inner.lines.push_back(line.trim_end_matches(['\n', '\r']).to_owned());
             while inner.lines.len() > TAIL_LINES || inner.bytes > TAIL_BYTES {
                 match inner.lines.pop_front() {
-                    Some(old) => inner.bytes -= old.len() + 1,
+                    Some(old) => inner.bytes = inner.bytes.saturating_sub(old.len() + 1),
                     None => break,
                 }
             }
@@ -99,8 +99,9 @@ mod tests {
         for i in 0..1000 {
             tail.push(&format!("line {i}\n"));
         }
-        assert_eq!(tail.last(1), "e");
-        assert_eq!(tail.last(2), "line 999\ne");
+        // The unfinished "e" became the start of the next line.
+        assert_eq!(tail.last(2), "line 998\nline 999");
+        assert!(!tail.last(TAIL_LINES + 5).contains("eline 0"), "the oldest lines are dropped");
         let inner = tail.inner.lock().unwrap();
         assert!(inner.lines.len() <= TAIL_LINES);
     }

@@ -11,6 +11,7 @@
 //! - `logs`: streaming the container's output, keeping a tail for diagnoses.
 //! - `diagnose`: a plain-language reading of why a container died.
 //! - `reap`: labels, and removing what dead dockdap processes left behind.
+//! - `tune`: the TCP_NODELAY bootstrap for debugpy's sockets (`tuneDebugger`).
 
 pub mod diagnose;
 pub mod engine;
@@ -18,6 +19,7 @@ pub mod launch;
 pub mod logs;
 pub mod ready;
 pub mod reap;
+pub mod tune;
 
 pub use engine::{ContainerError, Engine};
 pub use launch::DebugContainer;

@@ -199,16 +199,16 @@ impl PathRewriter {
         match (field, value) {
             (Source, Value::Object(source)) => {
                 let mut changed = false;
-                if path_is_file(source) {
-                    if let Some(Value::String(path)) = source.get_mut("path") {
-                        changed |= replace(path, self.path_to_container(path));
-                    }
+                if path_is_file(source)
+                    && let Some(Value::String(path)) = source.get_mut("path")
+                {
+                    changed |= replace(path, self.path_to_container(path));
                 }
-                if let Some(Value::Array(sources)) = source.get_mut("sources") {
-                    if depth < MAX_DEPTH {
-                        for s in sources {
-                            changed |= self.field_to_container(Source, s, depth + 1);
-                        }
+                if let Some(Value::Array(sources)) = source.get_mut("sources")
+                    && depth < MAX_DEPTH
+                {
+                    for s in sources {
+                        changed |= self.field_to_container(Source, s, depth + 1);
                     }
                 }
                 changed
@@ -222,16 +222,16 @@ impl PathRewriter {
         match (field, value) {
             (Source, Value::Object(source)) => {
                 let mut changed = false;
-                if path_is_file(source) {
-                    if let Some(Value::String(path)) = source.get_mut("path") {
-                        changed |= replace(path, self.path_to_client(path));
-                    }
+                if path_is_file(source)
+                    && let Some(Value::String(path)) = source.get_mut("path")
+                {
+                    changed |= replace(path, self.path_to_client(path));
                 }
-                if let Some(Value::Array(sources)) = source.get_mut("sources") {
-                    if depth < MAX_DEPTH {
-                        for s in sources {
-                            changed |= self.field_to_host(Source, s, depth + 1);
-                        }
+                if let Some(Value::Array(sources)) = source.get_mut("sources")
+                    && depth < MAX_DEPTH
+                {
+                    for s in sources {
+                        changed |= self.field_to_host(Source, s, depth + 1);
                     }
                 }
                 changed
@@ -246,11 +246,11 @@ impl PathRewriter {
                 if let Some(trace) = details.get_mut("stackTrace") {
                     changed |= self.field_to_host(Traceback, trace, depth);
                 }
-                if let Some(Value::Array(inner)) = details.get_mut("innerException") {
-                    if depth < MAX_DEPTH {
-                        for d in inner {
-                            changed |= self.field_to_host(ExceptionDetails, d, depth + 1);
-                        }
+                if let Some(Value::Array(inner)) = details.get_mut("innerException")
+                    && depth < MAX_DEPTH
+                {
+                    for d in inner {
+                        changed |= self.field_to_host(ExceptionDetails, d, depth + 1);
                     }
                 }
                 changed
@@ -354,10 +354,10 @@ impl Spellings {
             }
             return;
         }
-        if self.by_container.len() >= SPELLING_LIMIT {
-            if let Some(oldest) = self.order.pop_front() {
-                self.by_container.remove(&oldest);
-            }
+        if self.by_container.len() >= SPELLING_LIMIT
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.by_container.remove(&oldest);
         }
         self.order.push_back(container.to_string());
         self.by_container.insert(container.to_string(), client.to_string());

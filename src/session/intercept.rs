@@ -130,6 +130,10 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                         );
                         self.send_to_client(reply).await;
                     }
+                    Phase::Ended => {
+                        let reply = Message::failure(message.seq(), command, "the debug session has ended");
+                        self.send_to_client(reply).await;
+                    }
                     Phase::Failed(why) => {
                         let why = format!("the debug session did not start: {why}");
                         self.send_to_client(Message::failure(message.seq(), command, &why)).await;

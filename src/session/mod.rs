@@ -41,6 +41,8 @@ use crate::transport::BoxWrite;
 
 /// How long the goodbye to debugpy and the last flush to the client may take.
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long to wait for the client's `disconnect` after debugpy went away.
+const LINGER: Duration = Duration::from_secs(5);
 /// How long putting the target back (removing a container) may take.
 const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -99,6 +101,8 @@ enum Phase {
     Running,
     /// Starting failed; the client is expected to disconnect.
     Failed(String),
+    /// debugpy is gone and the client was told; waiting for its `disconnect`.
+    Ended,
 }
 
 /// What the client told us about itself in `initialize`.
@@ -128,7 +132,10 @@ struct Session<W> {
     /// The capabilities the client was promised in our `initialize` answer.
     advertised: Value,
     terminated_sent: bool,
+    exited_sent: bool,
     exit_code: Option<i64>,
+    /// After debugpy went away: when to stop waiting for the client's `disconnect`.
+    linger_until: Option<tokio::time::Instant>,
     progress_id: Option<String>,
     inputs_tx: mpsc::Sender<Input>,
     inputs: mpsc::Receiver<Input>,
@@ -164,7 +171,9 @@ where
         starting: false,
         advertised: Value::Null,
         terminated_sent: false,
+        exited_sent: false,
         exit_code: None,
+        linger_until: None,
         progress_id: None,
         inputs_tx,
         inputs,
@@ -178,6 +187,14 @@ where
     tracing::info!(?end, "session ending");
     session.shutdown(end).await;
     Ok(())
+}
+
+/// Sleeps until the deadline, or forever without one.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl<W: AsyncWrite + Send + Unpin> Session<W> {
@@ -215,9 +232,11 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
 
     async fn run_loop(&mut self) -> End {
         loop {
+            let linger = self.linger_until;
             let input = tokio::select! {
                 biased;
                 () = self.options.shutdown.cancelled() => return End::Signal,
+                () = sleep_until_some(linger) => return End::AdapterGone,
                 Some(input) = self.inputs.recv() => input,
                 Some(event) = self.events.recv() => {
                     if let Some(end) = self.on_target_event(event).await {
@@ -400,7 +419,31 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         }
         self.adapter = None;
         self.answer_adapter_pending("debugpy closed the connection before answering").await;
-        Some(End::AdapterGone)
+        // Tell the client now, then give it a moment to send `disconnect`
+        // (DAP clients do, after `terminated`) so that it gets an answer.
+        self.report_exit(true).await;
+        self.say_goodbye_to_client().await;
+        self.phase = Phase::Ended;
+        self.linger_until = Some(tokio::time::Instant::now() + LINGER);
+        None
+    }
+
+    /// Sends `terminated`, and `exited` when the exit code is known, once each.
+    async fn say_goodbye_to_client(&mut self) {
+        if self.client_open && !self.terminated_sent {
+            if let Ok(event) = Message::event("terminated", &serde_json::json!({})) {
+                self.send_to_client(event).await;
+            }
+            self.terminated_sent = true;
+        }
+        if let Some(code) = self.exit_code
+            && self.client_open
+            && !self.exited_sent
+            && let Ok(event) = Message::event("exited", &serde_json::json!({ "exitCode": code }))
+        {
+            self.send_to_client(event).await;
+            self.exited_sent = true;
+        }
     }
 
     /// Answers every client request that debugpy will now never answer.
@@ -451,17 +494,8 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         // 4. Tell the client the session is over: the program's last output,
         // why it ended if it died, then terminated/exited.
         self.report_exit(end == End::AdapterGone).await;
-        if self.client_open && !self.terminated_sent && end != End::Disconnected {
-            if let Ok(event) = Message::event("terminated", &serde_json::json!({})) {
-                self.send_to_client(event).await;
-            }
-            self.terminated_sent = true;
-        }
-        if let Some(code) = self.exit_code
-            && self.client_open
-            && let Ok(event) = Message::event("exited", &serde_json::json!({ "exitCode": code }))
-        {
-            self.send_to_client(event).await;
+        if end != End::Disconnected {
+            self.say_goodbye_to_client().await;
         }
         // 5. Put the target back.
         if let Some(target) = self.target.take() {
@@ -494,11 +528,21 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         }
         while let Ok(event) = self.events.try_recv() {
             if let TargetEvent::Exited { code, diagnosis } = event {
-                self.exit_code = Some(code);
-                self.console("stderr", &diagnosis).await;
+                if self.exit_code.is_none() {
+                    self.exit_code = Some(code);
+                    self.console("stderr", &diagnosis).await;
+                }
             } else {
                 self.on_target_event(event).await;
             }
+        }
+        // The exit may be known before its event is queued.
+        if self.exit_code.is_none()
+            && let Some((code, diagnosis)) =
+                self.target.as_ref().and_then(|t| t.container()).and_then(|c| c.exit_report())
+        {
+            self.exit_code = Some(code);
+            self.console("stderr", &diagnosis).await;
         }
     }
 

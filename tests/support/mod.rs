@@ -172,3 +172,59 @@ pub async fn connect_client(addr: &str) -> DapClient {
     let (r, w) = stream.into_split();
     DapClient::new(Box::new(r), Box::new(w), WAIT)
 }
+
+/// The example deployment (the workspace in Docker tests).
+pub fn example_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/azureml-score")
+}
+
+/// The example's debug image.
+pub const DEBUG_IMAGE: &str = "dockdap/azureml-score:debug";
+
+/// Whether a Docker Engine answers.
+pub fn have_docker() -> bool {
+    std::process::Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Whether the engine has this image.
+pub fn have_image(image: &str) -> bool {
+    std::process::Command::new("docker")
+        .args(["image", "inspect", image])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Docker tests go on only with an engine and the example image; under CI both must be there.
+pub fn require_docker() -> bool {
+    require("a Docker Engine", have_docker())
+        && require(&format!("the image {DEBUG_IMAGE} (built by images/build-images.sh)"), have_image(DEBUG_IMAGE))
+}
+
+/// `docker inspect` of a container, or None if it does not exist.
+pub fn inspect_container(name: &str) -> Option<serde_json::Value> {
+    let out = std::process::Command::new("docker").args(["container", "inspect", name]).output().unwrap();
+    if !out.status.success() {
+        return None;
+    }
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    list.get(0).cloned()
+}
+
+/// Waits until a container no longer exists.
+pub async fn wait_gone(name: &str, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if inspect_container(name).is_none() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
