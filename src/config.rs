@@ -493,3 +493,24 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod precision_tests {
+    use super::*;
+
+    /// serde_json's `arbitrary_precision` (which keeps numbers byte-exact in
+    /// rewritten messages) is known to break numbers read through
+    /// `#[serde(flatten)]`; these structs must still read theirs.
+    #[test]
+    fn numbers_survive_flatten_with_arbitrary_precision() {
+        let args = serde_json::json!({"image": "x", "debugPort": 5679, "timeout": 2.5, "appRoot": "/a"});
+        let config = SessionConfig::parse(true, &args).unwrap();
+        let Request::Launch(launch) = config.request else { panic!() };
+        assert_eq!((launch.debug_port, launch.timeout, launch.paths.app_root.as_str()), (5679, 2.5, "/a"));
+        let args = serde_json::json!({"connect": {"host": "h", "port": 7}, "timeout": 1});
+        let config = SessionConfig::parse(false, &args).unwrap();
+        let Request::Attach(attach) = config.request else { panic!() };
+        assert_eq!(attach.connect.unwrap().port, 7);
+        assert_eq!(attach.timeout, 1.0);
+    }
+}

@@ -209,3 +209,53 @@ async fn missing_image_says_how_to_build_it() {
     assert!(message.contains("image \"dockdap/no-such-image:1\" not found"), "{message}");
     assert!(message.contains("build it first"), "{message}");
 }
+
+#[tokio::test]
+async fn sigterm_to_dockdap_removes_the_container() {
+    if !require_docker() {
+        return;
+    }
+    let (mut dockdap, mut client) = spawn_stdio(&example_dir());
+    let name = format!("dockdap-test-sigterm-{}", std::process::id());
+    start_launch(&mut client, json!({"containerName": name})).await;
+    client.wait_event("initialized").await.unwrap();
+    let pid = dockdap.id().unwrap().to_string();
+    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    client.wait_event("terminated").await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), dockdap.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(inspect_container(&name).is_none(), "the container is gone by the time dockdap exits");
+}
+
+#[tokio::test]
+async fn reap_removes_only_dead_sessions_containers() {
+    if !require_docker() {
+        return;
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_owned();
+    let id = std::process::id();
+    let create = |name: &str, labels: &[String]| {
+        let mut cmd = std::process::Command::new("docker");
+        cmd.args(["create", "--name", name]);
+        for l in labels {
+            cmd.args(["--label", l]);
+        }
+        cmd.args([DEBUG_IMAGE, "true"]);
+        assert!(cmd.output().unwrap().status.success());
+    };
+    let dead = format!("dockdap-test-reap-dead-{id}");
+    let alive = format!("dockdap-test-reap-alive-{id}");
+    let foreign = format!("dockdap-test-reap-unlabelled-{id}");
+    // A pid above Linux's pid_max cannot be alive.
+    create(&dead, &["dockdap.session=x".into(), "dockdap.pid=4194305".into(), format!("dockdap.host={host}")]);
+    create(&alive, &["dockdap.session=y".into(), format!("dockdap.pid={id}"), format!("dockdap.host={host}")]);
+    create(&foreign, &[]);
+    let out = std::process::Command::new(dockdap_bin()).arg("reap").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    // Another test's session start may have reaped it first; either way it is gone.
+    assert!(inspect_container(&dead).is_none(), "{stdout}");
+    assert!(inspect_container(&alive).is_some(), "a live owner's container stays");
+    assert!(inspect_container(&foreign).is_some(), "containers without dockdap's labels are never touched");
+    std::process::Command::new("docker").args(["rm", "-f", &alive, &foreign]).output().unwrap();
+}
