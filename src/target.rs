@@ -155,7 +155,9 @@ pub async fn start(config: &SessionConfig, events: EventSender, cancel: Cancella
             (Some(connect), _) => Target::Address(format!("{}:{}", connect.host, connect.port)),
             (None, Some(name)) => {
                 events.send(TargetEvent::Progress(format!("joining container {name}"))).await;
-                Target::Container(Box::new(DebugContainer::join(name, attach.debug_port, &events).await?))
+                Target::Container(Box::new(
+                    DebugContainer::join(name, attach.debug_port, attach.timeout, &events).await?,
+                ))
             }
             (None, None) => return Err(Error::Unsupported("nothing to attach to".into())),
         },

@@ -259,3 +259,84 @@ async fn reap_removes_only_dead_sessions_containers() {
     assert!(inspect_container(&foreign).is_some(), "containers without dockdap's labels are never touched");
     std::process::Command::new("docker").args(["rm", "-f", &alive, &foreign]).output().unwrap();
 }
+
+/// A launch that must fail before anything starts; returns the error message.
+async fn failed_launch(env: &[(&str, &str)], extra: Value) -> String {
+    let mut cmd = tokio::process::Command::new(dockdap_bin());
+    cmd.current_dir(example_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut client =
+        DapClient::new(Box::new(child.stdout.take().unwrap()), Box::new(child.stdin.take().unwrap()), WAIT);
+    let launch = start_launch(&mut client, extra).await;
+    let response = client.wait_response(launch).await.unwrap();
+    assert!(matches!(response.kind(), dockdap::dap::Kind::Response { success: false, .. }));
+    response.field("message").unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn docker_failures_say_what_to_do() {
+    if !require_docker() {
+        return;
+    }
+    let message = failed_launch(&[("DOCKER_HOST", "unix:///tmp/dockdap-no-such.sock")], json!({})).await;
+    assert!(message.starts_with("cannot reach the Docker Engine at unix:///tmp/dockdap-no-such.sock"), "{message}");
+    assert!(message.contains("is Docker running?"), "{message}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let message = failed_launch(&[], json!({"ports": [format!("{port}:5001")]})).await;
+    assert!(message.starts_with(&format!("host port {port} is already in use on 127.0.0.1")), "{message}");
+
+    let name = format!("dockdap-test-conflict-{}", std::process::id());
+    let created =
+        std::process::Command::new("docker").args(["create", "--name", &name, DEBUG_IMAGE, "true"]).output().unwrap();
+    assert!(created.status.success());
+    let message = failed_launch(&[], json!({"containerName": name})).await;
+    assert!(message.starts_with(&format!("a container named \"{name}\" already exists")), "{message}");
+    assert!(inspect_container(&name).is_some(), "someone else's container is left alone");
+    std::process::Command::new("docker").args(["rm", "-f", &name]).output().unwrap();
+}
+
+#[tokio::test]
+async fn attach_joins_a_running_container_and_leaves_it_running() {
+    if !require_docker() {
+        return;
+    }
+    let name = format!("dockdap-test-join-{}", std::process::id());
+    let run = std::process::Command::new("docker")
+        .args(["run", "-d", "--name", &name, "-p", "127.0.0.1::5678", "-p", "127.0.0.1::5001", DEBUG_IMAGE])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let score = example_dir().join("score.py");
+    let (_dockdap, mut client) = spawn_stdio(&example_dir());
+    client.request("initialize", json!({"adapterID": "dockdap", "pathFormat": "path"})).await.unwrap();
+    let attach = client
+        .send_request("attach", json!({"container": name, "localRoot": example_dir(), "timeout": 30}))
+        .await
+        .unwrap();
+    client.wait_event("initialized").await.unwrap();
+    let line = line_of(&score, "dockdap-demo: init-breakpoint");
+    client
+        .request("setBreakpoints", json!({"source": {"path": score}, "breakpoints": [{"line": line}]}))
+        .await
+        .unwrap();
+    client.request("configurationDone", json!({})).await.unwrap();
+    client.wait_response(attach).await.unwrap();
+    let stopped = client.wait_event("stopped").await.unwrap();
+    let thread = body(&stopped)["threadId"].as_i64().unwrap();
+    let trace = client.request("stackTrace", json!({"threadId": thread, "levels": 1})).await.unwrap();
+    assert_eq!(body(&trace)["stackFrames"][0]["source"]["path"], score.to_str().unwrap());
+    client.request("disconnect", json!({})).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let inspect = inspect_container(&name).expect("a joined container is never removed");
+    assert_eq!(inspect["State"]["Running"], true);
+    std::process::Command::new("docker").args(["rm", "-f", &name]).output().unwrap();
+}

@@ -299,7 +299,12 @@ impl DebugContainer {
 
     /// Joins a container the user started: its debugpy must listen on
     /// `debug_port` and be published on the host.
-    pub async fn join(name: &str, debug_port: u16, events: &EventSender) -> Result<DebugContainer, ContainerError> {
+    pub async fn join(
+        name: &str,
+        debug_port: u16,
+        timeout: f64,
+        events: &EventSender,
+    ) -> Result<DebugContainer, ContainerError> {
         let engine = Engine::connect().await?;
         let inspect = engine
             .docker
@@ -334,6 +339,9 @@ impl DebugContainer {
         );
         tokio::spawn(logs::pump(Box::pin(output), events.clone(), container.tail.clone()));
         container.watch_exit(events.clone());
+        // The container may have just started: connect only once debugpy listens.
+        events.send(TargetEvent::Progress(format!("waiting for debugpy on port {debug_port} in {name}"))).await;
+        container.wait_for_debugger(debug_port, timeout).await?;
         Ok(container)
     }
 

@@ -251,11 +251,11 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     }
 
     /// debugpy's `attach` arguments: the client's, minus dockdap's own.
+    /// `request` is always there: VS Code sends it anyway, and pydevd
+    /// rejects an attach whose arguments are an empty object.
     fn attach_arguments(&self) -> Value {
         let mut args = self.config.as_ref().map(|c| c.for_debugpy.clone()).unwrap_or_default();
-        if args.contains_key("request") {
-            args.insert("request".into(), json!("attach"));
-        }
+        args.insert("request".into(), json!("attach"));
         Value::Object(args)
     }
 
