@@ -77,6 +77,10 @@ pub struct LaunchArguments {
     /// ~44 ms stall per request).
     #[serde(default = "yes")]
     pub tune_debugger: bool,
+    /// `debugger: "inject"`/`"azureml"`: the debugpy package folder to copy into
+    /// the container; default: DOCKDAP_DEBUGPY, else the one this machine's python3 imports.
+    #[serde(default)]
+    pub debugpy_path: Option<String>,
 }
 
 /// `"request": "attach"`: join a running container, or a debugpy at an address.

@@ -54,8 +54,30 @@ enum Command {
     /// Remove containers left behind by dead dockdap processes (only ones
     /// carrying dockdap's labels).
     Reap,
+    /// Work with images.
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// Print the JSON schema of the launch and attach configurations.
     Schema,
+}
+
+#[derive(Debug, Subcommand)]
+enum ImageCommand {
+    /// Make a debuggable variant of an image (debugpy added, started on port
+    /// 5678, waiting for the debugger) without a Dockerfile or a network.
+    ///
+    /// Example: dockdap image debug debug:1 --tag debug:1-debug
+    Debug {
+        /// The image to start from.
+        image: String,
+        /// The new image's tag (default: IMAGE's tag with `-debug` appended).
+        #[arg(long)]
+        tag: Option<String>,
+        /// The debugpy package folder to copy in (default: DOCKDAP_DEBUGPY,
+        /// else the one this machine's python3 imports).
+        #[arg(long, value_name = "DIR")]
+        debugpy: Option<String>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -127,6 +149,20 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             for name in removed {
                 writeln!(stdout, "removed {name}")?;
             }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Some(Command::Image(ImageCommand::Debug { image, tag, debugpy })) => {
+            let engine = dockdap::container::Engine::connect().await?;
+            let made = dockdap::container::image::make_debug_image(&engine, &image, tag.as_deref(), debugpy.as_deref())
+                .await?;
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "built {} from {image} (debugpy from {})", made.tag, made.debugpy)?;
+            writeln!(stdout, "it starts debugpy on port 5678 and waits for the debugger; launch it with")?;
+            writeln!(
+                stdout,
+                "  {{\"type\": \"dockdap\", \"request\": \"launch\", \"image\": \"{}\", \"debugger\": \"image\"}}",
+                made.tag
+            )?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Some(Command::Schema) => {

@@ -96,6 +96,9 @@ pub struct Connected {
     pub writer: BoxWrite,
     /// What to put back at the end.
     pub target: Target,
+    /// Arguments debugpy's `attach` needs for this connection (e.g. `listen`
+    /// for an adapter dockdap runs in the container).
+    pub attach: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What a session is attached to.
@@ -156,7 +159,7 @@ pub async fn start(config: &SessionConfig, events: EventSender, cancel: Cancella
             (None, Some(name)) => {
                 events.send(TargetEvent::Progress(format!("joining container {name}"))).await;
                 Target::Container(Box::new(
-                    DebugContainer::join(name, attach.debug_port, attach.timeout, &events).await?,
+                    DebugContainer::join(name, attach.debug_port, attach.transport, attach.timeout, &events).await?,
                 ))
             }
             (None, None) => return Err(Error::Unsupported("nothing to attach to".into())),
@@ -170,22 +173,41 @@ pub async fn start(config: &SessionConfig, events: EventSender, cancel: Cancella
         Target::Address(addr) => addr.clone(),
         Target::Container(c) => c.debug_addr.clone(),
     };
-    events.send(TargetEvent::Progress(format!("connecting to debugpy at {addr}"))).await;
+    events.send(TargetEvent::Progress(format!("connecting to debugpy ({addr})"))).await;
+    let deadline = deadline.max(Instant::now() + Duration::from_secs(5));
     let connected = tokio::select! {
-        r = transport::connect_with_retry(&addr, deadline.max(Instant::now() + Duration::from_secs(5))) => r,
+        r = connect(&target, &addr, deadline, config.timeout()) => r,
         () = cancel.cancelled() => {
             target.end().await;
             return Err(Error::Cancelled);
         }
     };
     match connected {
-        Ok(stream) => {
-            let (reader, writer) = transport::split_tcp(stream);
-            Ok(Connected { reader, writer, target })
-        }
-        Err(source) => {
+        Ok((reader, writer, attach)) => Ok(Connected { reader, writer, target, attach }),
+        Err(e) => {
             target.end().await;
-            Err(Error::Connect { addr, secs: config.timeout(), source })
+            Err(e)
+        }
+    }
+}
+
+type Stream = (BoxRead, BoxWrite, serde_json::Map<String, serde_json::Value>);
+
+/// Opens the stream to debugpy for a target.
+async fn connect(target: &Target, addr: &str, deadline: Instant, secs: f64) -> Result<Stream, Error> {
+    match target {
+        Target::Address(_) => {
+            let stream = transport::connect_with_retry(addr, deadline).await.map_err(|source| Error::Connect {
+                addr: addr.to_owned(),
+                secs,
+                source,
+            })?;
+            let (reader, writer) = transport::split_tcp(stream);
+            Ok((reader, writer, serde_json::Map::new()))
+        }
+        Target::Container(c) => {
+            let stream = c.connect(deadline).await?;
+            Ok((stream.reader, stream.writer, stream.attach))
         }
     }
 }

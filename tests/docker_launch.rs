@@ -39,7 +39,9 @@ async fn launch_debugs_init_and_run_with_workspace_paths() {
     let run_line = line_of(&score, "dockdap-demo: breakpoint");
     let (mut dockdap, mut client) = spawn_stdio(&example_dir());
 
-    let launch = start_launch(&mut client, json!({})).await;
+    // The published-port transport; the exec transport (the default) is
+    // covered in tests/docker_inject.rs.
+    let launch = start_launch(&mut client, json!({"transport": "port"})).await;
     client.wait_event("initialized").await.unwrap();
     let bps = client
         .request(

@@ -1,17 +1,17 @@
 //! Starting a debug container, and joining one the user started.
 //!
 //! The order matters: create (labelled, ports on 127.0.0.1 only, the debug
-//! port on an ephemeral host port), attach to its output, start, read the
+//! port, if the port transport is used, on an ephemeral host port), copy the
+//! bootstrap and debugpy in (`inject`), attach to its output, start, read the
 //! host ports back from inspect, then wait until debugpy listens *inside*
 //! the container while watching for the container to exit, and only then
-//! connect. A container that dies while we wait is reported within a second
+//! connect (through the published port, or through `docker exec`). A container that dies while we wait is reported within a second
 //! with its exit code and a reading of its last lines. Anything created is
 //! removed again if a later step fails or the session is cancelled.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
 use bollard::query_parameters::{
     AttachContainerOptions, CreateContainerOptions, InspectContainerOptions, LogsOptions, RemoveContainerOptions,
@@ -24,9 +24,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::engine::{ContainerError, Engine, Subject};
 use super::logs::{self, LogTail};
-use super::{diagnose, ready, reap, tune};
-use crate::config::{DebuggerMode, LaunchArguments, parse_port_pair};
+use super::{diagnose, exec, inject, ready, reap, tune};
+use crate::config::{DebuggerMode, LaunchArguments, TransportMode, parse_port_pair};
 use crate::target::{EventSender, TargetEvent};
+use crate::transport::{BoxRead, BoxWrite};
 
 /// How often readiness is checked while waiting for debugpy.
 const POLL: Duration = Duration::from_millis(100);
@@ -49,7 +50,27 @@ pub struct DebugContainer {
     pub ports: Vec<(u16, u16)>,
     /// The last lines of its output.
     pub tail: LogTail,
+    /// How debugpy was started in it.
+    pub mode: DebuggerMode,
+    /// How dockdap reaches debugpy.
+    pub transport: TransportMode,
+    /// debugpy's port inside the container.
+    pub debug_port: u16,
+    /// The container's Python, for processes dockdap runs in it.
+    python: String,
+    /// `PYTHONPATH` for processes dockdap runs in it (the injected debugpy).
+    pythonpath: Option<String>,
     exit: watch::Receiver<Option<i64>>,
+}
+
+/// A byte stream to debugpy, and what debugpy's `attach` must add for it.
+pub struct AdapterStream {
+    /// Reads from debugpy.
+    pub reader: BoxRead,
+    /// Writes to debugpy.
+    pub writer: BoxWrite,
+    /// Extra `attach` arguments (the in-container adapter's `listen`).
+    pub attach: serde_json::Map<String, serde_json::Value>,
 }
 
 impl DebugContainer {
@@ -61,15 +82,6 @@ impl DebugContainer {
         events: &EventSender,
         cancel: &CancellationToken,
     ) -> Result<DebugContainer, ContainerError> {
-        if matches!(args.debugger, DebuggerMode::Inject | DebuggerMode::Azureml) {
-            return Err(ContainerError::Unusable(format!(
-                "`debugger: \"{}\"` is not available in this build; use an image that starts debugpy itself and `debugger: \"image\"`",
-                serde_json::to_value(args.debugger)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()
-            )));
-        }
         events.send(TargetEvent::Progress("connecting to the Docker Engine".into())).await;
         let engine = Engine::connect().await?;
         match reap::reap(&engine).await {
@@ -88,10 +100,44 @@ impl DebugContainer {
         }
         let image =
             engine.docker.inspect_image(&args.image).await.map_err(|e| engine.error(e, Subject::Image(&args.image)))?;
-        let image_env = image.config.and_then(|c| c.env).unwrap_or_default();
+        let facts = image_facts(&image, args);
+        let choice = inject::choose(args.debugger, &facts, args.debug_port);
+        let transport = match (args.transport, choice.mode) {
+            (TransportMode::Port, DebuggerMode::Azureml) => {
+                return Err(ContainerError::Unusable(
+                    "`debugger: \"azureml\"` needs `transport: \"exec\"` (or \"auto\"): the server's hook connects out to debugpy's adapter, which dockdap runs inside the container".into(),
+                ));
+            }
+            (TransportMode::Auto, _) => TransportMode::Exec,
+            (transport, _) => transport,
+        };
+        events.output(
+            "console",
+            format!(
+                "[dockdap] debugger: {} ({}); transport: {}\n",
+                mode_name(choice.mode),
+                choice.reason,
+                if transport == TransportMode::Exec {
+                    "exec (no debug port is published)"
+                } else {
+                    "port (published on 127.0.0.1)"
+                }
+            ),
+        );
+        let debugpy = match choice.mode {
+            DebuggerMode::Inject | DebuggerMode::Azureml => {
+                inject::check_wrappable(&facts).map_err(ContainerError::Unusable)?;
+                Some(
+                    inject::find_debugpy(args.debugpy_path.as_deref())
+                        .map_err(|e| ContainerError::Unusable(e.to_string()))?,
+                )
+            }
+            _ => None,
+        };
+        let plan = Plan { mode: choice.mode, transport, debugpy };
 
         let name = args.container_name.clone().unwrap_or_else(|| generated_name(&args.image, session_id));
-        let body = create_body(args, session_id, &image_env)?;
+        let body = create_body(args, session_id, &facts, &plan)?;
         events.send(TargetEvent::Progress(format!("creating container {name} from {}", args.image))).await;
         let created = engine
             .docker
@@ -107,11 +153,16 @@ impl DebugContainer {
             debug_addr: String::new(),
             ports: Vec::new(),
             tail: LogTail::default(),
+            mode: plan.mode,
+            transport: plan.transport,
+            debug_port: args.debug_port,
+            python: "python3".into(),
+            pythonpath: plan.debugpy.is_some().then(|| format!("{}:{}", tune::TUNE_DIR, inject::PYTHON_DIR)),
             exit: watch::channel(None).1,
         };
         // From here on, any failure removes the container again.
         let result = tokio::select! {
-            r = container.start_and_wait(args, events) => r,
+            r = container.start_and_wait(args, &plan, events) => r,
             () = cancel.cancelled() => Err(ContainerError::Unusable("cancelled: the debug session ended".into())),
         };
         match result {
@@ -124,11 +175,16 @@ impl DebugContainer {
         }
     }
 
-    async fn start_and_wait(&mut self, args: &LaunchArguments, events: &EventSender) -> Result<(), ContainerError> {
+    async fn start_and_wait(
+        &mut self,
+        args: &LaunchArguments,
+        plan: &Plan,
+        events: &EventSender,
+    ) -> Result<(), ContainerError> {
         let docker = self.engine.docker.clone();
-        if args.tune_debugger {
-            let archive = tune::archive()
-                .map_err(|e| ContainerError::Unusable(format!("cannot pack the debugger tuning: {e}")))?;
+        if plan.needs_bootstrap(args) {
+            let archive =
+                inject::archive(plan.debugpy.as_deref()).map_err(|e| ContainerError::Unusable(e.to_string()))?;
             docker
                 .upload_to_container(
                     &self.id,
@@ -137,10 +193,18 @@ impl DebugContainer {
                 )
                 .await
                 .map_err(|e| self.engine.error(e, Subject::Container(&self.name)))?;
-            events.output(
-                "console",
-                "[dockdap] tuneDebugger: TCP_NODELAY on debugpy's sockets in the container (about 40 ms less per request; `tuneDebugger: false` turns it off)\n".into(),
-            );
+            if let Some(debugpy) = &plan.debugpy {
+                events.output(
+                    "console",
+                    format!("[dockdap] copied debugpy from {} into the container\n", debugpy.display()),
+                );
+            }
+            if args.tune_debugger {
+                events.output(
+                    "console",
+                    "[dockdap] tuneDebugger: TCP_NODELAY on debugpy's sockets in the container (about 40 ms less per request; `tuneDebugger: false` turns it off)\n".into(),
+                );
+            }
         }
         let attached = docker
             .attach_container(
@@ -167,14 +231,18 @@ impl DebugContainer {
             .await
             .map_err(|e| self.engine.error(e, Subject::Container(&self.name)))?;
         let published = published_ports(inspect.network_settings.and_then(|n| n.ports).unwrap_or_default());
-        let debug_host_port =
-            published.iter().find(|(c, _)| *c == args.debug_port).map(|(_, h)| *h).ok_or_else(|| {
-                ContainerError::Unusable(format!(
-                    "the debug port {} was not published; is the container still running?",
-                    args.debug_port
-                ))
-            })?;
-        self.debug_addr = format!("127.0.0.1:{debug_host_port}");
+        if plan.transport == TransportMode::Port {
+            let debug_host_port =
+                published.iter().find(|(c, _)| *c == args.debug_port).map(|(_, h)| *h).ok_or_else(|| {
+                    ContainerError::Unusable(format!(
+                        "the debug port {} was not published; is the container still running?",
+                        args.debug_port
+                    ))
+                })?;
+            self.debug_addr = format!("127.0.0.1:{debug_host_port}");
+        } else {
+            self.debug_addr = format!("docker exec into {}", self.name);
+        }
         self.ports = published.into_iter().filter(|(c, _)| *c != args.debug_port).collect();
         for (container_port, host_port) in &self.ports {
             events.output(
@@ -183,10 +251,61 @@ impl DebugContainer {
             );
         }
 
+        if plan.transport == TransportMode::Exec || plan.debugpy.is_some() {
+            self.python = exec::find_python(&self.engine, &self.id).await?;
+        }
+        if plan.mode == DebuggerMode::Azureml {
+            // debugpy's adapter runs in the container once dockdap connects;
+            // the server's workers wait for it at the bootstrap's gate.
+            return Ok(());
+        }
         events
             .send(TargetEvent::Progress(format!("waiting for debugpy on port {} in {}", args.debug_port, self.name)))
             .await;
         self.wait_for_debugger(args.debug_port, args.timeout).await
+    }
+
+    /// Opens the stream to debugpy: through the published port, or through
+    /// `docker exec` (the in-container adapter for the Azure ML hook, else a
+    /// relay to the port debugpy listens on).
+    pub async fn connect(&self, deadline: Instant) -> Result<AdapterStream, ContainerError> {
+        let mut attach = serde_json::Map::new();
+        let (reader, writer) = match (self.transport, self.mode) {
+            (TransportMode::Exec, DebuggerMode::Azureml) => {
+                attach.insert("listen".into(), serde_json::json!({ "host": "127.0.0.1", "port": self.debug_port }));
+                exec::stream(
+                    &self.engine,
+                    &self.id,
+                    vec![self.python.clone(), "-m".into(), "debugpy.adapter".into()],
+                    self.exec_env("adapter"),
+                )
+                .await?
+            }
+            (TransportMode::Exec, _) => {
+                exec::stream(
+                    &self.engine,
+                    &self.id,
+                    vec![self.python.clone(), "-c".into(), exec::RELAY.into(), self.debug_port.to_string()],
+                    self.exec_env("relay"),
+                )
+                .await?
+            }
+            _ => {
+                let stream = crate::transport::connect_with_retry(&self.debug_addr, deadline).await.map_err(|e| {
+                    ContainerError::Unusable(format!("cannot connect to debugpy at {}: {e}", self.debug_addr))
+                })?;
+                crate::transport::split_tcp(stream)
+            }
+        };
+        Ok(AdapterStream { reader, writer, attach })
+    }
+
+    fn exec_env(&self, role: &str) -> Vec<String> {
+        let mut env = vec![format!("DOCKDAP_ROLE={role}")];
+        if let Some(path) = &self.pythonpath {
+            env.push(format!("PYTHONPATH={path}"));
+        }
+        env
     }
 
     /// Watches for the container's exit; the code lands in `self.exit`, and
@@ -271,40 +390,19 @@ impl DebugContainer {
 
     /// Runs a command in the container and returns its standard output.
     pub async fn exec_output(&self, cmd: &[&str]) -> Result<String, ContainerError> {
-        let docker = &self.engine.docker;
-        let exec = docker
-            .create_exec(
-                &self.id,
-                CreateExecOptions {
-                    cmd: Some(cmd.iter().map(|s| (*s).to_owned()).collect()),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(false),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| self.engine.error(e, Subject::Container(&self.name)))?;
-        let started = docker
-            .start_exec(&exec.id, None)
-            .await
-            .map_err(|e| self.engine.error(e, Subject::Container(&self.name)))?;
-        let mut text = String::new();
-        if let StartExecResults::Attached { mut output, .. } = started {
-            while let Some(Ok(chunk)) = output.next().await {
-                text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-            }
-        }
-        Ok(text)
+        exec::run(&self.engine, &self.id, cmd).await.map(|(_, out)| out)
     }
 
     /// Joins a container the user started: its debugpy must listen on
-    /// `debug_port` and be published on the host.
+    /// `debug_port` inside it (and, with the port transport, be published).
     pub async fn join(
         name: &str,
         debug_port: u16,
+        transport: TransportMode,
         timeout: f64,
         events: &EventSender,
     ) -> Result<DebugContainer, ContainerError> {
+        let transport = if transport == TransportMode::Auto { TransportMode::Exec } else { transport };
         let engine = Engine::connect().await?;
         let inspect = engine
             .docker
@@ -317,17 +415,26 @@ impl DebugContainer {
             )));
         }
         let published = published_ports(inspect.network_settings.and_then(|n| n.ports).unwrap_or_default());
-        let Some((_, host_port)) = published.iter().find(|(c, _)| *c == debug_port) else {
-            return Err(ContainerError::Unusable(format!(
-                "container {name:?} does not publish its debug port {debug_port} on the host; restart it with `-p 127.0.0.1::{debug_port}`, or let dockdap start it with a `launch` configuration"
-            )));
+        let debug_addr = match published.iter().find(|(c, _)| *c == debug_port) {
+            Some((_, host_port)) => format!("127.0.0.1:{host_port}"),
+            None if transport == TransportMode::Exec => format!("docker exec into {name}"),
+            None => {
+                return Err(ContainerError::Unusable(format!(
+                    "container {name:?} does not publish its debug port {debug_port} on the host; use `transport: \"exec\"`, restart it with `-p 127.0.0.1::{debug_port}`, or let dockdap start it with a `launch` configuration"
+                )));
+            }
         };
         let mut container = DebugContainer {
             id: inspect.id.unwrap_or_else(|| name.to_owned()),
             name: inspect.name.map(|n| n.trim_start_matches('/').to_owned()).unwrap_or_else(|| name.to_owned()),
             owned: false,
             keep: true,
-            debug_addr: format!("127.0.0.1:{host_port}"),
+            debug_addr,
+            mode: DebuggerMode::Image,
+            transport,
+            debug_port,
+            python: "python3".into(),
+            pythonpath: None,
             ports: published.iter().copied().filter(|(c, _)| *c != debug_port).collect(),
             tail: LogTail::default(),
             exit: watch::channel(None).1,
@@ -339,6 +446,9 @@ impl DebugContainer {
         );
         tokio::spawn(logs::pump(Box::pin(output), events.clone(), container.tail.clone()));
         container.watch_exit(events.clone());
+        if transport == TransportMode::Exec {
+            container.python = exec::find_python(&container.engine, &container.id).await?;
+        }
         // The container may have just started: connect only once debugpy listens.
         events.send(TargetEvent::Progress(format!("waiting for debugpy on port {debug_port} in {name}"))).await;
         container.wait_for_debugger(debug_port, timeout).await?;
@@ -407,12 +517,15 @@ fn generated_name(image: &str, session_id: &str) -> String {
 fn create_body(
     args: &LaunchArguments,
     session_id: &str,
-    image_env: &[String],
+    facts: &inject::ImageFacts,
+    plan: &Plan,
 ) -> Result<ContainerCreateBody, ContainerError> {
     let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
     let loopback =
         |host_port: String| Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(host_port) }]);
-    bindings.insert(format!("{}/tcp", args.debug_port), loopback(String::new()));
+    if plan.transport == TransportMode::Port {
+        bindings.insert(format!("{}/tcp", args.debug_port), loopback(String::new()));
+    }
     for pair in &args.ports {
         let (host, container) = parse_port_pair(pair).map_err(ContainerError::Unusable)?;
         if container == args.debug_port {
@@ -428,14 +541,23 @@ fn create_body(
         // Understood by the debug entry of dockdap's example images.
         env.push("DOCKDAP_WAIT_FOR_CLIENT=0".into());
     }
-    if args.tune_debugger {
+    env.extend(inject::environment(args, plan.mode, facts));
+    if plan.needs_bootstrap(args) {
+        if !args.tune_debugger {
+            env.push("DOCKDAP_TUNE_DEBUGGER=0".into());
+        }
         let existing = args
             .env
             .get("PYTHONPATH")
             .map(String::as_str)
-            .or_else(|| image_env.iter().find_map(|e| e.strip_prefix("PYTHONPATH=")));
+            .or_else(|| facts.env.iter().find_map(|e| e.strip_prefix("PYTHONPATH=")));
+        let existing = match (&plan.debugpy, existing) {
+            (Some(_), Some(p)) if !p.is_empty() => Some(format!("{}:{p}", inject::PYTHON_DIR)),
+            (Some(_), _) => Some(inject::PYTHON_DIR.to_owned()),
+            (None, p) => p.map(str::to_owned),
+        };
         env.retain(|e| !e.starts_with("PYTHONPATH="));
-        env.push(format!("PYTHONPATH={}", tune::pythonpath(existing)));
+        env.push(format!("PYTHONPATH={}", tune::pythonpath(existing.as_deref())));
     }
     Ok(ContainerCreateBody {
         image: Some(args.image.clone()),
@@ -456,6 +578,47 @@ fn create_body(
         }),
         ..Default::default()
     })
+}
+
+/// What a launch decided: the debugger mode, the transport, and the debugpy
+/// package to copy in (inject and azureml modes).
+#[derive(Debug, Clone)]
+struct Plan {
+    mode: DebuggerMode,
+    transport: TransportMode,
+    debugpy: Option<std::path::PathBuf>,
+}
+
+impl Plan {
+    /// The bootstrap goes in for tuning, and to start or gate debugpy.
+    fn needs_bootstrap(&self, args: &LaunchArguments) -> bool {
+        args.tune_debugger || self.debugpy.is_some()
+    }
+}
+
+/// The image's command, environment, exposed ports and labels.
+fn image_facts(image: &bollard::models::ImageInspect, args: &LaunchArguments) -> inject::ImageFacts {
+    let config = image.config.clone().unwrap_or_default();
+    let mut command = args.entrypoint.clone().or(config.entrypoint).unwrap_or_default();
+    command.extend(args.command.clone().or(config.cmd).unwrap_or_default());
+    let mut env = config.env.unwrap_or_default();
+    env.extend(args.env.iter().map(|(k, v)| format!("{k}={v}")));
+    inject::ImageFacts {
+        command,
+        env,
+        exposed: config.exposed_ports.unwrap_or_default(),
+        labels: config.labels.unwrap_or_default().into_iter().collect(),
+    }
+}
+
+/// The attribute value of a debugger mode.
+fn mode_name(mode: DebuggerMode) -> &'static str {
+    match mode {
+        DebuggerMode::Auto => "auto",
+        DebuggerMode::Image => "image",
+        DebuggerMode::Inject => "inject",
+        DebuggerMode::Azureml => "azureml",
+    }
 }
 
 /// (container port, host port) pairs from inspect's port map.
@@ -485,7 +648,8 @@ mod tests {
     fn every_port_is_on_loopback() {
         let args: LaunchArguments =
             serde_json::from_value(serde_json::json!({"image": "x", "ports": ["8000:5001", "0:9000"]})).unwrap();
-        let body = create_body(&args, "s", &[]).unwrap();
+        let plan = Plan { mode: DebuggerMode::Image, transport: TransportMode::Port, debugpy: None };
+        let body = create_body(&args, "s", &inject::ImageFacts::default(), &plan).unwrap();
         let bindings = body.host_config.unwrap().port_bindings.unwrap();
         assert_eq!(bindings.len(), 3);
         for (port, list) in &bindings {
@@ -505,6 +669,8 @@ mod tests {
     fn debug_port_cannot_be_published_by_hand() {
         let args: LaunchArguments =
             serde_json::from_value(serde_json::json!({"image": "x", "ports": ["5678:5678"]})).unwrap();
-        assert!(create_body(&args, "s", &[]).unwrap_err().to_string().contains("publishes the debug port"));
+        let plan = Plan { mode: DebuggerMode::Image, transport: TransportMode::Port, debugpy: None };
+        let facts = inject::ImageFacts::default();
+        assert!(create_body(&args, "s", &facts, &plan).unwrap_err().to_string().contains("publishes the debug port"));
     }
 }

@@ -7,6 +7,9 @@
 //! - `engine`: finding and connecting to the Docker Engine (`DOCKER_HOST`,
 //!   Docker contexts), and turning API errors into `ContainerError`s.
 //! - `launch`: creating and starting a debug container, ports on 127.0.0.1.
+//! - `inject`: choosing the debugger mode; copying debugpy and the bootstrap in.
+//! - `exec`: DAP through `docker exec` (no published debug port).
+//! - `image`: `dockdap image debug`, a debuggable variant of an image.
 //! - `ready`: telling when debugpy really listens inside the container.
 //! - `logs`: streaming the container's output, keeping a tail for diagnoses.
 //! - `diagnose`: a plain-language reading of why a container died.
@@ -15,6 +18,9 @@
 
 pub mod diagnose;
 pub mod engine;
+pub mod exec;
+pub mod image;
+pub mod inject;
 pub mod launch;
 pub mod logs;
 pub mod ready;
@@ -22,7 +28,7 @@ pub mod reap;
 pub mod tune;
 
 pub use engine::{ContainerError, Engine};
-pub use launch::DebugContainer;
+pub use launch::{AdapterStream, DebugContainer};
 
 /// Label: the session that created the object.
 pub const LABEL_SESSION: &str = "dockdap.session";

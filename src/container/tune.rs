@@ -10,8 +10,6 @@
 //! gunicorn workers and debugpy's adapter included, inherits. The bootstrap
 //! chains to the image's own `sitecustomize`, so the image behaves as before.
 
-use bytes::Bytes;
-
 /// Where the bootstrap goes in the container.
 pub const TUNE_DIR: &str = "/opt/dockdap/tune";
 
@@ -26,39 +24,9 @@ pub fn pythonpath(existing: Option<&str>) -> String {
     }
 }
 
-/// A tar archive, to be extracted at `/`, holding the bootstrap.
-pub fn archive() -> std::io::Result<Bytes> {
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut dir = tar::Header::new_gnu();
-    dir.set_entry_type(tar::EntryType::Directory);
-    dir.set_mode(0o755);
-    dir.set_size(0);
-    let mut path = String::new();
-    for part in TUNE_DIR.trim_start_matches('/').split('/') {
-        path.push_str(part);
-        path.push('/');
-        builder.append_data(&mut dir.clone(), &path, std::io::empty())?;
-    }
-    let mut file = tar::Header::new_gnu();
-    file.set_entry_type(tar::EntryType::Regular);
-    file.set_mode(0o644);
-    file.set_size(SITECUSTOMIZE.len() as u64);
-    builder.append_data(&mut file, format!("{path}sitecustomize.py"), SITECUSTOMIZE.as_bytes())?;
-    Ok(Bytes::from(builder.into_inner()?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn archive_holds_only_the_bootstrap() {
-        let bytes = archive().unwrap();
-        let mut archive = tar::Archive::new(&bytes[..]);
-        let names: Vec<String> =
-            archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
-        assert_eq!(names, ["opt/", "opt/dockdap/", "opt/dockdap/tune/", "opt/dockdap/tune/sitecustomize.py"]);
-    }
 
     #[test]
     fn pythonpath_keeps_the_image_path() {

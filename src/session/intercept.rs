@@ -21,7 +21,7 @@ use tokio::io::AsyncWrite;
 use tokio_util::codec::FramedWrite;
 
 use super::{ClientInfo, End, Phase, Session, Side};
-use crate::config::{Request, SessionConfig};
+use crate::config::{SessionConfig, TransportMode};
 use crate::dap::{AdapterSeq, BridgeTag, ClientSeq, DapCodec, Kind, Message, Origin, Pending};
 use crate::error::Error;
 use crate::paths::PathRewriter;
@@ -223,6 +223,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         self.adapter = Some(FramedWrite::new(connected.writer, DapCodec::default()));
         let description = connected.target.describe();
         self.target = Some(connected.target);
+        self.adapter_attach = connected.attach;
         self.end_progress(&format!("attached to {description}")).await;
         self.console("console", &format!("[dockdap] attached to {description}")).await;
 
@@ -256,6 +257,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     fn attach_arguments(&self) -> Value {
         let mut args = self.config.as_ref().map(|c| c.for_debugpy.clone()).unwrap_or_default();
         args.insert("request".into(), json!("attach"));
+        args.extend(self.adapter_attach.clone());
         Value::Object(args)
     }
 
@@ -323,7 +325,12 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             "startDebugging" => {
                 let origin = Origin::Peer(AdapterSeq(message.seq()));
                 let config = self.config.clone();
-                let _ = message.edit_field("arguments", |args| child_configuration(args, config.as_ref()));
+                let local_root =
+                    self.rewriter.as_ref().and_then(|r| r.map().mappings().first()).map(|m| m.host.clone());
+                let container = self.target.as_ref().and_then(|t| t.container()).map(|c| (c.name.clone(), c.transport));
+                let _ = message.edit_field("arguments", |args| {
+                    child_configuration(args, config.as_ref(), local_root.as_deref(), container.as_ref())
+                });
                 self.request_client(message, origin).await;
             }
             _ => {
@@ -348,8 +355,15 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
 
 /// Rewrites the configuration of debugpy's `startDebugging` so that the
 /// editor's child session is another dockdap session attached to the child's
-/// debugpy, with the same path mapping as this one.
-fn child_configuration(args: &mut Value, config: Option<&SessionConfig>) -> bool {
+/// debugpy, with the same path mapping as this one. debugpy's `connect`
+/// address is inside the container when the session is: the child then joins
+/// that container on that port instead (through the same transport).
+fn child_configuration(
+    args: &mut Value,
+    config: Option<&SessionConfig>,
+    local_root: Option<&str>,
+    container: Option<&(String, TransportMode)>,
+) -> bool {
     let Some(configuration) = args.get_mut("configuration").and_then(Value::as_object_mut) else {
         return false;
     };
@@ -358,17 +372,21 @@ fn child_configuration(args: &mut Value, config: Option<&SessionConfig>) -> bool
     if let Some(config) = config {
         let paths = config.paths();
         configuration.insert("appRoot".into(), json!(paths.app_root));
-        if let Some(local_root) = &paths.local_root {
-            configuration.insert("localRoot".into(), json!(local_root));
-        }
         if !paths.path_mappings.is_empty() {
             configuration.insert("pathMappings".into(), json!(paths.path_mappings));
         }
-        if let Request::Attach(a) = &config.request
-            && let Some(container) = &a.container
-        {
-            configuration.insert("container".into(), json!(container));
+    }
+    if let Some(local_root) = local_root {
+        configuration.insert("localRoot".into(), json!(local_root));
+    }
+    if let Some((name, transport)) = container {
+        let port = configuration.get("connect").and_then(|c| c.get("port")).cloned();
+        configuration.remove("connect");
+        configuration.insert("container".into(), json!(name));
+        if let Some(port) = port {
+            configuration.insert("debugPort".into(), port);
         }
+        configuration.insert("transport".into(), json!(transport));
     }
     true
 }

@@ -127,6 +127,8 @@ struct Session<W> {
     /// Client requests that arrived while the target was starting.
     queued: VecDeque<Message>,
     target: Option<Target>,
+    /// What the connection needs in debugpy's `attach` (see `Connected::attach`).
+    adapter_attach: serde_json::Map<String, Value>,
     /// A start task is running and will send `Input::Started`.
     starting: bool,
     /// The capabilities the client was promised in our `initialize` answer.
@@ -168,6 +170,7 @@ where
         config: None,
         queued: VecDeque::new(),
         target: None,
+        adapter_attach: serde_json::Map::new(),
         starting: false,
         advertised: Value::Null,
         terminated_sent: false,

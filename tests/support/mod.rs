@@ -228,3 +228,6 @@ pub async fn wait_gone(name: &str, within: Duration) -> bool {
     }
     false
 }
+
+/// The example's image without debugpy.
+pub const STOCK_IMAGE: &str = "dockdap/azureml-score:stock";

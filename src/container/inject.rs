@@ -1,0 +1,341 @@
+//! Getting debugpy into a container that does not have it, and choosing how
+//! the debugger starts there.
+//!
+//! debugpy is pure Python, so dockdap copies a debugpy package from this
+//! machine into the created container through the archive API (no bind
+//! mount: remote engines work too) together with its bootstrap
+//! (`python/sitecustomize.py`), and puts both on `PYTHONPATH`. The bootstrap
+//! then starts debugpy inside whatever Python process the image runs, however
+//! it is launched (a shell-script entrypoint, a console script such as
+//! `gunicorn` or `azmlinfsrv`, `python app.py`): no command is rewritten.
+//!
+//! This module decides and packs; `launch` does the Docker calls.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use super::tune::{SITECUSTOMIZE, TUNE_DIR};
+use crate::config::{DebuggerMode, LaunchArguments};
+
+/// Where the copied debugpy package goes in the container.
+pub const PYTHON_DIR: &str = "/opt/dockdap/python";
+
+/// Why debugpy could not be injected.
+#[derive(Debug, thiserror::Error)]
+pub enum InjectError {
+    /// No debugpy on this machine.
+    #[error(
+        "debugger \"inject\" needs a debugpy package on this machine to copy into the container, and none was found ({0}); install it (`python3 -m pip install debugpy`), or set `debugpyPath` (or DOCKDAP_DEBUGPY) to a debugpy package folder"
+    )]
+    NoDebugpy(String),
+    /// The configured path is not a debugpy package.
+    #[error("`debugpyPath` {0:?} is not a debugpy package folder (it should contain __init__.py and adapter/)")]
+    NotDebugpy(PathBuf),
+    /// Packing failed.
+    #[error("cannot pack debugpy from {path}: {source}")]
+    Pack {
+        /// The package folder.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The debugger mode to use, and why, for the debug console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    /// The mode.
+    pub mode: DebuggerMode,
+    /// One sentence on why.
+    pub reason: String,
+}
+
+/// What dockdap knows about an image before running it.
+#[derive(Debug, Clone, Default)]
+pub struct ImageFacts {
+    /// `Entrypoint` then `Cmd`, as the container will run them.
+    pub command: Vec<String>,
+    /// `Env`, as `K=V`.
+    pub env: Vec<String>,
+    /// `ExposedPorts` keys, e.g. `5678/tcp`.
+    pub exposed: Vec<String>,
+    /// Labels.
+    pub labels: Vec<(String, String)>,
+}
+
+impl ImageFacts {
+    fn mentions(&self, needle: &str) -> bool {
+        self.command.iter().any(|c| c.contains(needle)) || self.env.iter().any(|e| e.contains(needle))
+    }
+}
+
+/// Whether the image's command runs the Azure ML inference server.
+pub fn runs_azureml_server(facts: &ImageFacts) -> bool {
+    facts.mentions("azmlinfsrv") || facts.mentions("azureml_inference_server_http")
+}
+
+/// Whether the command runs a pre-forking server whose workers run the app.
+pub fn forks_workers(facts: &ImageFacts) -> bool {
+    runs_azureml_server(facts) || facts.mentions("gunicorn") || facts.mentions("uwsgi")
+}
+
+/// `debugger: "auto"`: the image's own debugpy if it starts one, the Azure ML
+/// server's hook if it runs that server, else injection.
+pub fn choose(requested: DebuggerMode, facts: &ImageFacts, debug_port: u16) -> Choice {
+    let reason = |mode, reason: String| Choice { mode, reason };
+    match requested {
+        DebuggerMode::Image => reason(DebuggerMode::Image, "as configured (`debugger: \"image\"`)".into()),
+        DebuggerMode::Inject => reason(DebuggerMode::Inject, "as configured (`debugger: \"inject\"`)".into()),
+        DebuggerMode::Azureml => reason(DebuggerMode::Azureml, "as configured (`debugger: \"azureml\"`)".into()),
+        DebuggerMode::Auto => {
+            let port = format!("{debug_port}/tcp");
+            if facts.labels.iter().any(|(k, v)| k == "dockdap.debugger" && v == "image") {
+                reason(DebuggerMode::Image, "the image is labelled dockdap.debugger=image".into())
+            } else if facts.exposed.contains(&port) || facts.mentions("debugpy") {
+                reason(
+                    DebuggerMode::Image,
+                    format!("the image exposes {port} or mentions debugpy, so it starts debugpy itself"),
+                )
+            } else if runs_azureml_server(facts) {
+                reason(
+                    DebuggerMode::Azureml,
+                    "the image runs the Azure ML inference server, whose AZUREML_DEBUG_PORT hook connects each worker to the debugger".into(),
+                )
+            } else {
+                reason(DebuggerMode::Inject, "the image does not start debugpy, so dockdap adds it".into())
+            }
+        }
+    }
+}
+
+/// Refuses commands that would ignore `PYTHONPATH` (`python -I`/`-E`).
+pub fn check_wrappable(facts: &ImageFacts) -> Result<(), String> {
+    let isolated = facts.command.windows(2).any(|w| {
+        w[0].contains("python")
+            && w[1].starts_with('-')
+            && !w[1].starts_with("--")
+            && (w[1].contains('I') || w[1].contains('E'))
+    });
+    if isolated {
+        return Err(format!(
+            "the image runs Python with -I or -E ({}), which ignores PYTHONPATH, so dockdap cannot start debugpy in it; set `command` to run it without those flags, or use an image that starts debugpy itself (`debugger: \"image\"`)",
+            facts.command.join(" ")
+        ));
+    }
+    Ok(())
+}
+
+/// Finds the debugpy package to copy: `debugpyPath`, else `DOCKDAP_DEBUGPY`,
+/// else the one `python3` on this machine imports.
+pub fn find_debugpy(configured: Option<&str>) -> Result<PathBuf, InjectError> {
+    let configured = configured.map(str::to_owned).or_else(|| std::env::var("DOCKDAP_DEBUGPY").ok());
+    if let Some(path) = configured {
+        let path = PathBuf::from(path);
+        return if is_debugpy(&path) { Ok(path) } else { Err(InjectError::NotDebugpy(path)) };
+    }
+    let mut tried = Vec::new();
+    for python in ["python3", "python"] {
+        let out = std::process::Command::new(python)
+            .args(["-c", "import debugpy, os; print(os.path.dirname(debugpy.__file__))"])
+            .output();
+        match out {
+            Ok(out) if out.status.success() => {
+                let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+                if is_debugpy(&path) {
+                    return Ok(path);
+                }
+                tried.push(format!("{python} gave {}", path.display()));
+            }
+            Ok(_) => tried.push(format!("{python} cannot import debugpy")),
+            Err(_) => tried.push(format!("no {python}")),
+        }
+    }
+    Err(InjectError::NoDebugpy(tried.join("; ")))
+}
+
+fn is_debugpy(path: &Path) -> bool {
+    path.join("__init__.py").is_file() && path.join("adapter").is_dir()
+}
+
+/// A tar (extracted at `/`) with the bootstrap and, if given, a debugpy package.
+pub fn archive(debugpy: Option<&Path>) -> Result<Bytes, InjectError> {
+    let pack_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| InjectError::Pack { path, source }
+    };
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.mode(tar::HeaderMode::Deterministic);
+    append_dirs(&mut builder, TUNE_DIR).map_err(pack_err(Path::new(TUNE_DIR)))?;
+    let mut file = tar::Header::new_gnu();
+    file.set_entry_type(tar::EntryType::Regular);
+    file.set_mode(0o644);
+    file.set_size(SITECUSTOMIZE.len() as u64);
+    builder
+        .append_data(
+            &mut file,
+            format!("{}/sitecustomize.py", TUNE_DIR.trim_start_matches('/')),
+            SITECUSTOMIZE.as_bytes(),
+        )
+        .map_err(pack_err(Path::new(TUNE_DIR)))?;
+    if let Some(debugpy) = debugpy {
+        append_dirs(&mut builder, PYTHON_DIR).map_err(pack_err(debugpy))?;
+        append_tree(&mut builder, debugpy, &format!("{}/debugpy", PYTHON_DIR.trim_start_matches('/')))
+            .map_err(pack_err(debugpy))?;
+    }
+    builder.into_inner().map(Bytes::from).map_err(pack_err(Path::new("/")))
+}
+
+fn append_dirs(builder: &mut tar::Builder<Vec<u8>>, dir: &str) -> std::io::Result<()> {
+    let mut dir_header = tar::Header::new_gnu();
+    dir_header.set_entry_type(tar::EntryType::Directory);
+    dir_header.set_mode(0o755);
+    dir_header.set_size(0);
+    let mut path = String::new();
+    for part in dir.trim_start_matches('/').split('/') {
+        path.push_str(part);
+        path.push('/');
+        builder.append_data(&mut dir_header.clone(), &path, std::io::empty())?;
+    }
+    Ok(())
+}
+
+/// Adds a folder's regular files and folders (no links, no caches).
+fn append_tree(builder: &mut tar::Builder<Vec<u8>>, from: &Path, to: &str) -> std::io::Result<()> {
+    let mut stack = vec![(from.to_path_buf(), to.to_owned())];
+    while let Some((dir, prefix)) = stack.pop() {
+        builder.append_dir(format!("{prefix}/"), &dir)?;
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for entry in entries {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name == "__pycache__" || name.ends_with(".pyc") {
+                continue;
+            }
+            let kind = entry.file_type()?;
+            let target = format!("{prefix}/{name}");
+            if kind.is_dir() {
+                stack.push((entry.path(), target));
+            } else if kind.is_file() {
+                builder.append_path_with_name(entry.path(), target)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The environment a launch adds for its debugger mode. `facts` are the
+/// image's; `listen` the in-container address debugpy should listen on
+/// (inject mode), `gate` the port of the in-container adapter (azureml mode).
+pub fn environment(args: &LaunchArguments, mode: DebuggerMode, facts: &ImageFacts) -> Vec<String> {
+    let mut env = Vec::new();
+    let has = |name: &str| args.env.contains_key(name);
+    match mode {
+        DebuggerMode::Inject => {
+            env.push(format!("DOCKDAP_LISTEN=0.0.0.0:{}", args.debug_port));
+            env.push(format!("DOCKDAP_LISTEN_AT={}", if forks_workers(facts) { "fork" } else { "start" }));
+            env.push(format!("DOCKDAP_WAIT={}", if args.wait_for_debugger { 1 } else { 0 }));
+        }
+        DebuggerMode::Azureml => {
+            env.push(format!("AZUREML_DEBUG_PORT={}", args.debug_port));
+            env.push(format!("DOCKDAP_GATE={}", args.debug_port));
+            env.push(format!("DOCKDAP_GATE_TIMEOUT={}", args.timeout.max(1.0).ceil()));
+        }
+        DebuggerMode::Image | DebuggerMode::Auto => {}
+    }
+    if matches!(mode, DebuggerMode::Inject | DebuggerMode::Azureml) && forks_workers(facts) {
+        // A worker paused at a breakpoint stops sending heartbeats; gunicorn
+        // would kill it after WORKER_TIMEOUT (300 s in the Azure ML server).
+        if !has("WORKER_TIMEOUT") {
+            env.push("WORKER_TIMEOUT=86400".into());
+        }
+        if !has("GUNICORN_CMD_ARGS") {
+            env.push("GUNICORN_CMD_ARGS=--timeout 86400".into());
+        }
+    }
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(command: &[&str], env: &[&str], exposed: &[&str]) -> ImageFacts {
+        ImageFacts {
+            command: command.iter().map(|s| (*s).to_owned()).collect(),
+            env: env.iter().map(|s| (*s).to_owned()).collect(),
+            exposed: exposed.iter().map(|s| (*s).to_owned()).collect(),
+            labels: Vec::new(),
+        }
+    }
+
+    #[track_caller]
+    fn check(f: &ImageFacts, mode: DebuggerMode) {
+        assert_eq!(choose(DebuggerMode::Auto, f, 5678).mode, mode, "{f:?}");
+    }
+
+    #[test]
+    fn auto_picks_from_the_image() {
+        check(
+            &facts(&["python3", "-m", "azureml_inference_server_http.amlserver"], &[], &["5001/tcp"]),
+            DebuggerMode::Azureml,
+        );
+        check(
+            &facts(&["runsvdir", "/var/runit"], &["PATH=/x", "AZUREML_ENTRY_SCRIPT=score.py", "SVDIR=x"], &[]),
+            DebuggerMode::Inject,
+        );
+        check(&facts(&["azmlinfsrv", "--entry_script", "score.py"], &[], &[]), DebuggerMode::Azureml);
+        check(&facts(&["python3", "app.py"], &[], &["5678/tcp"]), DebuggerMode::Image);
+        check(
+            &facts(&["python3", "-m", "debugpy", "--listen", "0.0.0.0:5678", "app.py"], &[], &[]),
+            DebuggerMode::Image,
+        );
+        check(&facts(&["python3", "app.py"], &[], &[]), DebuggerMode::Inject);
+        assert_eq!(choose(DebuggerMode::Inject, &facts(&["azmlinfsrv"], &[], &[]), 5678).mode, DebuggerMode::Inject);
+    }
+
+    #[test]
+    fn isolated_python_cannot_be_wrapped() {
+        assert!(check_wrappable(&facts(&["python3", "-I", "app.py"], &[], &[])).is_err());
+        assert!(check_wrappable(&facts(&["/usr/bin/python3.11", "-Es", "app.py"], &[], &[])).is_err());
+        assert!(check_wrappable(&facts(&["python3", "-u", "app.py"], &[], &[])).is_ok());
+        assert!(check_wrappable(&facts(&["python3", "--version"], &[], &[])).is_ok());
+    }
+
+    #[test]
+    fn workers_get_time_to_pause() {
+        let args: LaunchArguments = serde_json::from_value(serde_json::json!({"image": "x"})).unwrap();
+        let f = facts(&["azmlinfsrv"], &[], &[]);
+        let env = environment(&args, DebuggerMode::Azureml, &f);
+        assert!(env.contains(&"AZUREML_DEBUG_PORT=5678".to_owned()), "{env:?}");
+        assert!(env.contains(&"WORKER_TIMEOUT=86400".to_owned()));
+        let env = environment(&args, DebuggerMode::Inject, &f);
+        assert!(env.contains(&"DOCKDAP_LISTEN_AT=fork".to_owned()), "{env:?}");
+        let env = environment(&args, DebuggerMode::Inject, &facts(&["python3", "app.py"], &[], &[]));
+        assert!(env.contains(&"DOCKDAP_LISTEN_AT=start".to_owned()), "{env:?}");
+        assert!(!env.iter().any(|e| e.starts_with("WORKER_TIMEOUT")));
+    }
+
+    #[test]
+    fn archive_packs_bootstrap_and_package() {
+        let dir = tempfile::tempdir().unwrap();
+        let pkg = dir.path().join("debugpy");
+        std::fs::create_dir_all(pkg.join("adapter/__pycache__")).unwrap();
+        std::fs::write(pkg.join("__init__.py"), "").unwrap();
+        std::fs::write(pkg.join("adapter/__main__.py"), "x = 1").unwrap();
+        std::fs::write(pkg.join("adapter/__pycache__/x.pyc"), "junk").unwrap();
+        assert!(is_debugpy(&pkg));
+        let bytes = archive(Some(&pkg)).unwrap();
+        let mut names: Vec<String> = tar::Archive::new(&bytes[..])
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert!(names.contains(&"opt/dockdap/tune/sitecustomize.py".to_owned()), "{names:?}");
+        assert!(names.contains(&"opt/dockdap/python/debugpy/adapter/__main__.py".to_owned()), "{names:?}");
+        assert!(!names.iter().any(|n| n.contains("__pycache__")), "{names:?}");
+    }
+}
