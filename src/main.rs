@@ -59,6 +59,16 @@ enum Command {
     Image(ImageCommand),
     /// Print the JSON schema of the launch and attach configurations.
     Schema,
+    /// Internal: removes CONTAINER when the dockdap process OWNER dies.
+    #[command(hide = true)]
+    Watchdog {
+        /// The pid of the owning dockdap.
+        #[arg(long)]
+        owner: u32,
+        /// The container to remove.
+        #[arg(long)]
+        container: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +173,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 "  {{\"type\": \"dockdap\", \"request\": \"launch\", \"image\": \"{}\", \"debugger\": \"image\"}}",
                 made.tag
             )?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Some(Command::Watchdog { owner, container }) => {
+            dockdap::container::watchdog::run(owner, &container).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Some(Command::Schema) => {

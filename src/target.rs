@@ -132,10 +132,11 @@ impl Target {
         self.container().and_then(|c| c.exit_code())
     }
 
-    /// Puts back what the session changed (stops and removes a container it started).
-    pub async fn end(self) {
+    /// Puts back what the session changed (stops and removes a container it
+    /// started); the error is for the user.
+    pub async fn end(self) -> Result<(), String> {
         match self {
-            Target::Address(_) => {}
+            Target::Address(_) => Ok(()),
             Target::Container(c) => c.end().await,
         }
     }
@@ -178,14 +179,14 @@ pub async fn start(config: &SessionConfig, events: EventSender, cancel: Cancella
     let connected = tokio::select! {
         r = connect(&target, &addr, deadline, config.timeout()) => r,
         () = cancel.cancelled() => {
-            target.end().await;
+            let _ = target.end().await;
             return Err(Error::Cancelled);
         }
     };
     match connected {
         Ok((reader, writer, attach)) => Ok(Connected { reader, writer, target, attach }),
         Err(e) => {
-            target.end().await;
+            let _ = target.end().await;
             Err(e)
         }
     }

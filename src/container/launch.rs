@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
 use bollard::query_parameters::{
-    AttachContainerOptions, CreateContainerOptions, InspectContainerOptions, LogsOptions, RemoveContainerOptions,
-    UploadToContainerOptions, WaitContainerOptions,
+    AttachContainerOptions, CreateContainerOptions, EventsOptions, InspectContainerOptions, LogsOptions,
+    RemoveContainerOptions, UploadToContainerOptions, WaitContainerOptions,
 };
 use futures_util::StreamExt;
 use tokio::sync::watch;
@@ -144,6 +144,9 @@ impl DebugContainer {
             .create_container(Some(CreateContainerOptions { name: Some(name.clone()), ..Default::default() }), body)
             .await
             .map_err(|e| engine.error(e, Subject::Container(&name)))?;
+        if !args.keep_container {
+            super::watchdog::spawn(&created.id);
+        }
         let mut container = DebugContainer {
             engine,
             id: created.id,
@@ -169,7 +172,7 @@ impl DebugContainer {
             Ok(()) => Ok(container),
             Err(e) => {
                 container.keep = false;
-                container.remove().await;
+                let _ = container.remove().await;
                 Err(e)
             }
         }
@@ -221,6 +224,7 @@ impl DebugContainer {
             .map_err(|e| self.engine.error(e, Subject::Container(&self.name)))?;
         tokio::spawn(logs::pump(attached.output, events.clone(), self.tail.clone()));
         self.watch_exit(events.clone());
+        self.watch_state(events.clone());
 
         events.send(TargetEvent::Progress(format!("starting container {}", self.name))).await;
         if let Err(e) = docker.start_container(&self.id, None).await {
@@ -306,6 +310,34 @@ impl DebugContainer {
             env.push(format!("PYTHONPATH={path}"));
         }
         env
+    }
+
+    /// Tells the user when the container is paused, resumed or runs out of
+    /// memory: a paused container's debugpy cannot answer, and without a word
+    /// the editor would just seem to hang.
+    fn watch_state(&self, events: EventSender) {
+        let docker = self.engine.docker.clone();
+        let id = self.id.clone();
+        let name = self.name.clone();
+        tokio::spawn(async move {
+            let filters = HashMap::from([
+                ("container".to_owned(), vec![id.clone()]),
+                ("type".to_owned(), vec!["container".to_owned()]),
+            ]);
+            let mut stream = docker.events(Some(EventsOptions { filters: Some(filters), ..Default::default() }));
+            while let Some(Ok(event)) = stream.next().await {
+                let text = match event.action.as_deref() {
+                    Some("pause") => format!(
+                        "[dockdap] container {name} was paused: debugpy cannot answer until it is resumed (`docker unpause {name}`)\n"
+                    ),
+                    Some("unpause") => format!("[dockdap] container {name} was resumed\n"),
+                    Some("oom") => format!("[dockdap] container {name} ran out of memory (raise its memory limit)\n"),
+                    Some("die" | "destroy") => return,
+                    _ => continue,
+                };
+                events.output("console", text);
+            }
+        });
     }
 
     /// Watches for the container's exit; the code lands in `self.exit`, and
@@ -446,6 +478,7 @@ impl DebugContainer {
         );
         tokio::spawn(logs::pump(Box::pin(output), events.clone(), container.tail.clone()));
         container.watch_exit(events.clone());
+        container.watch_state(events.clone());
         if transport == TransportMode::Exec {
             container.python = exec::find_python(&container.engine, &container.id).await?;
         }
@@ -471,25 +504,35 @@ impl DebugContainer {
     }
 
     /// Stops and removes the container if dockdap started it and it is not
-    /// to be kept; a container dockdap joined is never touched.
-    pub async fn end(self) {
+    /// to be kept; a container dockdap joined is never touched. The error
+    /// says what the user should do about a container left behind.
+    pub async fn end(self) -> Result<(), String> {
         if self.owned && !self.keep {
-            self.remove().await;
-        } else if self.owned {
+            return self.remove().await;
+        }
+        if self.owned {
             tracing::info!(name = %self.name, "keeping the container (keepContainer)");
         }
+        Ok(())
     }
 
-    async fn remove(&self) {
+    async fn remove(&self) -> Result<(), String> {
         let removed = self
             .engine
             .docker
             .remove_container(&self.id, Some(RemoveContainerOptions { force: true, v: true, ..Default::default() }))
             .await;
         match removed {
-            Ok(()) => tracing::info!(name = %self.name, "removed the container"),
+            Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
+                tracing::info!(name = %self.name, "removed the container");
+                Ok(())
+            }
             Err(e) => {
-                tracing::warn!(name = %self.name, error = %e, "could not remove the container; `dockdap reap` will")
+                tracing::warn!(name = %self.name, error = %e, "could not remove the container");
+                Err(format!(
+                    "could not remove container {} ({e}); `dockdap reap` removes it once the Docker Engine answers",
+                    self.name
+                ))
             }
         }
     }

@@ -15,6 +15,7 @@
 //! - `diagnose`: a plain-language reading of why a container died.
 //! - `reap`: labels, and removing what dead dockdap processes left behind.
 //! - `tune`: the TCP_NODELAY bootstrap for debugpy's sockets (`tuneDebugger`).
+//! - `watchdog`: removes a session's container when its dockdap dies unclean.
 
 pub mod diagnose;
 pub mod engine;
@@ -26,6 +27,7 @@ pub mod logs;
 pub mod ready;
 pub mod reap;
 pub mod tune;
+pub mod watchdog;
 
 pub use engine::{ContainerError, Engine};
 pub use launch::{AdapterStream, DebugContainer};

@@ -503,8 +503,17 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         // 5. Put the target back.
         if let Some(target) = self.target.take() {
             tracing::info!(target = %target.describe(), "ending target");
-            if tokio::time::timeout(TEARDOWN_TIMEOUT, target.end()).await.is_err() {
-                tracing::error!("putting the target back took over {TEARDOWN_TIMEOUT:?}; giving up");
+            match tokio::time::timeout(TEARDOWN_TIMEOUT, target.end()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(why)) => self.console("stderr", &format!("[dockdap] {why}")).await,
+                Err(_) => {
+                    tracing::error!("putting the target back took over {TEARDOWN_TIMEOUT:?}; giving up");
+                    self.console(
+                        "stderr",
+                        "[dockdap] removing the container timed out; `dockdap reap` removes it later",
+                    )
+                    .await;
+                }
             }
         }
         // 6. Flush, and let the reader tasks finish.

@@ -1,0 +1,81 @@
+//! An out-of-process safety net: removes a session's container when the
+//! dockdap process that owns it dies without cleaning up (SIGKILL, a crash).
+//!
+//! Every session start also reaps containers of dead owners, but that waits
+//! for the next session. The watchdog is the Ryuk model: a tiny detached
+//! process (`dockdap watchdog --owner PID --container ID`) that watches the
+//! owner's pid and removes the container within about a second of its
+//! death. It exits as soon as the container is gone, and it only removes a
+//! container whose `dockdap.pid` label still names the dead owner.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bollard::query_parameters::{InspectContainerOptions, RemoveContainerOptions};
+
+use super::LABEL_PID;
+use super::engine::{ContainerError, Engine};
+
+/// How often the owner's pid is checked.
+const OWNER_POLL: Duration = Duration::from_millis(250);
+/// How often the container's existence is checked.
+const CONTAINER_POLL: Duration = Duration::from_secs(5);
+
+/// Starts a detached watchdog for `container`, owned by this process.
+pub fn spawn(container: &str) {
+    let Ok(exe) = std::env::current_exe() else {
+        tracing::warn!("cannot find dockdap's own executable; no watchdog for {container}");
+        return;
+    };
+    let mut command = std::process::Command::new(exe);
+    command
+        .args(["watchdog", "--owner", &std::process::id().to_string(), "--container", container])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // Its own process group: a Ctrl-C or a SIGKILL of the editor's process
+    // group must not take the watchdog with it.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    match command.spawn() {
+        Ok(child) => tracing::debug!(pid = child.id(), container, "watchdog started"),
+        Err(e) => tracing::warn!(error = %e, container, "could not start the watchdog"),
+    }
+}
+
+/// The watchdog's loop; returns when the container is gone or removed.
+pub async fn run(owner: u32, container: &str) -> Result<(), ContainerError> {
+    let proc_owner = Path::new("/proc").join(owner.to_string());
+    if !Path::new("/proc/self").exists() {
+        return Err(ContainerError::Unusable("the watchdog needs /proc to watch its owner".into()));
+    }
+    let engine = Engine::connect().await?;
+    let mut last_check = Instant::now();
+    loop {
+        tokio::time::sleep(OWNER_POLL).await;
+        if !proc_owner.exists() {
+            return remove_if_owned(&engine, owner, container).await;
+        }
+        if last_check.elapsed() >= CONTAINER_POLL {
+            last_check = Instant::now();
+            match engine.docker.inspect_container(container, None::<InspectContainerOptions>).await {
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Ok(()),
+                // The engine may be away for a moment: keep watching.
+                Ok(_) | Err(_) => {}
+            }
+        }
+    }
+}
+
+async fn remove_if_owned(engine: &Engine, owner: u32, container: &str) -> Result<(), ContainerError> {
+    let Ok(inspect) = engine.docker.inspect_container(container, None::<InspectContainerOptions>).await else {
+        return Ok(());
+    };
+    let labels: HashMap<String, String> = inspect.config.and_then(|c| c.labels).unwrap_or_default();
+    if labels.get(LABEL_PID) != Some(&owner.to_string()) {
+        return Ok(());
+    }
+    let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+    engine.docker.remove_container(container, Some(options)).await.map_err(|e| ContainerError::Api(e.to_string()))
+}

@@ -1,0 +1,274 @@
+//! Fault injection with real Docker: dockdap killed, the container paused,
+//! debugpy never starting, the Docker Engine going away mid-session, browsers
+//! knocking on the TCP listener, and a short soak. Each asserts what the user
+//! sees and that nothing is left behind.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use dockdap::client::DapClient;
+use serde_json::{Value, json};
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn body(m: &dockdap::dap::Message) -> Value {
+    m.field("body").unwrap().unwrap_or_default()
+}
+
+async fn launch(client: &mut DapClient, extra: Value) -> i64 {
+    client.request("initialize", json!({"adapterID": "dockdap", "pathFormat": "path"})).await.unwrap();
+    let mut args = json!({"type": "dockdap", "request": "launch", "image": DEBUG_IMAGE,
+                          "localRoot": example_dir(), "ports": ["0:5001"], "timeout": 60});
+    args.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    client.send_request("launch", args).await.unwrap()
+}
+
+/// Launches and stops at the breakpoint in init(); returns the thread id.
+async fn stop_in_init(client: &mut DapClient, name: &str) -> i64 {
+    let launched = launch(client, json!({"containerName": name})).await;
+    client.wait_event("initialized").await.unwrap();
+    let score = example_dir().join("score.py");
+    let line = line_of(&score, "dockdap-demo: init-breakpoint");
+    client
+        .request("setBreakpoints", json!({"source": {"path": score}, "breakpoints": [{"line": line}]}))
+        .await
+        .unwrap();
+    client.request("configurationDone", json!({})).await.unwrap();
+    client.wait_response(launched).await.unwrap();
+    let stopped = client.wait_event("stopped").await.unwrap();
+    body(&stopped)["threadId"].as_i64().unwrap()
+}
+
+fn console_text(client: &mut DapClient) -> String {
+    client
+        .drain_backlog()
+        .iter()
+        .filter(|m| m.is_event("output"))
+        .filter_map(|m| body(m)["output"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn dockdap_killed_with_sigkill_leaves_no_container() {
+    if !require_docker() {
+        return;
+    }
+    let name = format!("dockdap-test-sigkill-{}", std::process::id());
+    let (mut dockdap, mut client) = spawn_stdio(&example_dir());
+    launch(&mut client, json!({"containerName": name})).await;
+    client.wait_event("initialized").await.unwrap();
+    dockdap.kill().await.unwrap();
+    // The watchdog, not the next session, removes it.
+    assert!(wait_gone(&name, Duration::from_secs(15)).await, "the watchdog removes the container of a killed dockdap");
+}
+
+#[tokio::test]
+async fn a_paused_container_is_reported_and_the_session_recovers() {
+    if !require_docker() {
+        return;
+    }
+    let name = format!("dockdap-test-pause-{}", std::process::id());
+    let (_dockdap, mut client) = spawn_stdio(&example_dir());
+    let thread = stop_in_init(&mut client, &name).await;
+    assert!(std::process::Command::new("docker").args(["pause", &name]).output().unwrap().status.success());
+    let paused = client
+        .wait_for("the pause notice", |m| {
+            m.is_event("output") && body(m)["output"].as_str().unwrap_or("").contains("was paused")
+        })
+        .await
+        .unwrap();
+    assert!(body(&paused)["output"].as_str().unwrap().contains(&format!("docker unpause {name}")));
+    // A request made while paused is answered once the container resumes.
+    let pending = client.send_request("stackTrace", json!({"threadId": thread})).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(std::process::Command::new("docker").args(["unpause", &name]).output().unwrap().status.success());
+    let answer = client.wait_response(pending).await.unwrap();
+    assert!(matches!(answer.kind(), dockdap::dap::Kind::Response { success: true, .. }));
+    client.request("disconnect", json!({})).await.unwrap();
+    assert!(wait_gone(&name, Duration::from_secs(15)).await);
+}
+
+#[tokio::test]
+async fn debugpy_never_starting_is_a_diagnosis_not_a_hang() {
+    if !require_docker() {
+        return;
+    }
+    let name = format!("dockdap-test-nodebugpy-{}", std::process::id());
+    let (_dockdap, mut client) = spawn_stdio(&example_dir());
+    // The stock image never starts debugpy; claiming it does must fail clearly.
+    let launched =
+        launch(&mut client, json!({"image": STOCK_IMAGE, "debugger": "image", "timeout": 3, "containerName": name}))
+            .await;
+    let answer = client.wait_response(launched).await.unwrap();
+    let message: String = answer.field("message").unwrap().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "debugpy did not listen on port 5678 in container {name} within 3s; the container is still running"
+        )),
+        "{message}"
+    );
+    assert!(message.contains("last lines:"), "{message}");
+    assert!(wait_gone(&name, Duration::from_secs(15)).await, "a failed launch leaves nothing behind");
+}
+
+/// A unix-socket proxy to the Docker Engine that can be cut.
+struct EngineProxy {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+    cut: tokio_util::sync::CancellationToken,
+}
+
+impl EngineProxy {
+    fn start() -> EngineProxy {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docker.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let cut = tokio_util::sync::CancellationToken::new();
+        let token = cut.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut client, _) = tokio::select! {
+                    () = token.cancelled() => return,
+                    accepted = listener.accept() => accepted.unwrap(),
+                };
+                let token = token.clone();
+                tokio::spawn(async move {
+                    let mut engine = tokio::net::UnixStream::connect("/var/run/docker.sock").await.unwrap();
+                    tokio::select! {
+                        () = token.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut engine) => {}
+                    }
+                });
+            }
+        });
+        EngineProxy { path, _dir: dir, cut }
+    }
+}
+
+#[tokio::test]
+async fn the_engine_going_away_ends_the_session_and_says_what_to_do() {
+    if !require_docker() {
+        return;
+    }
+    let proxy = EngineProxy::start();
+    let name = format!("dockdap-test-engine-gone-{}", std::process::id());
+    let mut child = tokio::process::Command::new(dockdap_bin())
+        .current_dir(example_dir())
+        .env("DOCKER_HOST", format!("unix://{}", proxy.path.display()))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut client =
+        DapClient::new(Box::new(child.stdout.take().unwrap()), Box::new(child.stdin.take().unwrap()), WAIT);
+    stop_in_init(&mut client, &name).await;
+    proxy.cut.cancel();
+    client.wait_event("terminated").await.unwrap();
+    let _ = client.request("disconnect", json!({})).await;
+    let rest = client.read_to_end().await.unwrap_or_default();
+    let said: String = rest
+        .iter()
+        .filter(|m| m.is_event("output"))
+        .filter_map(|m| body(m)["output"].as_str().map(str::to_owned))
+        .collect();
+    let said = said + &console_text(&mut client);
+    assert!(said.contains(&format!("could not remove container {name}")) && said.contains("dockdap reap"), "{said}");
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+    // Once its owner is gone, the leftover is reaped (by the watchdog or `dockdap reap`).
+    let _ = std::process::Command::new(dockdap_bin()).arg("reap").output().unwrap();
+    assert!(wait_gone(&name, Duration::from_secs(15)).await);
+}
+
+#[tokio::test]
+async fn browsers_and_http_clients_are_refused_by_the_tcp_listener() {
+    let (mut dockdap, addr) = spawn_listener(&example_dir(), &[]).await;
+    for request in [
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}".to_owned(),
+        "Content-Length: 2\r\nOrigin: http://evil.example\r\n\r\n{}".to_owned(),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut reply = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut reply)).await;
+        assert!(read.is_ok(), "the connection is closed at once");
+        assert!(reply.is_empty(), "nothing is answered: {}", String::from_utf8_lossy(&reply));
+    }
+    // The listener still serves real clients afterwards.
+    let mut client = connect_client(&addr).await;
+    client.request("initialize", json!({})).await.unwrap();
+    dockdap.kill().await.unwrap();
+}
+
+/// Resident memory and open descriptors of a process.
+fn footprint(pid: u32) -> (u64, usize) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    (rss, fds)
+}
+
+/// N sessions through one `dockdap --listen`: some end normally, some with
+/// the editor vanishing, some with the container killed. No container is
+/// left, and descriptors and memory stay flat. `DOCKDAP_SOAK_SESSIONS=100`
+/// runs the full soak.
+#[tokio::test]
+async fn soak_sessions_leave_nothing_behind() {
+    if !require_docker() {
+        return;
+    }
+    let sessions: usize = std::env::var("DOCKDAP_SOAK_SESSIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(8);
+    let (mut dockdap, addr) = spawn_listener(&example_dir(), &[]).await;
+    let pid = dockdap.id().unwrap();
+    let mut first = None;
+    for i in 0..sessions {
+        let name = format!("dockdap-test-soak-{}-{i}", std::process::id());
+        let mut client = connect_client(&addr).await;
+        match i % 10 {
+            // Every fifth session the editor vanishes mid-session.
+            2 | 7 => {
+                launch(&mut client, json!({"containerName": name})).await;
+                client.wait_event("initialized").await.unwrap();
+                drop(client);
+            }
+            // Every tenth the container is killed under it.
+            5 => {
+                stop_in_init(&mut client, &name).await;
+                std::process::Command::new("docker").args(["kill", &name]).output().unwrap();
+                client.wait_event("terminated").await.unwrap();
+                client.request("disconnect", json!({})).await.unwrap();
+            }
+            _ => {
+                stop_in_init(&mut client, &name).await;
+                client.request("disconnect", json!({})).await.unwrap();
+            }
+        }
+        assert!(wait_gone(&name, Duration::from_secs(20)).await, "session {i} left {name} behind");
+        if i == 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            first = Some(footprint(pid));
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (rss0, fds0) = first.unwrap();
+    let (rss, fds) = footprint(pid);
+    eprintln!("soak: {sessions} sessions; dockdap RSS {rss0} kB -> {rss} kB, open fds {fds0} -> {fds}");
+    assert!(fds <= fds0 + 4, "descriptors leak: {fds0} -> {fds}");
+    assert!(rss <= rss0 + 20 * 1024, "memory grows: {rss0} kB -> {rss} kB");
+    let left = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label=dockdap.pid={pid}")])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty(), "containers left behind");
+    dockdap.kill().await.unwrap();
+}
