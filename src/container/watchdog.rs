@@ -59,10 +59,11 @@ pub async fn run(owner: u32, container: &str) -> Result<(), ContainerError> {
         }
         if last_check.elapsed() >= CONTAINER_POLL {
             last_check = Instant::now();
-            match engine.docker.inspect_container(container, None::<InspectContainerOptions>).await {
-                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Ok(()),
-                // The engine may be away for a moment: keep watching.
-                Ok(_) | Err(_) => {}
+            // Only a 404 means gone; the engine may be away for a moment.
+            if let Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) =
+                engine.docker.inspect_container(container, None::<InspectContainerOptions>).await
+            {
+                return Ok(());
             }
         }
     }
