@@ -8,7 +8,7 @@
 //! This module does not speak DAP: it never reads or writes a message.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -41,39 +41,64 @@ pub enum TargetEvent {
     },
 }
 
+/// How many bytes of program output may wait for the session at once. A
+/// program that prints faster than the editor reads loses output beyond this
+/// (and is told how much), instead of growing dockdap's memory.
+pub const OUTPUT_BUDGET: usize = 4 * 1024 * 1024;
+
 /// Sends target events to the session without ever blocking the target:
-/// when the session falls behind, output is dropped and counted, and the next
-/// output that gets through says how much was lost.
+/// when the session falls behind (more than `OUTPUT_BUDGET` bytes or the
+/// channel's capacity waiting), output is dropped and counted, and the next
+/// output that gets through says how many lines were lost.
 #[derive(Debug, Clone)]
 pub struct EventSender {
     tx: mpsc::Sender<TargetEvent>,
-    dropped: Arc<AtomicU64>,
+    dropped_lines: Arc<AtomicU64>,
+    queued_bytes: Arc<AtomicUsize>,
 }
 
 impl EventSender {
     /// A sender and its receiver; `capacity` events may wait.
     pub fn channel(capacity: usize) -> (EventSender, mpsc::Receiver<TargetEvent>) {
         let (tx, rx) = mpsc::channel(capacity);
-        (EventSender { tx, dropped: Arc::new(AtomicU64::new(0)) }, rx)
+        (
+            EventSender { tx, dropped_lines: Arc::new(AtomicU64::new(0)), queued_bytes: Arc::new(AtomicUsize::new(0)) },
+            rx,
+        )
     }
 
     /// Sends program output, dropping it if the session is behind.
     pub fn output(&self, category: &'static str, text: String) {
-        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        let dropped = self.dropped_lines.swap(0, Ordering::Relaxed);
         if dropped > 0 {
-            let note = TargetEvent::Output {
-                category: "console",
-                text: format!(
-                    "[dockdap] {dropped} lines of program output were dropped: the editor could not keep up\n"
-                ),
-            };
-            if self.tx.try_send(note).is_err() {
-                self.dropped.fetch_add(dropped, Ordering::Relaxed);
+            let note =
+                format!("[dockdap] {dropped} lines of program output were dropped: the editor could not keep up\n");
+            if !self.try_output("console", note) {
+                self.dropped_lines.fetch_add(dropped, Ordering::Relaxed);
             }
         }
-        if self.tx.try_send(TargetEvent::Output { category, text }).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+        let lines = text.matches('\n').count().max(1) as u64;
+        if !self.try_output(category, text) {
+            self.dropped_lines.fetch_add(lines, Ordering::Relaxed);
         }
+    }
+
+    fn try_output(&self, category: &'static str, text: String) -> bool {
+        let len = text.len();
+        if self.queued_bytes.fetch_add(len, Ordering::Relaxed) + len > OUTPUT_BUDGET {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            return false;
+        }
+        if self.tx.try_send(TargetEvent::Output { category, text }).is_err() {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// The session took `len` bytes of output off the channel.
+    pub fn delivered(&self, len: usize) {
+        self.queued_bytes.fetch_sub(len.min(self.queued_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
     }
 
     /// Sends an event that must not be lost (progress, exit); waits for room.
@@ -82,9 +107,36 @@ impl EventSender {
         let _ = self.tx.send(event).await;
     }
 
-    /// How many outputs were dropped and not yet reported.
+    /// How many lines were dropped and not yet reported.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.dropped_lines.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn output_beyond_the_budget_is_dropped_and_reported() {
+        let (events, mut rx) = EventSender::channel(8192);
+        let chunk = "x".repeat(1023) + "\n";
+        let fits = OUTPUT_BUDGET / chunk.len();
+        for _ in 0..fits + 10 {
+            events.output("stdout", chunk.clone());
+        }
+        assert_eq!(events.dropped(), 10, "{fits} chunks fit the budget");
+        let mut got = 0;
+        while let Ok(TargetEvent::Output { text, .. }) = rx.try_recv() {
+            events.delivered(text.len());
+            got += 1;
+        }
+        assert_eq!(got, fits);
+        events.output("stdout", "after\n".into());
+        let Ok(TargetEvent::Output { text, .. }) = rx.try_recv() else { panic!() };
+        assert_eq!(text, "[dockdap] 10 lines of program output were dropped: the editor could not keep up\n");
+        let Ok(TargetEvent::Output { text, .. }) = rx.try_recv() else { panic!() };
+        assert_eq!(text, "after\n");
     }
 }
 

@@ -73,6 +73,10 @@ async fn launch_debugs_init_and_run_with_workspace_paths() {
         }
     }
     assert_eq!(inspect["HostConfig"]["Privileged"], false);
+    assert!(inspect["HostConfig"]["CapAdd"].is_null(), "no added capabilities");
+    assert!(inspect["HostConfig"]["Binds"].is_null(), "nothing of the host is mounted");
+    assert_eq!(inspect["Mounts"], json!([]), "no docker.sock or anything else mounted");
+    assert_eq!(inspect["HostConfig"]["RestartPolicy"]["Name"], "no");
     assert_eq!(inspect["Config"]["Labels"]["dockdap.image"], DEBUG_IMAGE);
 
     // The app waited for the debugger, so the breakpoint in init() is hit.

@@ -365,6 +365,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     async fn on_target_event(&mut self, event: TargetEvent) -> Option<End> {
         match event {
             TargetEvent::Output { category, text } => {
+                self.events_tx.delivered(text.len());
                 let body = serde_json::json!({ "category": category, "output": text });
                 if let Ok(event) = Message::event("output", &body) {
                     self.send_to_client(event).await;
