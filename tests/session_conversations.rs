@@ -302,3 +302,54 @@ async fn unreachable_debugpy_fails_attach_with_the_address() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn cancel_of_a_queued_request_is_answered_by_the_bridge() {
+    // S5: debugpy is not reachable yet, so requests wait in the bridge.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (mut editor, _task) = start_session();
+    editor.request("initialize", json!({})).await.unwrap();
+    let attach = editor
+        .send_request(
+            "attach",
+            json!({"connect": {"port": port}, "appRoot": "/app", "localRoot": "/home/u/ws", "timeout": 20}),
+        )
+        .await
+        .unwrap();
+    let threads = editor.send_request("threads", json!({})).await.unwrap();
+    let kept = editor.send_request("loadedSources", json!({})).await.unwrap();
+    let cancel = editor.send_request("cancel", json!({"requestId": threads})).await.unwrap();
+    let cancelled = editor.wait_response(threads).await.unwrap();
+    let message: String = cancelled.field("message").unwrap().unwrap();
+    assert_eq!(message, "cancelled");
+    editor.wait_response(cancel).await.unwrap();
+
+    // Now debugpy comes up; the queued request that was not cancelled goes through.
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let mut fake = FakeDebugpy::accept(listener).await;
+    let init = fake.expect("initialize").await;
+    fake.reply(&init, dockdap_caps()).await;
+    let attach_to_fake = fake.expect("attach").await;
+    fake.reply(&attach_to_fake, json!({})).await;
+    let forwarded = fake.expect("loadedSources").await;
+    fake.reply(&forwarded, json!({"sources": [{"path": "/app/a.py"}]})).await;
+    editor.wait_response(attach).await.unwrap();
+    let answer = editor.wait_response(kept).await.unwrap();
+    assert_eq!(body(&answer)["sources"][0]["path"], "/home/u/ws/a.py");
+    assert!(
+        fake.client.drain_backlog().iter().all(|m| !m.is_request("threads")),
+        "a cancelled request never reaches debugpy"
+    );
+}
+
+#[tokio::test]
+async fn a_message_just_under_16_mib_passes_intact() {
+    // F11: a huge `variables` response, each way within the frame limit.
+    let (mut editor, mut fake, _task) = attached(json!({})).await;
+    let seq = editor.send_request("variables", json!({"variablesReference": 1})).await.unwrap();
+    let forwarded = fake.expect("variables").await;
+    let value = "é".repeat(7 * 1024 * 1024); // 14 MiB of two-byte characters
+    fake.reply(&forwarded, json!({"variables": [{"name": "big", "value": value, "variablesReference": 0}]})).await;
+    let answer = editor.wait_response(seq).await.unwrap();
+    assert_eq!(body(&answer)["variables"][0]["value"].as_str().unwrap().len(), value.len());
+}
