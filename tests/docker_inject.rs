@@ -201,3 +201,35 @@ async fn image_debug_makes_a_variant_that_debugs_with_debugger_image() {
     assert!(console.iter().any(|l| l.contains("debugger: image")), "{console:?}");
     std::process::Command::new("docker").args(["rmi", "-f", &tag]).output().unwrap();
 }
+
+#[tokio::test]
+async fn an_image_without_python_is_a_clear_error() {
+    if !require_stock() {
+        return;
+    }
+    // A test image: the base image with its Python removed.
+    let id = std::process::id();
+    let builder = format!("dockdap-test-nopython-build-{id}");
+    let image = format!("dockdap-test/nopython:{id}");
+    let docker = |args: &[&str]| std::process::Command::new("docker").args(args).output().unwrap();
+    assert!(
+        docker(&["run", "-d", "--name", &builder, "dockdap/python:3.11-bookworm", "sleep", "600"]).status.success()
+    );
+    docker(&["exec", &builder, "sh", "-c", "rm -f /usr/bin/python3* /usr/bin/python"]);
+    assert!(docker(&["commit", "-c", "CMD [\"sleep\", \"600\"]", &builder, &image]).status.success());
+    docker(&["rm", "-f", &builder]);
+
+    let (_dockdap, mut client) = spawn_stdio(&example_dir());
+    client.request("initialize", json!({})).await.unwrap();
+    let name = format!("dockdap-test-nopython-{id}");
+    let launch = client
+        .send_request("launch", json!({"image": image, "debugger": "inject", "ports": [], "containerName": name}))
+        .await
+        .unwrap();
+    let answer = client.wait_response(launch).await.unwrap();
+    let message: String = answer.field("message").unwrap().unwrap();
+    assert!(message.starts_with(&format!("no Python found in container {name}")), "{message}");
+    assert!(message.contains("debugging needs the image's Python interpreter"), "{message}");
+    assert!(wait_gone(&name, Duration::from_secs(15)).await);
+    docker(&["rmi", "-f", &image]);
+}

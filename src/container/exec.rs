@@ -119,13 +119,13 @@ pub async fn run(engine: &Engine, container: &str, cmd: &[&str]) -> Result<(i64,
 
 /// The container's Python interpreter: the first of `python3`, `python`
 /// that runs.
-pub async fn find_python(engine: &Engine, container: &str) -> Result<String, ContainerError> {
+pub async fn find_python(engine: &Engine, container: &str, name: &str) -> Result<String, ContainerError> {
     for python in ["python3", "python"] {
         if let Ok((0, _)) = run(engine, container, &[python, "-c", "pass"]).await {
             return Ok(python.to_owned());
         }
     }
     Err(ContainerError::Unusable(format!(
-        "no Python found in container {container} (tried python3 and python on its PATH); debugging needs the image's Python interpreter"
+        "no Python found in container {name} (tried python3 and python on its PATH); debugging needs the image's Python interpreter: use an image with Python, or a `command` that starts the app with Python"
     )))
 }

@@ -256,7 +256,7 @@ impl DebugContainer {
         }
 
         if plan.transport == TransportMode::Exec || plan.debugpy.is_some() {
-            self.python = exec::find_python(&self.engine, &self.id).await?;
+            self.python = exec::find_python(&self.engine, &self.id, &self.name).await?;
         }
         if plan.mode == DebuggerMode::Azureml {
             // debugpy's adapter runs in the container once dockdap connects;
@@ -480,7 +480,7 @@ impl DebugContainer {
         container.watch_exit(events.clone());
         container.watch_state(events.clone());
         if transport == TransportMode::Exec {
-            container.python = exec::find_python(&container.engine, &container.id).await?;
+            container.python = exec::find_python(&container.engine, &container.id, &container.name).await?;
         }
         // The container may have just started: connect only once debugpy listens.
         events.send(TargetEvent::Progress(format!("waiting for debugpy on port {debug_port} in {name}"))).await;
