@@ -179,11 +179,6 @@ impl Target {
         }
     }
 
-    /// The program's exit code, if it is known to have exited.
-    pub fn exit_code(&self) -> Option<i64> {
-        self.container().and_then(|c| c.exit_code())
-    }
-
     /// Puts back what the session changed (stops and removes a container it
     /// started); the error is for the user.
     pub async fn end(self) -> Result<(), String> {

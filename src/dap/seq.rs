@@ -35,8 +35,6 @@ pub enum Origin<S> {
 pub enum BridgeTag {
     /// The replayed `initialize`, whose capabilities are compared with ours.
     Initialize,
-    /// A `disconnect` sent because the client went away.
-    Disconnect,
     /// Anything else, answered and then forgotten.
     Other,
 }

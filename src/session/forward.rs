@@ -71,7 +71,6 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 self.on_adapter_initialized(&message).await;
                 None
             }
-            Origin::Bridge(BridgeTag::Disconnect) => Some(End::Disconnected),
             Origin::Bridge(BridgeTag::Other) => None,
         }
     }

@@ -23,7 +23,7 @@ use tokio_util::codec::FramedWrite;
 use super::{ClientInfo, End, Phase, Session, Side};
 use crate::config::{SessionConfig, TransportMode};
 use crate::dap::{AdapterSeq, BridgeTag, ClientSeq, DapCodec, Kind, Message, Origin, Pending};
-use crate::error::Error;
+use crate::error::{Blame, Error};
 use crate::paths::PathRewriter;
 use crate::target::{self, Connected};
 
@@ -210,7 +210,13 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let connected = match result {
             Ok(connected) => connected,
             Err(e) => {
-                let why = e.to_string();
+                let why = match e.blame() {
+                    Blame::Internal => {
+                        tracing::error!(error = %e, "internal error while starting the target");
+                        format!("internal error in dockdap (please report it): {e}")
+                    }
+                    Blame::User | Blame::Nobody => e.to_string(),
+                };
                 self.end_progress("failed").await;
                 self.console("stderr", &format!("[dockdap] {why}")).await;
                 self.send_to_client(Message::failure(request.0, &command, &why)).await;
