@@ -179,6 +179,22 @@ impl Target {
         }
     }
 
+    /// Opens another stream to a debugpy at `host:port` as the target sees
+    /// it (a subprocess's adapter port inside the container).
+    pub async fn connect_child(&self, host: &str, port: u16) -> Result<(BoxRead, BoxWrite), String> {
+        match self {
+            Target::Address(_) => {
+                let addr = format!("{host}:{port}");
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let stream = transport::connect_with_retry(&addr, deadline)
+                    .await
+                    .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+                Ok(transport::split_tcp(stream))
+            }
+            Target::Container(c) => c.connect_port(port).await.map_err(|e| e.to_string()),
+        }
+    }
+
     /// Puts back what the session changed (stops and removes a container it
     /// started); the error is for the user.
     pub async fn end(self) -> Result<(), String> {

@@ -304,6 +304,32 @@ impl DebugContainer {
         Ok(AdapterStream { reader, writer, attach })
     }
 
+    /// Opens another stream to a port debugpy listens on inside the
+    /// container (a subprocess's session on debugpy's adapter).
+    pub async fn connect_port(&self, port: u16) -> Result<(BoxRead, BoxWrite), ContainerError> {
+        match self.transport {
+            TransportMode::Port if port == self.debug_port => {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let stream = crate::transport::connect_with_retry(&self.debug_addr, deadline).await.map_err(|e| {
+                    ContainerError::Unusable(format!("cannot connect to debugpy at {}: {e}", self.debug_addr))
+                })?;
+                Ok(crate::transport::split_tcp(stream))
+            }
+            TransportMode::Port => Err(ContainerError::Unusable(format!(
+                "port {port} inside the container is not published; use `transport: \"exec\"` to reach subprocesses"
+            ))),
+            _ => {
+                exec::stream(
+                    &self.engine,
+                    &self.id,
+                    vec![self.python.clone(), "-c".into(), exec::RELAY.into(), port.to_string()],
+                    self.exec_env("relay"),
+                )
+                .await
+            }
+        }
+    }
+
     fn exec_env(&self, role: &str) -> Vec<String> {
         let mut env = vec![format!("DOCKDAP_ROLE={role}")];
         if let Some(path) = &self.pythonpath {

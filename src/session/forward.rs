@@ -21,6 +21,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         {
             tracing::warn!(error = %e, command, "could not rewrite paths; forwarding unchanged");
         }
+        self.remember_breakpoints(&command, &message);
         let origin = Origin::Peer(ClientSeq(message.seq()));
         self.request_adapter(message, origin, &command).await;
     }
@@ -110,8 +111,18 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         {
             tracing::warn!(error = %e, event, "could not rewrite paths; forwarding unchanged");
         }
-        if event == "terminated" {
-            self.terminated_sent = true;
+        match event {
+            "terminated" => self.terminated_sent = true,
+            "initialized" if self.suppress_initialized => {
+                self.suppress_initialized = false;
+                return;
+            }
+            "debugpyAttach" if !self.info.as_ref().is_some_and(|i| i.supports_start_debugging) => {
+                let child = message.field::<serde_json::Value>("body").ok().flatten().unwrap_or_default();
+                self.follow_child(child).await;
+                return;
+            }
+            _ => {}
         }
         self.send_to_client(message).await;
     }

@@ -152,7 +152,11 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         }
         let arguments = message.field::<Value>("arguments").ok().flatten().unwrap_or_else(|| json!({}));
         let flag = |name: &str| arguments.get(name).and_then(Value::as_bool).unwrap_or(false);
-        self.info = Some(ClientInfo { supports_progress: flag("supportsProgressReporting"), arguments });
+        self.info = Some(ClientInfo {
+            supports_progress: flag("supportsProgressReporting"),
+            supports_start_debugging: flag("supportsStartDebuggingRequest"),
+            arguments,
+        });
         self.advertised = debugpy_capabilities();
         let reply = Message::success(message.seq(), "initialize", Some(&self.advertised));
         self.send_to_client(reply).await;
@@ -233,13 +237,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         self.end_progress(&format!("attached to {description}")).await;
         self.console("console", &format!("[dockdap] attached to {description}")).await;
 
-        let mut replay = self.info.as_ref().map(|i| i.arguments.clone()).unwrap_or_else(|| json!({}));
-        if let Some(obj) = replay.as_object_mut() {
-            // dockdap converts URIs itself, and never lets debugpy run
-            // commands on the user's machine.
-            obj.insert("pathFormat".into(), json!("path"));
-            obj.insert("supportsRunInTerminalRequest".into(), json!(false));
-        }
+        let replay = self.replayed_initialize();
         if let Ok(init) = Message::request("initialize", &replay) {
             self.request_adapter(init, Origin::Bridge(BridgeTag::Initialize), "initialize").await;
         }
@@ -255,6 +253,18 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             self.forward_request_to_adapter(queued).await;
         }
         None
+    }
+
+    /// The client's `initialize` arguments as debugpy gets them: dockdap
+    /// converts URIs itself, and never lets debugpy run commands on the
+    /// user's machine.
+    pub(super) fn replayed_initialize(&self) -> Value {
+        let mut replay = self.info.as_ref().map(|i| i.arguments.clone()).unwrap_or_else(|| json!({}));
+        if let Some(obj) = replay.as_object_mut() {
+            obj.insert("pathFormat".into(), json!("path"));
+            obj.insert("supportsRunInTerminalRequest".into(), json!(false));
+        }
+        replay
     }
 
     /// debugpy's `attach` arguments: the client's, minus dockdap's own.

@@ -16,6 +16,7 @@
 //! reading, answer every pending request, tell debugpy goodbye, send
 //! `terminated`/`exited`, put the target back (remove the container), flush.
 
+mod child;
 mod custom;
 mod forward;
 mod intercept;
@@ -111,6 +112,7 @@ struct ClientInfo {
     /// The `initialize` arguments, replayed to debugpy.
     arguments: Value,
     supports_progress: bool,
+    supports_start_debugging: bool,
 }
 
 struct Session<W> {
@@ -129,6 +131,14 @@ struct Session<W> {
     target: Option<Target>,
     /// What the connection needs in debugpy's `attach` (see `Connected::attach`).
     adapter_attach: serde_json::Map<String, Value>,
+    /// The client's latest breakpoint requests (container paths), replayed
+    /// to a subprocess the session follows.
+    breakpoints: indexmap::IndexMap<String, (String, Value)>,
+    /// Links to debugpy that the session moved away from (see `child`).
+    parked: Vec<FramedWrite<BoxWrite, DapCodec>>,
+    /// The next `initialized` event comes from a followed subprocess and is
+    /// not the client's business.
+    suppress_initialized: bool,
     /// A start task is running and will send `Input::Started`.
     starting: bool,
     /// The capabilities the client was promised in our `initialize` answer.
@@ -171,6 +181,9 @@ where
         queued: VecDeque::new(),
         target: None,
         adapter_attach: serde_json::Map::new(),
+        breakpoints: indexmap::IndexMap::new(),
+        parked: Vec::new(),
+        suppress_initialized: false,
         starting: false,
         advertised: Value::Null,
         terminated_sent: false,

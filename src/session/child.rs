@@ -1,0 +1,89 @@
+//! Following a subprocess for editors that cannot open child sessions.
+//!
+//! debugpy reports a new subprocess (a gunicorn worker forked by a debugged
+//! master, a `multiprocessing` child) with the `startDebugging` reverse
+//! request when the client supports it, and with its own `debugpyAttach`
+//! event otherwise. Editors without `startDebugging` (Emacs dap-mode, older
+//! Helix) would never see the child, and a breakpoint in the worker that runs
+//! the app would never be hit. For them dockdap serves the child inside the
+//! same session: it connects to the child through the same target and
+//! transport, replays the client's breakpoints and `configurationDone`, and
+//! from then on routes the session to the child. The parent's link is parked
+//! (kept open, so debugpy does not take the parent's client as gone) and its
+//! messages are ignored. The most recent subprocess wins.
+
+use serde_json::{Value, json};
+use tokio::io::AsyncWrite;
+use tokio_util::codec::FramedWrite;
+
+use super::{Session, Side};
+use crate::dap::{BridgeTag, DapCodec, Message, Origin};
+
+impl<W: AsyncWrite + Send + Unpin> Session<W> {
+    /// Remembers the client's breakpoint requests (already in container
+    /// paths), to replay them to a subprocess dockdap follows.
+    pub(super) fn remember_breakpoints(&mut self, command: &str, message: &Message) {
+        let key = match command {
+            "setBreakpoints" => {
+                let Ok(Some(args)) = message.field::<Value>("arguments") else { return };
+                let path = args.pointer("/source/path").and_then(Value::as_str).unwrap_or_default().to_owned();
+                self.breakpoints.insert(format!("setBreakpoints {path}"), (command.to_owned(), args));
+                return;
+            }
+            "setFunctionBreakpoints" | "setExceptionBreakpoints" => command.to_owned(),
+            _ => return,
+        };
+        if let Ok(Some(args)) = message.field::<Value>("arguments") {
+            self.breakpoints.insert(key, (command.to_owned(), args));
+        }
+    }
+
+    /// debugpy reported a subprocess to a client that cannot open a child
+    /// session: follow it within this session.
+    pub(super) async fn follow_child(&mut self, child: Value) {
+        let pid = child.get("subProcessId").and_then(Value::as_i64).unwrap_or(0);
+        let port = child.pointer("/connect/port").and_then(Value::as_u64).map(|p| p as u16);
+        let host = child.pointer("/connect/host").and_then(Value::as_str).unwrap_or("127.0.0.1").to_owned();
+        let (Some(port), Some(target)) = (port, self.target.as_ref()) else {
+            tracing::warn!(%child, "cannot follow a subprocess without its connect address");
+            return;
+        };
+        let stream = match target.connect_child(&host, port).await {
+            Ok(stream) => stream,
+            Err(why) => {
+                self.console("stderr", &format!("[dockdap] could not follow subprocess {pid}: {why}")).await;
+                return;
+            }
+        };
+        self.answer_adapter_pending("dockdap switched to the subprocess before debugpy answered").await;
+        if let Some(parent) = self.adapter.take() {
+            self.parked.push(parent);
+        }
+        self.adapter_link += 1;
+        self.spawn_reader(stream.0, Side::Adapter(self.adapter_link));
+        self.adapter = Some(FramedWrite::new(stream.1, DapCodec::default()));
+        self.suppress_initialized = true;
+        self.console(
+            "console",
+            &format!(
+                "[dockdap] following subprocess {pid}: the editor does not support child sessions (startDebugging), so dockdap debugs the subprocess in this session"
+            ),
+        )
+        .await;
+
+        let replay = self.replayed_initialize();
+        let mut requests = vec![("initialize".to_owned(), replay)];
+        let mut attach = child;
+        if let Some(obj) = attach.as_object_mut() {
+            obj.insert("request".into(), json!("attach"));
+        }
+        requests.push(("attach".to_owned(), attach));
+        requests.extend(self.breakpoints.values().cloned());
+        requests.push(("configurationDone".to_owned(), json!({})));
+        for (command, arguments) in requests {
+            if let Ok(request) = Message::request(&command, &arguments) {
+                self.request_adapter(request, Origin::Bridge(BridgeTag::Other), &command).await;
+            }
+        }
+    }
+}
