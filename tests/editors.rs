@@ -9,7 +9,8 @@
 //! - every attribute name any editor config uses is one of the schema's (or
 //!   a DAP/debugpy name dockdap passes on), so a typo such as `apRoot` fails;
 //! - a real DAP client we did not write, Emacs dap-mode (Debian's
-//!   `elpa-dap-mode`), drives a session through dockdap against a real debugpy.
+//!   `elpa-dap-mode`), drives sessions through dockdap: an attach to a real
+//!   debugpy on this machine, and a launch of the example image in Docker.
 //!
 //! Tools missing from the machine fail the test under `CI=true` and skip
 //! loudly elsewhere (`support::require`); `scripts/setup.sh` installs them.
@@ -359,6 +360,33 @@ fn have_dap_mode() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Runs `editors/emacs/test/dap-mode-session.el` with `env` and asserts it
+/// reports success.
+async fn run_dap_mode_session(cwd: &Path, env: &[(&str, &std::ffi::OsStr)]) {
+    let home = tempfile::tempdir().unwrap();
+    let mut emacs = tokio::process::Command::new("emacs");
+    emacs
+        .args(["--batch", "-l"])
+        .arg(repo().join("editors/emacs/test/dap-mode-session.el"))
+        .current_dir(cwd)
+        .env("HOME", home.path()) // dap-mode and lsp-mode write state files there
+        .env("DOCKDAP_BIN", dockdap_bin())
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    for (key, value) in env {
+        emacs.env(key, value);
+    }
+    let out =
+        tokio::time::timeout(Duration::from_secs(180), emacs.output()).await.expect("emacs took over 180 s").unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("dap-mode-session: ok"),
+        "dap-mode session failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+}
+
 /// dap-mode starts dockdap on stdio through editors/emacs/dockdap.el and
 /// attaches it (`connect`) to a real debugpy running the fixture app from
 /// another folder; the breakpoint is on the workspace copy.
@@ -372,28 +400,47 @@ async fn emacs_dap_mode_drives_a_session_through_dockdap() {
     let trees = two_trees();
     let debugpy = start_debugpy(&trees.app_root).await;
     let line = line_of(&trees.workspace.join("app.py"), "dockdap-test: breakpoint");
-    let home = tempfile::tempdir().unwrap();
-    let emacs = tokio::process::Command::new("emacs")
-        .args(["--batch", "-l"])
-        .arg(repo().join("editors/emacs/test/dap-mode-session.el"))
-        .current_dir(&trees.workspace)
-        .env("HOME", home.path()) // dap-mode and lsp-mode write state files there
-        .env("DOCKDAP_BIN", dockdap_bin())
-        .env("DEBUGPY_PORT", debugpy.port.to_string())
-        .env("APP_ROOT", &trees.app_root)
-        .env("WORKSPACE", &trees.workspace)
-        .env("BREAK_LINE", line.to_string())
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(150), emacs).await.expect("emacs took over 150 s").unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("dap-mode-session: ok"),
-        "dap-mode session failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
+    run_dap_mode_session(
+        &trees.workspace,
+        &[
+            ("SCENARIO", "attach".as_ref()),
+            ("DEBUGPY_PORT", debugpy.port.to_string().as_ref()),
+            ("APP_ROOT", trees.app_root.as_os_str()),
+            ("WORKSPACE", trees.workspace.as_os_str()),
+            ("BREAK_LINE", line.to_string().as_ref()),
+        ],
+    )
+    .await;
     let program = tokio::time::timeout(WAIT, debugpy.child.wait_with_output()).await.unwrap().unwrap();
     assert_eq!(String::from_utf8_lossy(&program.stdout), "result 12\n", "the program ran to its end");
+}
+
+/// dap-mode launches the example's debug image through dockdap, sends
+/// scoring requests with dockdap.el's commands that stop in run(), and
+/// disconnects; the container must be gone afterwards, although dap-mode
+/// kills its adapter's process group as soon as it sees `terminated`.
+#[tokio::test]
+async fn emacs_dap_mode_launches_the_example_image() {
+    if !require_docker() || !require("Emacs with dap-mode (apt-get install emacs-nox elpa-dap-mode)", have_dap_mode()) {
+        return;
+    }
+    let workspace = example_dir();
+    let line = line_of(&workspace.join("score.py"), "dockdap-demo: breakpoint");
+    let name = format!("dockdap-test-dap-mode-{}", std::process::id());
+    run_dap_mode_session(
+        &workspace,
+        &[
+            ("SCENARIO", "launch".as_ref()),
+            ("IMAGE", DEBUG_IMAGE.as_ref()),
+            ("CONTAINER", name.as_ref()),
+            ("WORKSPACE", workspace.as_os_str()),
+            ("BREAK_LINE", line.to_string().as_ref()),
+        ],
+    )
+    .await;
+    let gone = wait_gone(&name, Duration::from_secs(20)).await;
+    if !gone {
+        let _ = Command::new("docker").args(["rm", "-f", &name]).output();
+    }
+    assert!(gone, "the container {name} is removed when the dap-mode session ends");
 }

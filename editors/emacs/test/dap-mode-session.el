@@ -11,7 +11,13 @@
 ;; gets an answer to a custom request (`dockdap-request'), continues, and
 ;; sees the session end.
 ;;
-;; Environment: DOCKDAP_BIN, DEBUGPY_PORT, APP_ROOT, WORKSPACE, BREAK_LINE.
+;; SCENARIO=launch instead launches the example's debug image (IMAGE,
+;; CONTAINER) with WORKSPACE as localRoot, sends scoring requests through
+;; `dockdap-score' and `dockdap-request' that stop at the breakpoint in
+;; run(), checks the replies, and disconnects.
+;;
+;; Environment: SCENARIO (attach|launch), DOCKDAP_BIN, WORKSPACE, BREAK_LINE;
+;; attach: DEBUGPY_PORT, APP_ROOT; launch: IMAGE, CONTAINER.
 ;; Prints "dap-mode-session: ok" and exits 0, or prints why and exits 1.
 ;; Not a general test harness: one conversation, in order.
 
@@ -53,68 +59,114 @@
   (unless (equal expected actual)
     (dms-fail "%s: expected %S, got %S" what expected actual)))
 
-;; A hung client must not hang the test.
-(run-with-timer 120 nil (lambda () (dms-fail "the whole session took over 120 s")))
+(defun dms-top-frame (session)
+  "The stopped thread of SESSION and its top stack frame."
+  (let* ((thread (dap--debug-session-thread-id session))
+         (frames (gethash "stackFrames" (dms-request session "stackTrace" :threadId thread :levels 20))))
+    (list thread (elt frames 0) frames)))
 
-(let* ((workspace (file-name-as-directory (dms-env "WORKSPACE")))
-       (app-root (dms-env "APP_ROOT"))
-       (ws-file (expand-file-name "app.py" workspace))
-       (line (string-to-number (dms-env "BREAK_LINE")))
-       (dap-breakpoints-file (make-temp-file "dockdap-dap-breakpoints"))
-       (dap-auto-show-output nil)
-       (dockdap-program (dms-env "DOCKDAP_BIN"))
-       (stopped nil)
-       (default-directory workspace))
-  (add-hook 'dap-stopped-hook (lambda (session) (setq stopped session)))
-
-  ;; The user's breakpoint, set the way a user sets it: in the workspace file.
-  (with-current-buffer (find-file-noselect ws-file)
+(defun dms-break-at (file line)
+  "Set a breakpoint the way a user does: in FILE's buffer, at LINE."
+  (with-current-buffer (find-file-noselect file)
     (goto-char (point-min))
     (forward-line (1- line))
-    (dap-breakpoint-add))
+    (dap-breakpoint-add)))
 
-  (dap-debug (list :type "dockdap" :request "attach" :name "dockdap e2e"
-                   :connect (list :host "127.0.0.1" :port (string-to-number (dms-env "DEBUGPY_PORT")))
-                   :appRoot app-root
-                   :localRoot workspace
-                   :justMyCode :json-false))
-  (dms-wait "the breakpoint" (lambda () stopped))
+(defvar dms-stopped nil "The session that stopped last.")
+(add-hook 'dap-stopped-hook (lambda (session) (setq dms-stopped session)))
 
-  (let* ((session stopped)
-         (thread (dap--debug-session-thread-id session))
-         (frames (gethash "stackFrames" (dms-request session "stackTrace" :threadId thread :levels 20)))
-         (top (elt frames 0))
-         (frame-id (gethash "id" top)))
-    (dms-expect "the top frame's file (the workspace copy)"
-                ws-file (gethash "path" (gethash "source" top)))
-    (dms-expect "the top frame's line" line (gethash "line" top))
-    (seq-doseq (frame frames)
-      (let ((path (and (gethash "source" frame) (gethash "path" (gethash "source" frame)))))
-        (when (and path (string-prefix-p app-root path))
-          (dms-fail "a frame shows the app root path %s" path))))
+(defun dms-attach ()
+  "Attach by address to a debugpy running the fixture app; see the commentary."
+  (let* ((workspace (file-name-as-directory (dms-env "WORKSPACE")))
+         (app-root (dms-env "APP_ROOT"))
+         (ws-file (expand-file-name "app.py" workspace))
+         (line (string-to-number (dms-env "BREAK_LINE"))))
+    (dms-break-at ws-file line)
+    (dap-debug (list :type "dockdap" :request "attach" :name "dockdap e2e"
+                     :connect (list :host "127.0.0.1" :port (string-to-number (dms-env "DEBUGPY_PORT")))
+                     :appRoot app-root
+                     :localRoot workspace
+                     :justMyCode :json-false))
+    (dms-wait "the breakpoint" (lambda () dms-stopped))
+    (pcase-let* ((session dms-stopped)
+                 (`(,thread ,top ,frames) (dms-top-frame session))
+                 (frame-id (gethash "id" top)))
+      (dms-expect "the top frame's file (the workspace copy)"
+                  ws-file (gethash "path" (gethash "source" top)))
+      (dms-expect "the top frame's line" line (gethash "line" top))
+      (seq-doseq (frame frames)
+        (let ((path (and (gethash "source" frame) (gethash "path" (gethash "source" frame)))))
+          (when (and path (string-prefix-p app-root path))
+            (dms-fail "a frame shows the app root path %s" path))))
+      (let* ((scopes (gethash "scopes" (dms-request session "scopes" :frameId frame-id)))
+             (locals (gethash "variablesReference" (elt scopes 0)))
+             (variables (gethash "variables" (dms-request session "variables" :variablesReference locals)))
+             (total (seq-find (lambda (v) (equal (gethash "name" v) "total")) variables)))
+        (dms-expect "the local `total'" "6" (and total (gethash "value" total))))
+      (dms-expect "evaluate total * scale" "12"
+                  (gethash "result" (dms-request session "evaluate" :expression "total * scale"
+                                                 :frameId frame-id :context "repl")))
+      ;; dockdap's own request, through the package's dispatcher: an attach
+      ;; by address has no container, and dockdap says so.
+      (let (reply)
+        (dockdap-request "dockdap/logs" nil (lambda (body error) (setq reply (list :body body :error error))))
+        (dms-wait "the dockdap/logs answer" (lambda () reply))
+        (dms-expect "dockdap/logs without a container"
+                    "this session has no container, so there are no container logs"
+                    (plist-get reply :error)))
+      (dap-continue session thread)
+      (dms-wait "the end of the session"
+                (lambda () (eq (dap--debug-session-state session) 'terminated))))))
 
-    (let* ((scopes (gethash "scopes" (dms-request session "scopes" :frameId frame-id)))
-           (locals (gethash "variablesReference" (elt scopes 0)))
-           (variables (gethash "variables" (dms-request session "variables" :variablesReference locals)))
-           (total (seq-find (lambda (v) (equal (gethash "name" v) "total")) variables)))
-      (dms-expect "the local `total'" "6" (and total (gethash "value" total))))
-    (dms-expect "evaluate total * scale" "12"
-                (gethash "result" (dms-request session "evaluate" :expression "total * scale"
-                                               :frameId frame-id :context "repl")))
+(defun dms-launch ()
+  "Launch the example image, score through dockdap, stop in run(), disconnect."
+  (let* ((workspace (file-name-as-directory (dms-env "WORKSPACE")))
+         (score (expand-file-name "score.py" workspace))
+         (line (string-to-number (dms-env "BREAK_LINE")))
+         reply)
+    (dms-break-at score line)
+    (dap-debug (list :type "dockdap" :request "launch" :name "dockdap e2e launch"
+                     :image (dms-env "IMAGE")
+                     :containerName (dms-env "CONTAINER")
+                     :localRoot workspace
+                     :ports ["0:5001"]))
+    ;; The scoring request goes through dockdap, asynchronously, and waits in run().
+    (dms-wait "the launch" (lambda ()
+                             (let ((s (dap--cur-session)))
+                               (and s (eq (dap--debug-session-state s) 'running)))) 90)
+    (dockdap-score)
+    (dockdap-request "dockdap/score" nil (lambda (body error) (setq reply (list :body body :error error))))
+    (dms-wait "the breakpoint in run()" (lambda () dms-stopped) 60)
+    (pcase-let* ((session dms-stopped)
+                 (`(,thread ,top ,_) (dms-top-frame session)))
+      (dms-expect "the top frame's file (the workspace's score.py)" score (gethash "path" (gethash "source" top)))
+      (dms-expect "the top frame's line" line (gethash "line" top))
+      (dms-expect "the top frame's function" "run" (gethash "name" top))
+      (when reply (dms-fail "the scoring request was answered while run() was stopped"))
+      (setq dms-stopped nil)
+      (dap-continue session thread)
+      ;; `dockdap-score' asked first: it stops at the breakpoint again.
+      (dms-wait "the second scoring request in run()" (lambda () dms-stopped) 60)
+      (dap-continue session (dap--debug-session-thread-id dms-stopped))
+      (dms-wait "the scoring reply" (lambda () reply) 60)
+      (dms-expect "the scoring reply's error" nil (plist-get reply :error))
+      (dms-expect "the scoring reply's status" 200 (gethash "status" (plist-get reply :body)))
+      (dms-expect "the predictions" "[39.0, 22.5]" (gethash "body" (plist-get reply :body)))
+      (dap-disconnect session)
+      (dms-wait "the end of the session"
+                (lambda () (eq (dap--debug-session-state session) 'terminated))))))
 
-    ;; dockdap's own request, through the package's dispatcher: an attach
-    ;; by address has no container, and dockdap says so.
-    (let (reply)
-      (dockdap-request "dockdap/logs" nil (lambda (body error) (setq reply (list :body body :error error))))
-      (dms-wait "the dockdap/logs answer" (lambda () reply))
-      (dms-expect "dockdap/logs without a container"
-                  "this session has no container, so there are no container logs"
-                  (plist-get reply :error)))
-
-    (dap-continue session thread)
-    (dms-wait "the end of the session"
-              (lambda () (eq (dap--debug-session-state session) 'terminated)))
-    (princ "dap-mode-session: ok\n")
-    (kill-emacs 0)))
+;; A hung client must not hang the test.
+(run-with-timer 150 nil (lambda () (dms-fail "the whole session took over 150 s")))
+(let ((dap-breakpoints-file (make-temp-file "dockdap-dap-breakpoints"))
+      (dap-auto-show-output nil)
+      (dockdap-program (dms-env "DOCKDAP_BIN"))
+      (default-directory (file-name-as-directory (dms-env "WORKSPACE"))))
+  (pcase (dms-env "SCENARIO")
+    ("attach" (dms-attach))
+    ("launch" (dms-launch))
+    (other (dms-fail "unknown SCENARIO %s" other)))
+  (princ "dap-mode-session: ok\n")
+  (kill-emacs 0))
 
 ;;; dap-mode-session.el ends here
