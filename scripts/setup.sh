@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what dockdap's tests and demo need on a fresh Debian machine that
 # already runs a Docker Engine, and builds the example images offline:
-#   - debootstrap (for the image recipe), from Debian's packages;
+#   - debootstrap (for the image recipe), and lua5.4, emacs-nox,
+#     elpa-dap-mode and nodejs (for tests/editors.rs), from Debian's packages;
 #   - debugpy for the host's python3 (the DAP core tests run a real debugpy);
 #   - the images dockdap/python, dockdap/azureml-score:{stock,debug}
 #     (skipped when their recipe hash label is unchanged).
@@ -16,12 +17,22 @@ if ! command -v docker >/dev/null || ! docker info >/dev/null 2>&1; then
   exit 1
 fi
 
-if ! command -v debootstrap >/dev/null; then
-  say "installing debootstrap"
+# Debian packages, each only when what it provides is missing. emacs-nox goes
+# in the same call as elpa-dap-mode, or apt satisfies dap-mode's `emacs`
+# dependency with the X11 build; the test tools skip recommended packages.
+apt_install() { # [--no-install-recommends] PACKAGE...
+  say "installing ${*/--no-install-recommends/}"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
-fi
+  if [ -z "${apt_updated:-}" ]; then $SUDO apt-get update -qq; apt_updated=1; fi
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+command -v debootstrap >/dev/null || apt_install debootstrap      # the image recipe
+tools=()
+command -v lua5.4 >/dev/null || tools+=(lua5.4)                   # tests/editors.rs: Neovim Lua
+command -v emacs >/dev/null || tools+=(emacs-nox)                 # tests/editors.rs: Emacs Lisp
+dpkg -s elpa-dap-mode >/dev/null 2>&1 || tools+=(elpa-dap-mode)   # tests/editors.rs: a real DAP client
+command -v node >/dev/null || tools+=(nodejs)                     # tests/editors.rs: the VS Code extension
+if [ ${#tools[@]} -gt 0 ]; then apt_install --no-install-recommends "${tools[@]}"; fi
 
 PYTHON=${PYTHON:-python3}
 debugpy_pin=$(grep -E '^debugpy==' images/requirements-debug.txt)

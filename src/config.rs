@@ -41,7 +41,7 @@ pub struct LaunchArguments {
     #[serde(default = "default_ports")]
     pub ports: Vec<String>,
     /// The debugger's port inside the container.
-    #[serde(default = "default_debug_port")]
+    #[serde(default = "default_debug_port", deserialize_with = "lenient::port")]
     pub debug_port: u16,
     /// How debugpy is started.
     #[serde(default)]
@@ -53,7 +53,7 @@ pub struct LaunchArguments {
     #[serde(default = "yes")]
     pub wait_for_debugger: bool,
     /// Seconds to wait for the debugger before giving up with a diagnosis.
-    #[serde(default = "default_timeout")]
+    #[serde(default = "default_timeout", deserialize_with = "lenient::seconds")]
     pub timeout: f64,
     /// Environment variables added to the container's.
     #[serde(default)]
@@ -98,13 +98,13 @@ pub struct AttachArguments {
     #[serde(flatten)]
     pub paths: PathArguments,
     /// The debugger's port inside the container.
-    #[serde(default = "default_debug_port")]
+    #[serde(default = "default_debug_port", deserialize_with = "lenient::port")]
     pub debug_port: u16,
     /// How dockdap reaches debugpy.
     #[serde(default)]
     pub transport: TransportMode,
     /// Seconds to wait for the debugger before giving up.
-    #[serde(default = "default_timeout")]
+    #[serde(default = "default_timeout", deserialize_with = "lenient::seconds")]
     pub timeout: f64,
     /// Which directions files are synced in.
     #[serde(default)]
@@ -144,6 +144,7 @@ pub struct ConnectArguments {
     #[serde(default = "default_host")]
     pub host: String,
     /// TCP port.
+    #[serde(deserialize_with = "lenient::port")]
     pub port: u16,
 }
 
@@ -215,6 +216,52 @@ fn default_host() -> String {
 }
 fn yes() -> bool {
     true
+}
+
+/// Numbers that may arrive as strings. Helix's debug templates can only
+/// send strings (`port = "{1}"`), and so can vimspector's `${var}`
+/// substitutions; `"5678"` is read as 5678. The schema still says
+/// `integer`/`number`: that is what an editor that can should write.
+mod lenient {
+    use serde::Deserializer;
+    use serde::de::{Error, Unexpected, Visitor};
+
+    struct Number;
+
+    impl Visitor<'_> for Number {
+        type Value = f64;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a number, or a string holding one")
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<f64, E> {
+            Ok(v as f64)
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<f64, E> {
+            Ok(v as f64)
+        }
+        fn visit_f64<E: Error>(self, v: f64) -> Result<f64, E> {
+            Ok(v)
+        }
+        fn visit_str<E: Error>(self, v: &str) -> Result<f64, E> {
+            v.trim().parse().map_err(|_| E::invalid_value(Unexpected::Str(v), &self))
+        }
+    }
+
+    pub fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+        let n = d.deserialize_any(Number)?;
+        if n.fract() != 0.0 || !(0.0..=65535.0).contains(&n) {
+            return Err(D::Error::custom(format!("{n} is not a TCP port (0 to 65535)")));
+        }
+        Ok(n as u16)
+    }
+
+    pub fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        let n = d.deserialize_any(Number)?;
+        if !n.is_finite() || n < 0.0 {
+            return Err(D::Error::custom(format!("{n} is not a number of seconds")));
+        }
+        Ok(n)
+    }
 }
 
 /// A configuration that cannot be used, with what to change.
@@ -351,20 +398,30 @@ fn explain(e: &serde_json::Error) -> String {
     }
 }
 
-/// The JSON schemas of both requests, as `dockdap schema` prints them.
+/// The JSON schemas of both requests, as `dockdap schema` prints them:
+/// `{"launch": SCHEMA, "attach": SCHEMA}`, each a self-contained JSON Schema
+/// draft-07 object with every subschema inlined (no `$ref`, no
+/// `definitions`). That is the dialect and shape editors consume: VS Code's
+/// `configurationAttributes.launch` is this schema's `required` and
+/// `properties` (checked by `tests/editors.rs`).
 pub fn schema() -> Value {
     serde_json::json!({
-        "launch": schemars::schema_for!(LaunchArguments),
-        "attach": schemars::schema_for!(AttachArguments),
+        "launch": schema_of::<LaunchArguments>(),
+        "attach": schema_of::<AttachArguments>(),
     })
+}
+
+/// One request's schema: draft-07, subschemas inlined.
+fn schema_of<T: JsonSchema>() -> Value {
+    let generator = schemars::generate::SchemaSettings::draft07().with(|s| s.inline_subschemas = true).into_generator();
+    generator.into_root_schema_for::<T>().to_value()
 }
 
 /// The attributes dockdap reads itself (never forwarded to debugpy), read off
 /// the schema so the two cannot disagree. `connect` and `pathMappings` are
 /// among them: debugpy must not map paths a second time.
 pub fn owned_attributes(is_launch: bool) -> Vec<String> {
-    let schema =
-        if is_launch { schemars::schema_for!(LaunchArguments) } else { schemars::schema_for!(AttachArguments) };
+    let schema = if is_launch { schema_of::<LaunchArguments>() } else { schema_of::<AttachArguments>() };
     let mut names: Vec<String> =
         schema.get("properties").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
     // Both requests own all path attributes, whichever the schema lists.
@@ -412,8 +469,13 @@ mod tests {
         );
         check_err(
             true,
-            json!({"image": "x", "debugPort": "5678"}),
-            "invalid launch configuration: invalid type: string \"5678\", expected u16",
+            json!({"image": "x", "debugPort": "56x"}),
+            "invalid launch configuration: invalid value: string \"56x\", expected a number, or a string holding one",
+        );
+        check_err(
+            true,
+            json!({"image": "x", "debugPort": 70000}),
+            "invalid launch configuration: 70000 is not a TCP port (0 to 65535)",
         );
         check_err(
             false,
@@ -515,6 +577,20 @@ mod precision_tests {
         let config = SessionConfig::parse(false, &args).unwrap();
         let Request::Attach(attach) = config.request else { panic!() };
         assert_eq!(attach.connect.unwrap().port, 7);
+        assert_eq!(attach.timeout, 1.0);
+    }
+
+    /// Helix templates and vimspector variables can only send strings.
+    #[test]
+    fn numbers_as_strings() {
+        let args = serde_json::json!({"image": "x", "debugPort": "5679", "timeout": " 2.5 "});
+        let config = SessionConfig::parse(true, &args).unwrap();
+        let Request::Launch(launch) = config.request else { panic!() };
+        assert_eq!((launch.debug_port, launch.timeout), (5679, 2.5));
+        let args = serde_json::json!({"connect": {"host": "h", "port": "5678"}, "timeout": "1"});
+        let config = SessionConfig::parse(false, &args).unwrap();
+        let Request::Attach(attach) = config.request else { panic!() };
+        assert_eq!(attach.connect.unwrap().port, 5678);
         assert_eq!(attach.timeout, 1.0);
     }
 }
