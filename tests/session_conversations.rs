@@ -353,3 +353,29 @@ async fn a_message_just_under_16_mib_passes_intact() {
     let answer = editor.wait_response(seq).await.unwrap();
     assert_eq!(body(&answer)["variables"][0]["value"].as_str().unwrap().len(), value.len());
 }
+
+#[tokio::test]
+async fn helix_is_spared_debugpys_own_events() {
+    // V4: Helix times out on events it does not know (helix#11777).
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (mut editor, _task) = start_session();
+    editor.request("initialize", json!({"clientID": "hx", "clientName": "helix"})).await.unwrap();
+    let attach = editor.send_request("attach", json!({"connect": {"port": port}})).await.unwrap();
+    let mut fake = FakeDebugpy::accept(listener).await;
+    let init = fake.expect("initialize").await;
+    fake.event("debugpySockets", json!({"sockets": []})).await;
+    fake.reply(&init, dockdap_caps()).await;
+    let attach_to_fake = fake.expect("attach").await;
+    fake.event("debugpyWaitingForServer", json!({"host": "127.0.0.1", "port": 1})).await;
+    fake.event("initialized", json!({})).await;
+    fake.reply(&attach_to_fake, json!({})).await;
+    editor.wait_event("initialized").await.unwrap();
+    editor.wait_response(attach).await.unwrap();
+    let seen = editor.drain_backlog();
+    assert!(
+        seen.iter().all(|m| !m.kind().clone().eq(&dockdap::dap::Kind::Event { event: "debugpySockets".into() })),
+        "{seen:?}"
+    );
+    assert!(seen.iter().all(|m| !m.is_event("debugpyWaitingForServer")), "{seen:?}");
+}

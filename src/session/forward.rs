@@ -122,6 +122,10 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 self.follow_child(child).await;
                 return;
             }
+            _ if event.starts_with("debugpy") && self.info.as_ref().is_some_and(|i| i.drops_custom_events) => {
+                tracing::debug!(event, "not passing debugpy's own event to a client that cannot take it");
+                return;
+            }
             _ => {}
         }
         self.send_to_client(message).await;

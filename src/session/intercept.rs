@@ -155,6 +155,12 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         self.info = Some(ClientInfo {
             supports_progress: flag("supportsProgressReporting"),
             supports_start_debugging: flag("supportsStartDebuggingRequest"),
+            drops_custom_events: ["clientID", "clientName"].iter().any(|k| {
+                arguments
+                    .get(*k)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v == "hx" || v.to_ascii_lowercase().contains("helix"))
+            }),
             arguments,
         });
         self.advertised = debugpy_capabilities();

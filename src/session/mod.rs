@@ -113,6 +113,9 @@ struct ClientInfo {
     arguments: Value,
     supports_progress: bool,
     supports_start_debugging: bool,
+    /// The client times out on events it does not know (Helix, helix#11777),
+    /// so debugpy's own `debugpy*` events are not passed to it.
+    drops_custom_events: bool,
 }
 
 struct Session<W> {
