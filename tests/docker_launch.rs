@@ -217,20 +217,22 @@ async fn missing_image_says_how_to_build_it() {
 }
 
 #[tokio::test]
-async fn sigterm_to_dockdap_removes_the_container() {
+async fn sigterm_sigint_and_sighup_to_dockdap_remove_the_container() {
     if !require_docker() {
         return;
     }
-    let (mut dockdap, mut client) = spawn_stdio(&example_dir());
-    let name = format!("dockdap-test-sigterm-{}", std::process::id());
-    start_launch(&mut client, json!({"containerName": name})).await;
-    client.wait_event("initialized").await.unwrap();
-    let pid = dockdap.id().unwrap().to_string();
-    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    client.wait_event("terminated").await.unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(20), dockdap.wait()).await.unwrap().unwrap();
-    assert!(status.success(), "{status}");
-    assert!(inspect_container(&name).is_none(), "the container is gone by the time dockdap exits");
+    for signal in ["TERM", "INT", "HUP"] {
+        let (mut dockdap, mut client) = spawn_stdio(&example_dir());
+        let name = format!("dockdap-test-sig{}-{}", signal.to_lowercase(), std::process::id());
+        start_launch(&mut client, json!({"containerName": name})).await;
+        client.wait_event("initialized").await.unwrap();
+        let pid = dockdap.id().unwrap().to_string();
+        std::process::Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap();
+        client.wait_event("terminated").await.unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(20), dockdap.wait()).await.unwrap().unwrap();
+        assert!(status.success(), "SIG{signal}: {status}");
+        assert!(inspect_container(&name).is_none(), "SIG{signal}: the container is gone by the time dockdap exits");
+    }
 }
 
 #[tokio::test]
@@ -321,6 +323,7 @@ async fn attach_joins_a_running_container_and_leaves_it_running() {
         .output()
         .unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let _cleanup = RemoveOnDrop(name.clone());
     let score = example_dir().join("score.py");
     let (_dockdap, mut client) = spawn_stdio(&example_dir());
     client.request("initialize", json!({"adapterID": "dockdap", "pathFormat": "path"})).await.unwrap();
@@ -344,5 +347,4 @@ async fn attach_joins_a_running_container_and_leaves_it_running() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let inspect = inspect_container(&name).expect("a joined container is never removed");
     assert_eq!(inspect["State"]["Running"], true);
-    std::process::Command::new("docker").args(["rm", "-f", &name]).output().unwrap();
 }

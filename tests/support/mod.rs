@@ -231,3 +231,12 @@ pub async fn wait_gone(name: &str, within: Duration) -> bool {
 
 /// The example's image without debugpy.
 pub const STOCK_IMAGE: &str = "dockdap/azureml-score:stock";
+
+/// Removes a container the test created itself, even if the test panics.
+pub struct RemoveOnDrop(pub String);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker").args(["rm", "-f", &self.0]).output();
+    }
+}
