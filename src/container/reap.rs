@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
 
 use super::engine::{ContainerError, Engine, Subject};
-use super::{LABEL_HOST, LABEL_IMAGE, LABEL_PID, LABEL_SESSION};
+use super::{LABEL_HOST, LABEL_IMAGE, LABEL_KEEP, LABEL_PID, LABEL_SESSION};
 
 /// The labels for a container this process creates.
 pub fn labels(session_id: &str, image: &str) -> HashMap<String, String> {
@@ -22,6 +22,16 @@ pub fn labels(session_id: &str, image: &str) -> HashMap<String, String> {
         (LABEL_HOST.to_owned(), host_name()),
         (LABEL_IMAGE.to_owned(), image.to_owned()),
     ])
+}
+
+/// The labels for a debug container this process launches; one to be kept
+/// (`keepContainer`) is marked so that reaping leaves it alone.
+pub fn launch_labels(session_id: &str, image: &str, keep: bool) -> HashMap<String, String> {
+    let mut labels = labels(session_id, image);
+    if keep {
+        labels.insert(LABEL_KEEP.to_owned(), "true".to_owned());
+    }
+    labels
 }
 
 /// This machine's host name, as the kernel reports it.
@@ -34,7 +44,12 @@ pub fn host_name() -> String {
 
 /// Whether the dockdap that owns a container with these labels may still be
 /// running. Unknown means alive: we never remove what we are unsure about.
+/// A container marked to be kept (`keepContainer`, `dockdap up`) counts as
+/// alive: it was left running on purpose.
 pub fn owner_alive(labels: &HashMap<String, String>) -> bool {
+    if labels.contains_key(LABEL_KEEP) {
+        return true;
+    }
     if labels.get(LABEL_HOST).map(String::as_str) != Some(host_name().as_str()) {
         return true;
     }
@@ -99,5 +114,8 @@ mod tests {
         labels.insert(LABEL_HOST.into(), host_name());
         labels.insert(LABEL_PID.into(), "not-a-pid".into());
         assert!(owner_alive(&labels));
+        labels.insert(LABEL_PID.into(), "4194305".into());
+        labels.insert(LABEL_KEEP.into(), "true".into());
+        assert!(owner_alive(&labels), "kept containers are left running on purpose");
     }
 }
