@@ -24,12 +24,15 @@ pub fn labels(session_id: &str, image: &str) -> HashMap<String, String> {
     ])
 }
 
-/// The labels for a debug container this process launches; one to be kept
-/// (`keepContainer`) is marked so that reaping leaves it alone.
+/// The labels for a debug container this process launches. One to be kept
+/// (`keepContainer`, `dockdap up`) has no owner process to outlive: it is
+/// marked `dockdap.keep`, and its `dockdap.pid` is `kept` (not a pid, so
+/// reaping by older dockdap versions leaves it alone as well).
 pub fn launch_labels(session_id: &str, image: &str, keep: bool) -> HashMap<String, String> {
     let mut labels = labels(session_id, image);
     if keep {
         labels.insert(LABEL_KEEP.to_owned(), "true".to_owned());
+        labels.insert(LABEL_PID.to_owned(), "kept".to_owned());
     }
     labels
 }
@@ -117,5 +120,10 @@ mod tests {
         labels.insert(LABEL_PID.into(), "4194305".into());
         labels.insert(LABEL_KEEP.into(), "true".into());
         assert!(owner_alive(&labels), "kept containers are left running on purpose");
+        let kept = launch_labels("s", "img", true);
+        assert_eq!(kept[LABEL_PID], "kept");
+        labels.remove(LABEL_KEEP);
+        labels.insert(LABEL_PID.into(), "kept".into());
+        assert!(owner_alive(&labels), "and so are they by dockdap versions that do not know dockdap.keep");
     }
 }
