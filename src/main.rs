@@ -57,6 +57,8 @@ enum Command {
     /// Example: dockdap reap
     Reap,
     /// Work with images.
+    ///
+    /// Example: dockdap image debug dockdap/azureml-score:stock
     #[command(subcommand)]
     Image(ImageCommand),
     /// Print the JSON schema of the launch and attach configurations.

@@ -220,11 +220,11 @@ fn resolve_target(args: &DoctorArgs) -> Result<Target, CliError> {
 
 async fn check_all(target: &Target, args: &DoctorArgs, report: &mut Report, shutdown: &CancellationToken) {
     // The engine.
-    let mut progress = report.progress("connecting to the Docker Engine");
+    report.step("connecting to the Docker Engine");
     let engine = match Engine::connect().await {
         Ok(engine) => engine,
         Err(e) => {
-            drop(progress);
+            report.end_step();
             // The engine's errors say what to do.
             report.add(Finding::problem_as_said("engine", e.to_string()));
             return;
@@ -251,15 +251,15 @@ async fn check_all(target: &Target, args: &DoctorArgs, report: &mut Report, shut
     }
 
     // The image.
-    progress.set(&format!("looking for {}", target.image));
+    report.step(&format!("looking for {}", target.image));
     let image = {
-        let mut pulling = |line: String| progress.set(&line);
+        let mut pulling = |line: String| report.step(&line);
         pull::image_info_or_pull(&engine, &target.image, &mut pulling).await
     };
     let image = match image {
         Ok(image) => image,
         Err(e) => {
-            drop(progress);
+            report.end_step();
             report.add(Finding::problem_as_said("image", e.to_string()));
             return;
         }
@@ -282,7 +282,7 @@ async fn check_all(target: &Target, args: &DoctorArgs, report: &mut Report, shut
     let model_dir = env_lookup(&env, "AZUREML_MODEL_DIR").unwrap_or_default().to_owned();
 
     // The probe.
-    progress.set("looking inside the image");
+    report.step("looking inside the image");
     let program = PythonProgram {
         image: target.image.clone(),
         code: PROBE.to_owned(),
@@ -293,7 +293,7 @@ async fn check_all(target: &Target, args: &DoctorArgs, report: &mut Report, shut
         timeout: Duration::from_secs(60),
     };
     let probed = probe::run_python(&engine, &program, shutdown).await;
-    drop(progress);
+    report.end_step();
     let run = match probed {
         Ok(Some(run)) => run,
         Ok(None) => {
@@ -355,7 +355,7 @@ async fn check_all(target: &Target, args: &DoctorArgs, report: &mut Report, shut
     if args.no_dry_run || !can_dry_run {
         return;
     }
-    let progress = report.progress(&format!("dry run: importing {} and calling init()", file_name(&entry)));
+    report.step(&format!("dry run: importing {} and calling init()", file_name(&entry)));
     let program = PythonProgram {
         image: target.image.clone(),
         code: DRY_RUN.to_owned(),
@@ -370,7 +370,7 @@ async fn check_all(target: &Target, args: &DoctorArgs, report: &mut Report, shut
         timeout: Duration::from_secs_f64(args.timeout.max(1.0)),
     };
     let result = probe::run_python(&engine, &program, shutdown).await;
-    drop(progress);
+    report.end_step();
     report.add(match result {
         Ok(Some(run)) => dry_run_finding(&run, &map, &entry, args.timeout),
         Ok(None) => Finding::problem("dryRun", "no Python in the image for the dry run", "see the python check"),
@@ -752,13 +752,14 @@ struct Report {
     json: bool,
     /// The app root the checks used, once known.
     app_root: Option<String>,
+    progress: Option<Progress>,
     findings: Vec<Finding>,
     style: Style,
 }
 
 impl Report {
     fn new(json: bool) -> Report {
-        Report { json, app_root: None, findings: Vec::new(), style: Style::stdout() }
+        Report { json, app_root: None, progress: None, findings: Vec::new(), style: Style::stdout() }
     }
 
     fn header(&self, target: &Target) {
@@ -769,13 +770,30 @@ impl Report {
         let _ = output::out(&format!("dockdap doctor: {}{from}", self.style.bold(&target.image)));
     }
 
-    fn progress(&self, message: &str) -> Progress {
-        Progress::start(message)
+    /// Shows progress of the step under way (a spinner on a terminal).
+    fn step(&mut self, message: &str) {
+        match &mut self.progress {
+            Some(progress) => progress.set(message),
+            None => self.progress = Some(Progress::start(message)),
+        }
+    }
+
+    fn end_step(&mut self) {
+        self.progress = None;
     }
 
     fn add(&mut self, finding: Finding) {
         if !self.json {
-            let _ = output::out(&self.render(&finding));
+            let line = self.render(&finding);
+            match &self.progress {
+                // Not through the spinner's line.
+                Some(progress) => progress.above(|| {
+                    let _ = output::out(&line);
+                }),
+                None => {
+                    let _ = output::out(&line);
+                }
+            }
         }
         self.findings.push(finding);
     }
@@ -804,7 +822,8 @@ impl Report {
         self.findings.iter().filter(|f| f.status == status).count()
     }
 
-    fn finish(&self, target: &Target) -> Result<ExitCode, CliError> {
+    fn finish(&mut self, target: &Target) -> Result<ExitCode, CliError> {
+        self.end_step();
         let problems = self.count(Status::Problem);
         let warnings = self.count(Status::Warning);
         if self.json {

@@ -165,16 +165,23 @@ impl Progress {
         }
     }
 
-    /// Prints a line above the spinner.
+    /// Prints a line on stderr above the spinner.
     pub fn println(&self, line: &str) {
+        self.above(|| err(line));
+    }
+
+    /// Runs `write` (which prints on stdout or stderr) with the spinner's
+    /// line cleared; the spinner comes back on its next turn.
+    pub fn above(&self, write: impl FnOnce()) {
         match &self.state {
-            Some(state) => {
-                if let Ok(mut s) = state.lock() {
+            Some(state) => match state.lock() {
+                Ok(mut s) => {
                     clear(&mut s);
-                    err(line);
+                    write();
                 }
-            }
-            None => err(line),
+                Err(_) => write(),
+            },
+            None => write(),
         }
     }
 
