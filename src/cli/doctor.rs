@@ -734,7 +734,7 @@ fn seconds(secs: f64) -> String {
 
 fn short_id(id: &str) -> &str {
     let id = id.strip_prefix("sha256:").unwrap_or(id);
-    &id[..id.len().min(12)]
+    id.get(..12).unwrap_or(id)
 }
 
 fn file_name(path: &str) -> &str {
