@@ -214,6 +214,50 @@ async fn pulling_from_an_unreachable_registry_fails_quickly_and_clearly() {
 }
 
 #[tokio::test]
+async fn pulls_use_the_docker_credential_helpers() {
+    if !require_docker() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    // A credential helper that answers for the registry it is asked about.
+    let helper = bin.join("docker-credential-dockdaptest");
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\nread registry\necho \"$registry\" > \"$(dirname \"$0\")/asked\"\necho '{\"ServerURL\": \"'$registry'\", \"Username\": \"u\", \"Secret\": \"s\"}'\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let docker_config = tmp.path().join("docker-config");
+    std::fs::create_dir_all(&docker_config).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let env = [("DOCKER_CONFIG", docker_config.to_str().unwrap()), ("PATH", path.as_str())];
+    let image = "127.0.0.1:1/dockdap/x:1";
+
+    std::fs::write(docker_config.join("config.json"), r#"{"credHelpers": {"127.0.0.1:1": "dockdaptest"}}"#).unwrap();
+    let doctor = dockdap(&["doctor", image], tmp.path(), &env, None).await;
+    assert_eq!(doctor.code, 1, "{doctor:?}");
+    assert!(
+        doctor.stderr.contains(&format!("pulling {image} from 127.0.0.1:1 with your Docker credentials")),
+        "{doctor:?}"
+    );
+    assert_eq!(std::fs::read_to_string(bin.join("asked")).unwrap().trim(), "127.0.0.1:1");
+
+    // A helper that is configured but missing is named in the error.
+    std::fs::write(docker_config.join("config.json"), r#"{"credsStore": "dockdap-missing-helper"}"#).unwrap();
+    let missing = dockdap(&["doctor", image], tmp.path(), &env, None).await;
+    assert_eq!(missing.code, 1, "{missing:?}");
+    assert!(
+        missing
+            .stdout
+            .contains("no credentials were used: the credential helper docker-credential-dockdap-missing-helper"),
+        "{missing:?}"
+    );
+}
+
+#[tokio::test]
 async fn score_posts_the_sample_and_reports_failures() {
     if !require_stock() {
         return;
