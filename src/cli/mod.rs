@@ -1,7 +1,8 @@
 //! The command-line helpers: the parts of the debugging routine that happen
 //! outside a debug session, as thin fronts over the code the adapter uses.
 //!
-//! One file per command: `doctor` (check an image and dry-run `init()`),
+//! One file per command: `doctor` (check an image and dry-run `init()`;
+//! its checks are in `doctor_checks`),
 //! `score` (one scoring request), `logs` (a container's output), `up`
 //! (`up` and `down`: a debug container without an editor) and
 //! `completions`; `output` has colours, progress and `--json`, and
@@ -15,6 +16,7 @@
 pub mod completions;
 pub mod configfile;
 pub mod doctor;
+mod doctor_checks;
 pub mod logs;
 pub mod output;
 pub mod score;
