@@ -16,8 +16,10 @@
 //! - [`client`]: a small DAP client for the demo, benchmarks and tests.
 //! - [`http`]: one POST to a scoring endpoint.
 //! - [`demo`]: `dockdap demo`, the main job end to end.
+//! - [`cli`]: the command-line helpers (`doctor`, `score`, `logs`, `up`/`down`, `completions`).
 //! - [`error`]: the error type and who is to blame.
 
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod container;

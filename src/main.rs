@@ -53,12 +53,34 @@ enum Command {
     Demo,
     /// Remove containers left behind by dead dockdap processes (only ones
     /// carrying dockdap's labels).
+    ///
+    /// Example: dockdap reap
     Reap,
     /// Work with images.
+    ///
+    /// Example: dockdap image debug dockdap/azureml-score:stock
     #[command(subcommand)]
     Image(ImageCommand),
     /// Print the JSON schema of the launch and attach configurations.
+    ///
+    /// Example: dockdap schema > dockdap.schema.json
     Schema,
+    /// Check the Docker Engine, an image (Python, debugpy, appRoot, the entry
+    /// script's init() and run(), the model directory) and dry-run init();
+    /// print findings with fixes.
+    Doctor(dockdap::cli::doctor::DoctorArgs),
+    /// Send a scoring request (default: the sample to
+    /// http://127.0.0.1:8000/score) and print the reply.
+    Score(dockdap::cli::score::ScoreArgs),
+    /// Print a container's output (its stdout and stderr).
+    Logs(dockdap::cli::logs::LogsArgs),
+    /// Start a debug container from a launch configuration file without an
+    /// editor, and print how to attach to it.
+    Up(dockdap::cli::up::UpArgs),
+    /// Stop and remove a container dockdap started.
+    Down(dockdap::cli::up::DownArgs),
+    /// Print shell completions (bash, zsh, fish).
+    Completions(dockdap::cli::completions::CompletionsArgs),
     /// Internal: removes CONTAINER when the dockdap process OWNER dies.
     #[command(hide = true)]
     Watchdog {
@@ -174,6 +196,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 made.tag
             )?;
             Ok(std::process::ExitCode::SUCCESS)
+        }
+        Some(Command::Doctor(args)) => Ok(dockdap::cli::doctor::run(args, options.shutdown.clone()).await?),
+        Some(Command::Score(args)) => Ok(dockdap::cli::score::run(args).await?),
+        Some(Command::Logs(args)) => Ok(dockdap::cli::logs::run(args, options.shutdown.clone()).await?),
+        Some(Command::Up(args)) => Ok(dockdap::cli::up::run_up(args, options.shutdown.clone()).await?),
+        Some(Command::Down(args)) => Ok(dockdap::cli::up::run_down(args).await?),
+        Some(Command::Completions(args)) => {
+            Ok(dockdap::cli::completions::run(args, <Cli as clap::CommandFactory>::command())?)
         }
         Some(Command::Watchdog { owner, container }) => {
             dockdap::container::watchdog::run(owner, &container).await?;

@@ -241,7 +241,9 @@ pub fn environment(args: &LaunchArguments, mode: DebuggerMode, facts: &ImageFact
         DebuggerMode::Azureml => {
             env.push(format!("AZUREML_DEBUG_PORT={}", args.debug_port));
             env.push(format!("DOCKDAP_GATE={}", args.debug_port));
-            env.push(format!("DOCKDAP_GATE_TIMEOUT={}", args.timeout.max(1.0).ceil()));
+            if !has("DOCKDAP_GATE_TIMEOUT") {
+                env.push(format!("DOCKDAP_GATE_TIMEOUT={}", args.timeout.max(1.0).ceil()));
+            }
         }
         DebuggerMode::Image | DebuggerMode::Auto => {}
     }

@@ -98,8 +98,9 @@ impl DebugContainer {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not look for leftover containers"),
         }
-        let image =
-            engine.docker.inspect_image(&args.image).await.map_err(|e| engine.error(e, Subject::Image(&args.image)))?;
+        // A missing image whose reference names a registry is pulled with the user's credentials.
+        let mut pull_progress = |line: String| events.output("console", format!("[dockdap] {line}\n"));
+        let image = super::pull::inspect_or_pull(&engine, &args.image, &mut pull_progress).await?;
         let facts = image_facts(&image, args);
         let choice = inject::choose(args.debugger, &facts, args.debug_port);
         let transport = match (args.transport, choice.mode) {
@@ -472,6 +473,13 @@ impl DebugContainer {
                 "container {name:?} is not running; start it first (`docker start {name}`)"
             )));
         }
+        let hook = azureml_hook(inspect.config.as_ref().and_then(|c| c.env.as_deref()).unwrap_or_default());
+        if hook.is_some() && transport == TransportMode::Port {
+            return Err(ContainerError::Unusable(format!(
+                "container {name:?} was started with the Azure ML hook (`debugger: \"azureml\"`), whose server connects out to debugpy's adapter inside the container; attach with `transport: \"exec\"` (or \"auto\")"
+            )));
+        }
+        let debug_port = hook.as_ref().map_or(debug_port, |h| h.port);
         let published = published_ports(inspect.network_settings.and_then(|n| n.ports).unwrap_or_default());
         let debug_addr = match published.iter().find(|(c, _)| *c == debug_port) {
             Some((_, host_port)) => format!("127.0.0.1:{host_port}"),
@@ -488,11 +496,11 @@ impl DebugContainer {
             owned: false,
             keep: true,
             debug_addr,
-            mode: DebuggerMode::Image,
+            mode: if hook.is_some() { DebuggerMode::Azureml } else { DebuggerMode::Image },
             transport,
             debug_port,
             python: "python3".into(),
-            pythonpath: None,
+            pythonpath: hook.and_then(|h| h.pythonpath),
             ports: published.iter().copied().filter(|(c, _)| *c != debug_port).collect(),
             tail: LogTail::default(),
             exit: watch::channel(None).1,
@@ -507,6 +515,11 @@ impl DebugContainer {
         container.watch_state(events.clone());
         if transport == TransportMode::Exec {
             container.python = exec::find_python(&container.engine, &container.id, &container.name).await?;
+        }
+        if container.mode == DebuggerMode::Azureml {
+            // Nothing listens until `connect` runs debugpy's adapter in the
+            // container; the server's workers wait for it at the bootstrap's gate.
+            return Ok(container);
         }
         // The container may have just started: connect only once debugpy listens.
         events.send(TargetEvent::Progress(format!("waiting for debugpy on port {debug_port} in {name}"))).await;
@@ -562,6 +575,23 @@ impl DebugContainer {
             }
         }
     }
+}
+
+/// The Azure ML hook of a container dockdap launched with `debugger:
+/// "azureml"`, read from its environment: the port the server connects to
+/// (`AZUREML_DEBUG_PORT`), present only with dockdap's gate (`DOCKDAP_GATE`),
+/// and the `PYTHONPATH` that holds the debugpy dockdap copied in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AzuremlHook {
+    port: u16,
+    pythonpath: Option<String>,
+}
+
+fn azureml_hook(env: &[String]) -> Option<AzuremlHook> {
+    let var = |name: &str| env.iter().rev().find_map(|e| e.strip_prefix(name)?.strip_prefix('='));
+    var("DOCKDAP_GATE")?;
+    let port = var("AZUREML_DEBUG_PORT")?.trim().parse().ok()?;
+    Some(AzuremlHook { port, pythonpath: var("PYTHONPATH").map(str::to_owned) })
 }
 
 /// What the debug console says when the container exits.
@@ -633,7 +663,7 @@ fn create_body(
         cmd: args.command.clone(),
         entrypoint: args.entrypoint.clone(),
         env: (!env.is_empty()).then_some(env),
-        labels: Some(reap::labels(session_id, &args.image)),
+        labels: Some(reap::launch_labels(session_id, &args.image, args.keep_container)),
         exposed_ports: Some(bindings.keys().cloned().collect()),
         attach_stdout: Some(true),
         attach_stderr: Some(true),
@@ -732,6 +762,18 @@ mod tests {
         let labels = body.labels.unwrap();
         assert_eq!(labels["dockdap.session"], "s");
         assert_eq!(labels["dockdap.image"], "x");
+    }
+
+    #[test]
+    fn joined_containers_with_the_azureml_hook() {
+        let env = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            azureml_hook(&env(&["AZUREML_DEBUG_PORT=5679", "DOCKDAP_GATE=5679", "PYTHONPATH=/opt/a:/opt/b"])),
+            Some(AzuremlHook { port: 5679, pythonpath: Some("/opt/a:/opt/b".into()) })
+        );
+        assert_eq!(azureml_hook(&env(&["AZUREML_DEBUG_PORT=5678"])), None, "the user's own hook: not dockdap's");
+        assert_eq!(azureml_hook(&env(&["DOCKDAP_GATE=5678"])), None);
+        assert_eq!(azureml_hook(&env(&["DOCKDAP_GATE=5678", "AZUREML_DEBUG_PORT=x"])), None);
     }
 
     #[test]

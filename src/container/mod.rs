@@ -15,6 +15,10 @@
 //! - `diagnose`: a plain-language reading of why a container died.
 //! - `reap`: labels, and removing what dead dockdap processes left behind.
 //! - `tune`: the TCP_NODELAY bootstrap for debugpy's sockets (`tuneDebugger`).
+//! - `inspect`: the engine's version, image and container facts, output,
+//!   stopping (for the command-line helpers).
+//! - `probe`: throwaway containers that run a short Python program (`doctor`).
+//! - `pull`: pulling from a registry with the user's Docker credentials.
 //! - `watchdog`: removes a session's container when its dockdap dies unclean.
 
 pub mod diagnose;
@@ -22,8 +26,11 @@ pub mod engine;
 pub mod exec;
 pub mod image;
 pub mod inject;
+pub mod inspect;
 pub mod launch;
 pub mod logs;
+pub mod probe;
+pub mod pull;
 pub mod ready;
 pub mod reap;
 pub mod tune;
@@ -41,3 +48,7 @@ pub const LABEL_IMAGE: &str = "dockdap.image";
 /// Label: the host name of the machine the owning dockdap runs on (a pid
 /// means nothing on another machine sharing a remote engine).
 pub const LABEL_HOST: &str = "dockdap.host";
+/// Label: the container is meant to outlive the dockdap process that
+/// started it (`keepContainer`, `dockdap up`), so reaping leaves it alone;
+/// `dockdap down` removes it.
+pub const LABEL_KEEP: &str = "dockdap.keep";

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
 
 use super::engine::{ContainerError, Engine, Subject};
-use super::{LABEL_HOST, LABEL_IMAGE, LABEL_PID, LABEL_SESSION};
+use super::{LABEL_HOST, LABEL_IMAGE, LABEL_KEEP, LABEL_PID, LABEL_SESSION};
 
 /// The labels for a container this process creates.
 pub fn labels(session_id: &str, image: &str) -> HashMap<String, String> {
@@ -22,6 +22,19 @@ pub fn labels(session_id: &str, image: &str) -> HashMap<String, String> {
         (LABEL_HOST.to_owned(), host_name()),
         (LABEL_IMAGE.to_owned(), image.to_owned()),
     ])
+}
+
+/// The labels for a debug container this process launches. One to be kept
+/// (`keepContainer`, `dockdap up`) has no owner process to outlive: it is
+/// marked `dockdap.keep`, and its `dockdap.pid` is `kept` (not a pid, so
+/// reaping by older dockdap versions leaves it alone as well).
+pub fn launch_labels(session_id: &str, image: &str, keep: bool) -> HashMap<String, String> {
+    let mut labels = labels(session_id, image);
+    if keep {
+        labels.insert(LABEL_KEEP.to_owned(), "true".to_owned());
+        labels.insert(LABEL_PID.to_owned(), "kept".to_owned());
+    }
+    labels
 }
 
 /// This machine's host name, as the kernel reports it.
@@ -34,7 +47,12 @@ pub fn host_name() -> String {
 
 /// Whether the dockdap that owns a container with these labels may still be
 /// running. Unknown means alive: we never remove what we are unsure about.
+/// A container marked to be kept (`keepContainer`, `dockdap up`) counts as
+/// alive: it was left running on purpose.
 pub fn owner_alive(labels: &HashMap<String, String>) -> bool {
+    if labels.contains_key(LABEL_KEEP) {
+        return true;
+    }
     if labels.get(LABEL_HOST).map(String::as_str) != Some(host_name().as_str()) {
         return true;
     }
@@ -99,5 +117,13 @@ mod tests {
         labels.insert(LABEL_HOST.into(), host_name());
         labels.insert(LABEL_PID.into(), "not-a-pid".into());
         assert!(owner_alive(&labels));
+        labels.insert(LABEL_PID.into(), "4194305".into());
+        labels.insert(LABEL_KEEP.into(), "true".into());
+        assert!(owner_alive(&labels), "kept containers are left running on purpose");
+        let kept = launch_labels("s", "img", true);
+        assert_eq!(kept[LABEL_PID], "kept");
+        labels.remove(LABEL_KEEP);
+        labels.insert(LABEL_PID.into(), "kept".into());
+        assert!(owner_alive(&labels), "and so are they by dockdap versions that do not know dockdap.keep");
     }
 }
