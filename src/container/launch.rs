@@ -256,8 +256,10 @@ impl DebugContainer {
             );
         }
 
-        if plan.transport == TransportMode::Exec || plan.debugpy.is_some() {
-            self.python = exec::find_python(&self.engine, &self.id, &self.name).await?;
+        // With an injected debugpy, Python must be there before anything
+        // else can work; an image that starts debugpy proves it has Python.
+        if plan.debugpy.is_some() {
+            self.python = self.find_python().await?;
         }
         if plan.mode == DebuggerMode::Azureml {
             // debugpy's adapter runs in the container once dockdap connects;
@@ -267,7 +269,30 @@ impl DebugContainer {
         events
             .send(TargetEvent::Progress(format!("waiting for debugpy on port {} in {}", args.debug_port, self.name)))
             .await;
-        self.wait_for_debugger(args.debug_port, args.timeout).await
+        self.wait_for_debugger(args.debug_port, args.timeout).await?;
+        if plan.transport == TransportMode::Exec && plan.debugpy.is_none() {
+            self.python = self.find_python().await?;
+        }
+        Ok(())
+    }
+
+    /// The container's Python; a container that exits meanwhile is reported
+    /// as such, not as missing Python.
+    async fn find_python(&self) -> Result<String, ContainerError> {
+        match exec::find_python(&self.engine, &self.id, &self.name).await {
+            Ok(python) => Ok(python),
+            Err(e) => {
+                let mut exit = self.exit.clone();
+                let _ = tokio::time::timeout(Duration::from_secs(1), exit.wait_for(Option::is_some)).await;
+                match *exit.borrow() {
+                    Some(code) => Err(ContainerError::ExitedEarly {
+                        code,
+                        diagnosis: diagnose::diagnose(code, &self.tail.last(20)),
+                    }),
+                    None => Err(e),
+                }
+            }
+        }
     }
 
     /// Opens the stream to debugpy: through the published port, or through
