@@ -124,6 +124,11 @@ impl Target {
         }
     }
 
+    /// A handle on the container's files and snapshots, if the target is a container.
+    pub fn container_ref(&self) -> Option<crate::container::ContainerRef> {
+        self.container().map(DebugContainer::reference)
+    }
+
     /// The program's exit code, if it is known to have exited.
     pub fn exit_code(&self) -> Option<i64> {
         self.container().and_then(|c| c.exit_code())

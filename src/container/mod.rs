@@ -12,7 +12,11 @@
 //! - `diagnose`: a plain-language reading of why a container died.
 //! - `reap`: labels, and removing what dead dockdap processes left behind.
 //! - `tune`: the TCP_NODELAY bootstrap for debugpy's sockets (`tuneDebugger`).
+//! - `archive`: a container's files: change list, stat, archives out and in.
+//! - `commit`: snapshots (`docker commit`), their tags, labels and warnings.
 
+pub mod archive;
+pub mod commit;
 pub mod diagnose;
 pub mod engine;
 pub mod launch;
@@ -21,6 +25,7 @@ pub mod ready;
 pub mod reap;
 pub mod tune;
 
+pub use archive::ContainerRef;
 pub use engine::{ContainerError, Engine};
 pub use launch::DebugContainer;
 
