@@ -143,6 +143,9 @@ impl ContainerRef {
         let mut changed = Vec::new();
         let mut elsewhere = 0usize;
         for change in self.changes().await? {
+            if change.path == app_root || app_root.starts_with(&format!("{}/", change.path)) {
+                continue; // the app folder itself, or a folder above it
+            }
             match change.path.strip_prefix(app_root).and_then(|r| r.strip_prefix('/')) {
                 Some(rest) => changed.push(if change.deleted { format!("{rest} (deleted)") } else { rest.to_owned() }),
                 None => elsewhere += 1,

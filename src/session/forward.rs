@@ -114,6 +114,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         if event == "terminated" {
             self.terminated_sent = true;
         }
+        if event == "stopped" {
+            self.sync_on_stop();
+        }
         self.send_to_client(message).await;
     }
 }

@@ -225,6 +225,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         self.target = Some(connected.target);
         self.end_progress(&format!("attached to {description}")).await;
         self.console("console", &format!("[dockdap] attached to {description}")).await;
+        self.start_sync().await;
 
         let mut replay = self.info.as_ref().map(|i| i.arguments.clone()).unwrap_or_else(|| json!({}));
         if let Some(obj) = replay.as_object_mut() {

@@ -13,10 +13,12 @@
 //! `send_to_client`/`send_to_adapter`.
 //!
 //! Shutdown runs in a fixed order on every exit path (`shutdown`): stop
-//! reading, answer every pending request, tell debugpy goodbye, send
+//! reading, answer every pending request, tell debugpy goodbye, sync the
+//! container's last edits into the workspace (and `commitOnExit`), send
 //! `terminated`/`exited`, put the target back (remove the container), flush.
 
 mod custom;
+mod files;
 mod forward;
 mod intercept;
 
@@ -144,6 +146,10 @@ struct Session<W> {
     /// Stops the reader tasks and the start task.
     stop: CancellationToken,
     tasks: TaskTracker,
+    /// The file sync worker, once a container is up and sync is on.
+    sync: Option<crate::sync::SyncHandle>,
+    /// The newest snapshot this session made (`dockdap/commit`, `commitOnExit`).
+    snapshot: Option<String>,
 }
 
 /// Runs one session over a client stream until it ends, then cleans up.
@@ -181,6 +187,8 @@ where
         events,
         stop,
         tasks: TaskTracker::new(),
+        sync: None,
+        snapshot: None,
     };
     session.spawn_reader(reader, Side::Client);
     let end = session.run_loop().await;
@@ -491,6 +499,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         if self.adapter.is_some() && end != End::Disconnected && end != End::AdapterGone {
             self.goodbye_to_adapter().await;
         }
+        // 3b. While the container still exists: its last edits come into
+        // the workspace, and `commitOnExit` snapshots it.
+        self.finish_files().await;
         // 4. Tell the client the session is over: the program's last output,
         // why it ended if it died, then terminated/exited.
         self.report_exit(end == End::AdapterGone).await;

@@ -669,7 +669,13 @@ async fn saves_are_debounced_and_the_last_one_wins() {
     let (events, mut rx) = EventSender::channel(1024);
     tokio::spawn(async move { while rx.recv().await.is_some() {} });
     let tasks = tokio_util::task::TaskTracker::new();
-    let setup = super::SyncSetup { workspace: s.ws.clone(), app_root: APP.into(), directions: BOTH, continuous: true };
+    let setup = super::SyncSetup {
+        workspace: s.ws.clone(),
+        app_root: APP.into(),
+        directions: BOTH,
+        watch_workspace: true,
+        poll_container: true,
+    };
     let handle = super::SyncHandle::spawn(s.fake.clone(), setup, events, &tasks);
     // Let the first look and the watcher start.
     handle.sync(None).await.unwrap();

@@ -39,8 +39,10 @@ pub struct SyncSetup {
     pub app_root: String,
     /// Which directions copy files.
     pub directions: Directions,
-    /// Watch and poll continuously (the directions' `auto`); off for one-shot use.
-    pub continuous: bool,
+    /// Watch the workspace and copy saves at once (`toContainer: "auto"`).
+    pub watch_workspace: bool,
+    /// Poll the container's change list (`fromContainer: "auto"`).
+    pub poll_container: bool,
 }
 
 /// What a `dockdap/sync` (or the final sync) reports.
@@ -72,7 +74,7 @@ impl SyncAnswer {
 }
 
 enum Command {
-    Sync { resolve: Option<(Side, Vec<RelPath>)>, reply: oneshot::Sender<SyncAnswer> },
+    Sync { resolve: Option<(Side, Vec<String>)>, reply: oneshot::Sender<SyncAnswer> },
     FromContainer,
     Finish { reply: oneshot::Sender<SyncAnswer> },
 }
@@ -86,7 +88,7 @@ pub struct SyncHandle {
 
 impl SyncHandle {
     /// Starts the worker: a first look at both sides (reported, nothing
-    /// copied), then watching and polling if `setup.continuous`.
+    /// copied), then watching and polling as `setup` says.
     pub fn spawn<R: Remote + 'static>(
         remote: R,
         setup: SyncSetup,
@@ -100,8 +102,10 @@ impl SyncHandle {
         SyncHandle { tx, stop }
     }
 
-    /// A full sync now (after resolving conflicts, if asked); `None` if the worker is gone.
-    pub async fn sync(&self, resolve: Option<(Side, Vec<RelPath>)>) -> Option<SyncAnswer> {
+    /// A full sync now; `None` if the worker is gone. `resolve` first picks
+    /// a side for conflicts: the named files (workspace paths, absolute or
+    /// relative to the workspace folder), or all of them if none are named.
+    pub async fn sync(&self, resolve: Option<(Side, Vec<String>)>) -> Option<SyncAnswer> {
         let (reply, answer) = oneshot::channel();
         self.tx.send(Command::Sync { resolve, reply }).await.ok()?;
         answer.await.ok()
@@ -136,7 +140,7 @@ async fn run<R: Remote>(
     let first = engine.start().await;
     tell(&events, &engine, &first).await;
     let (paths_tx, mut paths) = mpsc::unbounded_channel::<PathBuf>();
-    let _watcher = if setup.continuous && setup.directions.to_container {
+    let _watcher = if setup.watch_workspace && setup.directions.to_container {
         match watch(&setup.workspace, paths_tx) {
             Ok(watcher) => Some(watcher),
             Err(e) => {
@@ -151,7 +155,7 @@ async fn run<R: Remote>(
     } else {
         None
     };
-    let polling = setup.continuous && setup.directions.from_container;
+    let polling = setup.poll_container && setup.directions.from_container;
     let mut poll = tokio::time::interval(POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut pending: BTreeSet<RelPath> = BTreeSet::new();
@@ -169,8 +173,24 @@ async fn run<R: Remote>(
                 None => return,
                 Some(Command::Sync { resolve, reply }) => {
                     let mut report = SyncReport::default();
-                    if let Some((side, only)) = resolve {
-                        report = engine.resolve(side, &only).await;
+                    if let Some((side, names)) = resolve {
+                        let mut only = Vec::new();
+                        for name in &names {
+                            let path = std::path::Path::new(name);
+                            let rel = if path.is_absolute() {
+                                engine.relative(path)
+                            } else {
+                                RelPath::parse(name, super::names::HostOs::current()).ok()
+                            };
+                            match rel {
+                                Some(rel) => only.push(rel),
+                                None => report.notes.push(format!("{name} is not a synced file under {}", engine.workspace().display())),
+                            }
+                        }
+                        if only.len() == names.len() {
+                            let round = engine.resolve(side, &only).await;
+                            merge(&mut report, round);
+                        }
                     }
                     pending.clear();
                     first_pending = None;
