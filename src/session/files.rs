@@ -21,6 +21,8 @@ use crate::dap::Message;
 use crate::sync::{Directions, Side, SyncHandle, SyncSetup};
 use crate::target::{EventSender, TargetEvent};
 
+/// How long the session waits for sync's first look before attaching.
+const FIRST_LOOK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the last sync at the end of a session may take.
 const FINAL_SYNC_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long `commitOnExit` may take before the container is removed anyway.
@@ -55,7 +57,14 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             watch_workspace: settings.to_container == SyncMode::Auto,
             poll_container: settings.from_container == SyncMode::Auto,
         };
-        self.sync = Some(SyncHandle::spawn(container, setup, self.events_tx.clone(), &self.tasks));
+        let sync = SyncHandle::spawn(container, setup, self.events_tx.clone(), &self.tasks);
+        // The first look happens before debugpy is attached (and so before
+        // the editor's `launch` is answered), so an edit made once the session
+        // is up is an edit, not a difference found at the start.
+        if tokio::time::timeout(FIRST_LOOK_TIMEOUT, sync.first_look()).await.is_err() {
+            tracing::warn!("the first look at the files took over {FIRST_LOOK_TIMEOUT:?}; going on");
+        }
+        self.sync = Some(sync);
     }
 
     /// The debuggee stopped: bring the container's edits in (what the user looks at now).
@@ -175,15 +184,15 @@ async fn snapshot(
     events: &EventSender,
 ) -> Result<Snapshot, String> {
     let say = |category: &'static str, text: String| TargetEvent::Output { category, text: format!("{text}\n") };
-    if request.pause {
-        events
-            .send(say(
-                "console",
-                "[dockdap] pausing the container for the snapshot: the program and debugpy are frozen until it is done"
-                    .into(),
-            ))
-            .await;
-    }
+    let start = if request.pause {
+        format!(
+            "[dockdap] snapshotting {}: the container is paused, so the program and debugpy are frozen until it is done",
+            container.name
+        )
+    } else {
+        format!("[dockdap] snapshotting {} without pausing it", container.name)
+    };
+    events.send(say("console", start)).await;
     match container.commit(request).await {
         Ok(snap) => {
             let what = if snap.changed.is_empty() {

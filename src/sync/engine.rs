@@ -6,12 +6,14 @@
 //! through the `Remote` trait, which `container::ContainerRef` implements and
 //! the tests fake; this module never imports Docker.
 //!
-//! Cost model: the container side is looked at through the engine's change
-//! list (`docker diff`), which names every file the container changed since
-//! it started; a changed file is fetched only when its size or modification
-//! time moved since the last look. The workspace side is hashed file by file
-//! (on a full sync, every file under the mapped folder; from the watcher,
-//! the files it names).
+//! Cost model: a container file is fetched only when its stat (size,
+//! modification time; one HEAD request) moved since the last look. Files
+//! sync already knows are polled by stat (`poll_known`); new files are
+//! found through the engine's change list (`docker diff`), which names every
+//! file the container changed since it started but can take seconds on some
+//! storage drivers (fuse-overlayfs, vfs), so it is read on full syncs and at
+//! a slower pace. The workspace side is hashed file by file (on a full sync,
+//! every file under the mapped folder; from the watcher, the files it names).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -59,7 +61,7 @@ pub struct RemoteChange {
 }
 
 /// The container side, as sync needs it. Paths are absolute POSIX paths in the container.
-pub trait Remote: Send + Sync {
+pub trait Remote: Clone + Send + Sync + 'static {
     /// Everything the container changed since it started.
     fn changes(&self) -> impl Future<Output = Result<Vec<RemoteChange>, ContainerError>> + Send;
     /// What is at `path`, or `None` if nothing.
@@ -133,6 +135,8 @@ pub struct SyncEngine<R> {
     diverged: BTreeSet<RelPath>,
     /// Problems already reported (each is reported once per session).
     told: BTreeSet<String>,
+    /// Where `poll_known` goes on next time.
+    cursor: usize,
 }
 
 /// The current content of one side.
@@ -157,12 +161,18 @@ impl<R: Remote> SyncEngine<R> {
             conflicts: BTreeSet::new(),
             diverged: BTreeSet::new(),
             told: BTreeSet::new(),
+            cursor: 0,
         }
     }
 
     /// Changes the caps (tests use small ones).
     pub fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
+    }
+
+    /// The container side.
+    pub fn remote(&self) -> &R {
+        &self.remote
     }
 
     /// The workspace folder.
@@ -225,7 +235,6 @@ impl<R: Remote> SyncEngine<R> {
                 }
             };
             let state = self.files.entry(path.clone()).or_default();
-            state.remote_seen = Some((remote.hash, None));
             if local.hash == remote.hash {
                 state.base = Base::Agreed(local.hash);
             } else {
@@ -273,8 +282,15 @@ impl<R: Remote> SyncEngine<R> {
     /// The container side only: files the container changed (what a poll or
     /// a stop of the debuggee looks at).
     pub async fn sync_from_container(&mut self) -> SyncReport {
+        let listed = self.remote.changes().await;
+        self.sync_changes(listed).await
+    }
+
+    /// The container side, given a change list read elsewhere (the worker
+    /// reads it in its own task, so a slow list does not hold up other work).
+    pub async fn sync_changes(&mut self, listed: Result<Vec<RemoteChange>, ContainerError>) -> SyncReport {
         let mut report = SyncReport::default();
-        let changes = match self.remote.changes().await {
+        let changes = match listed {
             Ok(changes) => self.under_root(changes, &mut report),
             Err(e) => {
                 self.problem(&mut report, format!("cannot list the container's changed files: {e}"));
@@ -288,23 +304,39 @@ impl<R: Remote> SyncEngine<R> {
         report
     }
 
-    /// Workspace files the watcher saw change.
+    /// Files the watcher saw change. The container side of each is looked
+    /// at through its stat (one cheap request), not the change list, which
+    /// some storage drivers take seconds to compute.
     pub async fn sync_paths(&mut self, paths: &BTreeSet<RelPath>) -> SyncReport {
         let mut report = SyncReport::default();
-        if paths.is_empty() {
-            return report;
-        }
-        let changes = match self.remote.changes().await {
-            Ok(changes) => self.under_root(changes, &mut report),
-            Err(e) => {
-                self.problem(&mut report, format!("cannot list the container's changed files: {e}"));
-                return report;
-            }
-        };
         for path in paths {
-            let round = self.sync_one(path, changes.contains_key(path)).await;
+            let round = self.sync_one(path, true).await;
             report.merge(round);
         }
+        report
+    }
+
+    /// The cheap container poll: the stat of up to `budget` files sync
+    /// already knows (taking turns when there are more), fetching only those
+    /// whose size or time moved. New files in the container are found by
+    /// `sync_from_container`, which reads the change list.
+    pub async fn poll_known(&mut self, budget: usize) -> SyncReport {
+        let mut report = SyncReport::default();
+        let known: Vec<RelPath> = self.files.keys().cloned().collect();
+        if known.is_empty() || budget == 0 {
+            return report;
+        }
+        let first = self.cursor % known.len();
+        let count = budget.min(known.len());
+        for i in 0..count {
+            let path = &known[(first + i) % known.len()];
+            if !self.remote_moved(path).await {
+                continue; // workspace edits are the watcher's business
+            }
+            let round = self.sync_one(path, true).await;
+            report.merge(round);
+        }
+        self.cursor = (first + count) % known.len();
         report
     }
 
@@ -378,6 +410,22 @@ impl<R: Remote> SyncEngine<R> {
             }
         }
         report
+    }
+
+    /// Whether the container's `path` may differ from what was last seen
+    /// (its stat moved, or it was never seen).
+    async fn remote_moved(&mut self, path: &RelPath) -> bool {
+        let Some((hash, seen)) = self.files.get(path).and_then(|s| s.remote_seen.clone()) else {
+            return true;
+        };
+        let target = path.in_container(&self.app_root);
+        match self.remote.stat(&target).await {
+            Ok(None) => hash.is_some(),
+            Ok(Some(RemoteStat { kind: RemoteKind::File, size, mtime })) => seen != Some((size, mtime)),
+            Ok(Some(RemoteStat { kind: RemoteKind::Folder, .. })) => hash.is_some(),
+            Ok(Some(_)) => true,
+            Err(_) => false,
+        }
     }
 
     /// Decides and acts for one file. `remote_changed`: the change list names it.

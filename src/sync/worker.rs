@@ -3,7 +3,9 @@
 //! debuggee stopped, the session ends), watches the workspace (the `notify`
 //! crate, debounced) and polls the container's change list when the
 //! directions are `auto`, and tells the user what it did through the
-//! session's `EventSender` (debug console lines).
+//! session's `EventSender` (debug console lines). The container poll looks
+//! at the files it knows every `POLL` (cheap stats) and reads the change
+//! list for new files at a pace set by what that costs.
 //!
 //! A file dockdap itself just wrote is not echoed back: the watcher sees it,
 //! but its content is what both sides already agree on, so the decision is
@@ -23,8 +25,14 @@ use super::engine::{Directions, Remote, Side, SyncEngine, SyncReport};
 use super::names::RelPath;
 use crate::target::{EventSender, TargetEvent};
 
-/// How often the container's change list is polled when `fromContainer` is `auto`.
+/// How often files sync knows are polled in the container when `fromContainer` is `auto`.
 pub const POLL: Duration = Duration::from_millis(250);
+/// How many known files one poll looks at (more take turns).
+pub const POLL_BUDGET: usize = 32;
+/// The change list (new files in the container) is read at most this often...
+pub const DISCOVER_MIN: Duration = Duration::from_secs(1);
+/// ...and at least this often; in between, four times what reading it took.
+pub const DISCOVER_MAX: Duration = Duration::from_secs(20);
 /// How long the workspace must be quiet before saved files are copied.
 pub const DEBOUNCE: Duration = Duration::from_millis(50);
 /// The longest a burst of saves can delay a copy.
@@ -84,6 +92,7 @@ enum Command {
 pub struct SyncHandle {
     tx: mpsc::Sender<Command>,
     stop: CancellationToken,
+    started: tokio::sync::watch::Receiver<bool>,
 }
 
 impl SyncHandle {
@@ -98,8 +107,15 @@ impl SyncHandle {
         let (tx, rx) = mpsc::channel(16);
         let stop = CancellationToken::new();
         let engine = SyncEngine::new(remote, setup.workspace.clone(), &setup.app_root, setup.directions);
-        tasks.spawn(run(engine, setup, rx, events, stop.clone()));
-        SyncHandle { tx, stop }
+        let (started_tx, started) = tokio::sync::watch::channel(false);
+        tasks.spawn(run(engine, setup, rx, events, stop.clone(), started_tx));
+        SyncHandle { tx, stop, started }
+    }
+
+    /// Waits until the first look at both sides is done (or the worker ended).
+    pub async fn first_look(&self) {
+        let mut started = self.started.clone();
+        let _ = started.wait_for(|done| *done).await;
     }
 
     /// A full sync now; `None` if the worker is gone. `resolve` first picks
@@ -136,8 +152,10 @@ async fn run<R: Remote>(
     mut commands: mpsc::Receiver<Command>,
     events: EventSender,
     stop: CancellationToken,
+    started: tokio::sync::watch::Sender<bool>,
 ) {
     let first = engine.start().await;
+    let _ = started.send(true);
     tell(&events, &engine, &first).await;
     let (paths_tx, mut paths) = mpsc::unbounded_channel::<PathBuf>();
     let _watcher = if setup.watch_workspace && setup.directions.to_container {
@@ -158,6 +176,10 @@ async fn run<R: Remote>(
     let polling = setup.poll_container && setup.directions.from_container;
     let mut poll = tokio::time::interval(POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut discover_at = Instant::now() + DISCOVER_MIN;
+    // A change list being read in its own task, and when that started.
+    let (listed_tx, mut listed_rx) = mpsc::channel(1);
+    let mut listing: Option<Instant> = None;
     let mut pending: BTreeSet<RelPath> = BTreeSet::new();
     let mut first_pending: Option<Instant> = None;
     let mut quiet_until: Option<Instant> = None;
@@ -232,8 +254,25 @@ async fn run<R: Remote>(
                 tell(&events, &engine, &report).await;
             }
             _ = poll.tick(), if polling => {
-                let report = engine.sync_from_container().await;
+                let report = engine.poll_known(POLL_BUDGET).await;
                 tell(&events, &engine, &report).await;
+            }
+            () = tokio::time::sleep_until(discover_at), if polling && listing.is_none() => {
+                // The change list finds files the container created. It can
+                // take seconds, so it is read in its own task while the loop
+                // goes on, and its pace follows its cost.
+                listing = Some(Instant::now());
+                let remote = engine.remote().clone();
+                let tx = listed_tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(remote.changes().await).await;
+                });
+            }
+            Some(listed) = listed_rx.recv() => {
+                let took = listing.take().map(|started| started.elapsed()).unwrap_or_default();
+                let report = engine.sync_changes(listed).await;
+                tell(&events, &engine, &report).await;
+                discover_at = Instant::now() + (took * 4).clamp(DISCOVER_MIN, DISCOVER_MAX);
             }
         }
     }
