@@ -435,3 +435,76 @@ async fn commit_makes_the_next_version_with_the_edit() {
     assert!(comment.contains("score.py"), "{comment}");
     disconnect(running).await;
 }
+
+#[tokio::test]
+async fn restart_from_the_snapshot_hits_a_breakpoint_in_the_edited_code() {
+    if !require_docker() {
+        return;
+    }
+    let w = workspace();
+    let mut cleanup = Cleanup::default();
+    let name = unique("restart");
+    cleanup.containers.push(name.clone());
+    let mut running = launch(&w.ws, &name, json!({"commitOnRestart": true}), &[]).await;
+    running.client.set_timeout(Duration::from_secs(120));
+    let score = w.ws.join("score.py");
+    let original = std::fs::read_to_string(&score).unwrap();
+    let edited = original.replace(
+        "    return predictions\n",
+        "    bonus = 1000  # dockdap-test: edited\n    predictions = [p + bonus for p in predictions]\n    return predictions\n",
+    );
+    assert_ne!(edited, original);
+    std::fs::write(&score, &edited).unwrap();
+    running
+        .client
+        .wait_for("the edit in the container", |m| {
+            m.is_event("output")
+                && body(m)["output"].as_str().is_some_and(|o| o.contains("score.py copied from the workspace"))
+        })
+        .await
+        .unwrap();
+    let edited_line = line_of(&score, "dockdap-test: edited");
+    let bps = running
+        .client
+        .request("setBreakpoints", json!({"source": {"path": score}, "breakpoints": [{"line": edited_line}]}))
+        .await
+        .unwrap();
+    assert_eq!(body(&bps)["breakpoints"][0]["verified"], true, "{:?}", body(&bps));
+
+    // The editor keeps its session: one `restart` request.
+    let restarted = running.client.request("restart", json!({})).await.unwrap();
+    let info = body(&restarted)["dockdap"].clone();
+    let new_name = info["container"].as_str().unwrap().to_owned();
+    cleanup.containers.push(new_name.clone());
+    let inspect = inspect_container(&new_name).unwrap();
+    let image = inspect["Config"]["Image"].as_str().unwrap().to_owned();
+    cleanup.images.push(image.clone());
+    let (repo, tag) = image.rsplit_once(':').unwrap();
+    assert_eq!(repo, "dockdap/azureml-score", "{image}");
+    assert!(tag.parse::<u32>().is_ok_and(|n| n >= 2), "restarted from the snapshot, not {image}");
+    assert!(inspect_container(&name).is_none() || new_name == name, "the old container is gone");
+
+    // A real request reaches the edited code, and the replayed breakpoint stops it there.
+    let addr = format!("127.0.0.1:{}", info["ports"][0]["host"].as_u64().unwrap());
+    let post = tokio::spawn(async move {
+        dockdap::http::post_json(
+            &addr,
+            "/score",
+            dockdap::http::SAMPLE,
+            tokio::time::Instant::now() + Duration::from_secs(60),
+        )
+        .await
+    });
+    let stopped = running.client.wait_event("stopped").await.unwrap();
+    let thread = body(&stopped)["threadId"].as_i64().unwrap();
+    let trace = running.client.request("stackTrace", json!({"threadId": thread, "levels": 1})).await.unwrap();
+    let top = body(&trace)["stackFrames"][0].clone();
+    assert_eq!(top["source"]["path"], score.to_str().unwrap(), "{top}");
+    assert_eq!(top["line"], edited_line, "{top}");
+    running.client.request("continue", json!({"threadId": thread})).await.unwrap();
+    let reply = post.await.unwrap().unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(serde_json::from_str::<Value>(&reply.body).unwrap(), json!([1039.0, 1022.5]));
+    running.name = new_name;
+    disconnect(running).await;
+}

@@ -76,6 +76,11 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
 
     /// A custom request's task finished.
     pub(super) async fn custom_done(&mut self, seq: i64, command: &str, result: Result<Value, String>) {
+        if command == "restart" {
+            // Not a custom request: the first half of a DAP `restart` finished.
+            self.restart_prepared(seq, result).await;
+            return;
+        }
         if command == "dockdap/commit"
             && let Ok(body) = &result
             && let Some(image) = body.get("image").and_then(Value::as_str)

@@ -178,7 +178,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
 }
 
 /// Commits, telling the user what happens in the debug console.
-async fn snapshot(
+pub(super) async fn snapshot(
     container: &crate::container::ContainerRef,
     request: &CommitRequest,
     events: &EventSender,

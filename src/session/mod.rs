@@ -21,6 +21,7 @@ mod custom;
 mod files;
 mod forward;
 mod intercept;
+mod restart;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -150,6 +151,10 @@ struct Session<W> {
     sync: Option<crate::sync::SyncHandle>,
     /// The newest snapshot this session made (`dockdap/commit`, `commitOnExit`).
     snapshot: Option<String>,
+    /// A DAP `restart` is under way (see `restart`).
+    restarting: bool,
+    /// The client's breakpoint requests, replayed after a restart.
+    breakpoints: restart::Breakpoints,
 }
 
 /// Runs one session over a client stream until it ends, then cleans up.
@@ -189,6 +194,8 @@ where
         tasks: TaskTracker::new(),
         sync: None,
         snapshot: None,
+        restarting: false,
+        breakpoints: restart::Breakpoints::default(),
     };
     session.spawn_reader(reader, Side::Client);
     let end = session.run_loop().await;
