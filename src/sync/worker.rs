@@ -156,7 +156,7 @@ async fn run<R: Remote>(
 ) {
     let first = engine.start().await;
     let _ = started.send(true);
-    tell(&events, &engine, &first).await;
+    tell(&events, &first).await;
     let (paths_tx, mut paths) = mpsc::unbounded_channel::<PathBuf>();
     let _watcher = if setup.watch_workspace && setup.directions.to_container {
         match watch(&setup.workspace, paths_tx) {
@@ -218,13 +218,13 @@ async fn run<R: Remote>(
                     first_pending = None;
                     let round = engine.sync_all().await;
                     merge(&mut report, round);
-                    tell(&events, &engine, &report).await;
+                    tell(&events, &report).await;
                     let _ = reply.send(answer(&engine, &report));
                 }
                 Some(Command::FromContainer) => {
                     if engine.directions().from_container {
                         let report = engine.sync_from_container().await;
-                        tell(&events, &engine, &report).await;
+                        tell(&events, &report).await;
                     }
                 }
                 Some(Command::Finish { reply }) => {
@@ -233,7 +233,7 @@ async fn run<R: Remote>(
                         let round = engine.sync_from_container().await;
                         merge(&mut report, round);
                     }
-                    tell(&events, &engine, &report).await;
+                    tell(&events, &report).await;
                     let _ = reply.send(answer(&engine, &report));
                     return;
                 }
@@ -251,11 +251,11 @@ async fn run<R: Remote>(
                 first_pending = None;
                 quiet_until = None;
                 let report = engine.sync_paths(&batch).await;
-                tell(&events, &engine, &report).await;
+                tell(&events, &report).await;
             }
             _ = poll.tick(), if polling => {
                 let report = engine.poll_known(POLL_BUDGET).await;
-                tell(&events, &engine, &report).await;
+                tell(&events, &report).await;
             }
             () = tokio::time::sleep_until(discover_at), if polling && listing.is_none() => {
                 // The change list finds files the container created. It can
@@ -271,7 +271,7 @@ async fn run<R: Remote>(
             Some(listed) = listed_rx.recv() => {
                 let took = listing.take().map(|started| started.elapsed()).unwrap_or_default();
                 let report = engine.sync_changes(listed).await;
-                tell(&events, &engine, &report).await;
+                tell(&events, &report).await;
                 discover_at = Instant::now() + (took * 4).clamp(DISCOVER_MIN, DISCOVER_MAX);
             }
         }
@@ -304,8 +304,7 @@ fn answer<R: Remote>(engine: &SyncEngine<R>, report: &SyncReport) -> SyncAnswer 
 }
 
 /// Debug console lines for what a round did.
-async fn tell<R: Remote>(events: &EventSender, engine: &SyncEngine<R>, report: &SyncReport) {
-    let _ = engine;
+async fn tell(events: &EventSender, report: &SyncReport) {
     let mut lines: Vec<(&'static str, String)> = Vec::new();
     for path in &report.pulled {
         lines.push(("console", format!("[dockdap] sync: {path} copied from the container into the workspace")));
