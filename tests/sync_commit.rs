@@ -508,3 +508,41 @@ async fn restart_from_the_snapshot_hits_a_breakpoint_in_the_edited_code() {
     running.name = new_name;
     disconnect(running).await;
 }
+
+#[tokio::test]
+async fn the_end_of_the_session_brings_the_last_edits_in_and_commits() {
+    if !require_docker() {
+        return;
+    }
+    let w = workspace();
+    let mut cleanup = Cleanup::default();
+    let name = unique("exit");
+    cleanup.containers.push(name.clone());
+    // No continuous sync: only the end of the session can bring the edit in.
+    let extra = json!({"sync": {"fromContainer": "manual", "toContainer": "manual"}, "commitOnExit": true});
+    let mut running = launch(&w.ws, &name, extra, &[]).await;
+    running.client.set_timeout(Duration::from_secs(120));
+    exec(&name, "echo '# last edit' >> /var/azureml-app/score.py");
+    running.client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
+    let rest = running.client.read_to_end().await.unwrap();
+    let outputs: Vec<String> = rest
+        .iter()
+        .filter(|m| m.is_event("output"))
+        .filter_map(|m| body(m)["output"].as_str().map(str::to_owned))
+        .collect();
+    let snapshot = outputs
+        .iter()
+        .find_map(|o| o.strip_prefix("[dockdap] snapshot ").and_then(|r| r.split_whitespace().next()))
+        .map(str::to_owned);
+    if let Some(image) = &snapshot {
+        cleanup.images.push(image.clone());
+    }
+    assert!(std::fs::read_to_string(w.ws.join("score.py")).unwrap().ends_with("# last edit\n"), "{outputs:#?}");
+    let image = snapshot.unwrap_or_else(|| panic!("no snapshot reported: {outputs:#?}"));
+    let out = Command::new("docker")
+        .args(["run", "--rm", "--entrypoint", "tail", &image, "-n", "1", "/var/azureml-app/score.py"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "# last edit\n");
+    assert!(wait_gone(&name, Duration::from_secs(20)).await, "the container is removed after the snapshot");
+}
