@@ -12,6 +12,7 @@
 //! - [`session`]: one debug session, one loop.
 //! - [`target`]: where debugpy runs and how to reach it.
 //! - [`container`]: Docker, and nothing but Docker.
+//! - [`sync`]: files in step between the workspace and the container.
 //! - [`transport`]: stdio and TCP streams.
 //! - [`client`]: a small DAP client for the demo, benchmarks and tests.
 //! - [`http`]: one POST to a scoring endpoint.
@@ -29,5 +30,6 @@ pub mod error;
 pub mod http;
 pub mod paths;
 pub mod session;
+pub mod sync;
 pub mod target;
 pub mod transport;

@@ -65,6 +65,23 @@ enum Command {
     ///
     /// Example: dockdap schema > dockdap.schema.json
     Schema,
+    /// Snapshot a container (`docker commit`) into the next version of its
+    /// image (`debug:1` -> `debug:2`), labelled, without pausing it.
+    ///
+    /// Example: dockdap commit dockdap-debug-1-ab12cd34
+    Commit {
+        /// The container's name or id.
+        name: String,
+        /// The image to create, as REPOSITORY:TAG (default: the next free version of the container's image).
+        #[arg(long, value_name = "REPO:TAG")]
+        tag: Option<String>,
+        /// Pause the container while committing (a consistent snapshot; a debugged program freezes meanwhile).
+        #[arg(long)]
+        pause: bool,
+        /// The app's folder in the container, whose changed files the image's comment lists.
+        #[arg(long, value_name = "PATH", default_value = dockdap::config::DEFAULT_APP_ROOT)]
+        app_root: String,
+    },
     /// Check the Docker Engine, an image (Python, debugpy, appRoot, the entry
     /// script's init() and run(), the model directory) and dry-run init();
     /// print findings with fixes.
@@ -180,6 +197,22 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
             for name in removed {
                 writeln!(stdout, "removed {name}")?;
+            }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Some(Command::Commit { name, tag, pause, app_root }) => {
+            let container = dockdap::container::ContainerRef::find(&name).await?;
+            let request = dockdap::container::commit::CommitRequest { tag, pause, app_root };
+            let snapshot = container.commit(&request).await.with_context(|| format!("cannot snapshot {name}"))?;
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{}", snapshot.image)?;
+            if snapshot.changed.is_empty() {
+                writeln!(stdout, "  nothing changed under {}", request.app_root)?;
+            } else {
+                writeln!(stdout, "  changed under {}: {}", request.app_root, snapshot.changed.join(", "))?;
+            }
+            for warning in &snapshot.warnings {
+                writeln!(stdout, "  warning: {warning}")?;
             }
             Ok(std::process::ExitCode::SUCCESS)
         }

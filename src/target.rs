@@ -195,6 +195,16 @@ impl Target {
         }
     }
 
+    /// A handle on the container's files and snapshots, if the target is a container.
+    pub fn container_ref(&self) -> Option<crate::container::ContainerRef> {
+        self.container().map(DebugContainer::reference)
+    }
+
+    /// The program's exit code, if it is known to have exited.
+    pub fn exit_code(&self) -> Option<i64> {
+        self.container().and_then(|c| c.exit_code())
+    }
+
     /// Puts back what the session changed (stops and removes a container it
     /// started); the error is for the user.
     pub async fn end(self) -> Result<(), String> {

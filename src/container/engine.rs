@@ -68,6 +68,14 @@ pub enum ContainerError {
         /// The name or id asked for.
         name: String,
     },
+    /// A folder named in a copy into the container does not exist there.
+    #[error("there is no folder {path} in container {container}")]
+    PathNotFound {
+        /// The container.
+        container: String,
+        /// The path in it.
+        path: String,
+    },
     /// The container ended before debugpy was reachable.
     #[error("the container exited with code {code} before debugpy was ready\n{diagnosis}")]
     ExitedEarly {

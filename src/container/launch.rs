@@ -35,7 +35,7 @@ const POLL: Duration = Duration::from_millis(100);
 /// A container a session debugs: one dockdap started, or one it joined.
 #[derive(Debug)]
 pub struct DebugContainer {
-    engine: Engine,
+    pub(super) engine: Engine,
     /// The container's id.
     pub id: String,
     /// The container's name.

@@ -15,12 +15,16 @@
 //! - `diagnose`: a plain-language reading of why a container died.
 //! - `reap`: labels, and removing what dead dockdap processes left behind.
 //! - `tune`: the TCP_NODELAY bootstrap for debugpy's sockets (`tuneDebugger`).
+//! - `archive`: a container's files: change list, stat, archives out and in.
+//! - `commit`: snapshots (`docker commit`), their tags, labels and warnings.
 //! - `inspect`: the engine's version, image and container facts, output,
 //!   stopping (for the command-line helpers).
 //! - `probe`: throwaway containers that run a short Python program (`doctor`).
 //! - `pull`: pulling from a registry with the user's Docker credentials.
 //! - `watchdog`: removes a session's container when its dockdap dies unclean.
 
+pub mod archive;
+pub mod commit;
 pub mod diagnose;
 pub mod engine;
 pub mod exec;
@@ -36,6 +40,7 @@ pub mod reap;
 pub mod tune;
 pub mod watchdog;
 
+pub use archive::ContainerRef;
 pub use engine::{ContainerError, Engine};
 pub use launch::{AdapterStream, DebugContainer};
 

@@ -20,24 +20,6 @@ use super::{Session, Side};
 use crate::dap::{BridgeTag, DapCodec, Message, Origin};
 
 impl<W: AsyncWrite + Send + Unpin> Session<W> {
-    /// Remembers the client's breakpoint requests (already in container
-    /// paths), to replay them to a subprocess dockdap follows.
-    pub(super) fn remember_breakpoints(&mut self, command: &str, message: &Message) {
-        let key = match command {
-            "setBreakpoints" => {
-                let Ok(Some(args)) = message.field::<Value>("arguments") else { return };
-                let path = args.pointer("/source/path").and_then(Value::as_str).unwrap_or_default().to_owned();
-                self.breakpoints.insert(format!("setBreakpoints {path}"), (command.to_owned(), args));
-                return;
-            }
-            "setFunctionBreakpoints" | "setExceptionBreakpoints" => command.to_owned(),
-            _ => return,
-        };
-        if let Ok(Some(args)) = message.field::<Value>("arguments") {
-            self.breakpoints.insert(key, (command.to_owned(), args));
-        }
-    }
-
     /// debugpy reported a subprocess to a client that cannot open a child
     /// session: follow it within this session.
     pub(super) async fn follow_child(&mut self, child: Value) {
@@ -71,19 +53,15 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         )
         .await;
 
-        let replay = self.replayed_initialize();
-        let mut requests = vec![("initialize".to_owned(), replay)];
         let mut attach = child;
         if let Some(obj) = attach.as_object_mut() {
             obj.insert("request".into(), json!("attach"));
         }
-        requests.push(("attach".to_owned(), attach));
-        requests.extend(self.breakpoints.values().cloned());
-        requests.push(("configurationDone".to_owned(), json!({})));
-        for (command, arguments) in requests {
-            if let Ok(request) = Message::request(&command, &arguments) {
-                self.request_adapter(request, Origin::Bridge(BridgeTag::Other), &command).await;
+        for (command, arguments) in [("initialize", self.replayed_initialize()), ("attach", attach)] {
+            if let Ok(request) = Message::request(command, &arguments) {
+                self.request_adapter(request, Origin::Bridge(BridgeTag::Other), command).await;
             }
         }
+        self.replay_configuration().await;
     }
 }

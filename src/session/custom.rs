@@ -63,8 +63,12 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                     let _ = tx.send(Input::Custom { seq, command, result }).await;
                 });
             }
+            "dockdap/sync" => self.custom_sync(seq, command, &args).await,
+            "dockdap/commit" => self.custom_commit(seq, command, &args).await,
             _ => {
-                let why = format!("{command} is not a request dockdap knows (known: dockdap/logs, dockdap/score)");
+                let why = format!(
+                    "{command} is not a request dockdap knows (known: dockdap/logs, dockdap/score, dockdap/sync, dockdap/commit)"
+                );
                 self.send_to_client(Message::failure(seq, command, &why)).await;
             }
         }
@@ -72,6 +76,17 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
 
     /// A custom request's task finished.
     pub(super) async fn custom_done(&mut self, seq: i64, command: &str, result: Result<Value, String>) {
+        if command == "restart" {
+            // Not a custom request: the first half of a DAP `restart` finished.
+            self.restart_prepared(seq, result).await;
+            return;
+        }
+        if command == "dockdap/commit"
+            && let Ok(body) = &result
+            && let Some(image) = body.get("image").and_then(Value::as_str)
+        {
+            self.snapshot = Some(image.to_owned());
+        }
         let reply = match result {
             Ok(body) => Message::success(seq, command, Some(&body)),
             Err(why) => Message::failure(seq, command, &why),

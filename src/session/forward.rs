@@ -15,13 +15,13 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     /// A client request, rewritten to container paths, on to debugpy.
     pub(super) async fn forward_request_to_adapter(&mut self, mut message: Message) {
         let command = message.command().unwrap_or_default().to_owned();
+        self.breakpoints.remember(&command, &message);
         if PathRewriter::request_has_paths(&command)
             && let Some(rewriter) = self.rewriter.as_mut()
             && let Err(e) = message.edit_field("arguments", |args| rewriter.request_to_container(&command, args))
         {
             tracing::warn!(error = %e, command, "could not rewrite paths; forwarding unchanged");
         }
-        self.remember_breakpoints(&command, &message);
         let origin = Origin::Peer(ClientSeq(message.seq()));
         self.request_adapter(message, origin, &command).await;
     }
@@ -62,7 +62,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 if asked_as != command {
                     message.set_command(&asked_as);
                 }
-                if matches!(asked_as.as_str(), "launch" | "attach") {
+                if matches!(asked_as.as_str(), "launch" | "attach" | "restart") {
                     self.describe_target_in(&mut message);
                 }
                 self.send_to_client(message).await;
@@ -127,6 +127,12 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 return;
             }
             _ => {}
+        }
+        if event == "stopped" {
+            self.sync_on_stop();
+        }
+        if event == "initialized" && self.restart_initialized().await {
+            return;
         }
         self.send_to_client(message).await;
     }

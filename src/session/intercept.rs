@@ -59,6 +59,8 @@ pub(super) fn debugpy_capabilities() -> Value {
              "description": "Break when exception escapes into library code."}
         ],
         "supportsStepInTargetsRequest": true,
+        // dockdap's own (session/restart.rs), whatever debugpy says.
+        "supportsRestartRequest": true,
     })
 }
 
@@ -108,6 +110,10 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             }
             "cancel" => {
                 self.cancel(message).await;
+                None
+            }
+            "restart" => {
+                self.restart(message).await;
                 None
             }
             "disconnect" if self.adapter.is_none() => {
@@ -242,6 +248,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         self.adapter_attach = connected.attach;
         self.end_progress(&format!("attached to {description}")).await;
         self.console("console", &format!("[dockdap] attached to {description}")).await;
+        self.start_sync().await;
 
         let replay = self.replayed_initialize();
         if let Ok(init) = Message::request("initialize", &replay) {
@@ -285,9 +292,13 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
 
     /// debugpy answered the replayed `initialize`: correct the client's view.
     pub(super) async fn on_adapter_initialized(&mut self, response: &Message) {
-        let Ok(Some(actual)) = response.field::<Value>("body") else {
+        let Ok(Some(mut actual)) = response.field::<Value>("body") else {
             return;
         };
+        if let Some(caps) = actual.as_object_mut() {
+            // dockdap implements `restart` itself.
+            caps.insert("supportsRestartRequest".into(), json!(true));
+        }
         let changes = capability_changes(&self.advertised, &actual);
         if changes.is_empty() {
             return;

@@ -13,13 +13,16 @@
 //! `send_to_client`/`send_to_adapter`.
 //!
 //! Shutdown runs in a fixed order on every exit path (`shutdown`): stop
-//! reading, answer every pending request, tell debugpy goodbye, send
+//! reading, answer every pending request, tell debugpy goodbye, sync the
+//! container's last edits into the workspace (and `commitOnExit`), send
 //! `terminated`/`exited`, put the target back (remove the container), flush.
 
 mod child;
 mod custom;
+mod files;
 mod forward;
 mod intercept;
+mod restart;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -134,9 +137,6 @@ struct Session<W> {
     target: Option<Target>,
     /// What the connection needs in debugpy's `attach` (see `Connected::attach`).
     adapter_attach: serde_json::Map<String, Value>,
-    /// The client's latest breakpoint requests (container paths), replayed
-    /// to a subprocess the session follows.
-    breakpoints: indexmap::IndexMap<String, (String, Value)>,
     /// Links to debugpy that the session moved away from (see `child`).
     parked: Vec<FramedWrite<BoxWrite, DapCodec>>,
     /// The next `initialized` event comes from a followed subprocess and is
@@ -159,6 +159,14 @@ struct Session<W> {
     /// Stops the reader tasks and the start task.
     stop: CancellationToken,
     tasks: TaskTracker,
+    /// The file sync worker, once a container is up and sync is on.
+    sync: Option<crate::sync::SyncHandle>,
+    /// The newest snapshot this session made (`dockdap/commit`, `commitOnExit`).
+    snapshot: Option<String>,
+    /// A DAP `restart` is under way (see `restart`).
+    restarting: bool,
+    /// The client's breakpoint requests, replayed after a restart.
+    breakpoints: restart::Breakpoints,
 }
 
 /// Runs one session over a client stream until it ends, then cleans up.
@@ -184,7 +192,6 @@ where
         queued: VecDeque::new(),
         target: None,
         adapter_attach: serde_json::Map::new(),
-        breakpoints: indexmap::IndexMap::new(),
         parked: Vec::new(),
         suppress_initialized: false,
         starting: false,
@@ -200,6 +207,10 @@ where
         events,
         stop,
         tasks: TaskTracker::new(),
+        sync: None,
+        snapshot: None,
+        restarting: false,
+        breakpoints: restart::Breakpoints::default(),
     };
     session.spawn_reader(reader, Side::Client);
     let end = session.run_loop().await;
@@ -511,6 +522,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         if self.adapter.is_some() && end != End::Disconnected && end != End::AdapterGone {
             self.goodbye_to_adapter().await;
         }
+        // 3b. While the container still exists: its last edits come into
+        // the workspace, and `commitOnExit` snapshots it.
+        self.finish_files().await;
         // 4. Tell the client the session is over: the program's last output,
         // why it ended if it died, then terminated/exited.
         self.report_exit(end == End::AdapterGone).await;

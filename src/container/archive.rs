@@ -1,0 +1,211 @@
+//! Files in a container through the Engine API: the change list (`docker
+//! diff`), a path's stat, archives out (`GET /archive`) and in (`PUT
+//! /archive` with `noOverwriteDirNonDir`).
+//!
+//! `ContainerRef` is a cheap, clonable handle on one container, which the
+//! session hands to its sync worker and commit tasks (through
+//! `Target::container_ref`). It moves bytes and reports what the engine says;
+//! it does not judge archives (the container is untrusted: `sync::extract`
+//! checks every entry) and never unpacks anything on the host.
+
+use bollard::models::ChangeType;
+use bollard::query_parameters::{
+    ContainerArchiveInfoOptions, DownloadFromContainerOptions, InspectContainerOptions, UploadToContainerOptions,
+};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+
+use super::engine::{ContainerError, Engine, Subject};
+use super::launch::DebugContainer;
+
+/// A handle on one container for its files and snapshots.
+#[derive(Debug, Clone)]
+pub struct ContainerRef {
+    pub(super) engine: Engine,
+    /// The container's id.
+    pub id: String,
+    /// Its name, for messages.
+    pub name: String,
+}
+
+/// One entry of the change list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The absolute path in the container.
+    pub path: String,
+    /// Whether the path was deleted (otherwise added or modified).
+    pub deleted: bool,
+}
+
+/// What is at a path in the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathStat {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time as the engine reports it (RFC 3339).
+    pub mtime: String,
+    /// Go's `os.FileMode` bits, as the engine sends them.
+    pub mode: u32,
+    /// Where a symlink points; empty otherwise.
+    pub link_target: String,
+}
+
+impl PathStat {
+    const DIR: u32 = 1 << 31;
+    const SYMLINK: u32 = 1 << 27;
+    const DEVICE: u32 = 1 << 26;
+    const NAMED_PIPE: u32 = 1 << 25;
+    const SOCKET: u32 = 1 << 24;
+    const CHAR_DEVICE: u32 = 1 << 21;
+    const IRREGULAR: u32 = 1 << 19;
+
+    /// A folder.
+    pub fn is_dir(&self) -> bool {
+        self.mode & Self::DIR != 0
+    }
+
+    /// A symbolic link.
+    pub fn is_symlink(&self) -> bool {
+        self.mode & Self::SYMLINK != 0
+    }
+
+    /// A regular file.
+    pub fn is_file(&self) -> bool {
+        self.mode
+            & (Self::DIR
+                | Self::SYMLINK
+                | Self::DEVICE
+                | Self::NAMED_PIPE
+                | Self::SOCKET
+                | Self::CHAR_DEVICE
+                | Self::IRREGULAR)
+            == 0
+    }
+}
+
+impl DebugContainer {
+    /// A handle on this container for files and snapshots.
+    pub fn reference(&self) -> ContainerRef {
+        ContainerRef { engine: self.engine.clone(), id: self.id.clone(), name: self.name.clone() }
+    }
+}
+
+impl ContainerRef {
+    /// A handle on the container called `name` (or with that id).
+    pub async fn find(name: &str) -> Result<ContainerRef, ContainerError> {
+        let engine = Engine::connect().await?;
+        let inspect = engine
+            .docker
+            .inspect_container(name, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| engine.error(e, Subject::Container(name)))?;
+        Ok(ContainerRef {
+            id: inspect.id.unwrap_or_else(|| name.to_owned()),
+            name: inspect.name.map(|n| n.trim_start_matches('/').to_owned()).unwrap_or_else(|| name.to_owned()),
+            engine,
+        })
+    }
+
+    /// Every path the container added, changed or deleted since it was created.
+    pub async fn changes(&self) -> Result<Vec<Change>, ContainerError> {
+        let list = self
+            .engine
+            .docker
+            .container_changes(&self.id)
+            .await
+            .map_err(|e| self.engine.error(e, Subject::Container(&self.name)))?;
+        Ok(list
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| Change { path: c.path, deleted: c.kind == ChangeType::_2 })
+            .collect())
+    }
+
+    /// What is at `path`, or `None` if nothing is.
+    pub async fn stat(&self, path: &str) -> Result<Option<PathStat>, ContainerError> {
+        let options = ContainerArchiveInfoOptions { path: path.to_owned() };
+        match self.engine.docker.get_container_archive_info(&self.id, Some(options)).await {
+            Ok(stat) => Ok(Some(PathStat {
+                size: u64::try_from(stat.size).unwrap_or(0),
+                mtime: stat.modification_time.unwrap_or_default(),
+                mode: stat.file_mode,
+                link_target: stat.link_target,
+            })),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(self.engine.error(e, Subject::Container(&self.name))),
+        }
+    }
+
+    /// A tar archive of `path` (a file or a folder; names relative to its
+    /// folder), read into memory up to `max_bytes`; `None` if nothing is there.
+    pub async fn download(&self, path: &str, max_bytes: u64) -> Result<Option<Bytes>, ContainerError> {
+        let options = DownloadFromContainerOptions { path: path.to_owned() };
+        let mut stream = self.engine.docker.download_from_container(&self.id, Some(options));
+        let mut buffer = BytesMut::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => {
+                    if (buffer.len() + bytes.len()) as u64 > max_bytes {
+                        return Err(ContainerError::Unusable(format!(
+                            "the archive of {path} in {} is larger than {max_bytes} bytes; it is not copied",
+                            self.name
+                        )));
+                    }
+                    buffer.extend_from_slice(&bytes);
+                }
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, message })
+                    if !message.contains("No such container") =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => return Err(self.engine.error(e, Subject::Container(&self.name))),
+            }
+        }
+        Ok(Some(buffer.freeze()))
+    }
+
+    /// Extracts a tar archive into the folder `dir` of the container. A
+    /// folder is never replaced by a file or a file by a folder
+    /// (`noOverwriteDirNonDir`): that is an error. A missing `dir` is
+    /// `ContainerError::PathNotFound`.
+    pub async fn upload(&self, dir: &str, archive: Bytes) -> Result<(), ContainerError> {
+        let options = UploadToContainerOptions {
+            path: dir.to_owned(),
+            no_overwrite_dir_non_dir: Some("1".into()),
+            copy_uidgid: None,
+        };
+        self.engine.docker.upload_to_container(&self.id, Some(options), bollard::body_full(archive)).await.map_err(
+            |e| match e {
+                bollard::errors::Error::DockerResponseServerError { status_code: 404, ref message }
+                    if !message.contains("No such container") =>
+                {
+                    ContainerError::PathNotFound { container: self.name.clone(), path: dir.to_owned() }
+                }
+                bollard::errors::Error::DockerResponseServerError { status_code: 400, message } => {
+                    ContainerError::Unusable(format!(
+                        "the container refused the files for {dir}: {message} (a folder and a file of the same name?)"
+                    ))
+                }
+                e => self.engine.error(e, Subject::Container(&self.name)),
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_kinds_from_go_modes() {
+        let stat = |mode: u32| PathStat { size: 0, mtime: String::new(), mode, link_target: String::new() };
+        assert!(stat(0o644).is_file());
+        assert!(stat(0o4755).is_file(), "setuid is still a regular file (its bits are never applied)");
+        assert!(stat((1 << 31) | 0o755).is_dir());
+        assert!(!stat((1 << 31) | 0o755).is_file());
+        assert!(stat((1 << 27) | 0o777).is_symlink());
+        assert!(!stat((1 << 27) | 0o777).is_file());
+        assert!(!stat((1 << 25) | 0o644).is_file(), "FIFO");
+        assert!(!stat((1 << 26) | (1 << 21) | 0o644).is_file(), "char device");
+    }
+}

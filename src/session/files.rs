@@ -1,0 +1,260 @@
+//! The session's side of files and snapshots: starting the sync worker once
+//! the container is up, `dockdap/sync` and `dockdap/commit`, a sync when the
+//! debuggee stops, and the last sync and `commitOnExit` in the shutdown
+//! order (step 3b, while the container still exists).
+//!
+//! Slow work runs as tasks that report back through `Input::Custom`; the
+//! loop keeps forwarding meanwhile, so a DAP request made during a commit
+//! is answered. The container is reached only through the session's
+//! `Target` (`Target::container_ref`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::AsyncWrite;
+
+use super::{Input, Session};
+use crate::config::SyncMode;
+use crate::container::commit::{CommitRequest, Snapshot};
+use crate::dap::Message;
+use crate::sync::{Directions, Side, SyncHandle, SyncSetup};
+use crate::target::{EventSender, TargetEvent};
+
+/// How long the session waits for sync's first look before attaching.
+const FIRST_LOOK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the last sync at the end of a session may take.
+const FINAL_SYNC_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long `commitOnExit` may take before the container is removed anyway.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl<W: AsyncWrite + Send + Unpin> Session<W> {
+    /// The target is up: start syncing files if it is a container and a direction is on.
+    pub(super) async fn start_sync(&mut self) {
+        let (Some(config), Some(target)) = (&self.config, &self.target) else { return };
+        let Some(container) = target.container_ref() else { return };
+        let settings = config.sync();
+        let directions = Directions {
+            from_container: settings.from_container != SyncMode::Off,
+            to_container: settings.to_container != SyncMode::Off,
+        };
+        if !directions.from_container && !directions.to_container {
+            return;
+        }
+        let workspace = PathBuf::from(config.paths().local_root_on(&self.options.workspace));
+        if !workspace.is_dir() {
+            let text = format!(
+                "[dockdap] files are not synced: the workspace folder {} does not exist (set `localRoot`)",
+                workspace.display()
+            );
+            self.console("console", &text).await;
+            return;
+        }
+        let setup = SyncSetup {
+            workspace,
+            app_root: config.paths().app_root.clone(),
+            directions,
+            watch_workspace: settings.to_container == SyncMode::Auto,
+            poll_container: settings.from_container == SyncMode::Auto,
+        };
+        let sync = SyncHandle::spawn(container, setup, self.events_tx.clone(), &self.tasks);
+        // The first look happens before debugpy is attached (and so before
+        // the editor's `launch` is answered), so an edit made once the session
+        // is up is an edit, not a difference found at the start.
+        if tokio::time::timeout(FIRST_LOOK_TIMEOUT, sync.first_look()).await.is_err() {
+            tracing::warn!("the first look at the files took over {FIRST_LOOK_TIMEOUT:?}; going on");
+        }
+        self.sync = Some(sync);
+    }
+
+    /// The debuggee stopped: bring the container's edits in (what the user looks at now).
+    pub(super) fn sync_on_stop(&self) {
+        if let Some(sync) = &self.sync {
+            sync.debuggee_stopped();
+        }
+    }
+
+    /// `dockdap/sync {resolve?: "workspace" | "container", paths?: [..]}`.
+    pub(super) async fn custom_sync(&mut self, seq: i64, command: &str, args: &Value) {
+        let Some(sync) = self.sync.clone() else {
+            let why = if self.target.as_ref().and_then(|t| t.container()).is_none() {
+                "this session has no container, so there are no files to sync"
+            } else {
+                "file sync is off for this session (`sync` in the launch configuration, or the workspace folder is missing)"
+            };
+            self.send_to_client(Message::failure(seq, command, why)).await;
+            return;
+        };
+        let resolve = match parse_resolve(args) {
+            Ok(resolve) => resolve,
+            Err(why) => {
+                self.send_to_client(Message::failure(seq, command, &why)).await;
+                return;
+            }
+        };
+        let tx = self.inputs_tx.clone();
+        let command = command.to_owned();
+        self.tasks.spawn(async move {
+            let result = match sync.sync(resolve).await {
+                Some(answer) => Ok(answer.to_json()),
+                None => Err("file sync has stopped for this session".to_owned()),
+            };
+            let _ = tx.send(Input::Custom { seq, command, result }).await;
+        });
+    }
+
+    /// `dockdap/commit {tag?, pause? = false}`: sync, then snapshot.
+    pub(super) async fn custom_commit(&mut self, seq: i64, command: &str, args: &Value) {
+        let Some(container) = self.target.as_ref().and_then(|t| t.container_ref()) else {
+            let why = "this session has no container to snapshot";
+            self.send_to_client(Message::failure(seq, command, why)).await;
+            return;
+        };
+        let tag = match args.get("tag") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(tag)) if !tag.trim().is_empty() => Some(tag.trim().to_owned()),
+            Some(_) => {
+                let why = "`tag` must be an image name such as \"debug:2\"";
+                self.send_to_client(Message::failure(seq, command, why)).await;
+                return;
+            }
+        };
+        let request = CommitRequest {
+            tag,
+            pause: args.get("pause").and_then(Value::as_bool).unwrap_or(false),
+            app_root: self.config.as_ref().map(|c| c.paths().app_root.clone()).unwrap_or_default(),
+        };
+        let sync = self.sync.clone();
+        let events = self.events_tx.clone();
+        let tx = self.inputs_tx.clone();
+        let command = command.to_owned();
+        self.tasks.spawn(async move {
+            if let Some(sync) = &sync {
+                // The snapshot and the workspace should hold the same files.
+                let _ = sync.sync(None).await;
+            }
+            let result = snapshot(&container, &request, &events).await.map(|s| snapshot_json(&s));
+            let _ = tx.send(Input::Custom { seq, command, result }).await;
+        });
+    }
+
+    /// Shutdown step 3b: the container's last edits come into the workspace,
+    /// and `commitOnExit` snapshots it, before the container is removed.
+    pub(super) async fn finish_files(&mut self) {
+        if let Some(sync) = self.sync.take() {
+            match tokio::time::timeout(FINAL_SYNC_TIMEOUT, sync.finish()).await {
+                Ok(Some(answer)) => {
+                    tracing::info!(pulled = answer.pulled.len(), conflicts = answer.conflicts.len(), "last sync done")
+                }
+                Ok(None) => tracing::debug!("the sync worker had already stopped"),
+                Err(_) => {
+                    sync.stop();
+                    let text = format!(
+                        "[dockdap] the last sync took over {FINAL_SYNC_TIMEOUT:?} and was abandoned; edits still in the container may not be in the workspace\n"
+                    );
+                    self.events_tx.send(TargetEvent::Output { category: "stderr", text }).await;
+                }
+            }
+        }
+        let commit = self.config.as_ref().is_some_and(|c| c.commit_on_exit());
+        if let (true, Some(container)) = (commit, self.target.as_ref().and_then(|t| t.container_ref())) {
+            let request = CommitRequest {
+                tag: None,
+                pause: false,
+                app_root: self.config.as_ref().map(|c| c.paths().app_root.clone()).unwrap_or_default(),
+            };
+            let events = self.events_tx.clone();
+            match tokio::time::timeout(COMMIT_TIMEOUT, snapshot(&container, &request, &events)).await {
+                Ok(Ok(snap)) => self.snapshot = Some(snap.image),
+                Ok(Err(_)) => {}
+                Err(_) => {
+                    let text =
+                        format!("[dockdap] commitOnExit: the snapshot took over {COMMIT_TIMEOUT:?}; giving up\n");
+                    self.events_tx.send(TargetEvent::Output { category: "stderr", text }).await;
+                }
+            }
+        }
+    }
+}
+
+/// Commits, telling the user what happens in the debug console.
+pub(super) async fn snapshot(
+    container: &crate::container::ContainerRef,
+    request: &CommitRequest,
+    events: &EventSender,
+) -> Result<Snapshot, String> {
+    let say = |category: &'static str, text: String| TargetEvent::Output { category, text: format!("{text}\n") };
+    let start = if request.pause {
+        format!(
+            "[dockdap] snapshotting {}: the container is paused, so the program and debugpy are frozen until it is done",
+            container.name
+        )
+    } else {
+        format!("[dockdap] snapshotting {} without pausing it", container.name)
+    };
+    events.send(say("console", start)).await;
+    match container.commit(request).await {
+        Ok(snap) => {
+            let what = if snap.changed.is_empty() {
+                "no file under the app folder changed".to_owned()
+            } else {
+                format!("changed: {}", snap.changed.join(", "))
+            };
+            events.send(say("console", format!("[dockdap] snapshot {} ({what})", snap.image))).await;
+            for warning in &snap.warnings {
+                events.send(say("important", format!("[dockdap] snapshot {}: {warning}", snap.image))).await;
+            }
+            Ok(snap)
+        }
+        Err(e) => {
+            let why = format!("the snapshot of {} failed: {e}", container.name);
+            events.send(say("stderr", format!("[dockdap] {why}"))).await;
+            Err(why)
+        }
+    }
+}
+
+/// The `dockdap/commit` response body.
+fn snapshot_json(snap: &Snapshot) -> Value {
+    json!({ "image": snap.image, "id": snap.id, "changed": snap.changed, "warnings": snap.warnings })
+}
+
+/// `resolve` and `paths` of `dockdap/sync`.
+fn parse_resolve(args: &Value) -> Result<Option<(Side, Vec<String>)>, String> {
+    let side = match args.get("resolve") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) if s == "workspace" => Side::Workspace,
+        Some(Value::String(s)) if s == "container" => Side::Container,
+        Some(other) => {
+            return Err(format!(
+                "`resolve` must be \"workspace\" (the workspace's version goes into the container) or \"container\" (the container's version replaces the workspace's), not {other}"
+            ));
+        }
+    };
+    let paths = match args.get("paths") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or("`paths` must be a list of file paths"))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err("`paths` must be a list of file paths".into()),
+    };
+    Ok(Some((side, paths)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_arguments() {
+        assert_eq!(parse_resolve(&json!({})), Ok(None));
+        assert_eq!(parse_resolve(&json!({"resolve": "workspace"})), Ok(Some((Side::Workspace, vec![]))));
+        assert_eq!(
+            parse_resolve(&json!({"resolve": "container", "paths": ["score.py"]})),
+            Ok(Some((Side::Container, vec!["score.py".to_owned()])))
+        );
+        assert!(parse_resolve(&json!({"resolve": "mine"})).unwrap_err().contains("must be \"workspace\""));
+        assert!(parse_resolve(&json!({"resolve": "container", "paths": "x"})).is_err());
+    }
+}

@@ -1,0 +1,784 @@
+//! The sync engine: looks at both sides, asks `state::decide`, and carries
+//! out the decision through `write` (workspace) and a `Remote` (container).
+//!
+//! It owns the per-file state of one session and is driven by one task (the
+//! worker), so no two syncs ever interleave. The container is reached only
+//! through the `Remote` trait, which `container::ContainerRef` implements and
+//! the tests fake; this module never imports Docker.
+//!
+//! Cost model: a container file is fetched only when its stat (size,
+//! modification time; one HEAD request) moved since the last look. Files
+//! sync already knows are polled by stat (`poll_known`); new files are
+//! found through the engine's change list (`docker diff`), which names every
+//! file the container changed since it started but can take seconds on some
+//! storage drivers (fuse-overlayfs, vfs), so it is read on full syncs and at
+//! a slower pace. The workspace side is hashed file by file (on a full sync,
+//! every file under the mapped folder; from the watcher, the files it names).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use super::extract::{self, Hash, Limits, Placement};
+use super::names::{CONFLICT_SUFFIX, HostOs, RelPath, is_ignored};
+use super::state::{Action, Base, FileState, decide};
+use super::write::{self, WriteError};
+use crate::container::ContainerError;
+
+/// What the container's file system says about one path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteStat {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, as the engine reports it.
+    pub mtime: String,
+    /// What it is.
+    pub kind: RemoteKind,
+}
+
+/// What a path in the container is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteKind {
+    /// A regular file.
+    File,
+    /// A folder.
+    Folder,
+    /// A symbolic link, and where it points.
+    Link(String),
+    /// A device, FIFO, socket or anything else.
+    Other,
+}
+
+/// A change the container's change list reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteChange {
+    /// The absolute path in the container.
+    pub path: String,
+    /// Whether it was deleted.
+    pub deleted: bool,
+}
+
+/// The container side, as sync needs it. Paths are absolute POSIX paths in the container.
+pub trait Remote: Clone + Send + Sync + 'static {
+    /// Everything the container changed since it started.
+    fn changes(&self) -> impl Future<Output = Result<Vec<RemoteChange>, ContainerError>> + Send;
+    /// What is at `path`, or `None` if nothing.
+    fn stat(&self, path: &str) -> impl Future<Output = Result<Option<RemoteStat>, ContainerError>> + Send;
+    /// A tar archive of `path` (names relative to its folder), at most
+    /// `max_bytes` long, or `None` if there is nothing at `path`.
+    fn fetch(&self, path: &str, max_bytes: u64) -> impl Future<Output = Result<Option<Bytes>, ContainerError>> + Send;
+    /// Extracts a tar archive into folder `dir`, never replacing a folder by
+    /// a file or a file by a folder. Fails with `PathNotFound` if `dir` does not exist.
+    fn put(&self, dir: &str, archive: Bytes) -> impl Future<Output = Result<(), ContainerError>> + Send;
+}
+
+/// Which directions may copy files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Directions {
+    /// Container edits come into the workspace (`sync.fromContainer`).
+    pub from_container: bool,
+    /// Workspace edits go into the container (`sync.toContainer`).
+    pub to_container: bool,
+}
+
+/// Which side wins when the user resolves a conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The workspace's version goes into the container.
+    Workspace,
+    /// The container's version replaces the workspace's.
+    Container,
+}
+
+/// What one sync round did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Files copied from the container into the workspace.
+    pub pulled: Vec<RelPath>,
+    /// Files copied from the workspace into the container.
+    pub pushed: Vec<RelPath>,
+    /// Conflicts found in this round (also in `conflicts` of the engine).
+    pub new_conflicts: Vec<RelPath>,
+    /// Lines for the debug console: refusals, deletions, conflicts, errors.
+    pub notes: Vec<String>,
+}
+
+impl SyncReport {
+    /// Whether anything happened that the user should hear about.
+    pub fn is_empty(&self) -> bool {
+        self.pulled.is_empty() && self.pushed.is_empty() && self.new_conflicts.is_empty() && self.notes.is_empty()
+    }
+
+    fn merge(&mut self, other: SyncReport) {
+        self.pulled.extend(other.pulled);
+        self.pushed.extend(other.pushed);
+        self.new_conflicts.extend(other.new_conflicts);
+        self.notes.extend(other.notes);
+    }
+}
+
+/// Most files a workspace walk looks at.
+const MAX_WALK: usize = 20_000;
+
+/// One session's sync between a workspace folder and a container folder.
+pub struct SyncEngine<R> {
+    remote: R,
+    workspace: PathBuf,
+    app_root: String,
+    directions: Directions,
+    host: HostOs,
+    limits: Limits,
+    files: BTreeMap<RelPath, FileState>,
+    conflicts: BTreeSet<RelPath>,
+    diverged: BTreeSet<RelPath>,
+    /// Problems already reported (each is reported once per session).
+    told: BTreeSet<String>,
+    /// Where `poll_known` goes on next time.
+    cursor: usize,
+}
+
+/// The current content of one side.
+struct Seen {
+    hash: Option<Hash>,
+    content: Option<Vec<u8>>,
+    executable: bool,
+}
+
+impl<R: Remote> SyncEngine<R> {
+    /// An engine between `workspace` (a host folder) and `app_root` (a folder in the container).
+    pub fn new(remote: R, workspace: PathBuf, app_root: &str, directions: Directions) -> SyncEngine<R> {
+        let app_root = if app_root.len() > 1 { app_root.trim_end_matches('/') } else { app_root };
+        SyncEngine {
+            remote,
+            workspace,
+            app_root: app_root.to_owned(),
+            directions,
+            host: HostOs::current(),
+            limits: Limits::default(),
+            files: BTreeMap::new(),
+            conflicts: BTreeSet::new(),
+            diverged: BTreeSet::new(),
+            told: BTreeSet::new(),
+            cursor: 0,
+        }
+    }
+
+    /// Changes the caps (tests use small ones).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// The container side.
+    pub fn remote(&self) -> &R {
+        &self.remote
+    }
+
+    /// The workspace folder.
+    pub fn workspace(&self) -> &Path {
+        &self.workspace
+    }
+
+    /// The directions in force.
+    pub fn directions(&self) -> Directions {
+        self.directions
+    }
+
+    /// Files changed on both sides, not yet resolved.
+    pub fn conflicts(&self) -> impl Iterator<Item = &RelPath> {
+        self.conflicts.iter()
+    }
+
+    /// Files that differed at the start and have not been touched since.
+    pub fn diverged(&self) -> impl Iterator<Item = &RelPath> {
+        self.diverged.iter()
+    }
+
+    /// The relative path of a host path under the workspace, if it is one sync handles.
+    pub fn relative(&self, path: &Path) -> Option<RelPath> {
+        let rest = path.strip_prefix(&self.workspace).ok()?;
+        let parts: Option<Vec<&str>> = rest.components().map(|c| c.as_os_str().to_str()).collect();
+        let rel = RelPath::from_components(parts?, self.host).ok()?;
+        (!is_ignored(&rel)).then_some(rel)
+    }
+
+    /// The first look at both sides. Files that are the same on both are
+    /// recorded as agreed; files that differ are recorded, reported, and
+    /// left alone (see `state`). Nothing is copied.
+    pub async fn start(&mut self) -> SyncReport {
+        let mut report = SyncReport::default();
+        let (local_files, notes) = self.walk_workspace();
+        report.notes.extend(notes);
+        let changes = match self.remote.changes().await {
+            Ok(changes) => self.under_root(changes, &mut report),
+            Err(e) => {
+                self.problem(&mut report, format!("cannot list the container's changed files: {e}"));
+                BTreeMap::new()
+            }
+        };
+        let mut paths: BTreeSet<RelPath> = local_files.into_iter().collect();
+        paths.extend(changes.into_keys());
+        for path in paths {
+            let local = match self.local(&path) {
+                Ok(seen) => seen,
+                Err(note) => {
+                    self.problem(&mut report, note);
+                    continue;
+                }
+            };
+            let remote = match self.fetch_remote(&path).await {
+                Ok(seen) => seen,
+                Err(note) => {
+                    self.problem(&mut report, note);
+                    continue;
+                }
+            };
+            let state = self.files.entry(path.clone()).or_default();
+            if local.hash == remote.hash {
+                state.base = Base::Agreed(local.hash);
+            } else {
+                state.base = Base::Diverged { local: local.hash, remote: remote.hash };
+                // A file only in the workspace (a README, a Dockerfile) is normal, not news.
+                if remote.hash.is_some() {
+                    state.reported = Some((local.hash, remote.hash));
+                    self.diverged.insert(path);
+                }
+            }
+        }
+        if !self.diverged.is_empty() {
+            let names: Vec<&str> = self.diverged.iter().map(RelPath::as_str).collect();
+            report.notes.push(format!(
+                "{} file(s) differ between the workspace and the container: {}. Neither copy was changed; an edit to either is reported as a conflict until they agree (`dockdap/sync` with `resolve` picks a side)",
+                names.len(),
+                names.join(", ")
+            ));
+        }
+        report
+    }
+
+    /// A full round: every workspace file and every file the container changed.
+    pub async fn sync_all(&mut self) -> SyncReport {
+        let mut report = SyncReport::default();
+        let (local_files, notes) = self.walk_workspace();
+        report.notes.extend(notes);
+        let changes = match self.remote.changes().await {
+            Ok(changes) => self.under_root(changes, &mut report),
+            Err(e) => {
+                self.problem(&mut report, format!("cannot list the container's changed files: {e}"));
+                return report;
+            }
+        };
+        let mut paths: BTreeSet<RelPath> = local_files.into_iter().collect();
+        paths.extend(changes.keys().cloned());
+        paths.extend(self.files.keys().cloned());
+        for path in paths {
+            let round = self.sync_one(&path, changes.contains_key(&path)).await;
+            report.merge(round);
+        }
+        report
+    }
+
+    /// The container side only: files the container changed (what a poll or
+    /// a stop of the debuggee looks at).
+    pub async fn sync_from_container(&mut self) -> SyncReport {
+        let listed = self.remote.changes().await;
+        self.sync_changes(listed).await
+    }
+
+    /// The container side, given a change list read elsewhere (the worker
+    /// reads it in its own task, so a slow list does not hold up other work).
+    pub async fn sync_changes(&mut self, listed: Result<Vec<RemoteChange>, ContainerError>) -> SyncReport {
+        let mut report = SyncReport::default();
+        let changes = match listed {
+            Ok(changes) => self.under_root(changes, &mut report),
+            Err(e) => {
+                self.problem(&mut report, format!("cannot list the container's changed files: {e}"));
+                return report;
+            }
+        };
+        for path in changes.keys() {
+            let round = self.sync_one(path, true).await;
+            report.merge(round);
+        }
+        report
+    }
+
+    /// Files the watcher saw change. The container side of each is looked
+    /// at through its stat (one cheap request), not the change list, which
+    /// some storage drivers take seconds to compute.
+    pub async fn sync_paths(&mut self, paths: &BTreeSet<RelPath>) -> SyncReport {
+        let mut report = SyncReport::default();
+        for path in paths {
+            let round = self.sync_one(path, true).await;
+            report.merge(round);
+        }
+        report
+    }
+
+    /// The cheap container poll: the stat of up to `budget` files sync
+    /// already knows (taking turns when there are more), fetching only those
+    /// whose size or time moved. New files in the container are found by
+    /// `sync_from_container`, which reads the change list.
+    pub async fn poll_known(&mut self, budget: usize) -> SyncReport {
+        let mut report = SyncReport::default();
+        let known: Vec<RelPath> = self.files.keys().cloned().collect();
+        if known.is_empty() || budget == 0 {
+            return report;
+        }
+        let first = self.cursor % known.len();
+        let count = budget.min(known.len());
+        for i in 0..count {
+            let path = &known[(first + i) % known.len()];
+            if !self.remote_moved(path).await {
+                continue; // workspace edits are the watcher's business
+            }
+            let round = self.sync_one(path, true).await;
+            report.merge(round);
+        }
+        self.cursor = (first + count) % known.len();
+        report
+    }
+
+    /// The user picked a side for files in conflict (or that differed from
+    /// the start): all of them when `only` is empty. The losing side's
+    /// version is kept: the container's beside the workspace file
+    /// (`.container`) before it is replaced.
+    pub async fn resolve(&mut self, side: Side, only: &[RelPath]) -> SyncReport {
+        let mut report = SyncReport::default();
+        let targets: Vec<RelPath> = self
+            .conflicts
+            .iter()
+            .chain(self.diverged.iter())
+            .filter(|p| only.is_empty() || only.contains(p))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for name in only {
+            if !targets.contains(name) {
+                report.notes.push(format!("{name} is not in conflict; nothing to resolve"));
+            }
+        }
+        for path in targets {
+            let local = match self.local(&path) {
+                Ok(seen) => seen,
+                Err(note) => {
+                    self.problem(&mut report, note);
+                    continue;
+                }
+            };
+            let remote = match self.fetch_remote(&path).await {
+                Ok(seen) => seen,
+                Err(note) => {
+                    self.problem(&mut report, note);
+                    continue;
+                }
+            };
+            let done = match side {
+                Side::Workspace => {
+                    if let Some(content) = &remote.content {
+                        self.write_conflict_copy(&path, content, &mut report);
+                    }
+                    match &local.content {
+                        Some(content) => self.push(&path, content, local.executable, &mut report).await,
+                        None => {
+                            report.notes.push(format!(
+                                "{path}: the workspace has no such file, and deletions are not copied into the container"
+                            ));
+                            false
+                        }
+                    }
+                }
+                Side::Container => match &remote.content {
+                    Some(content) => self.pull(&path, content, remote.executable, &mut report),
+                    None => {
+                        report.notes.push(format!(
+                            "{path}: the container has no such file, and deletions are not copied into the workspace"
+                        ));
+                        false
+                    }
+                },
+            };
+            if done {
+                let hash = if side == Side::Workspace { local.hash } else { remote.hash };
+                let state = self.files.entry(path.clone()).or_default();
+                state.base = Base::Agreed(hash);
+                state.reported = None;
+                self.conflicts.remove(&path);
+                self.diverged.remove(&path);
+            }
+        }
+        report
+    }
+
+    /// Whether the container's `path` may differ from what was last seen
+    /// (its stat moved, or it was never seen).
+    async fn remote_moved(&mut self, path: &RelPath) -> bool {
+        let Some((hash, seen)) = self.files.get(path).and_then(|s| s.remote_seen.clone()) else {
+            return true;
+        };
+        let target = path.in_container(&self.app_root);
+        match self.remote.stat(&target).await {
+            Ok(None) => hash.is_some(),
+            Ok(Some(RemoteStat { kind: RemoteKind::File, size, mtime })) => seen != Some((size, mtime)),
+            Ok(Some(RemoteStat { kind: RemoteKind::Folder, .. })) => hash.is_some(),
+            Ok(Some(_)) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// Decides and acts for one file. `remote_changed`: the change list names it.
+    async fn sync_one(&mut self, path: &RelPath, remote_changed: bool) -> SyncReport {
+        let mut report = SyncReport::default();
+        let local = match self.local(path) {
+            Ok(seen) => seen,
+            Err(note) => {
+                self.problem(&mut report, note);
+                return report;
+            }
+        };
+        let remote = match self.remote_now(path, remote_changed).await {
+            Ok(seen) => seen,
+            Err(note) => {
+                self.problem(&mut report, note);
+                return report;
+            }
+        };
+        let base = self.files.get(path).map(|s| s.base).unwrap_or(Base::Agreed(None));
+        let action = decide(base, local.hash, remote.hash);
+        tracing::debug!(%path, ?action, "sync decision");
+        match action {
+            Action::Agree => {
+                let state = self.files.entry(path.clone()).or_default();
+                state.base = Base::Agreed(local.hash);
+                state.reported = None;
+                self.conflicts.remove(path);
+                self.diverged.remove(path);
+            }
+            Action::StillDiverged => {}
+            Action::Pull if self.directions.from_container => {
+                let remote = match remote.content {
+                    Some(_) => remote,
+                    None => match self.fetch_remote(path).await {
+                        Ok(seen) if seen.hash == remote.hash => seen,
+                        Ok(_) => return report, // changed again meanwhile: the next round sees it
+                        Err(note) => {
+                            self.problem(&mut report, note);
+                            return report;
+                        }
+                    },
+                };
+                if let Some(content) = &remote.content
+                    && self.pull(path, content, remote.executable, &mut report)
+                {
+                    self.files.entry(path.clone()).or_default().base = Base::Agreed(remote.hash);
+                }
+            }
+            Action::Push if self.directions.to_container => {
+                if let Some(content) = &local.content
+                    && self.push(path, content, local.executable, &mut report).await
+                {
+                    self.files.entry(path.clone()).or_default().base = Base::Agreed(local.hash);
+                }
+            }
+            Action::Pull | Action::Push => {}
+            Action::DeletedInContainer | Action::DeletedInWorkspace => {
+                if self.first_report(path, local.hash, remote.hash) {
+                    let (gone, kept) = if action == Action::DeletedInContainer {
+                        ("the container", "the workspace")
+                    } else {
+                        ("the workspace", "the container")
+                    };
+                    report.notes.push(format!(
+                        "{path} was deleted in {gone}; {kept} keeps its copy (deletions are not copied)"
+                    ));
+                }
+            }
+            Action::Conflict => {
+                self.diverged.remove(path);
+                let new = self.conflicts.insert(path.clone());
+                if self.first_report(path, local.hash, remote.hash) {
+                    let mut beside = String::new();
+                    if self.directions.from_container {
+                        let content = match remote.content {
+                            Some(content) => Some(content),
+                            None => self.fetch_remote(path).await.ok().and_then(|s| s.content),
+                        };
+                        if let Some(content) = content
+                            && self.write_conflict_copy(path, &content, &mut report)
+                        {
+                            beside = format!("; the container's version is beside it as {path}{CONFLICT_SUFFIX}");
+                        }
+                    }
+                    let what = match (local.hash, remote.hash) {
+                        (None, _) => "was deleted in the workspace and changed in the container",
+                        (_, None) => "was changed in the workspace and deleted in the container",
+                        _ => "changed in both the workspace and the container",
+                    };
+                    report.notes.push(format!("conflict: {path} {what}; neither copy was overwritten{beside}"));
+                }
+                if new {
+                    report.new_conflicts.push(path.clone());
+                }
+            }
+        }
+        report
+    }
+
+    /// Reports a problem (a refused name, an unreachable container) once per session.
+    fn problem(&mut self, report: &mut SyncReport, text: String) {
+        if self.told.insert(text.clone()) {
+            report.notes.push(text);
+        }
+    }
+
+    /// Whether this (local, remote) pair is news for `path`; remembers it.
+    fn first_report(&mut self, path: &RelPath, local: Option<Hash>, remote: Option<Hash>) -> bool {
+        let state = self.files.entry(path.clone()).or_default();
+        if state.reported == Some((local, remote)) {
+            return false;
+        }
+        state.reported = Some((local, remote));
+        true
+    }
+
+    fn pull(&mut self, path: &RelPath, content: &[u8], executable: bool, report: &mut SyncReport) -> bool {
+        match write::write_beneath(&self.workspace, path, content, executable) {
+            Ok(()) => {
+                report.pulled.push(path.clone());
+                true
+            }
+            Err(e) => {
+                report.notes.push(e.to_string());
+                false
+            }
+        }
+    }
+
+    fn write_conflict_copy(&mut self, path: &RelPath, content: &[u8], report: &mut SyncReport) -> bool {
+        let beside = path.with_suffix(CONFLICT_SUFFIX);
+        match write::write_beneath(&self.workspace, &beside, content, false) {
+            Ok(()) => true,
+            Err(e) => {
+                report.notes.push(e.to_string());
+                false
+            }
+        }
+    }
+
+    async fn push(&mut self, path: &RelPath, content: &[u8], executable: bool, report: &mut SyncReport) -> bool {
+        let result = self.put_file(path, content, executable).await;
+        match result {
+            Ok(()) => {
+                let target = path.in_container(&self.app_root);
+                let stat = self.remote.stat(&target).await.ok().flatten().map(|s| (s.size, s.mtime));
+                let state = self.files.entry(path.clone()).or_default();
+                state.remote_seen = Some((Some(Hash::of(content)), stat));
+                report.pushed.push(path.clone());
+                true
+            }
+            Err(e) => {
+                report.notes.push(format!("could not copy {path} into the container: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Puts one file into the container: into its folder if that exists,
+    /// else from the app root with the missing folders.
+    async fn put_file(&self, path: &RelPath, content: &[u8], executable: bool) -> Result<(), ContainerError> {
+        let mode = if executable { 0o755 } else { 0o644 };
+        let dir = match path.parent() {
+            Some(parent) => parent.in_container(&self.app_root),
+            None => self.app_root.clone(),
+        };
+        let single = pack(&[], path.file_name(), content, mode).map_err(|e| ContainerError::Api(e.to_string()))?;
+        match self.remote.put(&dir, single).await {
+            Err(ContainerError::PathNotFound { .. }) if path.parent().is_some() => {
+                let folders: Vec<String> = path
+                    .parent()
+                    .map(|p| {
+                        let parts: Vec<&str> = p.components().collect();
+                        (1..=parts.len()).map(|n| parts[..n].join("/")).collect()
+                    })
+                    .unwrap_or_default();
+                let archive =
+                    pack(&folders, path.as_str(), content, mode).map_err(|e| ContainerError::Api(e.to_string()))?;
+                self.remote.put(&self.app_root, archive).await
+            }
+            other => other,
+        }
+    }
+
+    /// The workspace's current content of `path`.
+    fn local(&self, path: &RelPath) -> Result<Seen, String> {
+        match write::read_beneath(&self.workspace, path, self.limits.max_file_bytes) {
+            Ok(Some(content)) => Ok(Seen {
+                hash: Some(Hash::of(&content)),
+                executable: write::is_executable(&self.workspace, path),
+                content: Some(content),
+            }),
+            Ok(None) => Ok(Seen { hash: None, content: None, executable: false }),
+            Err(e @ (WriteError::Refused { .. } | WriteError::Io { .. })) => Err(e.to_string()),
+        }
+    }
+
+    /// The container's current content of `path`, fetched only when the
+    /// change list names it and its size or time moved since the last look.
+    async fn remote_now(&mut self, path: &RelPath, changed: bool) -> Result<Seen, String> {
+        let seen = self.files.get(path).and_then(|s| s.remote_seen.clone());
+        if let Some((hash, stat)) = &seen {
+            if !changed {
+                // Not in the change list: still the image's version, as when last seen.
+                return Ok(Seen { hash: *hash, content: None, executable: false });
+            }
+            let target = path.in_container(&self.app_root);
+            let now = self.remote.stat(&target).await.map_err(|e| format!("cannot look at {target}: {e}"))?;
+            let now_key = now.as_ref().filter(|s| s.kind == RemoteKind::File).map(|s| (s.size, s.mtime.clone()));
+            if matches!(now, Some(RemoteStat { kind: RemoteKind::Folder, .. })) {
+                return Ok(Seen { hash: None, content: None, executable: false });
+            }
+            if now.is_none() && hash.is_none() {
+                return Ok(Seen { hash: None, content: None, executable: false });
+            }
+            if now_key.is_some() && now_key == *stat {
+                return Ok(Seen { hash: *hash, content: None, executable: false });
+            }
+        }
+        self.fetch_remote(path).await
+    }
+
+    /// Fetches the container's content of `path` and remembers what it saw.
+    async fn fetch_remote(&mut self, path: &RelPath) -> Result<Seen, String> {
+        let target = path.in_container(&self.app_root);
+        let stat = self.remote.stat(&target).await.map_err(|e| format!("cannot look at {target}: {e}"))?;
+        let seen = match &stat {
+            None => Seen { hash: None, content: None, executable: false },
+            // A folder is not a file; files in it are listed on their own.
+            Some(RemoteStat { kind: RemoteKind::Folder, .. }) => Seen { hash: None, content: None, executable: false },
+            Some(RemoteStat { kind: RemoteKind::Link(to), .. }) => {
+                return Err(format!(
+                    "refused {target} from the container: it is a symbolic link (to {to:?}); only files and folders are synced"
+                ));
+            }
+            Some(RemoteStat { kind: RemoteKind::Other, .. }) => {
+                return Err(format!(
+                    "refused {target} from the container: it is not a regular file (a device, FIFO or socket); only files and folders are synced"
+                ));
+            }
+            Some(_) => {
+                let archive = self
+                    .remote
+                    .fetch(&target, self.limits.max_file_bytes.saturating_add(64 << 10))
+                    .await
+                    .map_err(|e| format!("cannot copy {target} out of the container: {e}"))?;
+                match archive {
+                    None => Seen { hash: None, content: None, executable: false },
+                    Some(bytes) => self.read_single(path, &bytes)?,
+                }
+            }
+        };
+        let key = stat.filter(|s| s.kind == RemoteKind::File).map(|s| (s.size, s.mtime));
+        self.files.entry(path.clone()).or_default().remote_seen = Some((seen.hash, key));
+        Ok(seen)
+    }
+
+    /// The one file a single-path archive must hold, checked like any archive.
+    fn read_single(&self, path: &RelPath, bytes: &[u8]) -> Result<Seen, String> {
+        let base = match path.parent() {
+            Some(parent) => parent.in_container(&self.app_root),
+            None => self.app_root.clone(),
+        };
+        let place = Placement { base: &base, root: &self.app_root };
+        let contents = extract::read_archive(bytes, &place, self.limits, self.host);
+        let prefix = format!("from the container's {}: ", path.in_container(&self.app_root));
+        if let Some(refusal) = contents.refusals.first() {
+            return Err(format!("{prefix}{refusal}"));
+        }
+        if let Some(why) = contents.truncated {
+            return Err(format!("{prefix}{why}"));
+        }
+        let mut files = contents.files.into_iter();
+        match (files.next(), files.next()) {
+            (Some(file), None) if file.path == *path => {
+                Ok(Seen { hash: Some(file.hash), executable: file.executable, content: Some(file.content) })
+            }
+            _ => Err(format!("{prefix}the archive does not hold exactly that one file; not synced")),
+        }
+    }
+
+    /// Keeps the change list's entries that are under the app root and
+    /// synced. A name that is refused is reported once per session.
+    fn under_root(&mut self, changes: Vec<RemoteChange>, report: &mut SyncReport) -> BTreeMap<RelPath, bool> {
+        let prefix = format!("{}/", self.app_root.trim_end_matches('/'));
+        let mut out = BTreeMap::new();
+        for change in changes {
+            let Some(rest) = change.path.strip_prefix(&prefix) else { continue };
+            match RelPath::parse(rest, self.host) {
+                Ok(rel) if is_ignored(&rel) => {}
+                Ok(rel) => {
+                    out.insert(rel, change.deleted);
+                }
+                Err(refusal) => {
+                    self.problem(report, format!("container file {refusal}"));
+                }
+            }
+        }
+        out
+    }
+
+    /// Every file under the workspace folder that sync handles, without
+    /// following symlinks; notes for what was skipped.
+    fn walk_workspace(&self) -> (Vec<RelPath>, Vec<String>) {
+        let mut files = Vec::new();
+        let mut notes = Vec::new();
+        let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(self.workspace.clone(), Vec::new())];
+        while let Some((dir, parts)) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let Ok(name) = entry.file_name().into_string() else { continue };
+                let mut child_parts = parts.clone();
+                child_parts.push(name);
+                let Ok(rel) = RelPath::from_components(child_parts.iter().map(String::as_str), self.host) else {
+                    continue;
+                };
+                if is_ignored(&rel) {
+                    continue;
+                }
+                let Ok(kind) = entry.file_type() else { continue };
+                if kind.is_dir() {
+                    stack.push((entry.path(), child_parts));
+                } else if kind.is_file() {
+                    if files.len() >= MAX_WALK {
+                        notes.push(format!("the workspace holds more than {MAX_WALK} files; the rest are not synced"));
+                        return (files, notes);
+                    }
+                    files.push(rel);
+                }
+            }
+        }
+        (files, notes)
+    }
+}
+
+/// A tar archive holding `folders` (relative names, outermost first) and one file.
+pub fn pack(folders: &[String], name: &str, content: &[u8], mode: u32) -> std::io::Result<Bytes> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mtime = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    for folder in folders {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_mode(0o755);
+        header.set_size(0);
+        header.set_mtime(mtime);
+        builder.append_data(&mut header, format!("{folder}/"), std::io::empty())?;
+    }
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_mode(mode);
+    header.set_size(content.len() as u64);
+    header.set_mtime(mtime);
+    builder.append_data(&mut header, name, content)?;
+    Ok(Bytes::from(builder.into_inner()?))
+}

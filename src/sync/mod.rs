@@ -1,0 +1,42 @@
+//! Files in step between the workspace and the container, without ever
+//! losing an edit.
+//!
+//! - `names`: relative paths and the rules that refuse hostile names; the
+//!   files sync ignores (`__pycache__`, `*.pyc`, `.git`, editor scratch files,
+//!   dockdap's own `.container` copies).
+//! - `extract`: reading archives from the container (untrusted): regular
+//!   files and folders only, capped; never `unpack`.
+//! - `write`: atomic writes beneath the workspace root, never through a symlink.
+//! - `state`: what both sides last agreed on, and the pull / push / conflict decision.
+//! - `engine`: looks at both sides and carries decisions out; the container
+//!   is reached through the `Remote` trait only.
+//! - `remote`: `container::ContainerRef` as a `Remote`.
+//! - `worker`: the session's sync task: commands, the workspace watcher, the
+//!   container poll, console reports.
+//!
+//! **Architecture Invariant:** no workspace file is overwritten unless the
+//! container changed it and the workspace did not since they last agreed
+//! (or the user explicitly resolved a conflict for the container's side);
+//! no container file is overwritten unless the mirror holds. A conflict
+//! keeps both: the container's version goes beside the workspace file as
+//! `NAME.container`.
+//!
+//! **Architecture Invariant:** nothing from a container archive reaches the
+//! disk except through `RelPath::parse` and `write::write_beneath`.
+//!
+//! This module never imports Docker (bollard); it knows the container only
+//! as a `Remote`.
+
+pub mod engine;
+pub mod extract;
+pub mod names;
+pub mod remote;
+pub mod state;
+pub mod worker;
+pub mod write;
+
+#[cfg(test)]
+mod tests;
+
+pub use engine::{Directions, Remote, Side, SyncEngine, SyncReport};
+pub use worker::{SyncAnswer, SyncHandle, SyncSetup};

@@ -1,0 +1,39 @@
+//! The container side of sync: `container::ContainerRef` seen through the
+//! `Remote` trait. Only translation lives here; the Engine API calls are in
+//! `container::archive`.
+
+use bytes::Bytes;
+
+use super::engine::{Remote, RemoteChange, RemoteKind, RemoteStat};
+use crate::container::{ContainerError, ContainerRef};
+
+impl Remote for ContainerRef {
+    async fn changes(&self) -> Result<Vec<RemoteChange>, ContainerError> {
+        let list = ContainerRef::changes(self).await?;
+        Ok(list.into_iter().map(|c| RemoteChange { path: c.path, deleted: c.deleted }).collect())
+    }
+
+    async fn stat(&self, path: &str) -> Result<Option<RemoteStat>, ContainerError> {
+        let Some(stat) = ContainerRef::stat(self, path).await? else {
+            return Ok(None);
+        };
+        let kind = if stat.is_dir() {
+            RemoteKind::Folder
+        } else if stat.is_symlink() {
+            RemoteKind::Link(stat.link_target.clone())
+        } else if stat.is_file() {
+            RemoteKind::File
+        } else {
+            RemoteKind::Other
+        };
+        Ok(Some(RemoteStat { size: stat.size, mtime: stat.mtime, kind }))
+    }
+
+    async fn fetch(&self, path: &str, max_bytes: u64) -> Result<Option<Bytes>, ContainerError> {
+        self.download(path, max_bytes).await
+    }
+
+    async fn put(&self, dir: &str, archive: Bytes) -> Result<(), ContainerError> {
+        self.upload(dir, archive).await
+    }
+}

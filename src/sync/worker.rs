@@ -1,0 +1,339 @@
+//! The task that runs a session's sync: one engine, one loop, so no two
+//! syncs interleave. It takes commands from the session (`dockdap/sync`, the
+//! debuggee stopped, the session ends), watches the workspace (the `notify`
+//! crate, debounced) and polls the container's change list when the
+//! directions are `auto`, and tells the user what it did through the
+//! session's `EventSender` (debug console lines). The container poll looks
+//! at the files it knows every `POLL` (cheap stats) and reads the change
+//! list for new files at a pace set by what that costs.
+//!
+//! A file dockdap itself just wrote is not echoed back: the watcher sees it,
+//! but its content is what both sides already agree on, so the decision is
+//! "nothing to do".
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::engine::{Directions, Remote, Side, SyncEngine, SyncReport};
+use super::names::RelPath;
+use crate::target::{EventSender, TargetEvent};
+
+/// How often files sync knows are polled in the container when `fromContainer` is `auto`.
+pub const POLL: Duration = Duration::from_millis(250);
+/// How many known files one poll looks at (more take turns).
+pub const POLL_BUDGET: usize = 32;
+/// The change list (new files in the container) is read at most this often...
+pub const DISCOVER_MIN: Duration = Duration::from_secs(1);
+/// ...and at least this often; in between, four times what reading it took.
+pub const DISCOVER_MAX: Duration = Duration::from_secs(20);
+/// How long the workspace must be quiet before saved files are copied.
+pub const DEBOUNCE: Duration = Duration::from_millis(50);
+/// The longest a burst of saves can delay a copy.
+pub const MAX_DELAY: Duration = Duration::from_millis(300);
+
+/// How a session's sync is set up.
+#[derive(Debug, Clone)]
+pub struct SyncSetup {
+    /// The workspace folder (`localRoot`).
+    pub workspace: PathBuf,
+    /// The app's folder in the container (`appRoot`).
+    pub app_root: String,
+    /// Which directions copy files.
+    pub directions: Directions,
+    /// Watch the workspace and copy saves at once (`toContainer: "auto"`).
+    pub watch_workspace: bool,
+    /// Poll the container's change list (`fromContainer: "auto"`).
+    pub poll_container: bool,
+}
+
+/// What a `dockdap/sync` (or the final sync) reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncAnswer {
+    /// Workspace paths written from the container.
+    pub pulled: Vec<String>,
+    /// Workspace paths copied into the container.
+    pub pushed: Vec<String>,
+    /// Workspace paths in conflict, all of them (not only new ones).
+    pub conflicts: Vec<String>,
+    /// Workspace paths that differed at the start and were left alone.
+    pub diverged: Vec<String>,
+    /// What else the user should know.
+    pub notes: Vec<String>,
+}
+
+impl SyncAnswer {
+    /// The `dockdap/sync` response body.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "pulled": self.pulled,
+            "pushed": self.pushed,
+            "conflicts": self.conflicts,
+            "diverged": self.diverged,
+            "notes": self.notes,
+        })
+    }
+}
+
+enum Command {
+    Sync { resolve: Option<(Side, Vec<String>)>, reply: oneshot::Sender<SyncAnswer> },
+    FromContainer,
+    Finish { reply: oneshot::Sender<SyncAnswer> },
+}
+
+/// The session's end of a running sync worker.
+#[derive(Debug, Clone)]
+pub struct SyncHandle {
+    tx: mpsc::Sender<Command>,
+    stop: CancellationToken,
+    started: tokio::sync::watch::Receiver<bool>,
+}
+
+impl SyncHandle {
+    /// Starts the worker: a first look at both sides (reported, nothing
+    /// copied), then watching and polling as `setup` says.
+    pub fn spawn<R: Remote + 'static>(
+        remote: R,
+        setup: SyncSetup,
+        events: EventSender,
+        tasks: &TaskTracker,
+    ) -> SyncHandle {
+        let (tx, rx) = mpsc::channel(16);
+        let stop = CancellationToken::new();
+        let engine = SyncEngine::new(remote, setup.workspace.clone(), &setup.app_root, setup.directions);
+        let (started_tx, started) = tokio::sync::watch::channel(false);
+        tasks.spawn(run(engine, setup, rx, events, stop.clone(), started_tx));
+        SyncHandle { tx, stop, started }
+    }
+
+    /// Waits until the first look at both sides is done (or the worker ended).
+    pub async fn first_look(&self) {
+        let mut started = self.started.clone();
+        let _ = started.wait_for(|done| *done).await;
+    }
+
+    /// A full sync now; `None` if the worker is gone. `resolve` first picks
+    /// a side for conflicts: the named files (workspace paths, absolute or
+    /// relative to the workspace folder), or all of them if none are named.
+    pub async fn sync(&self, resolve: Option<(Side, Vec<String>)>) -> Option<SyncAnswer> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Command::Sync { resolve, reply }).await.ok()?;
+        answer.await.ok()
+    }
+
+    /// The debuggee stopped: bring the container's edits in, without waiting.
+    pub fn debuggee_stopped(&self) {
+        let _ = self.tx.try_send(Command::FromContainer);
+    }
+
+    /// The last sync (pending workspace saves out, the container's edits
+    /// in), then the worker ends.
+    pub async fn finish(&self) -> Option<SyncAnswer> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Command::Finish { reply }).await.ok()?;
+        answer.await.ok()
+    }
+
+    /// Ends the worker without a last sync.
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+}
+
+async fn run<R: Remote>(
+    mut engine: SyncEngine<R>,
+    setup: SyncSetup,
+    mut commands: mpsc::Receiver<Command>,
+    events: EventSender,
+    stop: CancellationToken,
+    started: tokio::sync::watch::Sender<bool>,
+) {
+    let first = engine.start().await;
+    let _ = started.send(true);
+    tell(&events, &first).await;
+    let (paths_tx, mut paths) = mpsc::unbounded_channel::<PathBuf>();
+    let _watcher = if setup.watch_workspace && setup.directions.to_container {
+        match watch(&setup.workspace, paths_tx) {
+            Ok(watcher) => Some(watcher),
+            Err(e) => {
+                let text = format!(
+                    "[dockdap] cannot watch {} for edits ({e}); workspace edits reach the container on `dockdap/sync` only\n",
+                    setup.workspace.display()
+                );
+                events.send(TargetEvent::Output { category: "console", text }).await;
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let polling = setup.poll_container && setup.directions.from_container;
+    let mut poll = tokio::time::interval(POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut discover_at = Instant::now() + DISCOVER_MIN;
+    // A change list being read in its own task, and when that started.
+    let (listed_tx, mut listed_rx) = mpsc::channel(1);
+    let mut listing: Option<Instant> = None;
+    let mut pending: BTreeSet<RelPath> = BTreeSet::new();
+    let mut first_pending: Option<Instant> = None;
+    let mut quiet_until: Option<Instant> = None;
+    loop {
+        let deadline = match (first_pending, quiet_until) {
+            (Some(first), Some(quiet)) => Some(quiet.min(first + MAX_DELAY)),
+            _ => None,
+        };
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => return,
+            command = commands.recv() => match command {
+                None => return,
+                Some(Command::Sync { resolve, reply }) => {
+                    let mut report = SyncReport::default();
+                    if let Some((side, names)) = resolve {
+                        let mut only = Vec::new();
+                        for name in &names {
+                            let path = std::path::Path::new(name);
+                            let rel = if path.is_absolute() {
+                                engine.relative(path)
+                            } else {
+                                RelPath::parse(name, super::names::HostOs::current()).ok()
+                            };
+                            match rel {
+                                Some(rel) => only.push(rel),
+                                None => report.notes.push(format!("{name} is not a synced file under {}", engine.workspace().display())),
+                            }
+                        }
+                        if only.len() == names.len() {
+                            let round = engine.resolve(side, &only).await;
+                            merge(&mut report, round);
+                        }
+                    }
+                    pending.clear();
+                    first_pending = None;
+                    let round = engine.sync_all().await;
+                    merge(&mut report, round);
+                    tell(&events, &report).await;
+                    let _ = reply.send(answer(&engine, &report));
+                }
+                Some(Command::FromContainer) => {
+                    if engine.directions().from_container {
+                        let report = engine.sync_from_container().await;
+                        tell(&events, &report).await;
+                    }
+                }
+                Some(Command::Finish { reply }) => {
+                    let mut report = engine.sync_paths(&pending).await;
+                    if engine.directions().from_container {
+                        let round = engine.sync_from_container().await;
+                        merge(&mut report, round);
+                    }
+                    tell(&events, &report).await;
+                    let _ = reply.send(answer(&engine, &report));
+                    return;
+                }
+            },
+            Some(path) = paths.recv() => {
+                if let Some(rel) = engine.relative(&path) {
+                    pending.insert(rel);
+                    let now = Instant::now();
+                    first_pending.get_or_insert(now);
+                    quiet_until = Some(now + DEBOUNCE);
+                }
+            }
+            () = sleep_until(deadline) => {
+                let batch = std::mem::take(&mut pending);
+                first_pending = None;
+                quiet_until = None;
+                let report = engine.sync_paths(&batch).await;
+                tell(&events, &report).await;
+            }
+            _ = poll.tick(), if polling => {
+                let report = engine.poll_known(POLL_BUDGET).await;
+                tell(&events, &report).await;
+            }
+            () = tokio::time::sleep_until(discover_at), if polling && listing.is_none() => {
+                // The change list finds files the container created. It can
+                // take seconds, so it is read in its own task while the loop
+                // goes on, and its pace follows its cost.
+                listing = Some(Instant::now());
+                let remote = engine.remote().clone();
+                let tx = listed_tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(remote.changes().await).await;
+                });
+            }
+            Some(listed) = listed_rx.recv() => {
+                let took = listing.take().map(|started| started.elapsed()).unwrap_or_default();
+                let report = engine.sync_changes(listed).await;
+                tell(&events, &report).await;
+                discover_at = Instant::now() + (took * 4).clamp(DISCOVER_MIN, DISCOVER_MAX);
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn merge(report: &mut SyncReport, other: SyncReport) {
+    report.pulled.extend(other.pulled);
+    report.pushed.extend(other.pushed);
+    report.new_conflicts.extend(other.new_conflicts);
+    report.notes.extend(other.notes);
+}
+
+fn answer<R: Remote>(engine: &SyncEngine<R>, report: &SyncReport) -> SyncAnswer {
+    let host = |p: &RelPath| p.on_host(engine.workspace()).to_string_lossy().into_owned();
+    SyncAnswer {
+        pulled: report.pulled.iter().map(host).collect(),
+        pushed: report.pushed.iter().map(host).collect(),
+        conflicts: engine.conflicts().map(host).collect(),
+        diverged: engine.diverged().map(host).collect(),
+        notes: report.notes.clone(),
+    }
+}
+
+/// Debug console lines for what a round did.
+async fn tell(events: &EventSender, report: &SyncReport) {
+    let mut lines: Vec<(&'static str, String)> = Vec::new();
+    for path in &report.pulled {
+        lines.push(("console", format!("[dockdap] sync: {path} copied from the container into the workspace")));
+    }
+    for path in &report.pushed {
+        lines.push(("console", format!("[dockdap] sync: {path} copied from the workspace into the container")));
+    }
+    for note in &report.notes {
+        let category = if note.starts_with("conflict:") { "important" } else { "console" };
+        lines.push((category, format!("[dockdap] sync: {note}")));
+    }
+    for (category, text) in lines {
+        tracing::info!("{text}");
+        events.send(TargetEvent::Output { category, text: format!("{text}\n") }).await;
+    }
+}
+
+/// Watches `root` recursively; every path an event names goes to `tx`.
+fn watch(root: &std::path::Path, tx: mpsc::UnboundedSender<PathBuf>) -> notify::Result<notify::RecommendedWatcher> {
+    use notify::{EventKind, RecursiveMode, Watcher as _};
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if matches!(event.kind, EventKind::Access(_) | EventKind::Other) {
+            return;
+        }
+        for path in event.paths {
+            let _ = tx.send(path);
+        }
+    })?;
+    watcher.watch(root, RecursiveMode::Recursive)?;
+    Ok(watcher)
+}

@@ -1,0 +1,548 @@
+//! Files in step and snapshots, end to end: a real Docker Engine, the
+//! example image, debugpy inside, and dockdap over real stdio. Each test
+//! works on a temporary copy of `examples/azureml-score` (never the
+//! repository's own files) and removes every container and snapshot image
+//! it created.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use dockdap::client::DapClient;
+use dockdap::dap::Message;
+use serde_json::{Value, json};
+use support::*;
+
+/// Removes what a test created, even when it fails.
+#[derive(Default)]
+struct Cleanup {
+    containers: Vec<String>,
+    images: Vec<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for name in &self.containers {
+            let _ = Command::new("docker").args(["rm", "-f", name]).output();
+        }
+        for image in &self.images {
+            let _ = Command::new("docker").args(["rmi", "-f", image]).output();
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A temporary copy of the example deployment; `ws` is the workspace.
+struct Workspace {
+    _dir: tempfile::TempDir,
+    top: PathBuf,
+    ws: PathBuf,
+}
+
+fn workspace() -> Workspace {
+    let dir = tempfile::tempdir().unwrap();
+    let top = dir.path().to_path_buf();
+    let ws = top.join("project");
+    copy_dir(&example_dir(), &ws);
+    Workspace { _dir: dir, top, ws }
+}
+
+fn body(m: &Message) -> Value {
+    m.field("body").unwrap().unwrap_or_default()
+}
+
+fn unique(what: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("dockdap-test-{what}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A session on a running container: initialize, launch (with `extra`),
+/// breakpoints, configurationDone.
+struct Running {
+    _dockdap: tokio::process::Child,
+    client: DapClient,
+    name: String,
+}
+
+async fn launch(ws: &Path, name: &str, extra: Value, breakpoints: &[i64]) -> Running {
+    let (dockdap, mut client) = spawn_stdio(ws);
+    client
+        .request(
+            "initialize",
+            json!({"clientID": "test", "adapterID": "dockdap", "pathFormat": "path", "linesStartAt1": true}),
+        )
+        .await
+        .unwrap();
+    let mut args = json!({"type": "dockdap", "request": "launch", "image": DEBUG_IMAGE, "localRoot": ws,
+                          "ports": ["0:5001"], "timeout": 60, "containerName": name});
+    args.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let launch = client.send_request("launch", args).await.unwrap();
+    client.wait_event("initialized").await.unwrap();
+    if !breakpoints.is_empty() {
+        let lines: Vec<Value> = breakpoints.iter().map(|l| json!({"line": l})).collect();
+        client
+            .request("setBreakpoints", json!({"source": {"path": ws.join("score.py")}, "breakpoints": lines}))
+            .await
+            .unwrap();
+    }
+    client.request("configurationDone", json!({})).await.unwrap();
+    let launched = client.wait_response(launch).await.unwrap();
+    assert_eq!(body(&launched)["dockdap"]["container"], name, "{launched:?}");
+    Running { _dockdap: dockdap, client, name: name.to_owned() }
+}
+
+fn exec(name: &str, script: &str) -> String {
+    let out = Command::new("docker").args(["exec", name, "sh", "-c", script]).output().unwrap();
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn wait_until(within: Duration, mut ok: impl FnMut() -> bool) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < within {
+        if ok() {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    None
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+async fn disconnect(mut running: Running) {
+    running.client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
+    assert!(wait_gone(&running.name, Duration::from_secs(20)).await, "the container is removed");
+}
+
+#[tokio::test]
+async fn container_edit_appears_in_the_workspace() {
+    if !require_docker() {
+        return;
+    }
+    let w = workspace();
+    let mut cleanup = Cleanup::default();
+    let name = unique("pull");
+    cleanup.containers.push(name.clone());
+    let running = launch(&w.ws, &name, json!({}), &[]).await;
+    let score = w.ws.join("score.py");
+    let mut latencies = Vec::new();
+    for i in 0..5 {
+        let marker = format!("# edited in the container {i}");
+        exec(&name, &format!("echo '{marker}' >> /var/azureml-app/score.py"));
+        let seen = wait_until(Duration::from_secs(5), || {
+            std::fs::read_to_string(&score).is_ok_and(|t| t.ends_with(&format!("{marker}\n")))
+        })
+        .await;
+        latencies.push(seen.unwrap_or_else(|| panic!("edit {i} did not reach the workspace within 5 s")));
+    }
+    // A new file in a new folder comes too, found through the change list
+    // (read at a pace that follows its cost: seconds on fuse-overlayfs).
+    exec(&name, "mkdir -p /var/azureml-app/lib && echo 'X = 1' > /var/azureml-app/lib/helper.py");
+    let helper = w.ws.join("lib/helper.py");
+    let found =
+        wait_until(Duration::from_secs(40), || std::fs::read_to_string(&helper).is_ok_and(|t| t == "X = 1\n")).await;
+    eprintln!("a new container file reached the workspace after {found:?}");
+    assert!(found.is_some());
+    eprintln!("container -> workspace latency: median {:?} of {latencies:?}", median(latencies.clone()));
+    assert!(median(latencies) < Duration::from_secs(2));
+    disconnect(running).await;
+}
+
+#[tokio::test]
+async fn workspace_edit_appears_in_the_container() {
+    if !require_docker() {
+        return;
+    }
+    let w = workspace();
+    let mut cleanup = Cleanup::default();
+    let name = unique("push");
+    cleanup.containers.push(name.clone());
+    let mut running = launch(&w.ws, &name, json!({}), &[]).await;
+    let score = w.ws.join("score.py");
+    let original = std::fs::read_to_string(&score).unwrap();
+    let mut latencies = Vec::new();
+    for i in 0..5 {
+        let edited = format!("{original}# edited in the workspace {i}\n");
+        let started = Instant::now();
+        std::fs::write(&score, &edited).unwrap();
+        // dockdap says so in the debug console once the file is in the container.
+        let said = running
+            .client
+            .wait_for("the copy into the container", |m| {
+                m.is_event("output")
+                    && body(m)["output"]
+                        .as_str()
+                        .is_some_and(|o| o.contains("score.py copied from the workspace into the container"))
+            })
+            .await;
+        said.unwrap();
+        latencies.push(started.elapsed());
+        assert_eq!(exec(&name, "cat /var/azureml-app/score.py"), edited);
+    }
+    eprintln!("workspace -> container latency: median {:?} of {latencies:?}", median(latencies.clone()));
+    assert!(median(latencies) < Duration::from_secs(2));
+    // dockdap's own copy is not echoed back into the workspace as an edit.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let echoes = running
+        .client
+        .drain_backlog()
+        .iter()
+        .filter(|m| {
+            m.is_event("output") && body(m)["output"].as_str().is_some_and(|o| o.contains("copied from the container"))
+        })
+        .count();
+    assert_eq!(echoes, 0);
+    disconnect(running).await;
+}
+
+#[tokio::test]
+async fn both_sides_edited_keeps_both_and_reports_the_conflict() {
+    if !require_docker() {
+        return;
+    }
+    let w = workspace();
+    let mut cleanup = Cleanup::default();
+    let name = unique("conflict");
+    cleanup.containers.push(name.clone());
+    let manual = json!({"sync": {"fromContainer": "manual", "toContainer": "manual"}});
+    let mut running = launch(&w.ws, &name, manual, &[]).await;
+    let score = w.ws.join("score.py");
+    let original = std::fs::read_to_string(&score).unwrap();
+    exec(&name, "echo '# the container fix' >> /var/azureml-app/score.py");
+    std::fs::write(&score, format!("{original}# the workspace fix\n")).unwrap();
+    let reply = running.client.request("dockdap/sync", json!({})).await.unwrap();
+    let reply = body(&reply);
+    assert_eq!(reply["conflicts"], json!([score.to_str().unwrap()]), "{reply}");
+    assert_eq!(reply["pulled"], json!([]));
+    assert_eq!(reply["pushed"], json!([]));
+    // Both versions exist: the workspace's in place, the container's beside it and in the container.
+    assert_eq!(std::fs::read_to_string(&score).unwrap(), format!("{original}# the workspace fix\n"));
+    let beside = std::fs::read_to_string(w.ws.join("score.py.container")).unwrap();
+    assert_eq!(beside, format!("{original}# the container fix\n"));
+    assert_eq!(exec(&name, "cat /var/azureml-app/score.py"), beside);
+    // The debug console says so.
+    running
+        .client
+        .wait_for("the conflict in the console", |m| {
+            m.is_event("output") && body(m)["output"].as_str().is_some_and(|o| o.contains("conflict: score.py"))
+        })
+        .await
+        .unwrap();
+    // Resolving for the workspace puts its version into the container.
+    let reply = running.client.request("dockdap/sync", json!({"resolve": "workspace"})).await.unwrap();
+    assert_eq!(body(&reply)["conflicts"], json!([]), "{:?}", body(&reply));
+    assert_eq!(exec(&name, "cat /var/azureml-app/score.py"), format!("{original}# the workspace fix\n"));
+    disconnect(running).await;
+}
+
+#[tokio::test]
+async fn hostile_container_gets_nothing_written_outside_the_workspace() {
+    if !require_docker() {
+        return;
+    }
+    let w = workspace();
+    let mut cleanup = Cleanup::default();
+    let name = unique("hostile");
+    cleanup.containers.push(name.clone());
+    let probe = std::env::temp_dir().join(format!("dockdap-hostile-probe-{}", std::process::id()));
+    let manual = json!({"sync": {"fromContainer": "manual", "toContainer": "manual"}});
+    let mut running = launch(&w.ws, &name, manual, &[]).await;
+    let before = tree(&w.top, &w.ws);
+    exec(
+        &name,
+        &format!(
+            "cd /var/azureml-app && ln -s /etc etc && ln -s ../../.. up && ln -s {probe} probe.py \
+             && ln -s /etc/passwd passwd.py && mkdir -p sub && ln -s ../../../../tmp sub/tmp \
+             && touch 'back\\slash.py' \"$(printf 'new\\nline.py')\" && mkfifo fifo.py \
+             && echo '# fine' > fine.py",
+            probe = probe.display()
+        ),
+    );
+    let reply = running.client.request("dockdap/sync", json!({})).await.unwrap();
+    let reply = body(&reply);
+    let notes: Vec<String> =
+        reply["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_owned()).collect();
+    assert_eq!(reply["pulled"], json!([w.ws.join("fine.py").to_str().unwrap()]), "{reply}");
+    for refused in ["etc", "up", "probe.py", "passwd.py", "sub/tmp", "fifo.py"] {
+        assert!(
+            notes.iter().any(|n| n.contains(&format!("/var/azureml-app/{refused} from the container"))),
+            "{refused} not refused: {notes:#?}"
+        );
+    }
+    assert!(notes.iter().any(|n| n.contains("backslash")), "{notes:#?}");
+    assert!(notes.iter().any(|n| n.contains("control character")), "{notes:#?}");
+    // Nothing outside the workspace changed; inside, only fine.py (and the empty folder) appeared.
+    assert_eq!(tree(&w.top, &w.ws), before);
+    assert!(!probe.exists());
+    let mut names: Vec<String> =
+        std::fs::read_dir(&w.ws).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    let mut expected: Vec<String> = std::fs::read_dir(example_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .chain(["fine.py".to_owned()])
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    for entry in walk(&w.ws) {
+        assert!(!std::fs::symlink_metadata(&entry).unwrap().file_type().is_symlink(), "{entry:?} is a symlink");
+    }
+    disconnect(running).await;
+}
+
+/// Every path under `top` but outside `ws`, with its kind and content.
+fn tree(top: &Path, ws: &Path) -> Vec<(PathBuf, String)> {
+    let mut out: Vec<(PathBuf, String)> = walk(top)
+        .into_iter()
+        .filter(|p| !p.starts_with(ws))
+        .map(|p| {
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            let content = if meta.is_file() { std::fs::read_to_string(&p).unwrap_or_default() } else { String::new() };
+            (p, format!("{:?} {content}", meta.file_type()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        out.push(path.clone());
+        if std::fs::symlink_metadata(&path).unwrap().is_dir() {
+            out.extend(walk(&path));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn dap_requests_during_a_commit_are_answered() {
+    if !require_docker() {
+        return;
+    }
+    let w = workspace();
+    let mut cleanup = Cleanup::default();
+    let name = unique("commit-pause");
+    cleanup.containers.push(name.clone());
+    let init_line = line_of(&w.ws.join("score.py"), "dockdap-demo: init-breakpoint");
+    let mut running = launch(&w.ws, &name, json!({}), &[init_line]).await;
+    let stopped = running.client.wait_event("stopped").await.unwrap();
+    let thread = body(&stopped)["threadId"].as_i64().unwrap();
+    for pause in [false, true] {
+        let commit = running.client.send_request("dockdap/commit", json!({"pause": pause})).await.unwrap();
+        // Ask once the commit itself is under way (after the sync that precedes it).
+        running
+            .client
+            .wait_for("the snapshot starting", |m| {
+                m.is_event("output") && body(m)["output"].as_str().is_some_and(|o| o.contains("[dockdap] snapshotting"))
+            })
+            .await
+            .unwrap();
+        // Keep asking while the commit runs (3 s, or until it is done):
+        // every request is answered, frozen or not.
+        let asked = Instant::now();
+        let mut slowest = Duration::ZERO;
+        let mut answered = 0;
+        while asked.elapsed() < Duration::from_secs(3) {
+            let one = Instant::now();
+            let trace = running.client.request("stackTrace", json!({"threadId": thread, "levels": 1})).await.unwrap();
+            slowest = slowest.max(one.elapsed());
+            answered += 1;
+            assert_eq!(body(&trace)["stackFrames"][0]["line"], init_line);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let committed = running.client.wait_response(commit).await.unwrap();
+        let committed_after = asked.elapsed();
+        assert!(matches!(committed.kind(), dockdap::dap::Kind::Response { success: true, .. }), "{committed:?}");
+        let image = body(&committed)["image"].as_str().unwrap().to_owned();
+        cleanup.images.push(image.clone());
+        eprintln!(
+            "pause={pause}: {answered} stackTrace requests answered during the commit, the slowest after {slowest:?}; the commit after {committed_after:?}"
+        );
+        if !pause {
+            assert!(slowest < Duration::from_secs(1), "without a pause nothing waits for the commit: {slowest:?}");
+        }
+    }
+    // The session still works afterwards.
+    running.client.request("continue", json!({"threadId": thread})).await.unwrap();
+    disconnect(running).await;
+}
+
+#[tokio::test]
+async fn commit_makes_the_next_version_with_the_edit() {
+    if !require_docker() {
+        return;
+    }
+    let w = workspace();
+    let mut cleanup = Cleanup::default();
+    let name = unique("commit");
+    cleanup.containers.push(name.clone());
+    let running_env = json!({"env": {"STORAGE_ACCOUNT_KEY": "not-really"}});
+    let mut running = launch(&w.ws, &name, running_env, &[]).await;
+    let score = w.ws.join("score.py");
+    let original = std::fs::read_to_string(&score).unwrap();
+    let edited = original.replace("predictions.append(round(score, 6))", "predictions.append(round(score, 6) + 1000)");
+    assert_ne!(edited, original);
+    std::fs::write(&score, &edited).unwrap();
+    let reply = running.client.request("dockdap/commit", json!({})).await.unwrap();
+    let reply = body(&reply);
+    let image = reply["image"].as_str().unwrap().to_owned();
+    cleanup.images.push(image.clone());
+    let (repo, tag) = image.rsplit_once(':').unwrap();
+    assert_eq!(repo, "dockdap/azureml-score");
+    assert!(tag.parse::<u32>().is_ok_and(|n| n >= 2), "{image}");
+    assert_eq!(reply["changed"], json!(["score.py"]), "{reply}");
+    assert!(reply["warnings"][0].as_str().unwrap().contains("STORAGE_ACCOUNT_KEY"), "{reply}");
+    assert!(!reply["warnings"][0].as_str().unwrap().contains("not-really"), "values are never shown");
+    let out = Command::new("docker")
+        .args(["run", "--rm", "--entrypoint", "cat", &image, "/var/azureml-app/score.py"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), edited, "the snapshot holds the edit");
+    let inspect = Command::new("docker")
+        .args(["image", "inspect", &image, "--format", "{{json .Config.Labels}}|{{.Comment}}"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    let (labels, comment) = text.trim().split_once('|').unwrap();
+    let labels: Value = serde_json::from_str(labels).unwrap();
+    assert_eq!(labels["dockdap.snapshot-of"], DEBUG_IMAGE);
+    assert_eq!(labels["dockdap.image"], DEBUG_IMAGE);
+    assert_eq!(labels["dockdap.snapshot"], "true");
+    assert_eq!(labels["dockdap.pid"], "", "a container run from the snapshot must not look like a leftover");
+    assert!(comment.contains("score.py"), "{comment}");
+    disconnect(running).await;
+}
+
+#[tokio::test]
+async fn restart_from_the_snapshot_hits_a_breakpoint_in_the_edited_code() {
+    if !require_docker() {
+        return;
+    }
+    let w = workspace();
+    let mut cleanup = Cleanup::default();
+    let name = unique("restart");
+    cleanup.containers.push(name.clone());
+    let mut running = launch(&w.ws, &name, json!({"commitOnRestart": true}), &[]).await;
+    running.client.set_timeout(Duration::from_secs(120));
+    let score = w.ws.join("score.py");
+    let original = std::fs::read_to_string(&score).unwrap();
+    let edited = original.replace(
+        "    return predictions\n",
+        "    bonus = 1000  # dockdap-test: edited\n    predictions = [p + bonus for p in predictions]\n    return predictions\n",
+    );
+    assert_ne!(edited, original);
+    std::fs::write(&score, &edited).unwrap();
+    running
+        .client
+        .wait_for("the edit in the container", |m| {
+            m.is_event("output")
+                && body(m)["output"].as_str().is_some_and(|o| o.contains("score.py copied from the workspace"))
+        })
+        .await
+        .unwrap();
+    let edited_line = line_of(&score, "dockdap-test: edited");
+    let bps = running
+        .client
+        .request("setBreakpoints", json!({"source": {"path": score}, "breakpoints": [{"line": edited_line}]}))
+        .await
+        .unwrap();
+    assert_eq!(body(&bps)["breakpoints"][0]["verified"], true, "{:?}", body(&bps));
+
+    // The editor keeps its session: one `restart` request.
+    let restarted = running.client.request("restart", json!({})).await.unwrap();
+    let info = body(&restarted)["dockdap"].clone();
+    let new_name = info["container"].as_str().unwrap().to_owned();
+    cleanup.containers.push(new_name.clone());
+    let inspect = inspect_container(&new_name).unwrap();
+    let image = inspect["Config"]["Image"].as_str().unwrap().to_owned();
+    cleanup.images.push(image.clone());
+    let (repo, tag) = image.rsplit_once(':').unwrap();
+    assert_eq!(repo, "dockdap/azureml-score", "{image}");
+    assert!(tag.parse::<u32>().is_ok_and(|n| n >= 2), "restarted from the snapshot, not {image}");
+    assert!(inspect_container(&name).is_none() || new_name == name, "the old container is gone");
+
+    // A real request reaches the edited code, and the replayed breakpoint stops it there.
+    let addr = format!("127.0.0.1:{}", info["ports"][0]["host"].as_u64().unwrap());
+    let post = tokio::spawn(async move {
+        dockdap::http::post_json(
+            &addr,
+            "/score",
+            dockdap::http::SAMPLE,
+            tokio::time::Instant::now() + Duration::from_secs(60),
+        )
+        .await
+    });
+    let stopped = running.client.wait_event("stopped").await.unwrap();
+    let thread = body(&stopped)["threadId"].as_i64().unwrap();
+    let trace = running.client.request("stackTrace", json!({"threadId": thread, "levels": 1})).await.unwrap();
+    let top = body(&trace)["stackFrames"][0].clone();
+    assert_eq!(top["source"]["path"], score.to_str().unwrap(), "{top}");
+    assert_eq!(top["line"], edited_line, "{top}");
+    running.client.request("continue", json!({"threadId": thread})).await.unwrap();
+    let reply = post.await.unwrap().unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(serde_json::from_str::<Value>(&reply.body).unwrap(), json!([1039.0, 1022.5]));
+    running.name = new_name;
+    disconnect(running).await;
+}
+
+#[tokio::test]
+async fn the_end_of_the_session_brings_the_last_edits_in_and_commits() {
+    if !require_docker() {
+        return;
+    }
+    let w = workspace();
+    let mut cleanup = Cleanup::default();
+    let name = unique("exit");
+    cleanup.containers.push(name.clone());
+    // No continuous sync: only the end of the session can bring the edit in.
+    let extra = json!({"sync": {"fromContainer": "manual", "toContainer": "manual"}, "commitOnExit": true});
+    let mut running = launch(&w.ws, &name, extra, &[]).await;
+    running.client.set_timeout(Duration::from_secs(120));
+    exec(&name, "echo '# last edit' >> /var/azureml-app/score.py");
+    running.client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
+    let rest = running.client.read_to_end().await.unwrap();
+    let outputs: Vec<String> = rest
+        .iter()
+        .filter(|m| m.is_event("output"))
+        .filter_map(|m| body(m)["output"].as_str().map(str::to_owned))
+        .collect();
+    let snapshot = outputs
+        .iter()
+        .find_map(|o| o.strip_prefix("[dockdap] snapshot ").and_then(|r| r.split_whitespace().next()))
+        .map(str::to_owned);
+    if let Some(image) = &snapshot {
+        cleanup.images.push(image.clone());
+    }
+    assert!(std::fs::read_to_string(w.ws.join("score.py")).unwrap().ends_with("# last edit\n"), "{outputs:#?}");
+    let image = snapshot.unwrap_or_else(|| panic!("no snapshot reported: {outputs:#?}"));
+    let out = Command::new("docker")
+        .args(["run", "--rm", "--entrypoint", "tail", &image, "-n", "1", "/var/azureml-app/score.py"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "# last edit\n");
+    assert!(wait_gone(&name, Duration::from_secs(20)).await, "the container is removed after the snapshot");
+}
