@@ -404,9 +404,15 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 None
             }
             TargetEvent::Exited { code, diagnosis } => {
-                self.exit_code = Some(code);
-                if matches!(self.phase, Phase::Running) {
+                if self.exit_code.replace(code).is_some() {
+                    return None;
+                }
+                if matches!(self.phase, Phase::Running | Phase::Ended) {
                     self.console("stderr", &diagnosis).await;
+                }
+                if matches!(self.phase, Phase::Ended) {
+                    // debugpy went first and `terminated` is out: `exited` follows now.
+                    self.say_goodbye_to_client().await;
                 }
                 None
             }
