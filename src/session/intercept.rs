@@ -200,7 +200,13 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             tracing::info!(host = %mapping.host, container = %mapping.container, "path mapping");
         }
         self.rewriter = Some(rewriter);
-        self.phase = Phase::Starting { request: ClientSeq(message.seq()), command: command.to_owned() };
+        self.spawn_start(config, ClientSeq(message.seq()), command);
+    }
+
+    /// Starts the target in a task that reports back with `Input::Started`;
+    /// `request`/`command` is the client request the start answers.
+    pub(super) fn spawn_start(&mut self, config: SessionConfig, request: ClientSeq, command: &str) {
+        self.phase = Phase::Starting { request, command: command.to_owned() };
         self.config = Some(config.clone());
         self.starting = true;
         let events = self.events_tx.clone();

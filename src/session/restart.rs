@@ -30,7 +30,6 @@ use crate::config::{Request, SessionConfig};
 use crate::container::commit::CommitRequest;
 use crate::dap::{BridgeTag, ClientSeq, Message, Origin};
 use crate::paths::PathRewriter;
-use crate::target;
 
 /// The client's breakpoint requests, as it last sent them (its own paths),
 /// to be replayed to a new debugpy.
@@ -174,16 +173,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             Request::Attach(_) => String::new(),
         };
         self.console("console", &format!("[dockdap] restarting from {image}")).await;
-        self.config = Some(config.clone());
-        self.phase = Phase::Starting { request: ClientSeq(seq), command: "restart".into() };
-        self.starting = true;
-        let events = self.events_tx.clone();
-        let cancel = self.stop.child_token();
-        let tx = self.inputs_tx.clone();
-        self.tasks.spawn(async move {
-            let result = target::start(&config, events, cancel).await;
-            let _ = tx.send(Input::Started(Box::new(result))).await;
-        });
+        self.spawn_start(config, ClientSeq(seq), "restart");
     }
 
     /// Step 4: the new debugpy is initialized; configure it as the client had.
