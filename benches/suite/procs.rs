@@ -1,0 +1,154 @@
+//! The processes a benchmark runs: dockdap itself (`--listen`, one session
+//! per connection, so its memory can be read from `/proc`), and debugpy on
+//! this machine running `benches/workload.py`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Resident memory of a process, in KiB.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    /// `VmRSS`: now.
+    pub rss_kib: u64,
+    /// `VmHWM`: the peak so far.
+    pub peak_kib: u64,
+}
+
+/// Reads `VmRSS` and `VmHWM` of a process.
+pub fn memory(pid: u32) -> anyhow::Result<Memory> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading /proc/PID/status")?;
+    let field = |name: &str| -> Option<u64> {
+        status.lines().find_map(|l| l.strip_prefix(name)?.trim().strip_suffix("kB")?.trim().parse().ok())
+    };
+    match (field("VmRSS:"), field("VmHWM:")) {
+        (Some(rss_kib), Some(peak_kib)) => Ok(Memory { rss_kib, peak_kib }),
+        _ => bail!("no VmRSS/VmHWM in /proc/{pid}/status"),
+    }
+}
+
+/// `dockdap --listen 127.0.0.1:0`, as an editor that speaks TCP would run it.
+pub struct Listener {
+    child: Option<Child>,
+    pub pid: u32,
+    pub addr: String,
+}
+
+impl Listener {
+    pub async fn spawn(bin: &Path, cwd: &Path) -> anyhow::Result<Listener> {
+        let mut child = Command::new(bin)
+            .args(["--listen", "127.0.0.1:0"])
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let pid = child.id().context("dockdap exited at once")?;
+        let stderr = child.stderr.take().context("no stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(addr) = line.strip_prefix("dockdap: listening on ") {
+                    return Ok(addr.to_owned());
+                }
+            }
+            bail!("dockdap exited without listening")
+        })
+        .await
+        .context("dockdap did not say where it listens")??;
+        // Keep draining its stderr (warnings), so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Listener { child: Some(child), pid, addr })
+    }
+
+    pub fn memory(&self) -> anyhow::Result<Memory> {
+        memory(self.pid)
+    }
+
+    /// SIGTERM (dockdap ends its sessions and removes their containers),
+    /// then waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
+            if tokio::time::timeout(Duration::from_secs(45), child.wait()).await.is_err() {
+                let _ = child.kill().await;
+            }
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        // An early return (an error) must not leave containers behind: the
+        // same graceful stop as `stop`, synchronously.
+        if let Some(mut child) = self.child.take() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
+            let deadline = std::time::Instant::now() + Duration::from_secs(45);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.start_kill();
+        }
+    }
+}
+
+/// `python3 -m debugpy --listen 127.0.0.1:PORT --wait-for-client workload.py`
+/// in a folder of its own (the "container" side of the path mapping).
+pub struct Debugpy {
+    _child: Child,
+    pub port: u16,
+    /// The folder the workload runs from.
+    pub app_root: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Debugpy {
+    /// Starts debugpy on the workload; `tune` puts dockdap's bootstrap
+    /// (`sitecustomize.py`, TCP_NODELAY on debugpy's sockets) on its `PYTHONPATH`.
+    pub fn start(python: &str, workload: &Path, tune: bool) -> anyhow::Result<Debugpy> {
+        let dir = tempfile::tempdir()?;
+        let app_root = dir.path().join("app");
+        std::fs::create_dir_all(&app_root)?;
+        std::fs::copy(workload, app_root.join("workload.py"))?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut cmd = Command::new(python);
+        cmd.args(["-m", "debugpy", "--listen", &format!("127.0.0.1:{port}"), "--wait-for-client", "workload.py"])
+            .current_dir(&app_root)
+            .env_remove("PYTHONPATH")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("stderr.log"))?)
+            .kill_on_drop(true);
+        if tune {
+            let tune_dir = dir.path().join("tune");
+            std::fs::create_dir_all(&tune_dir)?;
+            std::fs::write(tune_dir.join("sitecustomize.py"), dockdap::container::tune::SITECUSTOMIZE)?;
+            cmd.env("PYTHONPATH", &tune_dir);
+        }
+        let child = cmd.spawn().with_context(|| format!("starting {python} -m debugpy"))?;
+        Ok(Debugpy { _child: child, port, app_root, _dir: dir })
+    }
+
+    /// What debugpy said on stderr so far (for error messages).
+    pub fn log(&self) -> String {
+        let text = std::fs::read_to_string(self._dir.path().join("stderr.log")).unwrap_or_default();
+        if text.trim().is_empty() {
+            "debugpy said nothing on stderr".into()
+        } else {
+            format!("debugpy's stderr: {text}")
+        }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
