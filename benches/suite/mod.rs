@@ -65,12 +65,13 @@ pub struct Options {
 }
 
 impl Options {
-    /// Options for this checkout.
+    /// Options for this checkout. `DOCKDAP_BENCH_DOCKDAP` replaces the
+    /// dockdap binary (e.g. a script that runs it under a profiler).
     pub fn new(quick: bool, dockdap_bin: PathBuf) -> Options {
         Options {
             quick,
             only: Vec::new(),
-            dockdap_bin,
+            dockdap_bin: std::env::var_os("DOCKDAP_BENCH_DOCKDAP").map(PathBuf::from).unwrap_or(dockdap_bin),
             source_root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
             python: std::env::var("DOCKDAP_TEST_PYTHON").unwrap_or_else(|_| "python3".into()),
         }

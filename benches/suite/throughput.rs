@@ -19,7 +19,7 @@ use super::{Options, Reporter};
 const BIG: usize = 16 * 1024 * 1024 - 4096;
 
 pub async fn run(options: &Options, report: &mut Reporter<'_>) -> anyhow::Result<()> {
-    let (count, rounds, big) = if options.quick { (1_000u64, 1, 1024 * 1024) } else { (50_000u64, 3, BIG) };
+    let (count, rounds, big) = if options.quick { (1_000u64, 1, 1024 * 1024) } else { (20_000u64, 8, BIG) };
     progress(&format!("throughput: {rounds} x {count} output events a side, then {} KiB each way", big / 1024));
     let adapter = synthetic::adapter()?;
     let relay = synthetic::relay(adapter.addr.clone())?;
@@ -32,28 +32,33 @@ pub async fn run(options: &Options, report: &mut Reporter<'_>) -> anyhow::Result
                        "connect": {"host": "127.0.0.1", "port": adapter.port}}))
         .await?;
 
-    // Flood, A B B A ...
-    let (mut a_time, mut b_time, mut a_bytes, mut b_bytes) = (Duration::ZERO, Duration::ZERO, 0u64, 0u64);
+    // Flood, A B B A ...; each round's rate is a sample (events/s as the
+    // inverse of the time per event, so the median of `Samples` works).
+    let (mut a_per_event, mut b_per_event) = (Samples::default(), Samples::default());
+    let (mut a_bytes, mut b_bytes, mut b_cpu) = (0u64, 0u64, Duration::ZERO);
     for i in 0..rounds * 2 {
         let dockdap_turn = (i % 4 == 1) || (i % 4 == 2);
         let side = if dockdap_turn { &mut b } else { &mut a };
+        let cpu0 = listener.cpu_time()?;
         let t0 = Instant::now();
         let (events, bytes) = side.flood(count).await?;
         let elapsed = t0.elapsed();
         if events != count {
-            anyhow::bail!("{} of {count} output events arrived", events);
+            anyhow::bail!("{events} of {count} output events arrived");
         }
         if dockdap_turn {
-            b_time += elapsed;
-            b_bytes += bytes;
+            b_cpu += listener.cpu_time()? - cpu0;
+            b_per_event.push(elapsed / count as u32);
+            b_bytes = bytes;
         } else {
-            a_time += elapsed;
-            a_bytes += bytes;
+            a_per_event.push(elapsed / count as u32);
+            a_bytes = bytes;
         }
     }
-    let total = (count * rounds as u64) as f64;
-    let (a_rate, b_rate) = (total / a_time.as_secs_f64(), total / b_time.as_secs_f64());
-    let (a_mbs, b_mbs) = (a_bytes as f64 / a_time.as_secs_f64() / 1e6, b_bytes as f64 / b_time.as_secs_f64() / 1e6);
+    // Samples are in ms per event.
+    let (a_rate, b_rate) = (1000.0 / a_per_event.median(), 1000.0 / b_per_event.median());
+    let (a_mbs, b_mbs) =
+        (a_rate * (a_bytes as f64 / count as f64) / 1e6, b_rate * (b_bytes as f64 / count as f64) / 1e6);
     report.figure("throughput.relay.messages_per_s", a_rate, "msg/s")?;
     report.figure("throughput.dockdap.messages_per_s", b_rate, "msg/s")?;
     report.figure("throughput.messages.ratio", b_rate / a_rate, "x")?;
@@ -61,6 +66,8 @@ pub async fn run(options: &Options, report: &mut Reporter<'_>) -> anyhow::Result
     report.figure("throughput.dockdap.mb_per_s", b_mbs, "MB/s")?;
     report.figure("throughput.mb.ratio", b_mbs / a_mbs, "x")?;
     report.figure("throughput.lost_events", 0.0, "events")?;
+    let total = (count * rounds as u64) as f64;
+    report.figure("throughput.dockdap.cpu_per_1000", b_cpu.as_secs_f64() * 1000.0 / (total / 1000.0), "ms")?;
     report.goal(
         "throughput: output events/s, dockdap / raw relay",
         "throughput.messages.ratio",
