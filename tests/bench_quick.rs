@@ -43,10 +43,16 @@ async fn quick_benchmarks_run_and_print_every_figure() {
     ];
     if report.skipped.iter().all(|s| !s.starts_with("roundtrip.proxy")) {
         expected.extend(["roundtrip.proxy.iteration.ratio", "roundtrip.proxy_tuned.iteration.ratio"]);
-        expected.extend(["roundtrip.proxy.variables.ratio", "footprint.roundtrip.peak_rss"]);
+        expected.extend(["roundtrip.proxy.variables.ratio", "roundtrip.proxy_tuned.iteration.relay_ratio"]);
+        expected.push("footprint.roundtrip.peak_rss");
     }
     if report.skipped.iter().all(|s| !s.starts_with("roundtrip.user") && !s.starts_with("launch")) {
-        expected.extend(["roundtrip.user.iteration.ratio", "roundtrip.user.next.ratio", "launch.ratio"]);
+        expected.extend([
+            "roundtrip.user.iteration.ratio",
+            "roundtrip.user.next.ratio",
+            "tune.threads.ratio",
+            "launch.ratio",
+        ]);
     }
     for name in expected {
         let figure = report.figures.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("no {name} in {names:?}"));

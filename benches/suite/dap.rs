@@ -123,11 +123,23 @@ pub struct Side {
     pub variables_bytes: usize,
     /// The line the breakpoint is on, to check every stop.
     pub line: i64,
+    /// The top frame and its locals at the last stop.
+    pub frame: i64,
+    pub locals: i64,
 }
 
 impl Side {
     pub fn new(client: DapClient, thread: i64, line: i64) -> Side {
-        Side { client, thread, timings: Timings::default(), stack_bytes: 0, variables_bytes: 0, line }
+        Side {
+            client,
+            thread,
+            timings: Timings::default(),
+            stack_bytes: 0,
+            variables_bytes: 0,
+            line,
+            frame: 0,
+            locals: 0,
+        }
     }
 
     /// One iteration: `continue` -> `stopped`, `threads`, `stackTrace` (20
@@ -164,11 +176,13 @@ impl Side {
         }
         self.stack_bytes = trace.to_bytes().len();
         let frame = frames[0]["id"].as_i64().unwrap_or_default();
+        self.frame = frame;
 
         let t0 = Instant::now();
         let scopes = c.request("scopes", json!({"frameId": frame})).await?;
         t.push(("scopes", t0.elapsed()));
         let locals = body(&scopes)["scopes"][0]["variablesReference"].as_i64().unwrap_or_default();
+        self.locals = locals;
 
         let t0 = Instant::now();
         let vars = c.request("variables", json!({"variablesReference": locals})).await?;
@@ -195,5 +209,34 @@ impl Side {
             self.timings.push("iteration", whole);
         }
         Ok(())
+    }
+
+    /// One timed request from the current stop: `threads`, `stackTrace`,
+    /// `variables` (the top frame's locals), or `next` -> `stopped`.
+    pub async fn one(&mut self, command: &str) -> anyhow::Result<Duration> {
+        let c = &mut self.client;
+        let t0 = Instant::now();
+        match command {
+            "threads" => {
+                c.request("threads", json!({})).await?;
+            }
+            "stackTrace" => {
+                c.request("stackTrace", json!({"threadId": self.thread, "startFrame": 0, "levels": 20})).await?;
+            }
+            "variables" => {
+                c.request("variables", json!({"variablesReference": self.locals})).await?;
+            }
+            "next" => {
+                let next = c.send_request("next", json!({"threadId": self.thread})).await?;
+                let stopped = c.wait_event("stopped").await?;
+                let elapsed = t0.elapsed();
+                c.wait_response(next).await?;
+                c.drain_backlog();
+                self.thread = body(&stopped)["threadId"].as_i64().unwrap_or(self.thread);
+                return Ok(elapsed);
+            }
+            other => bail!("no timed request {other}"),
+        }
+        Ok(t0.elapsed())
     }
 }

@@ -81,9 +81,11 @@ impl Options {
         self.only.is_empty() || self.only.iter().any(|p| p == part)
     }
 
-    /// Iterations of the round-trip script per side.
+    /// Iterations of the round-trip script per side (`DOCKDAP_BENCH_ITERATIONS`
+    /// overrides, for experiments).
     pub fn iterations(&self) -> usize {
-        if self.quick { 20 } else { 500 }
+        let default = if self.quick { 20 } else { 500 };
+        std::env::var("DOCKDAP_BENCH_ITERATIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(default)
     }
 }
 

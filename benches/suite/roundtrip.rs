@@ -13,6 +13,8 @@ use super::dap::{self, Side, configure, connect, connect_when_ready, initialize_
 use super::docker::{Containers, Direct};
 use super::procs::{Debugpy, Listener};
 use super::report::{Goal, progress};
+use super::stats::Timings;
+use super::synthetic;
 use super::{IMAGE, Options, Prerequisites, Reporter};
 
 /// Where the workload lives in the container, and the app root dockdap maps.
@@ -45,8 +47,22 @@ pub async fn run(
     Ok(())
 }
 
-/// (a) Two debugpy processes on this machine, configured alike; A attaches
-/// straight to one, B through dockdap (`attach` with `connect`) to the other.
+/// Attaches straight to a debugpy on this machine (or through a relay in
+/// front of it, at `addr`); returns the session stopped at the breakpoint.
+async fn attach_direct(addr: &str, debugpy: &Debugpy, line: i64) -> anyhow::Result<Side> {
+    let mut client = connect_when_ready(addr, Duration::from_secs(30)).await?;
+    let path = debugpy.app_root.join("workload.py");
+    let thread = configure(&mut client, "attach", json!({"request": "attach"}), &path.to_string_lossy(), &[line])
+        .await
+        .with_context(|| format!("attaching straight to debugpy: {}", debugpy.log()))?;
+    Ok(Side::new(client, thread, line))
+}
+
+/// (a) Debugpy processes on this machine, configured alike, one per side:
+/// A attaches straight to its own, B through dockdap (`attach` with
+/// `connect`). With `tune`, debugpy's sockets have TCP_NODELAY (no 40 ms
+/// stall to hide the proxy's cost), and a third side C goes through a raw
+/// byte relay: the floor that any proxy pays for the extra hop.
 async fn host(
     options: &Options,
     listener: &Listener,
@@ -61,12 +77,7 @@ async fn host(
     let line = line_of(&workload, "bench: breakpoint")?;
     let debugpy_a = Debugpy::start(&options.python, &workload, tune)?;
     let debugpy_b = Debugpy::start(&options.python, &workload, tune)?;
-
-    let mut a = connect_when_ready(&debugpy_a.addr(), Duration::from_secs(30)).await?;
-    let a_path = debugpy_a.app_root.join("workload.py");
-    let a_thread = configure(&mut a, "attach", json!({"request": "attach"}), &a_path.to_string_lossy(), &[line])
-        .await
-        .with_context(|| format!("attaching straight to debugpy: {}", debugpy_a.log()))?;
+    let mut a = attach_direct(&debugpy_a.addr(), &debugpy_a, line).await?;
 
     let mut b = connect(&listener.addr).await?;
     b.request("initialize", initialize_arguments()).await?;
@@ -76,10 +87,19 @@ async fn host(
     let b_thread = configure(&mut b, "attach", args, &workload.to_string_lossy(), &[line])
         .await
         .with_context(|| format!("attaching through dockdap: {}", debugpy_b.log()))?;
-
-    let mut a = Side::new(a, a_thread, line);
     let mut b = Side::new(b, b_thread, line);
-    interleave(&mut a, &mut b, n, warmup, false).await?;
+
+    let relayed = if tune {
+        let debugpy_c = Debugpy::start(&options.python, &workload, tune)?;
+        let relay = synthetic::relay(debugpy_c.addr())?;
+        let c = attach_direct(&relay.addr, &debugpy_c, line).await?;
+        Some((c, relay, debugpy_c))
+    } else {
+        None
+    };
+    let mut c = relayed.map(|(c, relay, debugpy)| (c, (relay, debugpy)));
+
+    interleave(&mut a, &mut b, c.as_mut().map(|(c, _)| c), n, warmup, false).await?;
     figures(report, prefix, &a, &b)?;
     report.goal(
         &format!("{prefix}: iteration, dockdap / direct"),
@@ -91,6 +111,15 @@ async fn host(
         &format!("{prefix}.max_added_p99"),
         Some(Goal::AtMost(1.0)),
     );
+    if let Some((c, _)) = &mut c {
+        relay_figures(report, prefix, &a, &b, c)?;
+        report.goal(
+            &format!("{prefix}: iteration, raw relay / direct (the hop's floor)"),
+            &format!("{prefix}.iteration.relay_ratio"),
+            None,
+        );
+        dap::disconnect(&mut c.client).await;
+    }
     dap::disconnect(&mut a.client).await;
     dap::disconnect(&mut b.client).await;
     Ok(())
@@ -98,8 +127,8 @@ async fn host(
 
 /// (b) What the user feels: A is the stock debugpy in a container started by
 /// hand (untuned), B a container dockdap launched, as it runs by default
-/// (`tuneDebugger` on). Same image, same workload; `next` -> `stopped` is
-/// added to each iteration for issue 10.
+/// (`tuneDebugger` on). Same image, same workload; each iteration also does
+/// `next` -> `stopped`, and issue 10's repeated requests follow.
 async fn user(
     options: &Options,
     listener: &Listener,
@@ -134,8 +163,9 @@ async fn user(
 
         let mut a = Side::new(a, a_thread, line);
         let mut b = Side::new(b, b_thread, line);
-        interleave(&mut a, &mut b, n, warmup, true).await?;
+        interleave(&mut a, &mut b, None, n, warmup, true).await?;
         figures(report, prefix, &a, &b)?;
+        repeated(report, &mut a, &mut b, if options.quick { 5 } else { 30 }).await?;
         dap::disconnect(&mut b.client).await;
         dap::disconnect(&mut a.client).await;
         anyhow::Ok(())
@@ -148,27 +178,66 @@ async fn user(
         &format!("{prefix}.iteration.ratio"),
         Some(Goal::AtMost(0.1)),
     );
-    for command in ["threads", "stackTrace", "variables", "next"] {
+    for command in REPEATED {
         report.goal(
-            &format!("issue 10: `{command}`, dockdap (tuned) / stock direct"),
-            &format!("{prefix}.{command}.ratio"),
+            &format!("issue 10: `{command}` repeated, dockdap (tuned) / stock direct"),
+            &format!("tune.{command}.ratio"),
             Some(Goal::AtMost(0.1)),
         );
     }
     Ok(())
 }
 
-/// Runs the iterations A B, B A, A B, ... and records all but the warm-up.
-async fn interleave(a: &mut Side, b: &mut Side, n: usize, warmup: usize, with_next: bool) -> anyhow::Result<()> {
+/// Runs the iterations A B (C), then (C) B A, ... and records all but the warm-up.
+async fn interleave(
+    a: &mut Side,
+    b: &mut Side,
+    mut c: Option<&mut Side>,
+    n: usize,
+    warmup: usize,
+    with_next: bool,
+) -> anyhow::Result<()> {
     for i in 0..warmup + n {
         let record = i >= warmup;
-        if i % 2 == 0 {
-            a.iteration(with_next, record).await?;
-            b.iteration(with_next, record).await?;
-        } else {
-            b.iteration(with_next, record).await?;
-            a.iteration(with_next, record).await?;
+        let mut sides: Vec<&mut Side> = vec![&mut *a, &mut *b];
+        if let Some(c) = c.as_deref_mut() {
+            sides.push(c);
         }
+        if i % 2 == 1 {
+            sides.reverse();
+        }
+        for side in sides {
+            side.iteration(with_next, record).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The requests of issue 10's table, in the order they are repeated.
+const REPEATED: [&str; 4] = ["threads", "stackTrace", "variables", "next"];
+
+/// Issue 10's figure: each request many times in a row from the stop at
+/// the breakpoint, as the issue measured it (`next` last, since it moves
+/// the stop), A and B alternating.
+async fn repeated(report: &mut Reporter<'_>, a: &mut Side, b: &mut Side, times: usize) -> anyhow::Result<()> {
+    progress(&format!("tune: {times} of each of threads, stackTrace, variables, next a side"));
+    let (mut direct, mut dockdap) = (Timings::default(), Timings::default());
+    for command in REPEATED {
+        for i in 0..times {
+            if i % 2 == 0 {
+                direct.push(command, a.one(command).await?);
+                dockdap.push(command, b.one(command).await?);
+            } else {
+                dockdap.push(command, b.one(command).await?);
+                direct.push(command, a.one(command).await?);
+            }
+        }
+    }
+    for command in REPEATED {
+        let (sa, sb) = (direct.get(command), dockdap.get(command));
+        report.figure(&format!("tune.{command}.direct.median"), sa.median(), "ms")?;
+        report.figure(&format!("tune.{command}.dockdap.median"), sb.median(), "ms")?;
+        report.figure(&format!("tune.{command}.ratio"), sb.median() / sa.median(), "x")?;
     }
     Ok(())
 }
@@ -194,5 +263,17 @@ fn figures(report: &mut Reporter<'_>, prefix: &str, a: &Side, b: &Side) -> anyho
     report.figure(&format!("{prefix}.stackTrace.response_size"), b.stack_bytes as f64 / 1024.0, "KiB")?;
     report.figure(&format!("{prefix}.variables.response_size"), b.variables_bytes as f64 / 1024.0, "KiB")?;
     report.figure(&format!("{prefix}.iterations"), a.timings.get("iteration").len() as f64, "per side")?;
+    Ok(())
+}
+
+/// The raw relay side: its medians, its ratio to direct (the hop's floor),
+/// and dockdap's ratio to it (dockdap's own work above the hop).
+fn relay_figures(report: &mut Reporter<'_>, prefix: &str, a: &Side, b: &Side, c: &Side) -> anyhow::Result<()> {
+    for name in c.timings.names() {
+        let (sa, sb, sc) = (a.timings.get(name), b.timings.get(name), c.timings.get(name));
+        report.figure(&format!("{prefix}.{name}.relay.median"), sc.median(), "ms")?;
+        report.figure(&format!("{prefix}.{name}.relay_ratio"), sc.median() / sa.median(), "x")?;
+        report.figure(&format!("{prefix}.{name}.dockdap_over_relay"), sb.median() / sc.median(), "x")?;
+    }
     Ok(())
 }
