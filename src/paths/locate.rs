@@ -145,16 +145,20 @@ impl PathRewriter {
     /// Whether the raw JSON `body` of an event can hold anything to rewrite:
     /// a look at the text before any parsing, so that the most frequent
     /// event, `output` (program output), is parsed only when it carries a
-    /// `source` or a traceback frame (`File \"`). Any `\u` escape, which
-    /// could spell either, counts as yes. Other events: `event_has_paths`.
+    /// `source` key or a traceback frame (`File \"`). Any `\u` escape, which
+    /// could spell either, counts as yes. Quotes and backslashes are rare in
+    /// program output, so the look costs two `memchr` passes. Other events:
+    /// `event_has_paths`.
     pub fn event_body_may_have_paths(event: &str, raw_body: &str) -> bool {
         if event != "output" {
             return Self::event_has_paths(event);
         }
-        static MARKERS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 3]> = std::sync::LazyLock::new(|| {
-            [b"\"source\"".as_slice(), b"File \\\"", b"\\u"].map(memchr::memmem::Finder::new)
-        });
-        MARKERS.iter().any(|marker| marker.find(raw_body.as_bytes()).is_some())
+        let raw = raw_body.as_bytes();
+        memchr::memchr_iter(b'"', raw).any(|i| raw[i..].starts_with(b"\"source\""))
+            || memchr::memchr_iter(b'\\', raw).any(|i| {
+                let after = &raw[i + 1..];
+                after.starts_with(b"u") || (after.starts_with(b"\"") && raw[..i].ends_with(b"File "))
+            })
     }
 
     /// Rewrites the request's `arguments` host -> container and remembers
