@@ -112,7 +112,9 @@ pub async fn run(options: &Options, report: &mut Reporter<'_>) -> anyhow::Result
         "big.to_client.ratio",
         Some(Goal::AtMost(2.0)),
     );
-    report.figure("footprint.big.peak_rss", mib(listener.memory()?.peak_kib), "MB")?;
+    let after_big = listener.memory()?;
+    report.figure("footprint.big.peak_rss", mib(after_big.peak_kib), "MB")?;
+    report.figure("footprint.big.rss_after", mib(after_big.rss_kib), "MB")?;
     report.goal("footprint: peak RSS after the 16 MiB messages", "footprint.big.peak_rss", None);
 
     a.disconnect().await;

@@ -29,6 +29,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -202,6 +203,18 @@ where
 /// How much a reader asks for in one read (more when a frame is larger).
 const READ_BUFFER: usize = 64 * 1024;
 
+/// A buffer that grew past this for a large frame is given back once the
+/// frame has gone through, so one 16 MiB `variables` answer does not keep
+/// dockdap at 100 MB for the rest of the session.
+const SHRINK_ABOVE: usize = 1024 * 1024;
+
+/// Replaces an oversized, empty write buffer with a new one.
+fn shrink(buffer: &mut BytesMut) {
+    if buffer.capacity() > SHRINK_ABOVE && buffer.is_empty() {
+        *buffer = BytesMut::new();
+    }
+}
+
 /// How much a link buffers before it writes even though more input waits.
 const WRITE_BATCH: usize = 64 * 1024;
 
@@ -230,6 +243,16 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                     () = stop.cancelled() => return,
                     next = frames.next() => next,
                 };
+                // A large frame's allocation stays shared with the buffer's
+                // rest: give it back once the frame is out.
+                if let Some(Ok(Ok(body))) = &next
+                    && body.len() > SHRINK_ABOVE
+                {
+                    let rest = frames.read_buffer_mut();
+                    let mut small = BytesMut::with_capacity(READ_BUFFER.max(rest.len()));
+                    small.extend_from_slice(rest);
+                    *rest = small;
+                }
                 let input = match next {
                     Some(Ok(Ok(body))) => match Message::parse(&body) {
                         Ok(message) => Input::Message(side, message),
@@ -332,19 +355,25 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     /// Sends what both links have buffered. A failed flush is a closed link,
     /// as a failed write is.
     async fn flush_links(&mut self) {
-        if std::mem::take(&mut self.client_dirty)
-            && self.client_open
-            && let Err(e) = self.client.flush().await
-        {
-            tracing::info!(error = %e, "cannot write to the client; ending the session");
-            self.client_open = false;
+        if std::mem::take(&mut self.client_dirty) && self.client_open {
+            match self.client.flush().await {
+                Ok(()) => shrink(self.client.write_buffer_mut()),
+                Err(e) => {
+                    tracing::info!(error = %e, "cannot write to the client; ending the session");
+                    self.client_open = false;
+                }
+            }
         }
         if std::mem::take(&mut self.adapter_dirty)
             && let Some(adapter) = self.adapter.as_mut()
-            && let Err(e) = adapter.flush().await
         {
-            tracing::warn!(error = %e, "cannot write to debugpy");
-            self.adapter = None;
+            match adapter.flush().await {
+                Ok(()) => shrink(adapter.write_buffer_mut()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot write to debugpy");
+                    self.adapter = None;
+                }
+            }
         }
     }
 
