@@ -49,11 +49,11 @@ pub fn initialize_arguments() -> Value {
 pub async fn connect_when_ready(addr: &str, within: Duration) -> anyhow::Result<DapClient> {
     let deadline = Instant::now() + within;
     loop {
+        // A slow answer is waited for, never abandoned: debugpy serves one
+        // client, and dropping a connection it accepted can end its session.
         let attempt = async {
             let mut client = connect(addr).await?;
-            client.set_timeout(Duration::from_secs(5));
             client.request("initialize", initialize_arguments()).await?;
-            client.set_timeout(WAIT);
             anyhow::Ok(client)
         };
         match attempt.await {

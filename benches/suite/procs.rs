@@ -47,6 +47,8 @@ pub struct Listener {
     child: Option<Child>,
     pub pid: u32,
     pub addr: String,
+    /// The last lines dockdap wrote on stderr (warnings, a panic), for errors.
+    tail: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
 }
 
 impl Listener {
@@ -73,9 +75,31 @@ impl Listener {
         })
         .await
         .context("dockdap did not say where it listens")??;
-        // Keep draining its stderr (warnings), so it never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Listener { child: Some(child), pid, addr })
+        // Keep draining its stderr (warnings), so it never blocks on a full
+        // pipe, and keep the last lines for error messages.
+        let tail = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+        let keep = tail.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(mut tail) = keep.lock() {
+                    if tail.len() >= 40 {
+                        tail.pop_front();
+                    }
+                    tail.push_back(line);
+                }
+            }
+        });
+        Ok(Listener { child: Some(child), pid, addr, tail })
+    }
+
+    /// What dockdap said last on stderr.
+    pub fn log(&self) -> String {
+        let lines: Vec<String> = self.tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default();
+        if lines.is_empty() {
+            "dockdap said nothing on stderr".into()
+        } else {
+            format!("dockdap's stderr:\n{}", lines.join("\n"))
+        }
     }
 
     pub fn memory(&self) -> anyhow::Result<Memory> {

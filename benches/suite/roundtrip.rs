@@ -86,7 +86,7 @@ async fn host(
                       "appRoot": debugpy_b.app_root, "localRoot": options.source_root.join("benches"), "timeout": 30});
     let b_thread = configure(&mut b, "attach", args, &workload.to_string_lossy(), &[line])
         .await
-        .with_context(|| format!("attaching through dockdap: {}", debugpy_b.log()))?;
+        .with_context(|| format!("attaching through dockdap: {}; {}", debugpy_b.log(), listener.log()))?;
     let mut b = Side::new(b, b_thread, line);
 
     let relayed = if tune {
@@ -99,7 +99,7 @@ async fn host(
     };
     let mut c = relayed.map(|(c, relay, debugpy)| (c, (relay, debugpy)));
 
-    interleave(&mut a, &mut b, c.as_mut().map(|(c, _)| c), n, warmup, false).await?;
+    interleave(&mut a, &mut b, c.as_mut().map(|(c, _)| c), n, warmup, false).await.with_context(|| listener.log())?;
     figures(report, prefix, &a, &b)?;
     report.goal(
         &format!("{prefix}: iteration, dockdap / direct"),
@@ -159,11 +159,13 @@ async fn user(
                           "containerName": containers.name("dockdap"), "command": command,
                           "env": {"DOCKDAP_BENCH_WORKLOAD": source}, "ports": [],
                           "appRoot": APP_ROOT, "localRoot": options.source_root.join("benches"), "timeout": 60});
-        let b_thread = configure(&mut b, "launch", args, &workload.to_string_lossy(), &[line]).await?;
+        let b_thread = configure(&mut b, "launch", args, &workload.to_string_lossy(), &[line])
+            .await
+            .with_context(|| format!("launching through dockdap: {}", listener.log()))?;
 
         let mut a = Side::new(a, a_thread, line);
         let mut b = Side::new(b, b_thread, line);
-        interleave(&mut a, &mut b, None, n, warmup, true).await?;
+        interleave(&mut a, &mut b, None, n, warmup, true).await.with_context(|| listener.log())?;
         figures(report, prefix, &a, &b)?;
         repeated(report, &mut a, &mut b, if options.quick { 5 } else { 30 }).await?;
         dap::disconnect(&mut b.client).await;
