@@ -142,6 +142,25 @@ impl PathRewriter {
         EVENT_FIELDS.iter().any(|(e, ..)| *e == event)
     }
 
+    /// Whether the raw JSON `body` of an event can hold anything to rewrite:
+    /// a look at the text before any parsing, so that the most frequent
+    /// event, `output` (program output), is parsed only when it carries a
+    /// `source` key or a traceback frame (`File \"`). Any `\u` escape, which
+    /// could spell either, counts as yes. Quotes and backslashes are rare in
+    /// program output, so the look costs two `memchr` passes. Other events:
+    /// `event_has_paths`.
+    pub fn event_body_may_have_paths(event: &str, raw_body: &str) -> bool {
+        if event != "output" {
+            return Self::event_has_paths(event);
+        }
+        let raw = raw_body.as_bytes();
+        memchr::memchr_iter(b'"', raw).any(|i| raw[i..].starts_with(b"\"source\""))
+            || memchr::memchr_iter(b'\\', raw).any(|i| {
+                let after = &raw[i + 1..];
+                after.starts_with(b"u") || (after.starts_with(b"\"") && raw[..i].ends_with(b"File "))
+            })
+    }
+
     /// Rewrites the request's `arguments` host -> container and remembers
     /// the client's spelling of every mapped path; true if anything changed.
     pub fn request_to_container(&mut self, command: &str, arguments: &mut Value) -> bool {
@@ -589,6 +608,25 @@ mod tests {
         assert!(!PathRewriter::event_has_paths("stopped"));
     }
 
+    #[test]
+    fn output_is_parsed_only_when_it_can_carry_paths() {
+        let may = |raw: &str| PathRewriter::event_body_may_have_paths("output", raw);
+        assert!(!may(r#"{"category":"stdout","output":"line 1 of the flood\n"}"#));
+        assert!(!may(r#"{"category":"stderr","output":"Traceback (most recent call last):\n"}"#));
+        assert!(may(r#"{"category":"stderr","output":"  File \"/var/azureml-app/score.py\", line 3\n"}"#));
+        assert!(may(r#"{"output":"x","source":{"path":"/var/azureml-app/score.py"},"line":3}"#));
+        // An escape could spell either marker; parse to be sure.
+        assert!(may(r#"{"output":"\u0046ile \u0022/var/azureml-app/a.py\u0022, line 1"}"#));
+        assert!(may(r#"{"output":"caf\u00e9"}"#));
+        assert!(PathRewriter::event_body_may_have_paths("module", "{}"));
+        assert!(!PathRewriter::event_body_may_have_paths("stopped", r#"{"source":{}}"#));
+        // What the check lets through unparsed, the rewriter would not have changed.
+        let rewriter = posix();
+        let mut body = json!({"category": "stdout", "output": "no frames, /var/azureml-app/score.py, line 3\n"});
+        assert!(!may(&body.to_string()));
+        assert!(!rewriter.event_to_host("output", &mut body));
+    }
+
     fn path_like() -> impl Strategy<Value = String> {
         prop_oneof![
             "/var/azureml-app(/[a-zé .]{0,6}){0,3}",
@@ -662,6 +700,7 @@ mod tests {
                 let mut v = value.clone();
                 let changed = rw.event_to_host(name, &mut v);
                 prop_assert!(!changed || PathRewriter::event_has_paths(name));
+                prop_assert!(!changed || PathRewriter::event_body_may_have_paths(name, &value.to_string()));
                 prop_assert_eq!(changed, v != value);
             }
         }

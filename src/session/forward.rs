@@ -2,8 +2,10 @@
 //! with their paths rewritten, and nothing else changed.
 //!
 //! A message is parsed beyond its envelope only when its command or event is
-//! one that carries paths (`PathRewriter::*_has_paths`); everything else is
-//! forwarded with envelope work only.
+//! one that carries paths (`PathRewriter::*_has_paths`), and an `output`
+//! event only when its text shows a `source` or a traceback frame
+//! (`PathRewriter::event_body_may_have_paths`); everything else is forwarded
+//! with envelope work only.
 
 use tokio::io::AsyncWrite;
 
@@ -105,7 +107,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     }
 
     async fn adapter_event(&mut self, event: &str, mut message: Message) {
-        if PathRewriter::event_has_paths(event)
+        if message.raw_field("body").is_some_and(|b| PathRewriter::event_body_may_have_paths(event, b.get()))
             && let Some(rewriter) = self.rewriter.as_ref()
             && let Err(e) = message.edit_field("body", |body| rewriter.event_to_host(event, body))
         {

@@ -12,6 +12,11 @@
 //! `SeqTable`; every message written to either peer goes through
 //! `send_to_client`/`send_to_adapter`.
 //!
+//! Writes are buffered and flushed once the loop has no input waiting
+//! (`flush_links`): an answer goes out as soon as the loop is idle, and a
+//! flood of program output leaves in large writes instead of one system
+//! call per message. A frame is never split between two writes by dockdap.
+//!
 //! Shutdown runs in a fixed order on every exit path (`shutdown`): stop
 //! reading, answer every pending request, tell debugpy goodbye, sync the
 //! container's last edits into the workspace (and `commitOnExit`), send
@@ -28,6 +33,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -125,7 +131,10 @@ struct Session<W> {
     options: SessionOptions,
     client: FramedWrite<W, DapCodec>,
     client_open: bool,
+    /// Written to since the last flush.
+    client_dirty: bool,
     adapter: Option<FramedWrite<BoxWrite, DapCodec>>,
+    adapter_dirty: bool,
     adapter_link: u64,
     seq: SeqTable,
     rewriter: Option<PathRewriter>,
@@ -180,9 +189,11 @@ where
     let stop = options.shutdown.child_token();
     let mut session = Session {
         options,
-        client: FramedWrite::new(writer, DapCodec::default()),
+        client: buffered(FramedWrite::new(writer, DapCodec::default())),
         client_open: true,
+        client_dirty: false,
         adapter: None,
+        adapter_dirty: false,
         adapter_link: 0,
         seq: SeqTable::default(),
         rewriter: None,
@@ -219,6 +230,30 @@ where
     Ok(())
 }
 
+/// How much a reader asks for in one read (more when a frame is larger).
+const READ_BUFFER: usize = 64 * 1024;
+
+/// A buffer that grew past this for a large frame is given back once the
+/// frame has gone through, so one 16 MiB `variables` answer does not keep
+/// dockdap at 100 MB for the rest of the session.
+const SHRINK_ABOVE: usize = 1024 * 1024;
+
+/// Replaces an oversized, empty write buffer with a new one.
+fn shrink(buffer: &mut BytesMut) {
+    if buffer.capacity() > SHRINK_ABOVE && buffer.is_empty() {
+        *buffer = BytesMut::new();
+    }
+}
+
+/// How much a link buffers before it writes even though more input waits.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// A frame writer that buffers up to `WRITE_BATCH` (the session flushes).
+fn buffered<T>(mut writer: FramedWrite<T, DapCodec>) -> FramedWrite<T, DapCodec> {
+    writer.set_backpressure_boundary(WRITE_BATCH);
+    writer
+}
+
 /// Sleeps until the deadline, or forever without one.
 async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
     match deadline {
@@ -232,12 +267,22 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let tx = self.inputs_tx.clone();
         let stop = self.stop.clone();
         self.tasks.spawn(async move {
-            let mut frames = FramedRead::new(reader, DapCodec::default());
+            let mut frames = FramedRead::with_capacity(reader, DapCodec::default(), READ_BUFFER);
             loop {
                 let next = tokio::select! {
                     () = stop.cancelled() => return,
                     next = frames.next() => next,
                 };
+                // A large frame's allocation stays shared with the buffer's
+                // rest: give it back once the frame is out.
+                if let Some(Ok(Ok(body))) = &next
+                    && body.len() > SHRINK_ABOVE
+                {
+                    let rest = frames.read_buffer_mut();
+                    let mut small = BytesMut::with_capacity(READ_BUFFER.max(rest.len()));
+                    small.extend_from_slice(rest);
+                    *rest = small;
+                }
                 let input = match next {
                     Some(Ok(Ok(body))) => match Message::parse(&body) {
                         Ok(message) => Input::Message(side, message),
@@ -262,6 +307,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
 
     async fn run_loop(&mut self) -> End {
         loop {
+            if self.inputs.is_empty() && self.events.is_empty() {
+                self.flush_links().await;
+            }
             let linger = self.linger_until;
             let input = tokio::select! {
                 biased;
@@ -325,12 +373,38 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         message.set_seq(seq.0);
         tracing::debug!("client <- {}", message.summary());
         tracing::trace!(target: "dockdap::wire", "client <- {message:?}");
-        if let Err(e) = self.client.send(message.to_bytes()).await {
+        if let Err(e) = self.client.feed(message.to_bytes()).await {
             tracing::info!(error = %e, "cannot write to the client; ending the session");
             self.client_open = false;
             return None;
         }
+        self.client_dirty = true;
         Some(seq)
+    }
+
+    /// Sends what both links have buffered. A failed flush is a closed link,
+    /// as a failed write is.
+    async fn flush_links(&mut self) {
+        if std::mem::take(&mut self.client_dirty) && self.client_open {
+            match self.client.flush().await {
+                Ok(()) => shrink(self.client.write_buffer_mut()),
+                Err(e) => {
+                    tracing::info!(error = %e, "cannot write to the client; ending the session");
+                    self.client_open = false;
+                }
+            }
+        }
+        if std::mem::take(&mut self.adapter_dirty)
+            && let Some(adapter) = self.adapter.as_mut()
+        {
+            match adapter.flush().await {
+                Ok(()) => shrink(adapter.write_buffer_mut()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot write to debugpy");
+                    self.adapter = None;
+                }
+            }
+        }
     }
 
     /// Writes a request to the client and remembers who is waiting for it.
@@ -349,11 +423,12 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         message.set_seq(seq.0);
         tracing::debug!("adapter <- {}", message.summary());
         tracing::trace!(target: "dockdap::wire", "adapter <- {message:?}");
-        if let Err(e) = adapter.send(message.to_bytes()).await {
+        if let Err(e) = adapter.feed(message.to_bytes()).await {
             tracing::warn!(error = %e, "cannot write to debugpy");
             self.adapter = None;
             return None;
         }
+        self.adapter_dirty = true;
         Some(seq)
     }
 
@@ -507,6 +582,8 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
 
     /// The fixed shutdown order; see the module documentation.
     async fn shutdown(mut self, end: End) {
+        // What the loop wrote last (a `disconnect` answer) goes out now.
+        self.flush_links().await;
         // 1. Stop reading both links; a start still under way is cancelled.
         self.stop.cancel();
         if self.starting {
@@ -537,6 +614,8 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         if end != End::Disconnected {
             self.say_goodbye_to_client().await;
         }
+        // Steps 2 to 4 must not wait for the container's removal.
+        self.flush_links().await;
         // 5. Put the target back.
         if let Some(target) = self.target.take() {
             tracing::info!(target = %target.describe(), "ending target");
@@ -573,6 +652,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         {
             // debugpy's stream usually closes a moment before the container's exit is seen.
             let mut exit = container.exit_watch();
+            self.flush_links().await;
             let _ = tokio::time::timeout(Duration::from_secs(1), exit.wait_for(Option::is_some)).await;
         }
         while let Ok(event) = self.events.try_recv() {

@@ -1,0 +1,160 @@
+//! dockdap's benchmark suite: every figure is dockdap against the best
+//! alternative, measured in the same run, because absolute times on shared
+//! two-core machines drift.
+//!
+//! Shared by `benches/dockdap.rs` (`cargo bench --bench dockdap`, the full
+//! run, or `-- --quick`) and `tests/bench_quick.rs` (quick mode under
+//! `cargo test`). The parts, in the order they run:
+//!
+//! 1. `roundtrip`: a scripted session (breakpoint in a loop, then N times
+//!    `continue` -> `stopped`, `threads`, `stackTrace` (20 frames), `scopes`,
+//!    `variables` (100 locals)) direct to debugpy and through dockdap, the two
+//!    sessions open side by side and their iterations alternating A B B A.
+//!    (a) `roundtrip.proxy`: both sides against the same untuned debugpy on
+//!    this machine; `roundtrip.proxy_tuned`: the same with TCP_NODELAY on
+//!    debugpy's sockets, where the proxy's own cost is not hidden under a 40 ms
+//!    stall. (b) `roundtrip.user`: dockdap as it runs by default (a container
+//!    it launched, `tuneDebugger` on) against the stock debugpy in a container
+//!    started by hand, with `next` -> `stopped` added (issue 10's figure).
+//! 2. `throughput`: a synthetic adapter floods 1 KiB `output` events; dockdap
+//!    against a raw byte relay (`copy_bidirectional`); one 16 MiB message
+//!    each way.
+//! 3. `launch`: `launch` to the first `stopped` in `init()` against the
+//!    manual routine (create + start by API, connect straight to debugpy).
+//! 4. `sync`, 5. `commit`: not implemented in dockdap yet; said so.
+//! 6. `footprint`: dockdap's peak RSS (VmHWM) idle, under 1 and under 2, and
+//!    its RSS over many sessions.
+//!
+//! Quick mode runs each part once at a small size and checks only that it
+//! works. Nothing here asserts a time.
+
+#![allow(dead_code)]
+
+pub mod dap;
+pub mod docker;
+pub mod footprint;
+pub mod launch;
+pub mod procs;
+pub mod report;
+pub mod roundtrip;
+pub mod stats;
+pub mod synthetic;
+pub mod throughput;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+pub use report::{Reporter, Summary};
+
+/// The parts, by name (for `--only`).
+pub const PARTS: &[&str] = &["roundtrip", "throughput", "launch", "sync", "commit", "footprint"];
+
+/// How to run the suite.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Each part once, at a small size.
+    pub quick: bool,
+    /// Run only these parts (all when empty).
+    pub only: Vec<String>,
+    /// The dockdap binary.
+    pub dockdap_bin: PathBuf,
+    /// The source checkout (for `benches/workload.py` and the example app).
+    pub source_root: PathBuf,
+    /// The Python that runs debugpy on this machine.
+    pub python: String,
+}
+
+impl Options {
+    /// Options for this checkout. `DOCKDAP_BENCH_DOCKDAP` replaces the
+    /// dockdap binary (e.g. a script that runs it under a profiler).
+    pub fn new(quick: bool, dockdap_bin: PathBuf) -> Options {
+        Options {
+            quick,
+            only: Vec::new(),
+            dockdap_bin: std::env::var_os("DOCKDAP_BENCH_DOCKDAP").map(PathBuf::from).unwrap_or(dockdap_bin),
+            source_root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+            python: std::env::var("DOCKDAP_TEST_PYTHON").unwrap_or_else(|_| "python3".into()),
+        }
+    }
+
+    fn wants(&self, part: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| p == part)
+    }
+
+    /// Iterations of the round-trip script per side (`DOCKDAP_BENCH_ITERATIONS`
+    /// overrides, for experiments).
+    pub fn iterations(&self) -> usize {
+        let default = if self.quick { 20 } else { 500 };
+        std::env::var("DOCKDAP_BENCH_ITERATIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(default)
+    }
+}
+
+/// Runs the suite, printing one `name value unit` line per figure on `out`
+/// as it goes and the summary table at the end. Progress goes to stderr.
+pub async fn run(options: &Options, out: &mut dyn Write) -> anyhow::Result<Summary> {
+    let mut report = Reporter::new(out, options.quick);
+    report.header(options)?;
+    let prereq = Prerequisites::probe(options).await;
+
+    // One dockdap process serves parts 1 and 3; its peak RSS is read idle
+    // and after part 1.
+    let mut listener = procs::Listener::spawn(&options.dockdap_bin, &options.source_root).await?;
+    if options.wants("footprint") {
+        footprint::idle(&mut report, &listener)?;
+    }
+    if options.wants("roundtrip") {
+        roundtrip::run(options, &prereq, &listener, &mut report).await?;
+        if options.wants("footprint") {
+            footprint::after(&mut report, &listener, "footprint.roundtrip.peak_rss", 30.0)?;
+        }
+    }
+    if options.wants("launch") {
+        launch::run(options, &prereq, &listener, &mut report).await?;
+    }
+    listener.stop().await;
+    if options.wants("throughput") {
+        throughput::run(options, &mut report).await?;
+    }
+    if options.wants("sync") {
+        report.not_implemented("sync.container_to_workspace", "dockdap does not sync files yet (issue 9, part 4)")?;
+        report.not_implemented("sync.workspace_to_container", "dockdap does not sync files yet (issue 9, part 4)")?;
+    }
+    if options.wants("commit") {
+        report.not_implemented("commit.ratio", "dockdap/commit does not exist yet (issue 9, part 5)")?;
+    }
+    if options.wants("footprint") {
+        footprint::sessions(options, &mut report).await?;
+    }
+    report.summary()?;
+    Ok(report.into_summary())
+}
+
+/// What this machine offers; a part whose needs are missing is skipped and
+/// says so (`Reporter::skipped`), so that a caller can fail on it under CI.
+#[derive(Debug, Clone)]
+pub struct Prerequisites {
+    /// Why debugpy cannot run on this machine, if it cannot.
+    pub no_debugpy: Option<String>,
+    /// Why Docker parts cannot run, if they cannot.
+    pub no_docker: Option<String>,
+}
+
+/// The image every Docker part runs: the example deployment with debugpy.
+pub const IMAGE: &str = "dockdap/azureml-score:debug";
+
+impl Prerequisites {
+    async fn probe(options: &Options) -> Prerequisites {
+        let debugpy = tokio::process::Command::new(&options.python)
+            .args(["-c", "import debugpy"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await;
+        let no_debugpy = match debugpy {
+            Ok(s) if s.success() => None,
+            _ => Some(format!("{} cannot import debugpy (pip install debugpy)", options.python)),
+        };
+        let no_docker = docker::check(IMAGE).await.err();
+        Prerequisites { no_debugpy, no_docker }
+    }
+}
