@@ -50,8 +50,10 @@ fn run_ok(command: &mut Command) -> Output {
 
 /// Whether `program --version` runs.
 fn have(program: &str) -> bool {
+    // Lua knows only `-v`; the others take `--version`.
+    let flag = if program.starts_with("lua") { "-v" } else { "--version" };
     Command::new(program)
-        .arg("--version")
+        .arg(flag)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
