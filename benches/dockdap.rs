@@ -1,7 +1,7 @@
 //! dockdap's benchmarks against the direct path, in one run:
 //!
 //! ```text
-//! cargo bench --bench dockdap               # the full suite (about 7 minutes on 2 cores)
+//! cargo bench --bench dockdap               # the full suite (about 9 minutes on 2 cores)
 //! cargo bench --bench dockdap -- --quick    # each part once, at a small size
 //! cargo bench --bench dockdap -- --only roundtrip,throughput
 //! ```

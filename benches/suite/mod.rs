@@ -21,7 +21,12 @@
 //!    each way.
 //! 3. `launch`: `launch` to the first `stopped` in `init()` against the
 //!    manual routine (create + start by API, connect straight to debugpy).
-//! 4. `sync`, 5. `commit`: not implemented in dockdap yet; said so.
+//! 4. `sync`: on a session dockdap launched from a copy of the example
+//!    (sync `auto` both ways), a container edit until the workspace file
+//!    holds it, and a workspace save until the container's file holds it,
+//!    each against `docker cp` of the same file. 5. `commit`:
+//!    `dockdap/commit` against `docker commit` (both without a pause) of
+//!    that container, A B B A. Both in `files.rs`.
 //! 6. `footprint`: dockdap's peak RSS (VmHWM) idle, under 1 and under 2, and
 //!    its RSS over many sessions.
 //!
@@ -32,6 +37,7 @@
 
 pub mod dap;
 pub mod docker;
+pub mod files;
 pub mod footprint;
 pub mod launch;
 pub mod procs;
@@ -96,7 +102,7 @@ pub async fn run(options: &Options, out: &mut dyn Write) -> anyhow::Result<Summa
     report.header(options)?;
     let prereq = Prerequisites::probe(options).await;
 
-    // One dockdap process serves parts 1 and 3; its peak RSS is read idle
+    // One dockdap process serves parts 1, 3, 4 and 5; its peak RSS is read idle
     // and after part 1.
     let mut listener = procs::Listener::spawn(&options.dockdap_bin, &options.source_root).await?;
     if options.wants("footprint") {
@@ -111,16 +117,12 @@ pub async fn run(options: &Options, out: &mut dyn Write) -> anyhow::Result<Summa
     if options.wants("launch") {
         launch::run(options, &prereq, &listener, &mut report).await?;
     }
+    if options.wants("sync") || options.wants("commit") {
+        files::run(options, &prereq, &listener, &mut report).await?;
+    }
     listener.stop().await;
     if options.wants("throughput") {
         throughput::run(options, &mut report).await?;
-    }
-    if options.wants("sync") {
-        report.not_implemented("sync.container_to_workspace", "dockdap does not sync files yet (issue 9, part 4)")?;
-        report.not_implemented("sync.workspace_to_container", "dockdap does not sync files yet (issue 9, part 4)")?;
-    }
-    if options.wants("commit") {
-        report.not_implemented("commit.ratio", "dockdap/commit does not exist yet (issue 9, part 5)")?;
     }
     if options.wants("footprint") {
         footprint::sessions(options, &mut report).await?;
