@@ -52,12 +52,7 @@ fn run_ok(command: &mut Command) -> Output {
 fn have(program: &str) -> bool {
     // Lua knows only `-v`; the others take `--version`.
     let flag = if program.starts_with("lua") { "-v" } else { "--version" };
-    Command::new(program)
-        .arg(flag)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    Command::new(program).arg(flag).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
 /// What the dockdap binary prints for `dockdap schema`.
