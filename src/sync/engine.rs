@@ -220,20 +220,7 @@ impl<R: Remote> SyncEngine<R> {
         let mut paths: BTreeSet<RelPath> = local_files.into_iter().collect();
         paths.extend(changes.into_keys());
         for path in paths {
-            let local = match self.local(&path) {
-                Ok(seen) => seen,
-                Err(note) => {
-                    self.problem(&mut report, note);
-                    continue;
-                }
-            };
-            let remote = match self.fetch_remote(&path).await {
-                Ok(seen) => seen,
-                Err(note) => {
-                    self.problem(&mut report, note);
-                    continue;
-                }
-            };
+            let Some((local, remote)) = self.both_sides(&mut report, &path).await else { continue };
             let state = self.files.entry(path.clone()).or_default();
             if local.hash == remote.hash {
                 state.base = Base::Agreed(local.hash);
@@ -361,20 +348,7 @@ impl<R: Remote> SyncEngine<R> {
             }
         }
         for path in targets {
-            let local = match self.local(&path) {
-                Ok(seen) => seen,
-                Err(note) => {
-                    self.problem(&mut report, note);
-                    continue;
-                }
-            };
-            let remote = match self.fetch_remote(&path).await {
-                Ok(seen) => seen,
-                Err(note) => {
-                    self.problem(&mut report, note);
-                    continue;
-                }
-            };
+            let Some((local, remote)) = self.both_sides(&mut report, &path).await else { continue };
             let done = match side {
                 Side::Workspace => {
                     if let Some(content) = &remote.content {
@@ -527,6 +501,22 @@ impl<R: Remote> SyncEngine<R> {
     }
 
     /// Reports a problem (a refused name, an unreachable container) once per session.
+    /// Both sides of `path` as they are now, or `None` after recording why
+    /// one of them could not be read.
+    async fn both_sides(&mut self, report: &mut SyncReport, path: &RelPath) -> Option<(Seen, Seen)> {
+        let sides = match self.local(path) {
+            Ok(local) => self.fetch_remote(path).await.map(|remote| (local, remote)),
+            Err(note) => Err(note),
+        };
+        match sides {
+            Ok(sides) => Some(sides),
+            Err(note) => {
+                self.problem(report, note);
+                None
+            }
+        }
+    }
+
     fn problem(&mut self, report: &mut SyncReport, text: String) {
         if self.told.insert(text.clone()) {
             report.notes.push(text);
