@@ -354,16 +354,8 @@ async fn attach_and_stop_in_init(attach: &Value) {
         .await
         .unwrap();
     assert!(first.is_event("initialized"), "attach failed: {:?}", first.field::<String>("message"));
+    let thread = break_at_marker_and_stop(&mut client, request, "dockdap-demo: init-breakpoint").await;
     let line = line_of(&score, "dockdap-demo: init-breakpoint");
-    client
-        .request("setBreakpoints", json!({"source": {"path": score}, "breakpoints": [{"line": line}]}))
-        .await
-        .unwrap();
-    client.request("configurationDone", json!({})).await.unwrap();
-    client.wait_response(request).await.unwrap();
-    let stopped = client.wait_event("stopped").await.unwrap();
-    let body: Value = stopped.field("body").unwrap().unwrap_or_default();
-    let thread = body["threadId"].as_i64().unwrap();
     let trace = client.request("stackTrace", json!({"threadId": thread, "levels": 1})).await.unwrap();
     let trace: Value = trace.field("body").unwrap().unwrap_or_default();
     assert_eq!(trace["stackFrames"][0]["source"]["path"], score.to_str().unwrap());

@@ -332,15 +332,7 @@ async fn attach_joins_a_running_container_and_leaves_it_running() {
         .await
         .unwrap();
     client.wait_event("initialized").await.unwrap();
-    let line = line_of(&score, "dockdap-demo: init-breakpoint");
-    client
-        .request("setBreakpoints", json!({"source": {"path": score}, "breakpoints": [{"line": line}]}))
-        .await
-        .unwrap();
-    client.request("configurationDone", json!({})).await.unwrap();
-    client.wait_response(attach).await.unwrap();
-    let stopped = client.wait_event("stopped").await.unwrap();
-    let thread = body(&stopped)["threadId"].as_i64().unwrap();
+    let thread = break_at_marker_and_stop(&mut client, attach, "dockdap-demo: init-breakpoint").await;
     let trace = client.request("stackTrace", json!({"threadId": thread, "levels": 1})).await.unwrap();
     assert_eq!(body(&trace)["stackFrames"][0]["source"]["path"], score.to_str().unwrap());
     client.request("disconnect", json!({})).await.unwrap();

@@ -30,16 +30,7 @@ async fn launch(client: &mut DapClient, extra: Value) -> i64 {
 async fn stop_in_init(client: &mut DapClient, name: &str) -> i64 {
     let launched = launch(client, json!({"containerName": name})).await;
     client.wait_event("initialized").await.unwrap();
-    let score = example_dir().join("score.py");
-    let line = line_of(&score, "dockdap-demo: init-breakpoint");
-    client
-        .request("setBreakpoints", json!({"source": {"path": score}, "breakpoints": [{"line": line}]}))
-        .await
-        .unwrap();
-    client.request("configurationDone", json!({})).await.unwrap();
-    client.wait_response(launched).await.unwrap();
-    let stopped = client.wait_event("stopped").await.unwrap();
-    body(&stopped)["threadId"].as_i64().unwrap()
+    break_at_marker_and_stop(client, launched, "dockdap-demo: init-breakpoint").await
 }
 
 fn console_text(client: &mut DapClient) -> String {

@@ -240,3 +240,21 @@ impl Drop for RemoveOnDrop {
         let _ = std::process::Command::new("docker").args(["rm", "-f", &self.0]).output();
     }
 }
+
+/// After `initialized`: sets one breakpoint on the example's line marked
+/// `marker`, sends `configurationDone`, waits for the answer to the
+/// launch/attach request `request`, and waits until the debuggee stops.
+/// Returns the stopped thread's id.
+pub async fn break_at_marker_and_stop(client: &mut DapClient, request: i64, marker: &str) -> i64 {
+    let score = example_dir().join("score.py");
+    let line = line_of(&score, marker);
+    client
+        .request("setBreakpoints", serde_json::json!({"source": {"path": score}, "breakpoints": [{"line": line}]}))
+        .await
+        .unwrap();
+    client.request("configurationDone", serde_json::json!({})).await.unwrap();
+    client.wait_response(request).await.unwrap();
+    let stopped = client.wait_event("stopped").await.unwrap();
+    let body: serde_json::Value = stopped.field("body").unwrap().unwrap_or_default();
+    body["threadId"].as_i64().unwrap()
+}
