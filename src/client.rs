@@ -158,7 +158,7 @@ impl DapClient {
                 None => return Err(ClientError::Closed(what.to_owned())),
                 Some(Err(e)) => return Err(e.into()),
                 Some(Ok(Err(e))) => return Err(ClientError::Frame(e.to_string())),
-                Some(Ok(Ok(body))) => Message::parse(&body)?,
+                Some(Ok(Ok(body))) => Message::from_frame(body)?,
             };
             if self.seen.len() >= 12 {
                 self.seen.pop_front();
@@ -190,7 +190,7 @@ impl DapClient {
                     });
                 }
                 Ok(None) => return Ok(all),
-                Ok(Some(Ok(Ok(body)))) => all.push(Message::parse(&body)?),
+                Ok(Some(Ok(Ok(body)))) => all.push(Message::from_frame(body)?),
                 Ok(Some(Ok(Err(e)))) => return Err(ClientError::Frame(e.to_string())),
                 Ok(Some(Err(e))) => return Err(e.into()),
             }

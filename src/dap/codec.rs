@@ -29,6 +29,9 @@ pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
 const MAX_HEADER: usize = 8 * 1024;
 
 const HEADER_END: &[u8] = b"\r\n\r\n";
+/// Built once: `memmem::find` would build its searcher again for every frame.
+static HEADER_END_FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(HEADER_END));
 const CONTENT_LENGTH: &str = "content-length";
 
 /// Request methods that start an HTTP request line; seeing one of them where a
@@ -113,7 +116,7 @@ impl DapCodec {
             let line = String::from_utf8_lossy(&first_line[..first_line.len().min(80)]);
             return Err(CodecError::HttpRequest(line.trim_end().to_owned()));
         }
-        let Some(end) = memchr::memmem::find(src, HEADER_END) else {
+        let Some(end) = HEADER_END_FINDER.find(src) else {
             if src.len() > MAX_HEADER {
                 return Ok(Some(Err(skip_garbage(src))));
             }
@@ -122,36 +125,44 @@ impl DapCodec {
         if end > MAX_HEADER {
             return Ok(Some(Err(skip_garbage(src))));
         }
-        let header = src[..end].to_vec();
-        let mut length = None;
-        for line in header.split(|&b| b == b'\n') {
+        // Read in place: a frame's header costs no allocation.
+        let mut length: Option<Result<usize, String>> = None;
+        let mut garbage = false;
+        for line in src[..end].split(|&b| b == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let Some(colon) = memchr::memchr(b':', line) else {
                 // Not a header line: skip up to the next plausible header.
-                return Ok(Some(Err(skip_garbage(src))));
+                garbage = true;
+                break;
             };
-            let name = String::from_utf8_lossy(&line[..colon]).trim().to_ascii_lowercase();
-            let value = String::from_utf8_lossy(&line[colon + 1..]).trim().to_owned();
-            match name.as_str() {
-                CONTENT_LENGTH => length = Some(value),
-                "origin" => return Err(CodecError::Origin),
-                "content-type" => {}
-                other => tracing::warn!(header = other, "ignoring unknown DAP header"),
+            let name = line[..colon].trim_ascii();
+            let value = line[colon + 1..].trim_ascii();
+            if name.eq_ignore_ascii_case(CONTENT_LENGTH.as_bytes()) {
+                length = Some(parse_length(value).ok_or_else(|| String::from_utf8_lossy(value).into_owned()));
+            } else if name.eq_ignore_ascii_case(b"origin") {
+                return Err(CodecError::Origin);
+            } else if !name.eq_ignore_ascii_case(b"content-type") {
+                let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+                tracing::warn!(header = name, "ignoring unknown DAP header");
             }
         }
-        let Some(value) = length else {
+        if garbage {
+            return Ok(Some(Err(skip_garbage(src))));
+        }
+        let Some(length) = length else {
             // `junkContent-Length: 2` is garbage glued to a real header: resync to it.
-            let lower = header.to_ascii_lowercase();
+            let lower = src[..end].to_ascii_lowercase();
             if memchr::memmem::find(&lower[1.min(lower.len())..], CONTENT_LENGTH.as_bytes()).is_some() {
                 return Ok(Some(Err(skip_garbage(src))));
             }
+            let header = String::from_utf8_lossy(&src[..end]).into_owned();
             src.advance(end + HEADER_END.len());
-            return Ok(Some(Err(FrameError::MissingLength(String::from_utf8_lossy(&header).into_owned()))));
+            return Ok(Some(Err(FrameError::MissingLength(header))));
         };
         src.advance(end + HEADER_END.len());
-        let len = match parse_length(&value) {
-            Some(len) => len,
-            None => return Ok(Some(Err(FrameError::BadLength(value)))),
+        let len = match length {
+            Ok(len) => len,
+            Err(value) => return Ok(Some(Err(FrameError::BadLength(value)))),
         };
         if len > self.max_frame {
             self.state = State::Discard { remaining: len };
@@ -168,11 +179,11 @@ fn is_http_line(line: &[u8]) -> bool {
 }
 
 /// A decimal byte count: digits only (no sign, no hex, no spaces inside).
-fn parse_length(value: &str) -> Option<usize> {
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+fn parse_length(value: &[u8]) -> Option<usize> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    value.parse().ok()
+    std::str::from_utf8(value).ok()?.parse().ok()
 }
 
 /// Drops bytes up to the next `Content-Length` (any case) after the first
@@ -249,13 +260,24 @@ impl Encoder<Bytes> for DapCodec {
     /// Writes the header and body into one buffer, so a flush sends the frame
     /// in one write: two writes would let Nagle's algorithm hold the body back.
     fn encode(&mut self, body: Bytes, dst: &mut BytesMut) -> Result<(), CodecError> {
-        let header = format!("Content-Length: {}\r\n\r\n", body.len());
-        dst.reserve(header.len() + body.len());
-        dst.put_slice(header.as_bytes());
+        put_header(body.len(), dst);
         dst.put_slice(&body);
         Ok(())
     }
 }
+
+/// Writes the header of a frame whose body is `len` bytes, and makes room
+/// for the body, which the caller writes next into the same buffer.
+pub(crate) fn put_header(len: usize, dst: &mut BytesMut) {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(len);
+    dst.reserve(HEADER_NAME.len() + digits.len() + 4 + len);
+    dst.put_slice(HEADER_NAME.as_bytes());
+    dst.put_slice(digits.as_bytes());
+    dst.put_slice(b"\r\n\r\n");
+}
+
+const HEADER_NAME: &str = "Content-Length: ";
 
 #[cfg(test)]
 mod tests {

@@ -2,23 +2,34 @@
 //!
 //! A proxy must not lose what it does not understand, so a message is kept as
 //! the ordered list of its top-level fields, each value as the raw JSON text it
-//! arrived with (`serde_json::value::RawValue`). Only `seq`, `type`,
-//! `command`/`event` and `request_seq` are read; `arguments`/`body` are parsed
-//! into a `serde_json::Value` only when someone asks (`edit_field`), which for
-//! dockdap means only for messages that carry file paths. Everything else goes
-//! back out byte-for-byte, in its original key order.
+//! arrived with. Only `seq`, `type`, `command`/`event` and `request_seq` are
+//! read; `arguments`/`body` are parsed into a `serde_json::Value` only when
+//! someone asks (`edit_field`), which for dockdap means only for messages that
+//! carry file paths. Everything else goes back out byte-for-byte, in its
+//! original key order.
+//!
+//! The fields are not copied out of the frame: a parsed message keeps the
+//! frame's `Bytes` and each field is a span into it, until someone replaces
+//! it. Forwarding a message therefore costs one scan of its JSON (to find the
+//! fields and check it is well formed) and one copy into the output buffer,
+//! with the new `seq` rendered in between (issue 9: boxing every field into
+//! its own allocation was half of the proxy's CPU under an output flood).
 //!
 //! This module does not stamp sequence numbers (the session does) and knows
 //! nothing about paths.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 
-use bytes::Bytes;
-use indexmap::IndexMap;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
+use tokio_util::codec::Encoder;
+
+use super::codec::{CodecError, DapCodec, put_header};
 
 /// The three kinds of DAP message, with the fields that route them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,12 +86,39 @@ pub enum MessageError {
     },
 }
 
+/// A top-level key: where it sits in the frame (a key without escapes, so
+/// its text is its name), or its name when it had escapes or was added.
+#[derive(Clone)]
+enum Key {
+    Span(Range<usize>),
+    Owned(String),
+}
+
+/// A top-level value: its raw JSON in the frame, a stamped integer, or new
+/// JSON text.
+#[derive(Clone)]
+enum Val {
+    Span(Range<usize>),
+    Int(i64),
+    Raw(Box<RawValue>),
+}
+
+#[derive(Clone)]
+struct Field {
+    key: Key,
+    value: Val,
+}
+
 /// One DAP message: the envelope, plus every field as raw JSON.
 #[derive(Clone)]
 pub struct Message {
     seq: i64,
     kind: Kind,
-    fields: IndexMap<String, Box<RawValue>>,
+    /// The frame the message was parsed from; `Span`s point into it.
+    frame: Bytes,
+    /// In order. A key can appear twice in a hostile frame: reads take the
+    /// last one (as `serde_json` does), writes replace it and drop the others.
+    fields: Vec<Field>,
 }
 
 impl fmt::Debug for Message {
@@ -93,40 +131,47 @@ fn raw(value: &impl Serialize) -> Result<Box<RawValue>, serde_json::Error> {
     serde_json::value::to_raw_value(value)
 }
 
-fn raw_int(n: i64) -> Box<RawValue> {
-    // An integer always renders as valid JSON.
-    RawValue::from_string(n.to_string()).unwrap_or_else(|_| Box::<RawValue>::default())
-}
-
 impl Message {
     /// Parses a frame body. Only the envelope fields are interpreted.
     pub fn parse(body: &[u8]) -> Result<Message, MessageError> {
-        let fields: IndexMap<String, Box<RawValue>> = serde_json::from_slice(body).map_err(MessageError::NotJson)?;
-        let seq = int_field(&fields, "seq")?.ok_or(MessageError::Missing("seq"))?;
-        let kind_name = str_field(&fields, "type")?.ok_or(MessageError::Missing("type"))?;
-        let kind = match kind_name.as_str() {
-            "request" => {
-                Kind::Request { command: str_field(&fields, "command")?.ok_or(MessageError::Missing("command"))? }
-            }
+        Message::from_frame(Bytes::copy_from_slice(body))
+    }
+
+    /// Parses a frame body without copying it: the message keeps `frame`.
+    pub fn from_frame(frame: Bytes) -> Result<Message, MessageError> {
+        let fields = {
+            let mut de = serde_json::Deserializer::from_slice(&frame);
+            let fields =
+                de.deserialize_map(FieldsVisitor { base: frame.as_ptr() as usize }).map_err(MessageError::NotJson)?;
+            de.end().map_err(MessageError::NotJson)?;
+            fields
+        };
+        let mut m = Message { seq: 0, kind: Kind::Event { event: String::new() }, frame, fields };
+        m.seq = m.envelope::<i64>("seq", "an integer")?.ok_or(MessageError::Missing("seq"))?;
+        let kind_name = m.envelope::<String>("type", "a string")?.ok_or(MessageError::Missing("type"))?;
+        let command =
+            |m: &Message| m.envelope::<String>("command", "a string")?.ok_or(MessageError::Missing("command"));
+        m.kind = match kind_name.as_str() {
+            "request" => Kind::Request { command: command(&m)? },
             "response" => Kind::Response {
-                request_seq: int_field(&fields, "request_seq")?.ok_or(MessageError::Missing("request_seq"))?,
-                command: str_field(&fields, "command")?.ok_or(MessageError::Missing("command"))?,
-                success: match fields.get("success") {
-                    None => return Err(MessageError::Missing("success")),
-                    Some(v) => serde_json::from_str(v.get())
-                        .map_err(|_| MessageError::Invalid { field: "success", expected: "a boolean" })?,
-                },
+                request_seq: m
+                    .envelope::<i64>("request_seq", "an integer")?
+                    .ok_or(MessageError::Missing("request_seq"))?,
+                command: command(&m)?,
+                success: m.envelope::<bool>("success", "a boolean")?.ok_or(MessageError::Missing("success"))?,
             },
-            "event" => Kind::Event { event: str_field(&fields, "event")?.ok_or(MessageError::Missing("event"))? },
+            "event" => {
+                Kind::Event { event: m.envelope::<String>("event", "a string")?.ok_or(MessageError::Missing("event"))? }
+            }
             _ => return Err(MessageError::UnknownType(kind_name)),
         };
-        Ok(Message { seq, kind, fields })
+        Ok(m)
     }
 
     /// A request the bridge makes itself. Its `seq` is stamped when it is sent.
     pub fn request(command: &str, arguments: &impl Serialize) -> Result<Message, MessageError> {
         let mut m = Message::new("request", Kind::Request { command: command.to_owned() });
-        m.fields.insert("command".into(), raw_str(command));
+        m.put("command", raw_str(command));
         m.set_field("arguments", arguments)?;
         Ok(m)
     }
@@ -134,7 +179,7 @@ impl Message {
     /// An event the bridge sends itself.
     pub fn event(event: &str, body: &impl Serialize) -> Result<Message, MessageError> {
         let mut m = Message::new("event", Kind::Event { event: event.to_owned() });
-        m.fields.insert("event".into(), raw_str(event));
+        m.put("event", raw_str(event));
         m.set_field("body", body)?;
         Ok(m)
     }
@@ -145,7 +190,7 @@ impl Message {
         if let Some(body) = body {
             // A `Value` always serialises.
             if let Ok(raw) = raw(body) {
-                m.fields.insert("body".into(), raw);
+                m.put("body", Val::Raw(raw));
             }
         }
         m
@@ -154,29 +199,29 @@ impl Message {
     /// A failed response: `message` is what editors show the user.
     pub fn failure(request_seq: i64, command: &str, message: &str) -> Message {
         let mut m = Message::response(request_seq, command, false);
-        m.fields.insert("message".into(), raw_str(message));
+        m.put("message", raw_str(message));
         let body = serde_json::json!({
             "error": { "id": 1, "format": message, "showUser": true }
         });
         if let Ok(raw) = raw(&body) {
-            m.fields.insert("body".into(), raw);
+            m.put("body", Val::Raw(raw));
         }
         m
     }
 
     fn response(request_seq: i64, command: &str, success: bool) -> Message {
         let mut m = Message::new("response", Kind::Response { request_seq, command: command.to_owned(), success });
-        m.fields.insert("request_seq".into(), raw_int(request_seq));
-        m.fields.insert("success".into(), raw_bool(success));
-        m.fields.insert("command".into(), raw_str(command));
+        m.put("request_seq", Val::Int(request_seq));
+        m.put("success", raw_bool(success));
+        m.put("command", raw_str(command));
         m
     }
 
     fn new(type_name: &str, kind: Kind) -> Message {
-        let mut fields = IndexMap::new();
-        fields.insert("seq".into(), raw_int(0));
-        fields.insert("type".into(), raw_str(type_name));
-        Message { seq: 0, kind, fields }
+        let mut m = Message { seq: 0, kind, frame: Bytes::new(), fields: Vec::with_capacity(6) };
+        m.put("seq", Val::Int(0));
+        m.put("type", raw_str(type_name));
+        m
     }
 
     /// The `seq` as it arrived, or as last stamped.
@@ -187,7 +232,7 @@ impl Message {
     /// Stamps a new `seq`.
     pub fn set_seq(&mut self, seq: i64) {
         self.seq = seq;
-        self.fields.insert("seq".into(), raw_int(seq));
+        self.put("seq", Val::Int(seq));
     }
 
     /// The routing fields.
@@ -215,7 +260,7 @@ impl Message {
     pub fn set_request_seq(&mut self, seq: i64) {
         if let Kind::Response { request_seq, .. } = &mut self.kind {
             *request_seq = seq;
-            self.fields.insert("request_seq".into(), raw_int(seq));
+            self.put("request_seq", Val::Int(seq));
         }
     }
 
@@ -224,7 +269,7 @@ impl Message {
     pub fn set_command(&mut self, name: &str) {
         if let Kind::Request { command } | Kind::Response { command, .. } = &mut self.kind {
             name.clone_into(command);
-            self.fields.insert("command".into(), raw_str(name));
+            self.put("command", raw_str(name));
         }
     }
 
@@ -238,16 +283,17 @@ impl Message {
         matches!(&self.kind, Kind::Event { event } if event == name)
     }
 
-    /// The raw JSON of a top-level field.
-    pub fn raw_field(&self, name: &str) -> Option<&RawValue> {
-        self.fields.get(name).map(|v| &**v)
+    /// The raw JSON text of a top-level field, as bytes (checked UTF-8: the
+    /// parser checked spans, the others are ours).
+    pub fn raw_field(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        Some(self.value_bytes(&self.find(name)?.value))
     }
 
     /// Reads a top-level field as `T`; `Ok(None)` when absent.
     pub fn field<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, MessageError> {
-        match self.fields.get(name) {
+        match self.find(name) {
             None => Ok(None),
-            Some(v) => serde_json::from_str(v.get())
+            Some(f) => serde_json::from_slice(&self.value_bytes(&f.value))
                 .map(Some)
                 .map_err(|source| MessageError::Field { field: name.to_owned(), source }),
         }
@@ -256,13 +302,14 @@ impl Message {
     /// Replaces (or adds, at the end) a top-level field.
     pub fn set_field(&mut self, name: &str, value: &impl Serialize) -> Result<(), MessageError> {
         let value = raw(value).map_err(|source| MessageError::Field { field: name.to_owned(), source })?;
-        self.fields.insert(name.to_owned(), value);
+        self.put(name, Val::Raw(value));
         Ok(())
     }
 
     /// Removes a top-level field, keeping the order of the others.
     pub fn remove_field(&mut self, name: &str) {
-        self.fields.shift_remove(name);
+        let frame = &self.frame;
+        self.fields.retain(|f| key_bytes(frame, &f.key) != name.as_bytes());
     }
 
     /// Parses one field (typically `arguments` or `body`) into a `Value`, lets
@@ -281,20 +328,51 @@ impl Message {
 
     /// Serialises the message: the fields in their order, raw values as they came.
     pub fn to_bytes(&self) -> Bytes {
-        let size: usize = self.fields.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum();
-        let mut out = Vec::with_capacity(size + 2);
-        out.push(b'{');
-        for (i, (key, value)) in self.fields.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            // Writing a string into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut out, key);
-            out.push(b':');
-            out.extend_from_slice(value.get().as_bytes());
+        let mut out = BytesMut::with_capacity(self.encoded_len());
+        self.write_body(&mut out);
+        out.freeze()
+    }
+
+    /// The length of `to_bytes()`, without writing it.
+    fn encoded_len(&self) -> usize {
+        let mut len = 2 + self.fields.len().saturating_sub(1);
+        for f in &self.fields {
+            len += match &f.key {
+                Key::Span(r) => r.len() + 2,
+                Key::Owned(k) => json_str_len(k),
+            } + 1;
+            len += match &f.value {
+                Val::Span(r) => r.len(),
+                Val::Int(n) => itoa::Buffer::new().format(*n).len(),
+                Val::Raw(raw) => raw.get().len(),
+            };
         }
-        out.push(b'}');
-        Bytes::from(out)
+        len
+    }
+
+    fn write_body(&self, out: &mut BytesMut) {
+        out.put_u8(b'{');
+        for (i, f) in self.fields.iter().enumerate() {
+            if i > 0 {
+                out.put_u8(b',');
+            }
+            match &f.key {
+                Key::Span(r) => {
+                    out.put_u8(b'"');
+                    out.put_slice(&self.frame[r.clone()]);
+                    out.put_u8(b'"');
+                }
+                // Writing a string into a buffer cannot fail.
+                Key::Owned(k) => drop(serde_json::to_writer(out.writer(), k)),
+            }
+            out.put_u8(b':');
+            match &f.value {
+                Val::Span(r) => out.put_slice(&self.frame[r.clone()]),
+                Val::Int(n) => out.put_slice(itoa::Buffer::new().format(*n).as_bytes()),
+                Val::Raw(raw) => out.put_slice(raw.get().as_bytes()),
+            }
+        }
+        out.put_u8(b'}');
     }
 
     /// One line for `debug` logs: kind, name and seq, never the payload.
@@ -307,32 +385,145 @@ impl Message {
             Kind::Event { event } => format!("event {event} #{}", self.seq),
         }
     }
+
+    /// The last field called `name`.
+    fn find(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().rev().find(|f| key_bytes(&self.frame, &f.key) == name.as_bytes())
+    }
+
+    /// Replaces the field called `name` where it stands (dropping any
+    /// duplicates), or adds it at the end.
+    fn put(&mut self, name: &str, value: Val) {
+        let frame = &self.frame;
+        let mut at = None;
+        let mut i = 0;
+        self.fields.retain(|f| {
+            let keep = key_bytes(frame, &f.key) != name.as_bytes() || at.is_none();
+            if keep && at.is_none() && key_bytes(frame, &f.key) == name.as_bytes() {
+                at = Some(i);
+            }
+            i += usize::from(keep);
+            keep
+        });
+        match at {
+            Some(i) => self.fields[i].value = value,
+            None => self.fields.push(Field { key: Key::Owned(name.to_owned()), value }),
+        }
+    }
+
+    fn value_bytes<'a>(&'a self, value: &'a Val) -> Cow<'a, [u8]> {
+        match value {
+            Val::Span(r) => Cow::Borrowed(&self.frame[r.clone()]),
+            Val::Int(n) => Cow::Owned(itoa::Buffer::new().format(*n).as_bytes().to_vec()),
+            Val::Raw(raw) => Cow::Borrowed(raw.get().as_bytes()),
+        }
+    }
+
+    /// An envelope field, read as `T`; a wrong type is `Invalid`.
+    fn envelope<T: DeserializeOwned>(
+        &self,
+        field: &'static str,
+        expected: &'static str,
+    ) -> Result<Option<T>, MessageError> {
+        self.field(field).map_err(|_| MessageError::Invalid { field, expected })
+    }
 }
 
-fn raw_str(s: &str) -> Box<RawValue> {
-    raw(&s).unwrap_or_else(|_| Box::<RawValue>::default())
+/// Frames a message: the codec's header, then the body written straight
+/// into the output buffer.
+impl Encoder<Message> for DapCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, message: Message, dst: &mut BytesMut) -> Result<(), CodecError> {
+        let len = message.encoded_len();
+        put_header(len, dst);
+        dst.reserve(len);
+        message.write_body(dst);
+        Ok(())
+    }
 }
 
-fn raw_bool(b: bool) -> Box<RawValue> {
-    raw(&b).unwrap_or_else(|_| Box::<RawValue>::default())
+fn key_bytes<'a>(frame: &'a [u8], key: &'a Key) -> &'a [u8] {
+    match key {
+        Key::Span(r) => &frame[r.clone()],
+        Key::Owned(k) => k.as_bytes(),
+    }
 }
 
-fn int_field(fields: &IndexMap<String, Box<RawValue>>, field: &'static str) -> Result<Option<i64>, MessageError> {
-    fields
-        .get(field)
-        .map(|v| {
-            serde_json::from_str::<i64>(v.get()).map_err(|_| MessageError::Invalid { field, expected: "an integer" })
-        })
-        .transpose()
+/// The length of `s` as a JSON string, quotes included.
+fn json_str_len(s: &str) -> usize {
+    serde_json::to_string(s).map_or(2, |j| j.len())
 }
 
-fn str_field(fields: &IndexMap<String, Box<RawValue>>, field: &'static str) -> Result<Option<String>, MessageError> {
-    fields
-        .get(field)
-        .map(|v| {
-            serde_json::from_str::<String>(v.get()).map_err(|_| MessageError::Invalid { field, expected: "a string" })
-        })
-        .transpose()
+fn raw_str(s: &str) -> Val {
+    Val::Raw(raw(&s).unwrap_or_else(|_| Box::<RawValue>::default()))
+}
+
+fn raw_bool(b: bool) -> Val {
+    Val::Raw(raw(&b).unwrap_or_else(|_| Box::<RawValue>::default()))
+}
+
+/// Reads the top-level object into spans of the frame it borrows from.
+struct FieldsVisitor {
+    /// The address of the frame's first byte: spans are offsets from it.
+    base: usize,
+}
+
+impl FieldsVisitor {
+    fn span(&self, text: &str) -> Range<usize> {
+        let start = text.as_ptr() as usize - self.base;
+        start..start + text.len()
+    }
+}
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Vec<Field>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<Field>, A::Error> {
+        let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(6).min(16));
+        while let Some(key) = map.next_key::<KeyText<'de>>()? {
+            let value: &'de RawValue = map.next_value()?;
+            let key = match key {
+                KeyText::Borrowed(k) => Key::Span(self.span(k)),
+                KeyText::Owned(k) => Key::Owned(k),
+            };
+            fields.push(Field { key, value: Val::Span(self.span(value.get())) });
+        }
+        Ok(fields)
+    }
+}
+
+/// A key as the parser hands it over: borrowed from the frame when it has
+/// no escapes, unescaped into a `String` when it has.
+enum KeyText<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl<'de> Deserialize<'de> for KeyText<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = KeyText<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<KeyText<'de>, E> {
+                Ok(KeyText::Borrowed(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<KeyText<'de>, E> {
+                Ok(KeyText::Owned(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<KeyText<'de>, E> {
+                Ok(KeyText::Owned(v))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
 }
 
 #[cfg(test)]
@@ -432,10 +623,56 @@ mod tests {
         );
     }
 
+    #[test]
+    fn escaped_and_duplicate_keys() {
+        // A key with escapes is kept by name and written back escaped.
+        let frame = r#"{"seq":1,"type":"event","event":"e","k\u0065y":1,"q\"":2}"#;
+        let m = Message::parse(frame.as_bytes()).unwrap();
+        assert_eq!(m.field::<i64>("key").unwrap(), Some(1));
+        assert_eq!(
+            String::from_utf8(m.to_bytes().to_vec()).unwrap(),
+            r#"{"seq":1,"type":"event","event":"e","key":1,"q\"":2}"#
+        );
+        // Duplicates: reads take the last (as serde_json does); stamping
+        // leaves one `seq`, where the first stood.
+        let mut m = Message::parse(br#"{"seq":1,"type":"event","seq":2,"event":"e"}"#).unwrap();
+        assert_eq!(m.seq(), 2);
+        m.set_seq(7);
+        assert_eq!(&m.to_bytes()[..], br#"{"seq":7,"type":"event","event":"e"}"#);
+    }
+
+    #[test]
+    fn encoder_writes_header_and_body_in_one_buffer() {
+        for frame in CORPUS {
+            let mut m = Message::parse(frame.as_bytes()).unwrap();
+            m.set_seq(123_456);
+            m.set_command("renamed");
+            let body = m.to_bytes();
+            assert_eq!(m.encoded_len(), body.len(), "{frame}");
+            let mut dst = BytesMut::new();
+            DapCodec::default().encode(m, &mut dst).unwrap();
+            let mut expect = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+            expect.extend_from_slice(&body);
+            assert_eq!(&dst[..], &expect[..]);
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn parse_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             let _ = Message::parse(&bytes);
+        }
+
+        #[test]
+        fn stamped_messages_keep_their_length_and_json(extra in "[a-z\"\\\\é]{0,12}", seq in proptest::num::i64::ANY) {
+            let frame = serde_json::json!({"seq": 1, "type": "event", "event": "e", extra.clone(): [extra.clone(), 2.50]}).to_string();
+            let mut m = Message::parse(frame.as_bytes()).unwrap();
+            m.set_seq(seq);
+            let out = m.to_bytes();
+            proptest::prop_assert_eq!(m.encoded_len(), out.len());
+            let a: Value = serde_json::from_slice(&out).unwrap();
+            proptest::prop_assert_eq!(&a["seq"], &serde_json::json!(seq));
+            proptest::prop_assert_eq!(&a[extra.as_str()][0], &serde_json::json!(extra));
         }
     }
 }

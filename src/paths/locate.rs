@@ -149,11 +149,10 @@ impl PathRewriter {
     /// could spell either, counts as yes. Quotes and backslashes are rare in
     /// program output, so the look costs two `memchr` passes. Other events:
     /// `event_has_paths`.
-    pub fn event_body_may_have_paths(event: &str, raw_body: &str) -> bool {
+    pub fn event_body_may_have_paths(event: &str, raw: &[u8]) -> bool {
         if event != "output" {
             return Self::event_has_paths(event);
         }
-        let raw = raw_body.as_bytes();
         memchr::memchr_iter(b'"', raw).any(|i| raw[i..].starts_with(b"\"source\""))
             || memchr::memchr_iter(b'\\', raw).any(|i| {
                 let after = &raw[i + 1..];
@@ -610,7 +609,7 @@ mod tests {
 
     #[test]
     fn output_is_parsed_only_when_it_can_carry_paths() {
-        let may = |raw: &str| PathRewriter::event_body_may_have_paths("output", raw);
+        let may = |raw: &str| PathRewriter::event_body_may_have_paths("output", raw.as_bytes());
         assert!(!may(r#"{"category":"stdout","output":"line 1 of the flood\n"}"#));
         assert!(!may(r#"{"category":"stderr","output":"Traceback (most recent call last):\n"}"#));
         assert!(may(r#"{"category":"stderr","output":"  File \"/var/azureml-app/score.py\", line 3\n"}"#));
@@ -618,8 +617,8 @@ mod tests {
         // An escape could spell either marker; parse to be sure.
         assert!(may(r#"{"output":"\u0046ile \u0022/var/azureml-app/a.py\u0022, line 1"}"#));
         assert!(may(r#"{"output":"caf\u00e9"}"#));
-        assert!(PathRewriter::event_body_may_have_paths("module", "{}"));
-        assert!(!PathRewriter::event_body_may_have_paths("stopped", r#"{"source":{}}"#));
+        assert!(PathRewriter::event_body_may_have_paths("module", b"{}"));
+        assert!(!PathRewriter::event_body_may_have_paths("stopped", br#"{"source":{}}"#));
         // What the check lets through unparsed, the rewriter would not have changed.
         let rewriter = posix();
         let mut body = json!({"category": "stdout", "output": "no frames, /var/azureml-app/score.py, line 3\n"});
@@ -700,7 +699,7 @@ mod tests {
                 let mut v = value.clone();
                 let changed = rw.event_to_host(name, &mut v);
                 prop_assert!(!changed || PathRewriter::event_has_paths(name));
-                prop_assert!(!changed || PathRewriter::event_body_may_have_paths(name, &value.to_string()));
+                prop_assert!(!changed || PathRewriter::event_body_may_have_paths(name, value.to_string().as_bytes()));
                 prop_assert_eq!(changed, v != value);
             }
         }

@@ -107,7 +107,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     }
 
     async fn adapter_event(&mut self, event: &str, mut message: Message) {
-        if message.raw_field("body").is_some_and(|b| PathRewriter::event_body_may_have_paths(event, b.get()))
+        if message.raw_field("body").is_some_and(|b| PathRewriter::event_body_may_have_paths(event, &b))
             && let Some(rewriter) = self.rewriter.as_ref()
             && let Err(e) = message.edit_field("body", |body| rewriter.event_to_host(event, body))
         {

@@ -268,9 +268,13 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let stop = self.stop.clone();
         self.tasks.spawn(async move {
             let mut frames = FramedRead::with_capacity(reader, DapCodec::default(), READ_BUFFER);
+            // One wait for the stop, kept across frames: making a new one per
+            // frame cost as much as parsing the frame's envelope.
+            let stopped = stop.cancelled();
+            tokio::pin!(stopped);
             loop {
                 let next = tokio::select! {
-                    () = stop.cancelled() => return,
+                    () = &mut stopped => return,
                     next = frames.next() => next,
                 };
                 // A large frame's allocation stays shared with the buffer's
@@ -284,7 +288,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                     *rest = small;
                 }
                 let input = match next {
-                    Some(Ok(Ok(body))) => match Message::parse(&body) {
+                    Some(Ok(Ok(body))) => match Message::from_frame(body) {
                         Ok(message) => Input::Message(side, message),
                         Err(e) => Input::Malformed(side, e.to_string()),
                     },
@@ -373,7 +377,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         message.set_seq(seq.0);
         tracing::debug!("client <- {}", message.summary());
         tracing::trace!(target: "dockdap::wire", "client <- {message:?}");
-        if let Err(e) = self.client.feed(message.to_bytes()).await {
+        if let Err(e) = self.client.feed(message).await {
             tracing::info!(error = %e, "cannot write to the client; ending the session");
             self.client_open = false;
             return None;
@@ -386,7 +390,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     /// as a failed write is.
     async fn flush_links(&mut self) {
         if std::mem::take(&mut self.client_dirty) && self.client_open {
-            match self.client.flush().await {
+            match SinkExt::<Message>::flush(&mut self.client).await {
                 Ok(()) => shrink(self.client.write_buffer_mut()),
                 Err(e) => {
                     tracing::info!(error = %e, "cannot write to the client; ending the session");
@@ -397,7 +401,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         if std::mem::take(&mut self.adapter_dirty)
             && let Some(adapter) = self.adapter.as_mut()
         {
-            match adapter.flush().await {
+            match SinkExt::<Message>::flush(adapter).await {
                 Ok(()) => shrink(adapter.write_buffer_mut()),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot write to debugpy");
@@ -423,7 +427,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         message.set_seq(seq.0);
         tracing::debug!("adapter <- {}", message.summary());
         tracing::trace!(target: "dockdap::wire", "adapter <- {message:?}");
-        if let Err(e) = adapter.feed(message.to_bytes()).await {
+        if let Err(e) = adapter.feed(message).await {
             tracing::warn!(error = %e, "cannot write to debugpy");
             self.adapter = None;
             return None;
@@ -634,10 +638,10 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         }
         // 6. Flush, and let the reader tasks finish.
         if self.client_open {
-            let _ = tokio::time::timeout(GOODBYE_TIMEOUT, self.client.flush()).await;
+            let _ = tokio::time::timeout(GOODBYE_TIMEOUT, SinkExt::<Message>::flush(&mut self.client)).await;
         }
         if let Some(mut adapter) = self.adapter.take() {
-            let _ = tokio::time::timeout(GOODBYE_TIMEOUT, adapter.close()).await;
+            let _ = tokio::time::timeout(GOODBYE_TIMEOUT, SinkExt::<Message>::close(&mut adapter)).await;
         }
         self.tasks.close();
         let _ = tokio::time::timeout(GOODBYE_TIMEOUT, self.tasks.wait()).await;
