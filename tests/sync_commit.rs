@@ -406,6 +406,13 @@ async fn commit_makes_the_next_version_with_the_edit() {
     let edited = original.replace("predictions.append(round(score, 6))", "predictions.append(round(score, 6) + 1000)");
     assert_ne!(edited, original);
     std::fs::write(&score, &edited).unwrap();
+    // A file the program wrote just now: the snapshot names it and the
+    // workspace has it when the reply comes, not at the next poll.
+    let made = Command::new("docker")
+        .args(["exec", &name, "sh", "-c", "echo written-in-the-container > /var/azureml-app/notes.txt"])
+        .status()
+        .unwrap();
+    assert!(made.success());
     let reply = running.client.request("dockdap/commit", json!({})).await.unwrap();
     let reply = body(&reply);
     let image = reply["image"].as_str().unwrap().to_owned();
@@ -413,7 +420,12 @@ async fn commit_makes_the_next_version_with_the_edit() {
     let (repo, tag) = image.rsplit_once(':').unwrap();
     assert_eq!(repo, "dockdap/azureml-score");
     assert!(tag.parse::<u32>().is_ok_and(|n| n >= 2), "{image}");
-    assert_eq!(reply["changed"], json!(["score.py"]), "{reply}");
+    assert_eq!(reply["changed"], json!(["notes.txt", "score.py"]), "{reply}");
+    assert_eq!(
+        std::fs::read_to_string(w.ws.join("notes.txt")).unwrap_or_default(),
+        "written-in-the-container\n",
+        "the container's new file is in the workspace when the snapshot is done"
+    );
     assert!(reply["warnings"][0].as_str().unwrap().contains("STORAGE_ACCOUNT_KEY"), "{reply}");
     assert!(!reply["warnings"][0].as_str().unwrap().contains("not-really"), "values are never shown");
     let out = Command::new("docker")
@@ -432,7 +444,7 @@ async fn commit_makes_the_next_version_with_the_edit() {
     assert_eq!(labels["dockdap.image"], DEBUG_IMAGE);
     assert_eq!(labels["dockdap.snapshot"], "true");
     assert_eq!(labels["dockdap.pid"], "", "a container run from the snapshot must not look like a leftover");
-    assert!(comment.contains("score.py"), "{comment}");
+    assert!(comment.contains("score.py") && comment.contains("notes.txt"), "{comment}");
     disconnect(running).await;
 }
 

@@ -331,7 +331,7 @@ async fn run_commit(
     client: &mut DapClient,
     name: &str,
 ) -> anyhow::Result<()> {
-    let pairs = if options.quick { 1 } else { 3 };
+    let pairs = if options.quick { 1 } else { 5 };
     progress(&format!("commit: {pairs} pairs of dockdap/commit and docker commit, pause off"));
     let engine = Engine::connect().await?;
     let mut images = Images::default();

@@ -20,6 +20,14 @@
 //!   labels are blanked in the image: inherited by a container someone runs
 //!   from the snapshot, they would make it look like a dead session's
 //!   leftover to `dockdap reap`.
+//! - **What changed**, for the comment: the files under `appRoot` whose
+//!   inode changed since the container was created, listed by `find` in the
+//!   container (tens of milliseconds); `docker diff` only when the image has
+//!   no GNU `find`, because on fuse-overlayfs engines it takes seconds, as
+//!   long as the commit itself. The `find` listing does not see deletions.
+//!   The plan (`plan_commit`) is made before the commit runs (`run_commit`),
+//!   so a session can copy the listed files into the workspace while the
+//!   engine commits.
 //! - **Warnings**, never refusals: `appRoot` on a mount (its files are not
 //!   in the snapshot), and environment variables whose names look like
 //!   secrets (the image keeps the container's `Env`). Values are never shown.
@@ -114,9 +122,37 @@ fn label_instruction(pairs: &[(&str, &str)]) -> String {
     format!("LABEL {}", body.join(" "))
 }
 
+/// A commit worked out and not yet run: what `run_commit` sends the engine.
+#[derive(Debug, Clone)]
+pub struct CommitPlan {
+    options: CommitContainerOptions,
+    /// `repo:tag`.
+    pub image: String,
+    /// Paths under the app root (relative to it) that changed; deleted ones
+    /// end in ` (deleted)`.
+    pub changed: Vec<String>,
+    /// What the user should know (mounts, secrets).
+    pub warnings: Vec<String>,
+}
+
+impl CommitPlan {
+    /// The changed paths that still exist (relative to the app root).
+    pub fn existing_files(&self) -> impl Iterator<Item = &str> {
+        self.changed.iter().filter(|c| !c.ends_with(DELETED)).map(String::as_str)
+    }
+}
+
+const DELETED: &str = " (deleted)";
+
 impl ContainerRef {
     /// Commits the container into a new image; see the module documentation.
     pub async fn commit(&self, request: &CommitRequest) -> Result<Snapshot, ContainerError> {
+        let plan = self.plan_commit(request).await?;
+        self.run_commit(plan).await
+    }
+
+    /// Works out the tag, the labels, the comment and the warnings.
+    pub async fn plan_commit(&self, request: &CommitRequest) -> Result<CommitPlan, ContainerError> {
         let docker = &self.engine.docker;
         let inspect = docker
             .inspect_container(&self.id, None::<InspectContainerOptions>)
@@ -126,31 +162,34 @@ impl ContainerRef {
         let ran = config.image.clone().unwrap_or_default();
         let labels = config.labels.clone().unwrap_or_default();
 
-        let (repo, tag) = match &request.tag {
-            Some(given) => {
-                let (repo, tag) = split_reference(given);
-                if repo.is_empty() {
-                    return Err(ContainerError::Unusable(format!(
-                        "{given:?} is not an image name; write it as REPOSITORY:TAG, e.g. debug:2"
-                    )));
-                }
-                (repo.to_owned(), tag.map_or_else(|| next_tag(repo).1, str::to_owned))
-            }
-            None => self.free_tag(&ran).await,
-        };
-
+        // The free tag and the listing are independent engine calls: both at once.
         let app_root = request.app_root.trim_end_matches('/');
-        let mut changed = Vec::new();
-        let mut elsewhere = 0usize;
-        for change in self.changes().await? {
-            if change.path == app_root || app_root.starts_with(&format!("{}/", change.path)) {
-                continue; // the app folder itself, or a folder above it
+        let tag = async {
+            match &request.tag {
+                Some(given) => {
+                    let (repo, tag) = split_reference(given);
+                    if repo.is_empty() {
+                        return Err(ContainerError::Unusable(format!(
+                            "{given:?} is not an image name; write it as REPOSITORY:TAG, e.g. debug:2"
+                        )));
+                    }
+                    Ok((repo.to_owned(), tag.map_or_else(|| next_tag(repo).1, str::to_owned)))
+                }
+                None => Ok(self.free_tag(&ran).await),
             }
-            match change.path.strip_prefix(app_root).and_then(|r| r.strip_prefix('/')) {
-                Some(rest) => changed.push(if change.deleted { format!("{rest} (deleted)") } else { rest.to_owned() }),
-                None => elsewhere += 1,
+        };
+        let listed = async {
+            match inspect.created.as_deref() {
+                Some(created) if !app_root.is_empty() => self.changed_since(app_root, created).await,
+                _ => None,
             }
-        }
+        };
+        let (tag, listed) = tokio::join!(tag, listed);
+        let (repo, tag) = tag?;
+        let (changed, elsewhere) = match listed {
+            Some(files) => (files, 0),
+            None => self.changed_by_diff(app_root).await?,
+        };
         let mut comment = format!("dockdap snapshot of container {} (ran {ran})", self.name);
         if changed.is_empty() {
             comment.push_str(&format!("; nothing changed under {app_root}"));
@@ -204,12 +243,36 @@ impl ContainerRef {
             pause: request.pause,
             changes: Some(changes),
         };
-        let id = docker
-            .commit_container(options, ContainerConfig::default())
+        Ok(CommitPlan { options, image: format!("{repo}:{tag}"), changed, warnings })
+    }
+
+    /// Runs a planned commit.
+    pub async fn run_commit(&self, plan: CommitPlan) -> Result<Snapshot, ContainerError> {
+        let id = self
+            .engine
+            .docker
+            .commit_container(plan.options, ContainerConfig::default())
             .await
             .map_err(|e| self.engine.error(e, Subject::Container(&self.name)))?
             .id;
-        Ok(Snapshot { image: format!("{repo}:{tag}"), id, changed, warnings })
+        Ok(Snapshot { image: plan.image, id, changed: plan.changed, warnings: plan.warnings })
+    }
+
+    /// The changes under `app_root` (relative to it) and how many other
+    /// paths changed, from `docker diff`.
+    async fn changed_by_diff(&self, app_root: &str) -> Result<(Vec<String>, usize), ContainerError> {
+        let mut changed = Vec::new();
+        let mut elsewhere = 0usize;
+        for change in self.changes().await? {
+            if change.path == app_root || app_root.starts_with(&format!("{}/", change.path)) {
+                continue; // the app folder itself, or a folder above it
+            }
+            match change.path.strip_prefix(app_root).and_then(|r| r.strip_prefix('/')) {
+                Some(rest) => changed.push(if change.deleted { format!("{rest}{DELETED}") } else { rest.to_owned() }),
+                None => elsewhere += 1,
+            }
+        }
+        Ok((changed, elsewhere))
     }
 
     /// The next version of `image` whose tag is not taken yet.

@@ -18,6 +18,7 @@ use super::{Input, Session};
 use crate::config::SyncMode;
 use crate::container::commit::{CommitRequest, Snapshot};
 use crate::dap::Message;
+use crate::sync::remote::AppContainer;
 use crate::sync::{Directions, Side, SyncHandle, SyncSetup};
 use crate::target::{EventSender, TargetEvent};
 
@@ -57,7 +58,8 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             watch_workspace: settings.to_container == SyncMode::Auto,
             poll_container: settings.from_container == SyncMode::Auto,
         };
-        let sync = SyncHandle::spawn(container, setup, self.events_tx.clone(), &self.tasks);
+        let remote = AppContainer::new(container, &setup.app_root);
+        let sync = SyncHandle::spawn(remote, setup, self.events_tx.clone(), &self.tasks);
         // The first look happens before debugpy is attached (and so before
         // the editor's `launch` is answered), so an edit made once the session
         // is up is an edit, not a difference found at the start.
@@ -130,10 +132,10 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let command = command.to_owned();
         self.tasks.spawn(async move {
             if let Some(sync) = &sync {
-                // The snapshot and the workspace should hold the same files.
-                let _ = sync.sync(None).await;
+                // The snapshot holds the workspace's saves...
+                let _ = sync.to_container().await;
             }
-            let result = snapshot(&container, &request, &events).await.map(|s| snapshot_json(&s));
+            let result = snapshot(&container, &request, &events, sync.as_ref()).await.map(|s| snapshot_json(&s));
             let _ = tx.send(Input::Custom { seq, command, result }).await;
         });
     }
@@ -164,7 +166,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 app_root: self.config.as_ref().map(|c| c.paths().app_root.clone()).unwrap_or_default(),
             };
             let events = self.events_tx.clone();
-            match tokio::time::timeout(COMMIT_TIMEOUT, snapshot(&container, &request, &events)).await {
+            match tokio::time::timeout(COMMIT_TIMEOUT, snapshot(&container, &request, &events, None)).await {
                 Ok(Ok(snap)) => self.snapshot = Some(snap.image),
                 Ok(Err(_)) => {}
                 Err(_) => {
@@ -177,11 +179,14 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     }
 }
 
-/// Commits, telling the user what happens in the debug console.
+/// Commits, telling the user what happens in the debug console. With a
+/// `sync`, the files the snapshot changed are copied into the workspace
+/// while the engine commits, so both hold the same files when it is done.
 pub(super) async fn snapshot(
     container: &crate::container::ContainerRef,
     request: &CommitRequest,
     events: &EventSender,
+    sync: Option<&SyncHandle>,
 ) -> Result<Snapshot, String> {
     let say = |category: &'static str, text: String| TargetEvent::Output { category, text: format!("{text}\n") };
     let start = if request.pause {
@@ -193,7 +198,18 @@ pub(super) async fn snapshot(
         format!("[dockdap] snapshotting {} without pausing it", container.name)
     };
     events.send(say("console", start)).await;
-    match container.commit(request).await {
+    let commit = async {
+        let plan = container.plan_commit(request).await?;
+        let files: Vec<String> = plan.existing_files().map(str::to_owned).collect();
+        let pull = async {
+            if let Some(sync) = sync {
+                sync.pull(files).await;
+            }
+        };
+        let (snap, ()) = tokio::join!(container.run_commit(plan), pull);
+        snap
+    };
+    match commit.await {
         Ok(snap) => {
             let what = if snap.changed.is_empty() {
                 "no file under the app folder changed".to_owned()

@@ -130,7 +130,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             let mut result = Ok(json!({}));
             if commit {
                 let request = CommitRequest { tag: None, pause: false, app_root };
-                result = super::files::snapshot(&container, &request, &events)
+                result = super::files::snapshot(&container, &request, &events, None)
                     .await
                     .map(|snap| json!({ "image": snap.image }));
             }

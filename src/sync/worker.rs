@@ -83,6 +83,8 @@ impl SyncAnswer {
 
 enum Command {
     Sync { resolve: Option<(Side, Vec<String>)>, reply: oneshot::Sender<SyncAnswer> },
+    ToContainer { reply: oneshot::Sender<SyncAnswer> },
+    Pull { paths: Vec<String>, reply: oneshot::Sender<SyncAnswer> },
     FromContainer,
     Finish { reply: oneshot::Sender<SyncAnswer> },
 }
@@ -127,6 +129,24 @@ impl SyncHandle {
         answer.await.ok()
     }
 
+    /// Before a snapshot: the workspace's saves into the container, so the
+    /// image holds them. With the watcher on, only the saves it has not
+    /// copied yet (no change list is read); without it, a full sync.
+    pub async fn to_container(&self) -> Option<SyncAnswer> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Command::ToContainer { reply }).await.ok()?;
+        answer.await.ok()
+    }
+
+    /// These files (relative to the app folder) from the container into the
+    /// workspace, if that direction syncs: a snapshot's changed files, so the
+    /// workspace holds what the image holds without reading the change list.
+    pub async fn pull(&self, paths: Vec<String>) -> Option<SyncAnswer> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Command::Pull { paths, reply }).await.ok()?;
+        answer.await.ok()
+    }
+
     /// The debuggee stopped: bring the container's edits in, without waiting.
     pub fn debuggee_stopped(&self) {
         let _ = self.tx.try_send(Command::FromContainer);
@@ -158,7 +178,7 @@ async fn run<R: Remote>(
     let _ = started.send(true);
     tell(&events, &first).await;
     let (paths_tx, mut paths) = mpsc::unbounded_channel::<PathBuf>();
-    let _watcher = if setup.watch_workspace && setup.directions.to_container {
+    let watcher = if setup.watch_workspace && setup.directions.to_container {
         match watch(&setup.workspace, paths_tx) {
             Ok(watcher) => Some(watcher),
             Err(e) => {
@@ -173,6 +193,7 @@ async fn run<R: Remote>(
     } else {
         None
     };
+    let watching = watcher.is_some();
     let polling = setup.poll_container && setup.directions.from_container;
     let mut poll = tokio::time::interval(POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -219,6 +240,32 @@ async fn run<R: Remote>(
                     let round = engine.sync_all().await;
                     merge(&mut report, round);
                     tell(&events, &report).await;
+                    let _ = reply.send(answer(&engine, &report));
+                }
+                Some(Command::ToContainer { reply }) => {
+                    let report = if !engine.directions().to_container {
+                        SyncReport::default()
+                    } else if watching {
+                        // Saves the watcher has seen but not handed over yet count too.
+                        while let Ok(path) = paths.try_recv() {
+                            pending.extend(engine.relative(&path));
+                        }
+                        first_pending = None;
+                        quiet_until = None;
+                        engine.sync_paths(&std::mem::take(&mut pending)).await
+                    } else {
+                        engine.sync_all().await
+                    };
+                    tell(&events, &report).await;
+                    let _ = reply.send(answer(&engine, &report));
+                }
+                Some(Command::Pull { paths, reply }) => {
+                    let mut report = SyncReport::default();
+                    if engine.directions().from_container {
+                        let paths = paths.iter().filter_map(|p| RelPath::parse(p, super::names::HostOs::current()).ok()).collect();
+                        report = engine.sync_paths(&paths).await;
+                        tell(&events, &report).await;
+                    }
                     let _ = reply.send(answer(&engine, &report));
                 }
                 Some(Command::FromContainer) => {
