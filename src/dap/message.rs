@@ -23,13 +23,14 @@ use std::fmt;
 use std::ops::Range;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, Visitor};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio_util::codec::Encoder;
 
 use super::codec::{CodecError, DapCodec, put_header};
+use super::scan;
 
 /// The three kinds of DAP message, with the fields that route them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,13 +140,7 @@ impl Message {
 
     /// Parses a frame body without copying it: the message keeps `frame`.
     pub fn from_frame(frame: Bytes) -> Result<Message, MessageError> {
-        let fields = {
-            let mut de = serde_json::Deserializer::from_slice(&frame);
-            let fields =
-                de.deserialize_map(FieldsVisitor { base: frame.as_ptr() as usize }).map_err(MessageError::NotJson)?;
-            de.end().map_err(MessageError::NotJson)?;
-            fields
-        };
+        let fields = split(&frame)?;
         let mut m = Message { seq: 0, kind: Kind::Event { event: String::new() }, frame, fields };
         m.seq = m.envelope::<i64>("seq", "an integer")?.ok_or(MessageError::Missing("seq"))?;
         let kind_name = m.envelope::<String>("type", "a string")?.ok_or(MessageError::Missing("type"))?;
@@ -443,6 +438,32 @@ impl Encoder<Message> for DapCodec {
     }
 }
 
+/// The frame's top-level fields as spans; `serde_json` says what is wrong
+/// with a frame the scanner refuses.
+fn split(frame: &[u8]) -> Result<Vec<Field>, MessageError> {
+    let by_serde = || -> Result<Vec<Field>, MessageError> {
+        let fields = scan::serde_fields(frame).map_err(MessageError::NotJson)?;
+        Ok(fields.into_iter().map(|(key, value)| Field { key: Key::Owned(key), value: Val::Span(value) }).collect())
+    };
+    let Ok(raw) = scan::object_fields(frame) else {
+        return by_serde();
+    };
+    let mut fields = Vec::with_capacity(raw.len());
+    for f in raw {
+        let key = if f.key_escaped {
+            // The key with its quotes, unescaped.
+            match serde_json::from_slice::<String>(&frame[f.key.start - 1..f.key.end + 1]) {
+                Ok(name) => Key::Owned(name),
+                Err(_) => return by_serde(),
+            }
+        } else {
+            Key::Span(f.key)
+        };
+        fields.push(Field { key, value: Val::Span(f.value) });
+    }
+    Ok(fields)
+}
+
 fn key_bytes<'a>(frame: &'a [u8], key: &'a Key) -> &'a [u8] {
     match key {
         Key::Span(r) => &frame[r.clone()],
@@ -461,69 +482,6 @@ fn raw_str(s: &str) -> Val {
 
 fn raw_bool(b: bool) -> Val {
     Val::Raw(raw(&b).unwrap_or_else(|_| Box::<RawValue>::default()))
-}
-
-/// Reads the top-level object into spans of the frame it borrows from.
-struct FieldsVisitor {
-    /// The address of the frame's first byte: spans are offsets from it.
-    base: usize,
-}
-
-impl FieldsVisitor {
-    fn span(&self, text: &str) -> Range<usize> {
-        let start = text.as_ptr() as usize - self.base;
-        start..start + text.len()
-    }
-}
-
-impl<'de> Visitor<'de> for FieldsVisitor {
-    type Value = Vec<Field>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a map")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<Field>, A::Error> {
-        let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(6).min(16));
-        while let Some(key) = map.next_key::<KeyText<'de>>()? {
-            let value: &'de RawValue = map.next_value()?;
-            let key = match key {
-                KeyText::Borrowed(k) => Key::Span(self.span(k)),
-                KeyText::Owned(k) => Key::Owned(k),
-            };
-            fields.push(Field { key, value: Val::Span(self.span(value.get())) });
-        }
-        Ok(fields)
-    }
-}
-
-/// A key as the parser hands it over: borrowed from the frame when it has
-/// no escapes, unescaped into a `String` when it has.
-enum KeyText<'de> {
-    Borrowed(&'de str),
-    Owned(String),
-}
-
-impl<'de> Deserialize<'de> for KeyText<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = KeyText<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<KeyText<'de>, E> {
-                Ok(KeyText::Borrowed(v))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<KeyText<'de>, E> {
-                Ok(KeyText::Owned(v.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<KeyText<'de>, E> {
-                Ok(KeyText::Owned(v))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
-    }
 }
 
 #[cfg(test)]

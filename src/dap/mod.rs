@@ -5,6 +5,7 @@
 
 pub mod codec;
 pub mod message;
+pub mod scan;
 pub mod seq;
 
 pub use codec::{CodecError, DapCodec, FrameError};

@@ -310,6 +310,10 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     }
 
     async fn run_loop(&mut self) -> End {
+        // One wait for the shutdown, kept across messages (see spawn_reader).
+        let shutdown = self.options.shutdown.clone();
+        let shutdown = shutdown.cancelled_owned();
+        tokio::pin!(shutdown);
         loop {
             if self.inputs.is_empty() && self.events.is_empty() {
                 self.flush_links().await;
@@ -317,7 +321,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             let linger = self.linger_until;
             let input = tokio::select! {
                 biased;
-                () = self.options.shutdown.cancelled() => return End::Signal,
+                () = &mut shutdown => return End::Signal,
                 () = sleep_until_some(linger) => return End::AdapterGone,
                 Some(input) = self.inputs.recv() => input,
                 Some(event) = self.events.recv() => {
