@@ -155,13 +155,12 @@ async fn container_edit_appears_in_the_workspace() {
         .await;
         latencies.push(seen.unwrap_or_else(|| panic!("edit {i} did not reach the workspace within 5 s")));
     }
-    // A new file in a new folder comes too, found through the change list:
-    // `find` in the container, read about once a second (`docker diff`, the
-    // fallback, took 2 s a read here and new files ~11 s to arrive).
+    // A new file in a new folder comes too, found through the change list
+    // (read at a pace that follows its cost: seconds on fuse-overlayfs).
     exec(&name, "mkdir -p /var/azureml-app/lib && echo 'X = 1' > /var/azureml-app/lib/helper.py");
     let helper = w.ws.join("lib/helper.py");
     let found =
-        wait_until(Duration::from_secs(5), || std::fs::read_to_string(&helper).is_ok_and(|t| t == "X = 1\n")).await;
+        wait_until(Duration::from_secs(40), || std::fs::read_to_string(&helper).is_ok_and(|t| t == "X = 1\n")).await;
     eprintln!("a new container file reached the workspace after {found:?}");
     assert!(found.is_some());
     eprintln!("container -> workspace latency: median {:?} of {latencies:?}", median(latencies.clone()));

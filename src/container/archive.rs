@@ -121,19 +121,6 @@ impl ContainerRef {
             .collect())
     }
 
-    /// When the container was created (RFC 3339, as the engine says it).
-    pub async fn created(&self) -> Result<String, ContainerError> {
-        let inspect = self
-            .engine
-            .docker
-            .inspect_container(&self.id, None::<InspectContainerOptions>)
-            .await
-            .map_err(|e| self.engine.error(e, Subject::Container(&self.name)))?;
-        inspect
-            .created
-            .ok_or_else(|| ContainerError::Unusable(format!("the engine did not say when {} was created", self.name)))
-    }
-
     /// Files and links under `root` (relative to it) whose inode changed
     /// after `since` (the container's creation time, RFC 3339), listed by
     /// GNU `find` in the container: tens of milliseconds where `docker diff`

@@ -24,7 +24,9 @@
 //!   inode changed since the container was created, listed by `find` in the
 //!   container (tens of milliseconds); `docker diff` only when the image has
 //!   no GNU `find`, because on fuse-overlayfs engines it takes seconds, as
-//!   long as the commit itself. The `find` listing does not see deletions.
+//!   long as the commit itself, and when the container is paused (an exec
+//!   into a frozen container hangs, runc#2753). The `find` listing does not
+//!   see deletions.
 //!   The plan (`plan_commit`) is made before the commit runs (`run_commit`),
 //!   so a session can copy the listed files into the workspace while the
 //!   engine commits.
@@ -178,9 +180,11 @@ impl ContainerRef {
                 None => Ok(self.free_tag(&ran).await),
             }
         };
+        // No exec into a paused container: it would hang (runc#2753).
+        let paused = inspect.state.as_ref().and_then(|s| s.paused).unwrap_or(false);
         let listed = async {
             match inspect.created.as_deref() {
-                Some(created) if !app_root.is_empty() => self.changed_since(app_root, created).await,
+                Some(created) if !app_root.is_empty() && !paused => self.changed_since(app_root, created).await,
                 _ => None,
             }
         };

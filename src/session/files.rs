@@ -18,7 +18,6 @@ use super::{Input, Session};
 use crate::config::SyncMode;
 use crate::container::commit::{CommitRequest, Snapshot};
 use crate::dap::Message;
-use crate::sync::remote::AppContainer;
 use crate::sync::{Directions, Side, SyncHandle, SyncSetup};
 use crate::target::{EventSender, TargetEvent};
 
@@ -58,8 +57,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             watch_workspace: settings.to_container == SyncMode::Auto,
             poll_container: settings.from_container == SyncMode::Auto,
         };
-        let remote = AppContainer::new(container, &setup.app_root);
-        let sync = SyncHandle::spawn(remote, setup, self.events_tx.clone(), &self.tasks);
+        let sync = SyncHandle::spawn(container, setup, self.events_tx.clone(), &self.tasks);
         // The first look happens before debugpy is attached (and so before
         // the editor's `launch` is answered), so an edit made once the session
         // is up is an edit, not a difference found at the start.

@@ -33,6 +33,8 @@ pub const POLL_BUDGET: usize = 32;
 pub const DISCOVER_MIN: Duration = Duration::from_secs(1);
 /// ...and at least this often; in between, four times what reading it took.
 pub const DISCOVER_MAX: Duration = Duration::from_secs(20);
+/// How long a snapshot holds off reading the change list.
+pub const SNAPSHOT_HOLD: Duration = Duration::from_secs(10);
 /// How long the workspace must be quiet before saved files are copied.
 pub const DEBOUNCE: Duration = Duration::from_millis(50);
 /// The longest a burst of saves can delay a copy.
@@ -243,6 +245,11 @@ async fn run<R: Remote>(
                     let _ = reply.send(answer(&engine, &report));
                 }
                 Some(Command::ToContainer { reply }) => {
+                    // A snapshot is about to be made, and its own listing of
+                    // the changed files comes next (`Pull`): no change list
+                    // now, which would compete with the commit for the
+                    // storage driver (seconds on fuse-overlayfs).
+                    discover_at = discover_at.max(Instant::now() + SNAPSHOT_HOLD);
                     let report = if !engine.directions().to_container {
                         SyncReport::default()
                     } else if watching {
