@@ -121,6 +121,17 @@ impl ContainerRef {
             .collect())
     }
 
+    /// `changed_since` the container's creation, for a one-off look; `None`
+    /// (use `changes()`) when the container is paused (an exec into a
+    /// frozen container hangs, runc#2753) or `find` cannot run.
+    pub async fn quick_changes(&self, root: &str) -> Option<Vec<String>> {
+        let inspect = self.engine.docker.inspect_container(&self.id, None::<InspectContainerOptions>).await.ok()?;
+        if inspect.state.as_ref().and_then(|s| s.paused).unwrap_or(false) || root.is_empty() {
+            return None;
+        }
+        self.changed_since(root, inspect.created.as_deref()?).await
+    }
+
     /// Files and links under `root` (relative to it) whose inode changed
     /// after `since` (the container's creation time, RFC 3339), listed by
     /// GNU `find` in the container: tens of milliseconds where `docker diff`

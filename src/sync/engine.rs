@@ -64,6 +64,14 @@ pub struct RemoteChange {
 pub trait Remote: Clone + Send + Sync + 'static {
     /// Everything the container changed since it started.
     fn changes(&self) -> impl Future<Output = Result<Vec<RemoteChange>, ContainerError>> + Send;
+    /// The same list for a one-off look (the first look, the last sync),
+    /// read the quickest way the container allows. The periodic reads use
+    /// `changes`, which must never exec into the container: an exec racing
+    /// `docker pause` can wedge the container (runc#2753).
+    fn changes_once(&self, app_root: &str) -> impl Future<Output = Result<Vec<RemoteChange>, ContainerError>> + Send {
+        let _ = app_root;
+        self.changes()
+    }
     /// What is at `path`, or `None` if nothing.
     fn stat(&self, path: &str) -> impl Future<Output = Result<Option<RemoteStat>, ContainerError>> + Send;
     /// A tar archive of `path` (names relative to its folder), at most
@@ -210,7 +218,7 @@ impl<R: Remote> SyncEngine<R> {
         let mut report = SyncReport::default();
         let (local_files, notes) = self.walk_workspace();
         report.notes.extend(notes);
-        let changes = match self.remote.changes().await {
+        let changes = match self.remote.changes_once(&self.app_root).await {
             Ok(changes) => self.under_root(changes, &mut report),
             Err(e) => {
                 self.problem(&mut report, format!("cannot list the container's changed files: {e}"));
@@ -270,6 +278,13 @@ impl<R: Remote> SyncEngine<R> {
     /// a stop of the debuggee looks at).
     pub async fn sync_from_container(&mut self) -> SyncReport {
         let listed = self.remote.changes().await;
+        self.sync_changes(listed).await
+    }
+
+    /// The container side at the end of a session: `sync_from_container`
+    /// with the change list read once, the quickest way.
+    pub async fn last_from_container(&mut self) -> SyncReport {
+        let listed = self.remote.changes_once(&self.app_root).await;
         self.sync_changes(listed).await
     }
 

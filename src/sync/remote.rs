@@ -13,6 +13,17 @@ impl Remote for ContainerRef {
         Ok(list.into_iter().map(|c| RemoteChange { path: c.path, deleted: c.deleted }).collect())
     }
 
+    async fn changes_once(&self, app_root: &str) -> Result<Vec<RemoteChange>, ContainerError> {
+        let root = app_root.trim_end_matches('/');
+        if let Some(files) = self.quick_changes(root).await {
+            return Ok(files
+                .into_iter()
+                .map(|f| RemoteChange { path: format!("{root}/{f}"), deleted: false })
+                .collect());
+        }
+        Remote::changes(self).await
+    }
+
     async fn stat(&self, path: &str) -> Result<Option<RemoteStat>, ContainerError> {
         let Some(stat) = ContainerRef::stat(self, path).await? else {
             return Ok(None);

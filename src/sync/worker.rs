@@ -284,7 +284,7 @@ async fn run<R: Remote>(
                 Some(Command::Finish { reply }) => {
                     let mut report = engine.sync_paths(&pending).await;
                     if engine.directions().from_container {
-                        let round = engine.sync_from_container().await;
+                        let round = engine.last_from_container().await;
                         merge(&mut report, round);
                     }
                     tell(&events, &report).await;
