@@ -10,10 +10,11 @@
 //!
 //! The fields are not copied out of the frame: a parsed message keeps the
 //! frame's `Bytes` and each field is a span into it, until someone replaces
-//! it. Forwarding a message therefore costs one scan of its JSON (to find the
-//! fields and check it is well formed) and one copy into the output buffer,
-//! with the new `seq` rendered in between (issue 9: boxing every field into
-//! its own allocation was half of the proxy's CPU under an output flood).
+//! it. Forwarding a message therefore costs one scan of its JSON (`dap::scan`
+//! finds the fields and checks the object's shape; the envelope fields are
+//! parsed) and one copy into the output buffer, with the new `seq` rendered
+//! in between (issue 9: boxing every field into its own allocation was half
+//! of the proxy's CPU under an output flood).
 //!
 //! This module does not stamp sequence numbers (the session does) and knows
 //! nothing about paths.
@@ -278,8 +279,9 @@ impl Message {
         matches!(&self.kind, Kind::Event { event } if event == name)
     }
 
-    /// The raw JSON text of a top-level field, as bytes (checked UTF-8: the
-    /// parser checked spans, the others are ours).
+    /// The raw JSON text of a top-level field, as bytes: as it came for a
+    /// field of the frame (checked for shape only, see `dap::scan`), or as
+    /// dockdap wrote it.
     pub fn raw_field(&self, name: &str) -> Option<Cow<'_, [u8]>> {
         Some(self.value_bytes(&self.find(name)?.value))
     }

@@ -130,7 +130,8 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let command = command.to_owned();
         self.tasks.spawn(async move {
             if let Some(sync) = &sync {
-                // The snapshot holds the workspace's saves...
+                // The snapshot holds the workspace's saves; the container's
+                // edits come into the workspace while it is made (`snapshot`).
                 let _ = sync.to_container().await;
             }
             let result = snapshot(&container, &request, &events, sync.as_ref()).await.map(|s| snapshot_json(&s));
