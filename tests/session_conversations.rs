@@ -274,6 +274,30 @@ async fn malformed_input_is_reported_and_the_session_lives_on() {
     editor.wait_response(threads).await.unwrap();
 }
 
+/// Issue 21: an absurd `Content-Length` is reported once and skipped up to
+/// the next header, and garbage is one report per run, not one per byte;
+/// the next good request is answered either way.
+#[tokio::test]
+async fn absurd_lengths_and_garbage_do_not_silence_the_editor() {
+    let (mut editor, mut fake, _task) = attached(json!({})).await;
+    let notes = |messages: &[Message], what: &str| {
+        messages
+            .iter()
+            .filter(|m| m.is_event("output") && body(m)["output"].as_str().unwrap_or("").contains(what))
+            .count()
+    };
+    for junk in [&b"Content-Length: 18446744073709551615\r\n\r\n{\"seq\":"[..], b"garbage\r\n\r\n"] {
+        editor.send_raw_bytes(junk).await.unwrap();
+        let threads = editor.send_request("threads", json!({})).await.unwrap();
+        let forwarded = fake.expect("threads").await;
+        fake.reply(&forwarded, json!({"threads": []})).await;
+        let answer = editor.wait_response(threads).await.unwrap();
+        assert_eq!(answer.field::<bool>("success").unwrap(), Some(true));
+        let seen = editor.drain_backlog();
+        assert_eq!(notes(&seen, "malformed message from the editor"), 1, "one note for {junk:?}: {seen:?}");
+    }
+}
+
 #[tokio::test]
 async fn requests_before_launch_and_bad_configurations_get_clear_errors() {
     let (mut editor, _task) = start_session();
