@@ -306,11 +306,35 @@ async fn requests_before_launch_and_bad_configurations_get_clear_errors() {
     let answer = editor.wait_response(early).await.unwrap();
     let message: String = answer.field("message").unwrap().unwrap();
     assert_eq!(message, "the debug session has not started: send `launch` or `attach` first");
+    // A misspelt request is unknown, not early (issue 21).
+    let typo = editor.send_request("launch2", json!({"image": "x"})).await.unwrap();
+    let answer = editor.wait_response(typo).await.unwrap();
+    let message: String = answer.field("message").unwrap().unwrap();
+    assert_eq!(
+        message,
+        "`launch2` is not a Debug Adapter Protocol request (did you mean `launch`?); a session starts with `initialize`, then `launch` or `attach`"
+    );
     let bad = editor.send_request("attach", json!({})).await.unwrap();
     let answer = editor.wait_response(bad).await.unwrap();
     let message: String = answer.field("message").unwrap().unwrap();
-    assert!(message.starts_with("invalid attach configuration: say what to attach to"), "{message}");
+    assert!(
+        message.starts_with("invalid attach configuration: `container` or `connect` says what to attach to"),
+        "{message}"
+    );
     editor.request("disconnect", json!({})).await.unwrap();
+}
+
+/// Arguments that are not JSON are said to be broken, not read as `{}`
+/// ("`image` is required", issue 21).
+#[tokio::test]
+async fn unparsable_launch_arguments_are_named() {
+    let (mut editor, _task) = start_session();
+    editor.request("initialize", json!({})).await.unwrap();
+    editor.send_raw_body(br#"{"seq":9,"type":"request","command":"launch","arguments":{"image": tru}}"#).await.unwrap();
+    let answer = editor.wait_response(9).await.unwrap();
+    let message: String = answer.field("message").unwrap().unwrap();
+    assert!(message.starts_with("invalid launch configuration: its `arguments` are not valid JSON ("), "{message}");
+    assert!(!message.contains("`image` is required"), "{message}");
 }
 
 #[tokio::test]
