@@ -337,6 +337,50 @@ async fn unparsable_launch_arguments_are_named() {
     assert!(!message.contains("`image` is required"), "{message}");
 }
 
+/// Issue 21: a workspace that is a file system root, the home folder or far
+/// larger than an app (or an `appRoot` of `/`) is refused before a container
+/// is started or a file read, saying which attribute and what to write.
+#[tokio::test]
+async fn unfit_folders_are_refused_before_anything_starts() {
+    let many = tempfile::tempdir().unwrap();
+    for i in 0..=dockdap::sync::guard::MAX_ENTRIES {
+        std::fs::File::create(many.path().join(format!("f{i}"))).unwrap();
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    let image = "dockdap-hostile/never-built:1";
+    let mut cases = vec![
+        (json!({"image": image, "localRoot": "/"}), "`localRoot` is \"/\", the root of the file system"),
+        (json!({"image": image, "localRoot": many.path()}), "files and folders, far more than an app"),
+        (json!({"image": image, "localRoot": "/tmp", "appRoot": "/"}), "`appRoot` is \"/\", the container's root"),
+        (json!({"container": "x", "localRoot": "/"}), "`localRoot` is \"/\", the root of the file system"),
+    ];
+    if !home.is_empty() && home != "/" {
+        cases.push((json!({"image": image, "localRoot": home}), "your home folder"));
+    }
+    for (args, expect) in cases {
+        let (mut editor, _task) = start_session();
+        editor.request("initialize", json!({})).await.unwrap();
+        let command = if args.get("image").is_some() { "launch" } else { "attach" };
+        let started = std::time::Instant::now();
+        let seq = editor.send_request(command, args.clone()).await.unwrap();
+        let answer = editor.wait_response(seq).await.unwrap();
+        eprintln!("refused {args} in {:?}", started.elapsed());
+        let message: String = answer.field("message").unwrap().unwrap();
+        assert!(message.contains(expect), "{args}: {message}");
+        assert!(message.contains("\"sync\": {\"fromContainer\": \"off\", \"toContainer\": \"off\"}"), "{message}");
+    }
+    // Sync off, or the explicit override, lets the launch go on (here to an
+    // image that does not exist, or an engine that is not there).
+    for sync in [json!({"fromContainer": "off", "toContainer": "off"}), json!({"allowAnyFolder": true})] {
+        let (mut editor, _task) = start_session();
+        editor.request("initialize", json!({})).await.unwrap();
+        let args = json!({"image": image, "localRoot": "/", "sync": sync, "timeout": 1});
+        let seq = editor.send_request("launch", args).await.unwrap();
+        let message: String = editor.wait_response(seq).await.unwrap().field("message").unwrap().unwrap();
+        assert!(!message.contains("`localRoot`"), "{message}");
+    }
+}
+
 #[tokio::test]
 async fn unreachable_debugpy_fails_attach_with_the_address() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

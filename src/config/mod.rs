@@ -216,6 +216,11 @@ pub struct SyncSettings {
     /// Workspace edits go into the container.
     #[serde(default)]
     pub to_container: SyncMode,
+    /// Sync even a `localRoot` that is a file system root, the home folder
+    /// or holds more than 20000 files and folders, or an `appRoot` of `/`;
+    /// such launches are refused otherwise.
+    #[serde(default)]
+    pub allow_any_folder: bool,
 }
 
 fn default_ports() -> Vec<String> {

@@ -213,7 +213,7 @@ fn careless_configurations() {
         (
             LAUNCH,
             r#"{"image":"x","sync":{"from":"off"}}"#,
-            r#"`sync` has no setting `from`: it takes `fromContainer`, `toContainer`, e.g. {"fromContainer": "auto", "toContainer": "off"}"#,
+            r#"`sync` has no setting `from`: it takes `fromContainer`, `toContainer`, `allowAnyFolder`, e.g. {"fromContainer": "auto", "toContainer": "off"}"#,
         ),
         (
             LAUNCH,

@@ -16,6 +16,8 @@
 //!
 //! Everything else goes through `forward`.
 
+use std::path::PathBuf;
+
 use serde_json::{Map, Value, json};
 use tokio::io::AsyncWrite;
 use tokio_util::codec::FramedWrite;
@@ -220,8 +222,12 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let events = self.events_tx.clone();
         let cancel = self.stop.child_token();
         let tx = self.inputs_tx.clone();
+        let workspace = PathBuf::from(config.paths().local_root_on(&self.options.workspace));
         self.tasks.spawn(async move {
-            let result = target::start(&config, events, cancel).await;
+            let result = match super::files::check_sync_folders(&config, workspace).await {
+                Ok(()) => target::start(&config, events, cancel).await,
+                Err(refused) => Err(refused),
+            };
             let _ = tx.send(super::Input::Started(Box::new(result))).await;
         });
     }

@@ -1,6 +1,8 @@
 //! Files in step between the workspace and the container, without ever
 //! losing an edit.
 //!
+//! - `guard`: whether the two folders are fit to sync at all (not a file
+//!   system root, not the home folder, not far larger than an app).
 //! - `names`: relative paths and the rules that refuse hostile names; the
 //!   files sync ignores (`__pycache__`, `*.pyc`, `.git`, editor scratch files,
 //!   dockdap's own `.container` copies).
@@ -29,6 +31,7 @@
 
 pub mod engine;
 pub mod extract;
+pub mod guard;
 pub mod names;
 pub mod remote;
 pub mod state;
