@@ -9,6 +9,8 @@
 //! - `extract`: reading archives from the container (untrusted): regular
 //!   files and folders only, capped; never `unpack`.
 //! - `write`: atomic writes beneath the workspace root, never through a symlink.
+//! - `proof`: what shows that an archive from the container held the file
+//!   at its path (one link, no symlinked folder, unchanged while read).
 //! - `state`: what both sides last agreed on, and the pull / push / conflict decision.
 //! - `engine`: looks at both sides and carries decisions out; the container
 //!   is reached through the `Remote` trait only.
@@ -33,6 +35,7 @@ pub mod engine;
 pub mod extract;
 pub mod guard;
 pub mod names;
+pub mod proof;
 pub mod remote;
 pub mod state;
 pub mod worker;
