@@ -396,6 +396,7 @@ fn launch(args: &LaunchArguments) -> Result<(), String> {
     if args.image.trim().is_empty() {
         return Err("`image` is empty: name the image to debug, e.g. \"debug:1\"".into());
     }
+    image_reference(&args.image)?;
     if let Some(name) = &args.container_name {
         container_name(name)?;
     }
@@ -433,6 +434,43 @@ fn attach(args: &AttachArguments) -> Result<(), String> {
         return Err("`connect.host` is empty: write a host name or address, e.g. \"127.0.0.1\"".into());
     }
     paths(&args.paths)
+}
+
+/// The careless mistakes in an image reference that Docker would answer
+/// with "invalid reference format" (which dockdap then reported as a
+/// missing image): white space, and capitals in the repository path (a
+/// registry host such as `MyReg.azurecr.io` may have them). Docker still
+/// judges everything else.
+fn image_reference(image: &str) -> Result<(), String> {
+    let example = |fixed: &str| format!("e.g. {fixed:?}");
+    if image.chars().any(char::is_whitespace) {
+        let fixed: String = image.split_whitespace().collect::<Vec<_>>().join("-");
+        return Err(format!(
+            "`image` {image:?} is not an image name: it cannot hold spaces, {}",
+            example(&fixed.to_ascii_lowercase())
+        ));
+    }
+    let name = image.split('@').next().unwrap_or(image);
+    let (path, tag) = match name.rsplit_once(':') {
+        Some((path, tag)) if !tag.contains('/') => (path, Some(tag)),
+        _ => (name, None),
+    };
+    let mut components: Vec<&str> = path.split('/').collect();
+    let registry = components.len() > 1
+        && (components[0].contains('.') || components[0].contains(':') || components[0] == "localhost");
+    if registry {
+        components.remove(0);
+    }
+    if components.iter().any(|c| c.chars().any(|ch| ch.is_ascii_uppercase())) {
+        let lower = components.join("/").to_ascii_lowercase();
+        let host = if registry { format!("{}/", path.split('/').next().unwrap_or_default()) } else { String::new() };
+        let fixed = format!("{host}{lower}{}", tag.map(|t| format!(":{t}")).unwrap_or_default());
+        return Err(format!(
+            "`image` {image:?} is not an image name Docker accepts: repository names are lowercase, {}",
+            example(&fixed)
+        ));
+    }
+    Ok(())
 }
 
 /// Docker's rule for container names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.

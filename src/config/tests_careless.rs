@@ -27,6 +27,24 @@ fn check(is_launch: bool, args: &str, expect: &str) {
 #[test]
 fn careless_configurations() {
     let rows = [
+        (LAUNCH, r#"{"image":"localhost:5000/score:1"}"#, "accepted; notes: []"),
+        (LAUNCH, r#"{"image":"MyReg.azurecr.io/score:V3"}"#, "accepted; notes: []"),
+        (LAUNCH, r#"{"image":"dockdap/azureml-score@sha256:0123abcd"}"#, "accepted; notes: []"),
+        (
+            LAUNCH,
+            r#"{"image":"Debug:1"}"#,
+            r#"`image` "Debug:1" is not an image name Docker accepts: repository names are lowercase, e.g. "debug:1""#,
+        ),
+        (
+            LAUNCH,
+            r#"{"image":"MyReg.azurecr.io/Score:V3"}"#,
+            r#"`image` "MyReg.azurecr.io/Score:V3" is not an image name Docker accepts: repository names are lowercase, e.g. "MyReg.azurecr.io/score:V3""#,
+        ),
+        (
+            LAUNCH,
+            r#"{"image":"my image:1"}"#,
+            r#"`image` "my image:1" is not an image name: it cannot hold spaces, e.g. "my-image:1""#,
+        ),
         (
             LAUNCH,
             r#"{}"#,

@@ -31,9 +31,20 @@ const FINAL_SYNC_TIMEOUT: Duration = Duration::from_secs(20);
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Refuses, before the target starts and before sync reads anything, a
-/// `localRoot` or `appRoot` that is not an app's folder (`sync::guard`),
-/// unless sync is off or `sync.allowAnyFolder` says to go on.
-pub(super) async fn check_sync_folders(config: &SessionConfig, workspace: PathBuf) -> Result<(), Error> {
+/// `localRoot` that is a file, and a `localRoot` or `appRoot` that is not
+/// an app's folder (`sync::guard`) unless sync is off or
+/// `sync.allowAnyFolder` says to go on.
+pub(super) async fn check_folders(config: &SessionConfig, workspace: PathBuf) -> Result<(), Error> {
+    let request = if matches!(config.request, Request::Launch(_)) { "launch" } else { "attach" };
+    let refuse = |message: String| Error::Config(ConfigError { request, message });
+    // A file is no folder to map, whether or not it is synced.
+    if workspace.is_file() {
+        let folder = workspace.parent().map(|p| p.display().to_string()).unwrap_or_default();
+        return Err(refuse(format!(
+            "`localRoot` {:?} is a file: write the folder that holds the app, e.g. {folder:?}",
+            workspace.display().to_string()
+        )));
+    }
     let settings = config.sync();
     let syncs = match &config.request {
         Request::Launch(_) => true,
@@ -43,8 +54,6 @@ pub(super) async fn check_sync_folders(config: &SessionConfig, workspace: PathBu
     if !syncs || off || settings.allow_any_folder {
         return Ok(());
     }
-    let request = if matches!(config.request, Request::Launch(_)) { "launch" } else { "attach" };
-    let refuse = |message: String| Error::Config(ConfigError { request, message });
     let app_root = &config.paths().app_root;
     if guard::app_root(app_root).is_err() {
         return Err(refuse(format!(

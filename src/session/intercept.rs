@@ -224,7 +224,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let tx = self.inputs_tx.clone();
         let workspace = PathBuf::from(config.paths().local_root_on(&self.options.workspace));
         self.tasks.spawn(async move {
-            let result = match super::files::check_sync_folders(&config, workspace).await {
+            let result = match super::files::check_folders(&config, workspace).await {
                 Ok(()) => target::start(&config, events, cancel).await,
                 Err(refused) => Err(refused),
             };
