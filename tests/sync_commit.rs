@@ -364,9 +364,9 @@ async fn hard_links_never_come_out_of_the_container() {
     running.client.set_timeout(Duration::from_secs(120));
     let shadow = exec(&name, "cat /etc/shadow");
     let app = "/var/azureml-app";
-    // A new hard link, a hard link over a file both sides edited, and a
-    // plain private file as the witness that sync ran.
-    std::fs::write(w.ws.join("score.py"), "# edited in the workspace\n").unwrap();
+    // A new hard link, a hard link over a file both sides then edit (the
+    // workspace's edit comes second: a push racing `ln -f` would replace
+    // the link), and a plain private file as the witness that sync ran.
     exec(
         &name,
         &format!(
@@ -374,6 +374,7 @@ async fn hard_links_never_come_out_of_the_container() {
              && ln -f /etc/shadow {app}/score.py && echo private > {app}/private.py && chmod 640 {app}/private.py"
         ),
     );
+    std::fs::write(w.ws.join("score.py"), "# edited in the workspace\n").unwrap();
     let private = w.ws.join("private.py");
     let arrived = wait_until(Duration::from_secs(40), || private.exists()).await;
     assert!(arrived.is_some(), "the plain file arrives by continuous sync");
