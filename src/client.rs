@@ -94,6 +94,16 @@ impl DapClient {
         Ok(())
     }
 
+    /// Sends bytes exactly as given, with no header (for tests of the framing itself).
+    pub async fn send_raw_bytes(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        use tokio::io::AsyncWriteExt as _;
+        SinkExt::<bytes::Bytes>::flush(&mut self.writer).await?;
+        let writer = self.writer.get_mut();
+        writer.write_all(bytes).await.map_err(CodecError::Io)?;
+        writer.flush().await.map_err(CodecError::Io)?;
+        Ok(())
+    }
+
     /// Answers a reverse request.
     pub async fn respond(&mut self, request: &Message, success: bool, body: Option<Value>) -> Result<(), ClientError> {
         let command = request.command().unwrap_or_default();

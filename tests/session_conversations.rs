@@ -274,6 +274,30 @@ async fn malformed_input_is_reported_and_the_session_lives_on() {
     editor.wait_response(threads).await.unwrap();
 }
 
+/// Issue 21: an absurd `Content-Length` is reported once and skipped up to
+/// the next header, and garbage is one report per run, not one per byte;
+/// the next good request is answered either way.
+#[tokio::test]
+async fn absurd_lengths_and_garbage_do_not_silence_the_editor() {
+    let (mut editor, mut fake, _task) = attached(json!({})).await;
+    let notes = |messages: &[Message], what: &str| {
+        messages
+            .iter()
+            .filter(|m| m.is_event("output") && body(m)["output"].as_str().unwrap_or("").contains(what))
+            .count()
+    };
+    for junk in [&b"Content-Length: 18446744073709551615\r\n\r\n{\"seq\":"[..], b"garbage\r\n\r\n"] {
+        editor.send_raw_bytes(junk).await.unwrap();
+        let threads = editor.send_request("threads", json!({})).await.unwrap();
+        let forwarded = fake.expect("threads").await;
+        fake.reply(&forwarded, json!({"threads": []})).await;
+        let answer = editor.wait_response(threads).await.unwrap();
+        assert_eq!(answer.field::<bool>("success").unwrap(), Some(true));
+        let seen = editor.drain_backlog();
+        assert_eq!(notes(&seen, "malformed message from the editor"), 1, "one note for {junk:?}: {seen:?}");
+    }
+}
+
 #[tokio::test]
 async fn requests_before_launch_and_bad_configurations_get_clear_errors() {
     let (mut editor, _task) = start_session();
@@ -282,11 +306,82 @@ async fn requests_before_launch_and_bad_configurations_get_clear_errors() {
     let answer = editor.wait_response(early).await.unwrap();
     let message: String = answer.field("message").unwrap().unwrap();
     assert_eq!(message, "the debug session has not started: send `launch` or `attach` first");
+    // A misspelt request is unknown, not early (issue 21).
+    let typo = editor.send_request("launch2", json!({"image": "x"})).await.unwrap();
+    let answer = editor.wait_response(typo).await.unwrap();
+    let message: String = answer.field("message").unwrap().unwrap();
+    assert_eq!(
+        message,
+        "`launch2` is not a Debug Adapter Protocol request (did you mean `launch`?); a session starts with `initialize`, then `launch` or `attach`"
+    );
     let bad = editor.send_request("attach", json!({})).await.unwrap();
     let answer = editor.wait_response(bad).await.unwrap();
     let message: String = answer.field("message").unwrap().unwrap();
-    assert!(message.starts_with("invalid attach configuration: say what to attach to"), "{message}");
+    assert!(
+        message.starts_with("invalid attach configuration: `container` or `connect` says what to attach to"),
+        "{message}"
+    );
     editor.request("disconnect", json!({})).await.unwrap();
+}
+
+/// Arguments that are not JSON are said to be broken, not read as `{}`
+/// ("`image` is required", issue 21).
+#[tokio::test]
+async fn unparsable_launch_arguments_are_named() {
+    let (mut editor, _task) = start_session();
+    editor.request("initialize", json!({})).await.unwrap();
+    editor.send_raw_body(br#"{"seq":9,"type":"request","command":"launch","arguments":{"image": tru}}"#).await.unwrap();
+    let answer = editor.wait_response(9).await.unwrap();
+    let message: String = answer.field("message").unwrap().unwrap();
+    assert!(message.starts_with("invalid launch configuration: its `arguments` are not valid JSON ("), "{message}");
+    assert!(!message.contains("`image` is required"), "{message}");
+}
+
+/// Issue 21: a workspace that is a file system root, the home folder or far
+/// larger than an app (or an `appRoot` of `/`) is refused before a container
+/// is started or a file read, saying which attribute and what to write.
+#[tokio::test]
+async fn unfit_folders_are_refused_before_anything_starts() {
+    let many = tempfile::tempdir().unwrap();
+    for i in 0..=dockdap::sync::guard::MAX_ENTRIES {
+        std::fs::File::create(many.path().join(format!("f{i}"))).unwrap();
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    let image = "dockdap-hostile/never-built:1";
+    let file = many.path().join("f0");
+    let mut cases = vec![
+        (json!({"image": image, "localRoot": "/"}), "`localRoot` is \"/\", the root of the file system"),
+        (json!({"image": image, "localRoot": file}), "is a file: write the folder that holds the app, e.g."),
+        (json!({"image": image, "localRoot": many.path()}), "files and folders, far more than an app"),
+        (json!({"image": image, "localRoot": "/tmp", "appRoot": "/"}), "`appRoot` is \"/\", the container's root"),
+        (json!({"container": "x", "localRoot": "/"}), "`localRoot` is \"/\", the root of the file system"),
+    ];
+    if !home.is_empty() && home != "/" {
+        cases.push((json!({"image": image, "localRoot": home}), "your home folder"));
+    }
+    for (args, expect) in cases {
+        let (mut editor, _task) = start_session();
+        editor.request("initialize", json!({})).await.unwrap();
+        let command = if args.get("image").is_some() { "launch" } else { "attach" };
+        let started = std::time::Instant::now();
+        let seq = editor.send_request(command, args.clone()).await.unwrap();
+        let answer = editor.wait_response(seq).await.unwrap();
+        eprintln!("refused {args} in {:?}", started.elapsed());
+        let message: String = answer.field("message").unwrap().unwrap();
+        assert!(message.contains(expect), "{args}: {message}");
+        let suggests_off = message.contains("\"sync\": {\"fromContainer\": \"off\", \"toContainer\": \"off\"}");
+        assert!(suggests_off || expect.contains("is a file"), "{message}");
+    }
+    // Sync off, or the explicit override, lets the launch go on (here to an
+    // image that does not exist, or an engine that is not there).
+    for sync in [json!({"fromContainer": "off", "toContainer": "off"}), json!({"allowAnyFolder": true})] {
+        let (mut editor, _task) = start_session();
+        editor.request("initialize", json!({})).await.unwrap();
+        let args = json!({"image": image, "localRoot": "/", "sync": sync, "timeout": 1});
+        let seq = editor.send_request("launch", args).await.unwrap();
+        let message: String = editor.wait_response(seq).await.unwrap().field("message").unwrap().unwrap();
+        assert!(!message.contains("`localRoot`"), "{message}");
+    }
 }
 
 #[tokio::test]

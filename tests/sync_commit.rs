@@ -274,6 +274,7 @@ async fn hostile_container_gets_nothing_written_outside_the_workspace() {
             "cd /var/azureml-app && ln -s /etc etc && ln -s ../../.. up && ln -s {probe} probe.py \
              && ln -s /etc/passwd passwd.py && mkdir -p sub && ln -s ../../../../tmp sub/tmp \
              && touch 'back\\slash.py' \"$(printf 'new\\nline.py')\" && mkfifo fifo.py \
+             && mknod device.py c 1 3 && head -c 34000000 /dev/zero > big.py \
              && echo '# fine' > fine.py",
             probe = probe.display()
         ),
@@ -283,12 +284,16 @@ async fn hostile_container_gets_nothing_written_outside_the_workspace() {
     let notes: Vec<String> =
         reply["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_owned()).collect();
     assert_eq!(reply["pulled"], json!([w.ws.join("fine.py").to_str().unwrap()]), "{reply}");
-    for refused in ["etc", "up", "probe.py", "passwd.py", "sub/tmp", "fifo.py"] {
+    for refused in ["etc", "up", "probe.py", "passwd.py", "sub/tmp", "fifo.py", "device.py"] {
         assert!(
             notes.iter().any(|n| n.contains(&format!("/var/azureml-app/{refused} from the container"))),
             "{refused} not refused: {notes:#?}"
         );
     }
+    assert!(
+        notes.iter().any(|n| n.contains("/var/azureml-app/big.py") && n.contains("larger than 33619968 bytes")),
+        "files over 32 MiB: {notes:#?}"
+    );
     assert!(notes.iter().any(|n| n.contains("backslash")), "{notes:#?}");
     assert!(notes.iter().any(|n| n.contains("control character")), "{notes:#?}");
     // Nothing outside the workspace changed; inside, only fine.py (and the empty folder) appeared.
@@ -308,6 +313,104 @@ async fn hostile_container_gets_nothing_written_outside_the_workspace() {
         assert!(!std::fs::symlink_metadata(&entry).unwrap().file_type().is_symlink(), "{entry:?} is a symlink");
     }
     disconnect(running).await;
+}
+
+/// README: with `manual` sync, the container's edits come in when the
+/// debuggee stops (here at a breakpoint in `run()`), not before.
+#[tokio::test]
+async fn manual_sync_brings_container_edits_in_when_the_debuggee_stops() {
+    if !require_docker() {
+        return;
+    }
+    let w = workspace();
+    let mut cleanup = Cleanup::default();
+    let name = unique("onstop");
+    cleanup.containers.push(name.clone());
+    let line = line_of(&w.ws.join("score.py"), "dockdap-demo: breakpoint");
+    let manual = json!({"sync": {"fromContainer": "manual", "toContainer": "manual"}});
+    let mut running = launch(&w.ws, &name, manual, &[line]).await;
+    exec(&name, "echo 'made while running' > /var/azureml-app/notes.txt");
+    let notes = w.ws.join("notes.txt");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!notes.exists(), "manual sync does not copy while the program runs");
+    let score = running.client.send_request("dockdap/score", json!({})).await.unwrap();
+    let stopped = running.client.wait_event("stopped").await.unwrap();
+    let arrived = wait_until(Duration::from_secs(30), || notes.exists()).await;
+    eprintln!("the container's new file arrived {arrived:?} after the stop");
+    assert!(arrived.is_some(), "the stop brings the container's edits in");
+    let thread = body(&stopped)["threadId"].as_i64().unwrap();
+    running.client.request("continue", json!({"threadId": thread})).await.unwrap();
+    running.client.wait_response(score).await.unwrap();
+    disconnect(running).await;
+}
+
+/// Issue 21: a hard link in the app folder to the container's `/etc/shadow`
+/// (or any file with more than one name) never comes into the workspace:
+/// not by continuous sync, `dockdap/sync`, a conflict copy, the snapshot's
+/// copy or the last sync. A plain file keeps its mode no more open than in
+/// the container (0640 stays 0640).
+#[tokio::test]
+async fn hard_links_never_come_out_of_the_container() {
+    if !require_docker() {
+        return;
+    }
+    let w = workspace();
+    let mut cleanup = Cleanup::default();
+    let name = unique("hardlink");
+    cleanup.containers.push(name.clone());
+    let tag = format!("{name}:1");
+    cleanup.images.push(tag.clone());
+    let mut running = launch(&w.ws, &name, json!({}), &[]).await;
+    running.client.set_timeout(Duration::from_secs(120));
+    let shadow = exec(&name, "cat /etc/shadow");
+    let app = "/var/azureml-app";
+    // A new hard link, a hard link over a file both sides then edit (the
+    // workspace's edit comes second: a push racing `ln -f` would replace
+    // the link), and a plain private file as the witness that sync ran.
+    exec(
+        &name,
+        &format!(
+            "ln /etc/shadow {app}/shadow.py && mkdir -p {app}/sub && ln /etc/passwd {app}/sub/passwd.py \
+             && ln -f /etc/shadow {app}/score.py && echo private > {app}/private.py && chmod 640 {app}/private.py"
+        ),
+    );
+    std::fs::write(w.ws.join("score.py"), "# edited in the workspace\n").unwrap();
+    let private = w.ws.join("private.py");
+    let arrived = wait_until(Duration::from_secs(40), || private.exists()).await;
+    assert!(arrived.is_some(), "the plain file arrives by continuous sync");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&private).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640, "group and others get no more than in the container");
+    }
+    let reply = running.client.request("dockdap/sync", json!({})).await.unwrap();
+    let notes = body(&reply)["notes"].to_string();
+    let commit = running.client.request("dockdap/commit", json!({"tag": tag})).await.unwrap();
+    assert!(body(&commit)["changed"].to_string().contains("shadow.py"), "{commit:?}");
+    running.client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
+    let rest = running.client.read_to_end().await.unwrap();
+    let console: String = rest
+        .iter()
+        .chain(running.client.drain_backlog().iter())
+        .filter(|m| m.is_event("output"))
+        .filter_map(|m| body(m)["output"].as_str().map(str::to_owned))
+        .collect();
+    assert!(wait_gone(&name, Duration::from_secs(20)).await, "the container is removed");
+    let secrets = [shadow.lines().next().unwrap_or("root:").to_owned(), "root:x:0:0:".to_owned()];
+    for file in walk(&w.ws) {
+        let content = std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(!secrets.iter().any(|s| content.contains(s)), "{file:?} holds the container's shadow or passwd");
+    }
+    assert!(!w.ws.join("shadow.py").exists() && !w.ws.join("sub/passwd.py").exists());
+    assert!(!w.ws.join("score.py.container").exists(), "no conflict copy of a hard link");
+    assert_eq!(std::fs::read_to_string(w.ws.join("score.py")).unwrap(), "# edited in the workspace\n");
+    assert!(!shadow.is_empty());
+    let said = format!("{notes}\n{console}");
+    for refused in ["shadow.py", "sub/passwd.py", "score.py"] {
+        let refusal = format!("refused {app}/{refused} from the container: it has ");
+        assert!(said.lines().any(|l| l.contains(&refusal) && l.contains(" hard links")), "{refused}: {said}");
+    }
 }
 
 /// Every path under `top` but outside `ws`, with its kind and content.

@@ -66,7 +66,7 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// Seconds init() may take in the dry run
-    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 120.0, value_parser = super::seconds)]
     pub timeout: f64,
     /// Skip the dry run of init()
     #[arg(long)]

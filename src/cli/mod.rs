@@ -79,3 +79,12 @@ pub(crate) fn json_failure(json: bool, error: CliError) -> CliError {
     }
     error
 }
+
+/// A `--wait`/`--timeout` value: seconds from 0 to a day, checked when the
+/// command line is read (a value `Duration` cannot hold used to panic).
+pub fn seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(n) if (0.0..=86400.0).contains(&n) => Ok(n),
+        _ => Err(format!("{text:?} is not a number of seconds from 0 to 86400, e.g. 30")),
+    }
+}

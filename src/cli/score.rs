@@ -43,7 +43,7 @@ pub struct ScoreArgs {
     #[arg(long, default_value = "/score", conflicts_with = "url")]
     pub path: String,
     /// Keep trying for this many seconds while nothing answers (a service still starting)
-    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 0.0, value_parser = super::seconds)]
     pub wait: f64,
     /// Print one JSON document ({url, status, ms, body}) on stdout
     #[arg(long)]

@@ -1,6 +1,9 @@
 //! Files in a container through the Engine API: the change list (`docker
-//! diff`), a path's stat, archives out (`GET /archive`) and in (`PUT
-//! /archive` with `noOverwriteDirNonDir`).
+//! diff`, or `find` with each file's link count), a path's stat, the
+//! identity of paths (inode, link count, change time: what proves that an
+//! archive held the file at its path and not a hard link to another one),
+//! archives out (`GET /archive`) and in (`PUT /archive` with
+//! `noOverwriteDirNonDir`).
 //!
 //! `ContainerRef` is a cheap, clonable handle on one container, which the
 //! session hands to its sync worker and commit tasks (through
@@ -121,15 +124,15 @@ impl ContainerRef {
             .collect())
     }
 
-    /// `changed_since` the container's creation, for a one-off look; `None`
-    /// (use `changes()`) when the container is paused (an exec into a
-    /// frozen container hangs, runc#2753) or `find` cannot run.
-    pub async fn quick_changes(&self, root: &str) -> Option<Vec<String>> {
+    /// `changed_since_with_links` the container's creation, for a one-off
+    /// look; `None` (use `changes()`) when the container is paused (an exec
+    /// into a frozen container hangs, runc#2753) or `find` cannot run.
+    pub async fn quick_changes(&self, root: &str) -> Option<Vec<(String, u64)>> {
         let inspect = self.engine.docker.inspect_container(&self.id, None::<InspectContainerOptions>).await.ok()?;
         if inspect.state.as_ref().and_then(|s| s.paused).unwrap_or(false) || root.is_empty() {
             return None;
         }
-        self.changed_since(root, inspect.created.as_deref()?).await
+        self.changed_since_with_links(root, inspect.created.as_deref()?).await
     }
 
     /// Files and links under `root` (relative to it) whose inode changed
@@ -139,15 +142,24 @@ impl ContainerRef {
     /// `find`, `root` is missing or the exec fails: use `changes()` then.
     /// Deleted files are not seen.
     pub async fn changed_since(&self, root: &str, since: &str) -> Option<Vec<String>> {
-        let cmd = ["find", root, "-mindepth", "1", "!", "-type", "d", "-newerct", since, "-print0"];
+        let files = self.changed_since_with_links(root, since).await?;
+        Some(files.into_iter().map(|(file, _)| file).collect())
+    }
+
+    /// `changed_since`, each file with its link count (`find`'s `%n`): a
+    /// count above one means the same file is elsewhere in the container
+    /// too (a hard link to `/etc/shadow`), which the archive API does not say.
+    pub async fn changed_since_with_links(&self, root: &str, since: &str) -> Option<Vec<(String, u64)>> {
+        let cmd = ["find", root, "-mindepth", "1", "!", "-type", "d", "-newerct", since, "-printf", "%n %p\\0"];
         match super::exec::run(&self.engine, &self.id, &cmd).await {
             Ok((0, out)) => {
                 let prefix = format!("{}/", root.trim_end_matches('/'));
-                let mut files: Vec<String> = out
+                let mut files: Vec<(String, u64)> = out
                     .split('\0')
-                    .filter_map(|path| path.strip_prefix(&prefix))
-                    .filter(|rest| !rest.is_empty())
-                    .map(str::to_owned)
+                    .filter_map(|line| line.split_once(' '))
+                    .filter_map(|(links, path)| Some((path.strip_prefix(&prefix)?, links.parse().ok()?)))
+                    .filter(|(rest, _)| !rest.is_empty())
+                    .map(|(rest, links)| (rest.to_owned(), links))
                     .collect();
                 files.sort();
                 Some(files)
@@ -161,6 +173,46 @@ impl ContainerRef {
                 None
             }
         }
+    }
+
+    /// The identity of each of `paths` (absolute) that exists, looked at
+    /// without following a symlink at the path itself: by GNU `find`
+    /// (`%C@`: change time in nanoseconds), else by the container's Python
+    /// (`-I -S`: nothing of the image's or dockdap's start-up code runs).
+    /// Refused for a paused container (an exec would hang, runc#2753).
+    pub async fn identities(&self, paths: &[String]) -> Result<Vec<PathIdentity>, ContainerError> {
+        let inspect = self
+            .engine
+            .docker
+            .inspect_container(&self.id, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| self.engine.error(e, Subject::Container(&self.name)))?;
+        if inspect.state.as_ref().and_then(|s| s.paused).unwrap_or(false) {
+            return Err(ContainerError::Unusable(format!(
+                "{} is paused; files are looked at once it resumes",
+                self.name
+            )));
+        }
+        let mut find = vec!["find"];
+        find.extend(paths.iter().map(String::as_str));
+        find.extend(["-maxdepth", "0", "-printf", "%y %i %n %C@ %p\\0"]);
+        // find exits 1 when a path is missing; what it printed still counts.
+        if let Ok((0 | 1, out)) = super::exec::run(&self.engine, &self.id, &find).await
+            && (!out.is_empty() || paths.is_empty())
+        {
+            return Ok(parse_identities(&out));
+        }
+        for python in ["python3", "python"] {
+            let mut cmd = vec![python, "-I", "-S", "-c", IDENTITIES_PY];
+            cmd.extend(paths.iter().map(String::as_str));
+            if let Ok((0, out)) = super::exec::run(&self.engine, &self.id, &cmd).await {
+                return Ok(parse_identities(&out));
+            }
+        }
+        Err(ContainerError::Unusable(format!(
+            "neither GNU find nor Python can run in {}, so the link count of its files cannot be read",
+            self.name
+        )))
     }
 
     /// What is at `path`, or `None` if nothing is.
@@ -234,9 +286,68 @@ impl ContainerRef {
     }
 }
 
+/// One path's identity, as `ContainerRef::identities` reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathIdentity {
+    /// The absolute path.
+    pub path: String,
+    /// `f` file, `d` folder, `l` symlink, anything else for other kinds.
+    pub kind: char,
+    /// The inode number.
+    pub inode: u64,
+    /// How many names the inode has.
+    pub links: u64,
+    /// The change time, as the tool printed it (compared, never read).
+    pub ctime: String,
+}
+
+/// `find -printf '%y %i %n %C@ %p\0'`, done in Python for images without GNU find.
+const IDENTITIES_PY: &str = r#"import os, stat, sys
+for p in sys.argv[1:]:
+    try:
+        s = os.lstat(p)
+    except OSError:
+        continue
+    m = s.st_mode
+    k = "f" if stat.S_ISREG(m) else "d" if stat.S_ISDIR(m) else "l" if stat.S_ISLNK(m) else "?"
+    sys.stdout.write("%s %d %d %d %s\0" % (k, s.st_ino, s.st_nlink, s.st_ctime_ns, p))
+"#;
+
+fn parse_identities(out: &str) -> Vec<PathIdentity> {
+    out.split('\0')
+        .filter_map(|line| {
+            let mut fields = line.splitn(5, ' ');
+            let kind = fields.next()?.chars().next()?;
+            let inode = fields.next()?.parse().ok()?;
+            let links = fields.next()?.parse().ok()?;
+            let ctime = fields.next()?.to_owned();
+            let path = fields.next()?.to_owned();
+            Some(PathIdentity { path, kind, inode, links, ctime })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identities_are_parsed_and_junk_is_dropped() {
+        let out = "f 12 2 1700000000.5 /var/azureml-app/a b.py\0d 3 4 17.0 /var/azureml-app\0junk\0f x 1 1 /y\0";
+        assert_eq!(
+            parse_identities(out),
+            [
+                PathIdentity {
+                    path: "/var/azureml-app/a b.py".into(),
+                    kind: 'f',
+                    inode: 12,
+                    links: 2,
+                    ctime: "1700000000.5".into()
+                },
+                PathIdentity { path: "/var/azureml-app".into(), kind: 'd', inode: 3, links: 4, ctime: "17.0".into() },
+            ]
+        );
+    }
 
     #[test]
     fn file_kinds_from_go_modes() {

@@ -6,8 +6,9 @@
 //! not valid JSON is still a frame: the session can report it and read on.
 //!
 //! Two kinds of problems exist. A [`FrameError`] is yielded as an *item*: the
-//! codec has resynchronised (skipped the garbage, or discarded an oversized
-//! body without buffering it) and the stream goes on. A [`CodecError`] ends
+//! codec has resynchronised (skipped a run of garbage, reported once, or
+//! discarded an oversized body without buffering it, up to its length or the
+//! next `Content-Length` line, whichever comes first) and the stream goes on. A [`CodecError`] ends
 //! the stream: I/O failures, and input that shows the peer is not a DAP
 //! client at all (an HTTP request line, or an `Origin:` header, which only a
 //! browser sends: a web page must never reach a debugger that runs code).
@@ -86,7 +87,8 @@ enum State {
     Header,
     /// Waiting for a body of this many bytes.
     Body { len: usize },
-    /// Dropping this many more bytes of an oversized body.
+    /// Dropping at most this many more bytes of an oversized body: fewer if
+    /// the next frame's header shows up first (see [`find_header`]).
     Discard { remaining: usize },
 }
 
@@ -110,11 +112,22 @@ impl DapCodec {
     }
 
     fn decode_header(&mut self, src: &mut BytesMut) -> Result<Option<Result<(), FrameError>>, CodecError> {
-        let first_line_end = memchr::memchr(b'\n', src).unwrap_or(src.len());
-        let first_line = &src[..first_line_end];
+        // Blank lines between frames are not worth a report.
+        let blank = src.iter().take_while(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t')).count();
+        src.advance(blank);
+        if src.is_empty() {
+            return Ok(None);
+        }
+        let first_line_end = memchr::memchr(b'\n', src);
+        let first_line = &src[..first_line_end.unwrap_or(src.len())];
         if HTTP_METHODS.iter().any(|m| first_line.starts_with(m)) || is_http_line(first_line) {
             let line = String::from_utf8_lossy(&first_line[..first_line.len().min(80)]);
             return Err(CodecError::HttpRequest(line.trim_end().to_owned()));
+        }
+        if first_line_end.is_some() && memchr::memchr(b':', first_line).is_none() {
+            // A whole line that is no header: garbage, reported now rather
+            // than once the blank line that ends a header block comes.
+            return Ok(Some(Err(skip_garbage(src))));
         }
         let Some(end) = HEADER_END_FINDER.find(src) else {
             if src.len() > MAX_HEADER {
@@ -151,8 +164,7 @@ impl DapCodec {
         }
         let Some(length) = length else {
             // `junkContent-Length: 2` is garbage glued to a real header: resync to it.
-            let lower = src[..end].to_ascii_lowercase();
-            if memchr::memmem::find(&lower[1.min(lower.len())..], CONTENT_LENGTH.as_bytes()).is_some() {
+            if matches!(find_header(&src[1.min(end)..end + HEADER_END.len()]), Scan::Found(_)) {
                 return Ok(Some(Err(skip_garbage(src))));
             }
             let header = String::from_utf8_lossy(&src[..end]).into_owned();
@@ -186,16 +198,86 @@ fn parse_length(value: &[u8]) -> Option<usize> {
     std::str::from_utf8(value).ok()?.parse().ok()
 }
 
-/// Drops bytes up to the next `Content-Length` (any case) after the first
-/// byte, or all but a short tail if there is none, and says what was dropped.
+/// Drops bytes up to the next header (see [`find_header`]) after the first
+/// byte, or all of them if there is none, and says what was dropped: one
+/// report for the whole run, however long.
 fn skip_garbage(src: &mut BytesMut) -> FrameError {
-    let lower: Vec<u8> = src.iter().map(u8::to_ascii_lowercase).collect();
-    let skip = memchr::memmem::find(&lower[1..], CONTENT_LENGTH.as_bytes())
-        .map(|i| i + 1)
-        .unwrap_or_else(|| src.len().saturating_sub(CONTENT_LENGTH.len()).max(1));
+    let skip = match find_header(&src[1..]) {
+        Scan::Found(i) | Scan::Partial(i) => i + 1,
+        Scan::Nothing => src.len(),
+    };
     let preview = String::from_utf8_lossy(&src[..skip.min(40)]).into_owned();
     src.advance(skip);
     FrameError::Garbage { len: skip, preview }
+}
+
+/// The longest a `Content-Length: N\r\n` line can be and still be one:
+/// the name, a colon, a little white space, 20 digits (`u64::MAX`), CR LF.
+const MAX_LENGTH_LINE: usize = CONTENT_LENGTH.len() + 1 + 8 + 20 + 2;
+
+/// Where the next header starts in `buf`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    /// A whole `Content-Length: N\r\n` line starts at this index.
+    Found(usize),
+    /// `buf` ends inside what may still become one, starting here.
+    Partial(usize),
+    /// Neither.
+    Nothing,
+}
+
+/// Finds the first `Content-Length` line (any case, white space around the
+/// colon, a decimal number, CR LF) in `buf`. This is what resynchronises
+/// the stream after garbage and after an oversized length: such a line
+/// cannot be part of a valid JSON body (a raw CR is not allowed inside a
+/// JSON string, and `Content-Length` is no JSON token outside one), so the
+/// stream goes on at the next frame even when the bad length was absurd
+/// (`18446744073709551615` would otherwise swallow everything after it).
+fn find_header(buf: &[u8]) -> Scan {
+    let name = CONTENT_LENGTH.as_bytes();
+    let mut from = 0;
+    while let Some(i) = memchr::memchr2(b'c', b'C', &buf[from..]).map(|i| i + from) {
+        match length_line_at(&buf[i..], name) {
+            Some(true) => return Scan::Found(i),
+            None => return Scan::Partial(i),
+            Some(false) => from = i + 1,
+        }
+    }
+    Scan::Nothing
+}
+
+/// Whether `buf` starts with a `Content-Length: N\r\n` line; `None` when
+/// it ends before that is known.
+fn length_line_at(buf: &[u8], name: &[u8]) -> Option<bool> {
+    // Past this many bytes it is no such line, whatever follows.
+    let cut = buf.len() > MAX_LENGTH_LINE;
+    let line = &buf[..buf.len().min(MAX_LENGTH_LINE)];
+    match matches_length_line(line, name) {
+        None if cut => Some(false),
+        answer => answer,
+    }
+}
+
+fn matches_length_line(buf: &[u8], name: &[u8]) -> Option<bool> {
+    let n = name.len().min(buf.len());
+    if !buf[..n].eq_ignore_ascii_case(&name[..n]) {
+        return Some(false);
+    }
+    let mut rest = buf.get(name.len()..)?;
+    let spaces = |r: &[u8]| r.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
+    rest = &rest[spaces(rest)..];
+    if *rest.first()? != b':' {
+        return Some(false);
+    }
+    rest = &rest[1..];
+    rest = &rest[spaces(rest)..];
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    match (digits, rest.get(digits)?, rest.get(digits + 1)) {
+        (0, _, _) => Some(false),
+        (_, b'\r', Some(b'\n')) => Some(true),
+        (_, b'\r', None) => None,
+        _ => Some(false),
+    }
 }
 
 impl Decoder for DapCodec {
@@ -224,9 +306,16 @@ impl Decoder for DapCodec {
                     return Ok(Some(Ok(src.split_to(len).freeze())));
                 }
                 State::Discard { remaining } => {
-                    let n = remaining.min(src.len());
+                    // Skip the body, but stop at the next header if one
+                    // comes first: a length that was a lie must not swallow
+                    // the frames after it.
+                    let (n, resync) = match find_header(src) {
+                        Scan::Found(i) => (i.min(remaining), true),
+                        Scan::Partial(i) if i < remaining => (i, false),
+                        Scan::Partial(_) | Scan::Nothing => (remaining.min(src.len()), false),
+                    };
                     src.advance(n);
-                    if n < remaining {
+                    if n < remaining && !resync {
                         self.state = State::Discard { remaining: remaining - n };
                         return Ok(None);
                     }
@@ -417,6 +506,79 @@ mod tests {
                 assert!(buf.is_empty());
             }
         }
+    }
+
+    /// Feeds `input` in three chunks cut at every pair of offsets and
+    /// returns, per cut, the bodies and the errors that came out.
+    fn decode_split(input: &[u8], max: usize, mut each: impl FnMut(usize, usize, Vec<Bytes>, Vec<FrameError>)) {
+        for split in 0..=input.len() {
+            for second in split..=input.len() {
+                let mut codec = DapCodec::new(max);
+                let mut buf = BytesMut::new();
+                let (mut bodies, mut errors) = (Vec::new(), Vec::new());
+                for chunk in [&input[..split], &input[split..second], &input[second..]] {
+                    buf.extend_from_slice(chunk);
+                    while let Some(item) = codec.decode(&mut buf).unwrap() {
+                        match item {
+                            Ok(body) => bodies.push(body),
+                            Err(e) => errors.push(e),
+                        }
+                    }
+                }
+                each(split, second, bodies, errors);
+            }
+        }
+    }
+
+    /// Issue 21: a length that can never be skipped (or is a lie) skips
+    /// only until the next header; the frame after it is decoded.
+    #[test]
+    fn an_absurd_length_does_not_swallow_the_next_frame() {
+        let threads = r#"{"seq":2,"type":"request","command":"threads"}"#;
+        let next = frame(threads);
+        for bad in ["18446744073709551615", "4294967296", "100"] {
+            let input = [format!("Content-Length: {bad}\r\n\r\n{{\"x\":1}}").as_bytes(), &next].concat();
+            decode_split(&input, 64, |split, second, bodies, errors| {
+                assert_eq!(bodies, [Bytes::from(threads)], "{bad} cut at {split}/{second}");
+                assert_eq!(errors.len(), 1, "{bad} cut at {split}/{second}: {errors:?}");
+                assert!(matches!(errors[0], FrameError::TooLarge { .. }), "{errors:?}");
+            });
+        }
+        // A body that really is too large, and mentions a length in a JSON
+        // string (no raw CR there), is skipped whole.
+        let body = format!(r#"{{"output":"Content-Length: 5\r\n\r\n{}"}}"#, "y".repeat(80));
+        let input = [frame(&body), frame("{}")].concat();
+        decode_split(&input, 64, |split, second, bodies, errors| {
+            assert_eq!(bodies, [Bytes::from("{}")], "cut at {split}/{second}");
+            assert_eq!(errors, [FrameError::TooLarge { len: body.len(), max: 64 }]);
+        });
+        let max = b"Content-Length: 18446744073709551615\r\n\r\n";
+        check(
+            &[max.as_slice(), b"junk", &frame("{}")].concat(),
+            &["frame error: frame of 18446744073709551615 bytes is over the 64-byte limit and was skipped", "ok {}"],
+            0,
+        );
+    }
+
+    /// Issue 21: one report per run of garbage, not one per byte.
+    #[test]
+    fn garbage_is_reported_once_per_run() {
+        check(
+            &[b"garbage\r\n\r\n".as_slice(), &frame("{}")].concat(),
+            &["frame error: skipped 11 bytes that are not a DAP header: \"garbage\\r\\n\\r\\n\"", "ok {}"],
+            0,
+        );
+        // Typed at a terminal: a report per line at most, never per byte.
+        let input = [b"garbage\r\n\r\nmore garbage\r\n".as_slice(), &frame("{}")].concat();
+        decode_split(&input, 64, |split, second, bodies, errors| {
+            assert_eq!(bodies, [Bytes::from("{}")], "cut at {split}/{second}");
+            assert!((1..=4).contains(&errors.len()), "cut at {split}/{second}: {errors:?}");
+            let skipped: usize =
+                errors.iter().map(|e| if let FrameError::Garbage { len, .. } = e { *len } else { 0 }).sum();
+            assert!((19..=25).contains(&skipped), "cut at {split}/{second}: {errors:?}");
+        });
+        // Blank lines between frames are dropped without a word.
+        check(&[frame("{}"), b"\r\n\r\n".to_vec(), frame("[]")].concat(), &["ok {}", "ok []"], 0);
     }
 
     #[test]

@@ -1,10 +1,12 @@
-//! The wire: framing, the message envelope and sequence numbering.
+//! The wire: framing, the message envelope, sequence numbering and the
+//! specification's list of requests.
 //!
 //! **Architecture Invariant:** this module knows nothing of Docker, paths or
 //! sessions. It could serve any DAP proxy.
 
 pub mod codec;
 pub mod message;
+pub mod requests;
 pub mod scan;
 pub mod seq;
 

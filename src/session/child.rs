@@ -24,7 +24,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     /// session: follow it within this session.
     pub(super) async fn follow_child(&mut self, child: Value) {
         let pid = child.get("subProcessId").and_then(Value::as_i64).unwrap_or(0);
-        let port = child.pointer("/connect/port").and_then(Value::as_u64).map(|p| p as u16);
+        let port = child.pointer("/connect/port").and_then(Value::as_u64).and_then(|p| u16::try_from(p).ok());
         let host = child.pointer("/connect/host").and_then(Value::as_str).unwrap_or("127.0.0.1").to_owned();
         let (Some(port), Some(target)) = (port, self.target.as_ref()) else {
             tracing::warn!(%child, "cannot follow a subprocess without its connect address");

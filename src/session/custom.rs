@@ -25,19 +25,26 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let seq = message.seq();
         match command {
             "dockdap/logs" => {
-                let lines = args.get("tail").and_then(Value::as_u64).unwrap_or(200) as usize;
-                let reply = match self.target.as_ref().and_then(|t| t.container()) {
-                    Some(container) => {
+                let reply = match (tail_lines(&args), self.target.as_ref().and_then(|t| t.container())) {
+                    (Err(why), _) => Message::failure(seq, command, &why),
+                    (Ok(lines), Some(container)) => {
                         Message::success(seq, command, Some(&json!({ "text": container.tail.last(lines) })))
                     }
-                    None => {
+                    (Ok(_), None) => {
                         Message::failure(seq, command, "this session has no container, so there are no container logs")
                     }
                 };
                 self.send_to_client(reply).await;
             }
             "dockdap/score" => {
-                let port = args.get("port").and_then(Value::as_u64).map(|p| p as u16).or_else(|| {
+                let (given, path, data) = match score_arguments(&args) {
+                    Ok(parsed) => parsed,
+                    Err(why) => {
+                        self.send_to_client(Message::failure(seq, command, &why)).await;
+                        return;
+                    }
+                };
+                let port = given.or_else(|| {
                     let container = self.target.as_ref()?.container()?;
                     container.ports.first().map(|(_, host)| *host)
                 });
@@ -45,12 +52,6 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                     let why = "no service port is known: pass `port` (the host port of the scoring service)";
                     self.send_to_client(Message::failure(seq, command, why)).await;
                     return;
-                };
-                let path = args.get("path").and_then(Value::as_str).unwrap_or("/score").to_owned();
-                let data = match args.get("data") {
-                    None | Some(Value::Null) => http::SAMPLE.to_owned(),
-                    Some(Value::String(s)) => s.clone(),
-                    Some(other) => other.to_string(),
                 };
                 let tx = self.inputs_tx.clone();
                 let command = command.to_owned();
@@ -92,5 +93,62 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             Err(why) => Message::failure(seq, command, &why),
         };
         self.send_to_client(reply).await;
+    }
+}
+
+/// `dockdap/logs`'s `tail` (default 200 lines).
+fn tail_lines(args: &Value) -> Result<usize, String> {
+    match args.get("tail") {
+        None | Some(Value::Null) => Ok(200),
+        Some(tail) => match tail.as_u64() {
+            Some(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+            None => Err(format!("`tail` must be a number of lines, e.g. 200, not {tail}")),
+        },
+    }
+}
+
+/// `dockdap/score`'s `port` (checked, not cast: `70000 as u16` is 4464,
+/// someone else's port), `path` and `data`.
+fn score_arguments(args: &Value) -> Result<(Option<u16>, String, String), String> {
+    let port = match args.get("port") {
+        None | Some(Value::Null) => None,
+        Some(port) => match port.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0) {
+            Some(port) => Some(port),
+            None => {
+                return Err(format!(
+                    "`port` must be the scoring service's host port, from 1 to 65535, e.g. 8000, not {port}"
+                ));
+            }
+        },
+    };
+    let path = match args.get("path") {
+        None | Some(Value::Null) => "/score".to_owned(),
+        Some(Value::String(path)) if path.starts_with('/') => path.clone(),
+        Some(other) => return Err(format!("`path` must be the service's path, e.g. \"/score\", not {other}")),
+    };
+    let data = match args.get("data") {
+        None | Some(Value::Null) => http::SAMPLE.to_owned(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    Ok((port, path, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn score_and_logs_arguments_are_checked_not_cast() {
+        let err = |args: Value| score_arguments(&args).unwrap_err();
+        assert_eq!(
+            err(json!({"port": 70000})),
+            "`port` must be the scoring service's host port, from 1 to 65535, e.g. 8000, not 70000"
+        );
+        assert!(err(json!({"port": "x"})).contains("not \"x\""));
+        assert_eq!(err(json!({"path": "score"})), "`path` must be the service's path, e.g. \"/score\", not \"score\"");
+        assert_eq!(score_arguments(&json!({"port": 8000})).unwrap().0, Some(8000));
+        assert_eq!(tail_lines(&json!({"tail": -1})).unwrap_err(), "`tail` must be a number of lines, e.g. 200, not -1");
+        assert_eq!(tail_lines(&json!({})), Ok(200));
     }
 }

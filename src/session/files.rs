@@ -15,9 +15,11 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWrite;
 
 use super::{Input, Session};
-use crate::config::SyncMode;
+use crate::config::{ConfigError, Request, SessionConfig, SyncMode};
 use crate::container::commit::{CommitRequest, Snapshot};
 use crate::dap::Message;
+use crate::error::Error;
+use crate::sync::guard::{self, Unfit};
 use crate::sync::{Directions, Side, SyncHandle, SyncSetup};
 use crate::target::{EventSender, TargetEvent};
 
@@ -27,6 +29,54 @@ const FIRST_LOOK_TIMEOUT: Duration = Duration::from_secs(10);
 const FINAL_SYNC_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long `commitOnExit` may take before the container is removed anyway.
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Refuses, before the target starts and before sync reads anything, a
+/// `localRoot` that is a file, and a `localRoot` or `appRoot` that is not
+/// an app's folder (`sync::guard`) unless sync is off or
+/// `sync.allowAnyFolder` says to go on.
+pub(super) async fn check_folders(config: &SessionConfig, workspace: PathBuf) -> Result<(), Error> {
+    let request = if matches!(config.request, Request::Launch(_)) { "launch" } else { "attach" };
+    let refuse = |message: String| Error::Config(ConfigError { request, message });
+    // A file is no folder to map, whether or not it is synced.
+    if workspace.is_file() {
+        let folder = workspace.parent().map(|p| p.display().to_string()).unwrap_or_default();
+        return Err(refuse(format!(
+            "`localRoot` {:?} is a file: write the folder that holds the app, e.g. {folder:?}",
+            workspace.display().to_string()
+        )));
+    }
+    let settings = config.sync();
+    let syncs = match &config.request {
+        Request::Launch(_) => true,
+        Request::Attach(attach) => attach.connect.is_none(),
+    };
+    let off = settings.from_container == SyncMode::Off && settings.to_container == SyncMode::Off;
+    if !syncs || off || settings.allow_any_folder {
+        return Ok(());
+    }
+    let app_root = &config.paths().app_root;
+    if guard::app_root(app_root).is_err() {
+        return Err(refuse(format!(
+            "`appRoot` is {app_root:?}, the container's root: sync would copy every file the container changes (logs, /tmp, /etc) into the workspace. Set `appRoot` to the app's folder, e.g. \"/var/azureml-app\"; {SYNC_OFF}"
+        )));
+    }
+    let shown = workspace.display().to_string();
+    let judged = tokio::task::spawn_blocking(move || guard::workspace(&workspace)).await;
+    let what = match judged {
+        Ok(Ok(())) | Err(_) => return Ok(()),
+        Ok(Err(Unfit::Root)) => "the root of the file system: sync would read every file on this machine and could send any of them into the container".to_owned(),
+        Ok(Err(Unfit::Home)) => "your home folder: sync would send its files into the container, and the container could write into it (.bashrc, .ssh)".to_owned(),
+        Ok(Err(Unfit::Large)) => format!("a folder with more than {} files and folders, far more than an app", guard::MAX_ENTRIES),
+        Ok(Err(Unfit::Slow { counted })) => format!("a folder whose files could not even be counted within {:?} ({counted} so far)", guard::BUDGET),
+    };
+    Err(refuse(format!(
+        "`localRoot` is {shown:?}, {what}. Set `localRoot` to the app's folder (the one holding score.py), e.g. \"${{workspaceFolder}}/src\"; {SYNC_OFF}; or keep it and sync anyway with \"sync\": {{\"allowAnyFolder\": true}}"
+    )))
+}
+
+/// How to debug without syncing files, as the refusals say it.
+const SYNC_OFF: &str =
+    "or debug without syncing files: \"sync\": {\"fromContainer\": \"off\", \"toContainer\": \"off\"}";
 
 impl<W: AsyncWrite + Send + Unpin> Session<W> {
     /// The target is up: start syncing files if it is a container and a direction is on.

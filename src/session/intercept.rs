@@ -16,12 +16,15 @@
 //!
 //! Everything else goes through `forward`.
 
+use std::path::PathBuf;
+
 use serde_json::{Map, Value, json};
 use tokio::io::AsyncWrite;
 use tokio_util::codec::FramedWrite;
 
 use super::{ClientInfo, End, Phase, Session, Side};
-use crate::config::{SessionConfig, TransportMode};
+use crate::config::{ConfigError, SessionConfig, TransportMode};
+use crate::dap::requests::{CLIENT_REQUESTS, is_client_request};
 use crate::dap::{AdapterSeq, BridgeTag, ClientSeq, DapCodec, Kind, Message, Origin, Pending};
 use crate::error::{Blame, Error};
 use crate::paths::PathRewriter;
@@ -129,11 +132,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                     Phase::Running => self.forward_request_to_adapter(message).await,
                     Phase::Starting { .. } => self.queued.push_back(message),
                     Phase::Idle => {
-                        let reply = Message::failure(
-                            message.seq(),
-                            command,
-                            "the debug session has not started: send `launch` or `attach` first",
-                        );
+                        let reply = Message::failure(message.seq(), command, &too_early(command));
                         self.send_to_client(reply).await;
                     }
                     Phase::Ended => {
@@ -181,8 +180,16 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             self.send_to_client(reply).await;
             return;
         }
-        let arguments = message.field::<Value>("arguments").ok().flatten().unwrap_or_else(|| json!({}));
-        let config = match SessionConfig::parse(command == "launch", &arguments) {
+        // Arguments that are not JSON must not become `{}` ("`image` is required").
+        let parsed = message.field::<Value>("arguments").map(|a| a.unwrap_or_else(|| json!({})));
+        let config = match parsed {
+            Ok(arguments) => SessionConfig::parse(command == "launch", &arguments),
+            Err(e) => Err(ConfigError {
+                request: if command == "launch" { "launch" } else { "attach" },
+                message: format!("its `arguments` are not valid JSON ({e}); the editor sent a broken configuration"),
+            }),
+        };
+        let config = match config {
             Ok(config) => config,
             Err(e) => {
                 let why = e.to_string();
@@ -192,6 +199,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 return;
             }
         };
+        for note in &config.notes {
+            self.console("important", &format!("[dockdap] {note}")).await;
+        }
         let mut rewriter = PathRewriter::new(config.paths().path_map(&self.options.workspace));
         let uses_uris =
             self.info.as_ref().and_then(|i| i.arguments.get("pathFormat")).and_then(Value::as_str) == Some("uri");
@@ -212,8 +222,12 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let events = self.events_tx.clone();
         let cancel = self.stop.child_token();
         let tx = self.inputs_tx.clone();
+        let workspace = PathBuf::from(config.paths().local_root_on(&self.options.workspace));
         self.tasks.spawn(async move {
-            let result = target::start(&config, events, cancel).await;
+            let result = match super::files::check_folders(&config, workspace).await {
+                Ok(()) => target::start(&config, events, cancel).await,
+                Err(refused) => Err(refused),
+            };
             let _ = tx.send(super::Input::Started(Box::new(result))).await;
         });
     }
@@ -390,6 +404,21 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             None => tracing::warn!(request_seq = request_seq.0, "dropping a client response to an unknown request"),
         }
     }
+}
+
+/// The answer to a request made before `launch`/`attach`: too early if the
+/// protocol knows it, else unknown (with a guess), so `launch2` is not
+/// answered as if the session merely had not started.
+fn too_early(command: &str) -> String {
+    if is_client_request(command) {
+        return "the debug session has not started: send `launch` or `attach` first".into();
+    }
+    let guess = crate::config::nearest(command, CLIENT_REQUESTS.iter().copied())
+        .map(|near| format!(" (did you mean `{near}`?)"))
+        .unwrap_or_default();
+    format!(
+        "`{command}` is not a Debug Adapter Protocol request{guess}; a session starts with `initialize`, then `launch` or `attach`"
+    )
 }
 
 /// Rewrites the configuration of debugpy's `startDebugging` so that the

@@ -21,8 +21,9 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::extract::{self, Hash, Limits, Placement};
+use super::extract::{self, ArchiveFile, Hash, Limits, Placement};
 use super::names::{CONFLICT_SUFFIX, HostOs, RelPath, is_ignored};
+use super::proof::{self, Identity};
 use super::state::{Action, Base, FileState, decide};
 use super::write::{self, WriteError};
 use crate::container::ContainerError;
@@ -58,6 +59,8 @@ pub struct RemoteChange {
     pub path: String,
     /// Whether it was deleted.
     pub deleted: bool,
+    /// Its link count, when the list says (`find` does, `docker diff` does not).
+    pub links: Option<u64>,
 }
 
 /// The container side, as sync needs it. Paths are absolute POSIX paths in the container.
@@ -80,6 +83,9 @@ pub trait Remote: Clone + Send + Sync + 'static {
     /// Extracts a tar archive into folder `dir`, never replacing a folder by
     /// a file or a file by a folder. Fails with `PathNotFound` if `dir` does not exist.
     fn put(&self, dir: &str, archive: Bytes) -> impl Future<Output = Result<(), ContainerError>> + Send;
+    /// The identity (kind, inode, link count, change time) of each of
+    /// `paths` that exists, not following a symlink at the path; see `proof`.
+    fn identities(&self, paths: &[String]) -> impl Future<Output = Result<Vec<Identity>, ContainerError>> + Send;
 }
 
 /// Which directions may copy files.
@@ -366,10 +372,9 @@ impl<R: Remote> SyncEngine<R> {
             let Some((local, remote)) = self.both_sides(&mut report, &path).await else { continue };
             let done = match side {
                 Side::Workspace => {
-                    if let Some(content) = &remote.content {
-                        self.write_conflict_copy(&path, content, &mut report);
-                    }
+                    let kept = remote.hash.is_none() || self.keep_container_copy(&path, &mut report).await;
                     match &local.content {
+                        _ if !kept => false,
                         Some(content) => self.push(&path, content, local.executable, &mut report).await,
                         None => {
                             report.notes.push(format!(
@@ -380,7 +385,7 @@ impl<R: Remote> SyncEngine<R> {
                     }
                 }
                 Side::Container => match &remote.content {
-                    Some(content) => self.pull(&path, content, remote.executable, &mut report),
+                    Some(_) => self.pull_proven(&path, remote.hash, &mut report).await,
                     None => {
                         report.notes.push(format!(
                             "{path}: the container has no such file, and deletions are not copied into the workspace"
@@ -447,20 +452,7 @@ impl<R: Remote> SyncEngine<R> {
             }
             Action::StillDiverged => {}
             Action::Pull if self.directions.from_container => {
-                let remote = match remote.content {
-                    Some(_) => remote,
-                    None => match self.fetch_remote(path).await {
-                        Ok(seen) if seen.hash == remote.hash => seen,
-                        Ok(_) => return report, // changed again meanwhile: the next round sees it
-                        Err(note) => {
-                            self.problem(&mut report, note);
-                            return report;
-                        }
-                    },
-                };
-                if let Some(content) = &remote.content
-                    && self.pull(path, content, remote.executable, &mut report)
-                {
+                if self.pull_proven(path, remote.hash, &mut report).await {
                     self.files.entry(path.clone()).or_default().base = Base::Agreed(remote.hash);
                 }
             }
@@ -489,16 +481,11 @@ impl<R: Remote> SyncEngine<R> {
                 let new = self.conflicts.insert(path.clone());
                 if self.first_report(path, local.hash, remote.hash) {
                     let mut beside = String::new();
-                    if self.directions.from_container {
-                        let content = match remote.content {
-                            Some(content) => Some(content),
-                            None => self.fetch_remote(path).await.ok().and_then(|s| s.content),
-                        };
-                        if let Some(content) = content
-                            && self.write_conflict_copy(path, &content, &mut report)
-                        {
-                            beside = format!("; the container's version is beside it as {path}{CONFLICT_SUFFIX}");
-                        }
+                    if self.directions.from_container
+                        && remote.hash.is_some()
+                        && self.keep_container_copy(path, &mut report).await
+                    {
+                        beside = format!("; the container's version is beside it as {path}{CONFLICT_SUFFIX}");
                     }
                     let what = match (local.hash, remote.hash) {
                         (None, _) => "was deleted in the workspace and changed in the container",
@@ -548,8 +535,19 @@ impl<R: Remote> SyncEngine<R> {
         true
     }
 
-    fn pull(&mut self, path: &RelPath, content: &[u8], executable: bool, report: &mut SyncReport) -> bool {
-        match write::write_beneath(&self.workspace, path, content, executable) {
+    /// Writes the container's `path` into the workspace, if what is read
+    /// now is provably that file (`fetch_proven`) and still has `expected`'s
+    /// content (else the next round looks again).
+    async fn pull_proven(&mut self, path: &RelPath, expected: Option<Hash>, report: &mut SyncReport) -> bool {
+        let file = match self.fetch_proven(path).await {
+            Ok(file) if Some(file.hash) == expected => file,
+            Ok(_) => return false,
+            Err(note) => {
+                self.problem(report, note);
+                return false;
+            }
+        };
+        match write::write_beneath_capped(&self.workspace, path, &file.content, file.mode) {
             Ok(()) => {
                 report.pulled.push(path.clone());
                 true
@@ -561,15 +559,49 @@ impl<R: Remote> SyncEngine<R> {
         }
     }
 
-    fn write_conflict_copy(&mut self, path: &RelPath, content: &[u8], report: &mut SyncReport) -> bool {
+    /// Writes the container's version of `path` beside the workspace file
+    /// (`NAME.container`), if it is provably that file.
+    async fn keep_container_copy(&mut self, path: &RelPath, report: &mut SyncReport) -> bool {
+        let file = match self.fetch_proven(path).await {
+            Ok(file) => file,
+            Err(note) => {
+                self.problem(report, note);
+                return false;
+            }
+        };
         let beside = path.with_suffix(CONFLICT_SUFFIX);
-        match write::write_beneath(&self.workspace, &beside, content, false) {
+        match write::write_beneath_capped(&self.workspace, &beside, &file.content, file.mode & !0o111) {
             Ok(()) => true,
             Err(e) => {
                 report.notes.push(e.to_string());
                 false
             }
         }
+    }
+
+    /// The container's `path` as it may be written into the workspace:
+    /// read between two looks at the identity of the file and of every
+    /// folder above it (`proof`), which must show a file with one link
+    /// reached through folders, and agree.
+    async fn fetch_proven(&mut self, path: &RelPath) -> Result<ArchiveFile, String> {
+        let target = path.in_container(&self.app_root);
+        let refuse = |why: String| format!("refused {target} from the container: {why}");
+        let chain = proof::chain(&self.app_root, path);
+        let look = |e: ContainerError| refuse(format!("its link count cannot be read, so it is not copied ({e})"));
+        let before = self.remote.identities(&chain).await.map_err(look)?;
+        proof::judge(&chain, &before).map_err(refuse)?;
+        let archive = self
+            .remote
+            .fetch(&target, self.limits.max_file_bytes.saturating_add(64 << 10))
+            .await
+            .map_err(|e| format!("cannot copy {target} out of the container: {e}"))?
+            .ok_or_else(|| refuse("it is gone".into()))?;
+        let file = self.read_single(path, &archive)?;
+        let after = self.remote.identities(&chain).await.map_err(look)?;
+        if !proof::unchanged(&before, &after) {
+            return Err(refuse("it changed while it was read; it is looked at again on the next round".into()));
+        }
+        Ok(file)
     }
 
     async fn push(&mut self, path: &RelPath, content: &[u8], executable: bool, report: &mut SyncReport) -> bool {
@@ -680,7 +712,10 @@ impl<R: Remote> SyncEngine<R> {
                     .map_err(|e| format!("cannot copy {target} out of the container: {e}"))?;
                 match archive {
                     None => Seen { hash: None, content: None, executable: false },
-                    Some(bytes) => self.read_single(path, &bytes)?,
+                    Some(bytes) => {
+                        let file = self.read_single(path, &bytes)?;
+                        Seen { hash: Some(file.hash), executable: file.mode & 0o100 != 0, content: Some(file.content) }
+                    }
                 }
             }
         };
@@ -690,7 +725,7 @@ impl<R: Remote> SyncEngine<R> {
     }
 
     /// The one file a single-path archive must hold, checked like any archive.
-    fn read_single(&self, path: &RelPath, bytes: &[u8]) -> Result<Seen, String> {
+    fn read_single(&self, path: &RelPath, bytes: &[u8]) -> Result<ArchiveFile, String> {
         let base = match path.parent() {
             Some(parent) => parent.in_container(&self.app_root),
             None => self.app_root.clone(),
@@ -706,9 +741,7 @@ impl<R: Remote> SyncEngine<R> {
         }
         let mut files = contents.files.into_iter();
         match (files.next(), files.next()) {
-            (Some(file), None) if file.path == *path => {
-                Ok(Seen { hash: Some(file.hash), executable: file.executable, content: Some(file.content) })
-            }
+            (Some(file), None) if file.path == *path => Ok(file),
             _ => Err(format!("{prefix}the archive does not hold exactly that one file; not synced")),
         }
     }
@@ -722,6 +755,10 @@ impl<R: Remote> SyncEngine<R> {
             let Some(rest) = change.path.strip_prefix(&prefix) else { continue };
             match RelPath::parse(rest, self.host) {
                 Ok(rel) if is_ignored(&rel) => {}
+                Ok(_) if let Some(links) = change.links.filter(|n| *n > 1) => {
+                    let why = proof::too_many_links(links);
+                    self.problem(report, format!("refused {} from the container: {why}", change.path));
+                }
                 Ok(rel) => {
                     out.insert(rel, change.deleted);
                 }

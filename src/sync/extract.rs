@@ -7,7 +7,8 @@
 //! diagnostic. Each name must pass `RelPath::parse` and land inside the
 //! mapped folder. Entry count, file size and total size are capped before
 //! any content is read, so a header that claims 2 GiB costs nothing.
-//! Permission bits are read for the executable bit only.
+//! Permission bits are kept only as a cap: a copy never gives group or
+//! others more than the container's file did.
 //!
 //! This module reads; `extract_to` writes what it read through
 //! `write::write_beneath` (for callers that want everything, like the tests).
@@ -63,8 +64,9 @@ pub struct ArchiveFile {
     pub content: Vec<u8>,
     /// Its hash.
     pub hash: Hash,
-    /// Whether the archive marked it executable.
-    pub executable: bool,
+    /// Its permission bits in the container (`0o640`): what the workspace
+    /// copy may at most give group and others (`write::write_beneath_capped`).
+    pub mode: u32,
 }
 
 /// What an archive held, and what was refused.
@@ -199,7 +201,7 @@ pub fn read_archive<R: Read>(reader: R, place: &Placement<'_>, limits: Limits, h
             break;
         }
         total += content.len() as u64;
-        out.files.push(ArchiveFile { path, hash: Hash::of(&content), content, executable: mode & 0o100 != 0 });
+        out.files.push(ArchiveFile { path, hash: Hash::of(&content), content, mode: mode & 0o777 });
     }
     out
 }
@@ -224,7 +226,7 @@ pub fn extract_to<R: Read>(reader: R, root: &Path, place: &Placement<'_>, limits
         out.diagnostics.push(why.clone());
     }
     for file in contents.files {
-        match write::write_beneath(root, &file.path, &file.content, file.executable) {
+        match write::write_beneath_capped(root, &file.path, &file.content, file.mode) {
             Ok(()) => out.written.push(file.path),
             Err(e @ (WriteError::Refused { .. } | WriteError::Io { .. })) => out.diagnostics.push(e.to_string()),
         }

@@ -1,12 +1,16 @@
 //! Files in step between the workspace and the container, without ever
 //! losing an edit.
 //!
+//! - `guard`: whether the two folders are fit to sync at all (not a file
+//!   system root, not the home folder, not far larger than an app).
 //! - `names`: relative paths and the rules that refuse hostile names; the
 //!   files sync ignores (`__pycache__`, `*.pyc`, `.git`, editor scratch files,
 //!   dockdap's own `.container` copies).
 //! - `extract`: reading archives from the container (untrusted): regular
 //!   files and folders only, capped; never `unpack`.
 //! - `write`: atomic writes beneath the workspace root, never through a symlink.
+//! - `proof`: what shows that an archive from the container held the file
+//!   at its path (one link, no symlinked folder, unchanged while read).
 //! - `state`: what both sides last agreed on, and the pull / push / conflict decision.
 //! - `engine`: looks at both sides and carries decisions out; the container
 //!   is reached through the `Remote` trait only.
@@ -29,7 +33,9 @@
 
 pub mod engine;
 pub mod extract;
+pub mod guard;
 pub mod names;
+pub mod proof;
 pub mod remote;
 pub mod state;
 pub mod worker;

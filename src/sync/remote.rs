@@ -5,12 +5,13 @@
 use bytes::Bytes;
 
 use super::engine::{Remote, RemoteChange, RemoteKind, RemoteStat};
+use super::proof::Identity;
 use crate::container::{ContainerError, ContainerRef};
 
 impl Remote for ContainerRef {
     async fn changes(&self) -> Result<Vec<RemoteChange>, ContainerError> {
         let list = ContainerRef::changes(self).await?;
-        Ok(list.into_iter().map(|c| RemoteChange { path: c.path, deleted: c.deleted }).collect())
+        Ok(list.into_iter().map(|c| RemoteChange { path: c.path, deleted: c.deleted, links: None }).collect())
     }
 
     async fn changes_once(&self, app_root: &str) -> Result<Vec<RemoteChange>, ContainerError> {
@@ -18,7 +19,7 @@ impl Remote for ContainerRef {
         if let Some(files) = self.quick_changes(root).await {
             return Ok(files
                 .into_iter()
-                .map(|f| RemoteChange { path: format!("{root}/{f}"), deleted: false })
+                .map(|(f, links)| RemoteChange { path: format!("{root}/{f}"), deleted: false, links: Some(links) })
                 .collect());
         }
         Remote::changes(self).await
@@ -46,5 +47,13 @@ impl Remote for ContainerRef {
 
     async fn put(&self, dir: &str, archive: Bytes) -> Result<(), ContainerError> {
         self.upload(dir, archive).await
+    }
+
+    async fn identities(&self, paths: &[String]) -> Result<Vec<Identity>, ContainerError> {
+        let seen = ContainerRef::identities(self, paths).await?;
+        Ok(seen
+            .into_iter()
+            .map(|i| Identity { path: i.path, kind: i.kind, inode: i.inode, links: i.links, ctime: i.ctime })
+            .collect())
     }
 }

@@ -14,6 +14,7 @@ use tar::{EntryType, Header};
 use super::engine::{Directions, Remote, RemoteChange, RemoteKind, RemoteStat, Side, SyncEngine, pack};
 use super::extract::{Limits, Placement, extract_to};
 use super::names::{HostOs, RelPath};
+use super::proof::Identity;
 use crate::container::ContainerError;
 
 // ---------------------------------------------------------------- archives
@@ -359,8 +360,24 @@ struct FakeFs {
     changed: BTreeSet<String>,
     /// Archives served instead of the real content (a hostile container).
     hostile: BTreeMap<String, Vec<u8>>,
+    /// Link counts above one (a hard link to a file elsewhere).
+    nlinks: BTreeMap<String, u64>,
+    /// Whether identities cannot be read (no find, no Python, paused).
+    blind: bool,
     clock: u64,
     puts: usize,
+}
+
+impl FakeFs {
+    /// The folders on the way to `name` (relative to the app root).
+    fn add_folders_of(&mut self, name: &str) {
+        let mut at = APP.to_owned();
+        let parts: Vec<&str> = name.split('/').collect();
+        for part in &parts[..parts.len() - 1] {
+            at = format!("{at}/{part}");
+            self.dirs.insert(at.clone());
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -376,6 +393,7 @@ impl Fake {
             fs.dirs.insert(APP.into());
             for (name, content) in files {
                 fs.files.insert(format!("{APP}/{name}"), (content.as_bytes().to_vec(), 0));
+                fs.add_folders_of(name);
             }
         }
         fake
@@ -389,6 +407,12 @@ impl Fake {
         let path = format!("{APP}/{name}");
         fs.files.insert(path.clone(), (content.as_bytes().to_vec(), clock));
         fs.changed.insert(path);
+        fs.add_folders_of(name);
+    }
+
+    /// Makes `name` a hard link: its inode has `links` names.
+    fn hard_link(&self, name: &str, links: u64) {
+        self.0.lock().unwrap().nlinks.insert(format!("{APP}/{name}"), links);
     }
 
     fn remove(&self, name: &str) {
@@ -414,7 +438,11 @@ impl Remote for Fake {
         Ok(fs
             .changed
             .iter()
-            .map(|p| RemoteChange { path: p.clone(), deleted: !fs.files.contains_key(p) && !fs.links.contains_key(p) })
+            .map(|p| RemoteChange {
+                path: p.clone(),
+                deleted: !fs.files.contains_key(p) && !fs.links.contains_key(p),
+                links: None,
+            })
             .collect())
     }
 
@@ -444,6 +472,32 @@ impl Remote for Fake {
         let Some((content, _)) = fs.files.get(path) else { return Ok(None) };
         let name = path.rsplit('/').next().unwrap();
         Ok(Some(pack(&[], name, content, 0o644).unwrap()))
+    }
+
+    async fn identities(&self, paths: &[String]) -> Result<Vec<Identity>, ContainerError> {
+        let fs = self.0.lock().unwrap();
+        if fs.blind {
+            return Err(ContainerError::Unusable("no find".into()));
+        }
+        let identity = |path: &String, kind: char, links: u64, ctime: u64| Identity {
+            path: path.clone(),
+            kind,
+            inode: path.len() as u64,
+            links,
+            ctime: ctime.to_string(),
+        };
+        Ok(paths
+            .iter()
+            .filter_map(|p| {
+                if let Some((_, clock)) = fs.files.get(p) {
+                    Some(identity(p, 'f', fs.nlinks.get(p).copied().unwrap_or(1), *clock))
+                } else if fs.links.contains_key(p) {
+                    Some(identity(p, 'l', 1, 0))
+                } else {
+                    fs.dirs.contains(p).then(|| identity(p, 'd', 2, 0))
+                }
+            })
+            .collect())
     }
 
     async fn put(&self, dir: &str, archive: Bytes) -> Result<(), ContainerError> {
@@ -501,6 +555,53 @@ fn rel(s: &str) -> RelPath {
 
 fn read(ws: &Path, name: &str) -> String {
     fs::read_to_string(ws.join(name)).unwrap()
+}
+
+/// Issue 21: a hard link (a file with more than one name) never comes
+/// into the workspace, whichever way it would: a pull, a conflict copy, a
+/// resolution; nor does anything when its link count cannot be read.
+#[tokio::test]
+async fn hard_links_and_unprovable_files_are_refused() {
+    let mut s = setup(&[("score.py", "v1"), ("both.py", "v1")], &[("score.py", "v1"), ("both.py", "v1")]);
+    assert!(s.engine.start().await.is_empty());
+    s.fake.edit("shadow.py", "root:$6$secret");
+    s.fake.hard_link("shadow.py", 2);
+    s.fake.edit("score.py", "v2 linked");
+    s.fake.hard_link("score.py", 3);
+    fs::write(s.ws.join("both.py"), "v2 here").unwrap();
+    s.fake.edit("both.py", "v2 there");
+    s.fake.hard_link("both.py", 2);
+    let report = s.engine.sync_all().await;
+    assert!(report.pulled.is_empty(), "{report:?}");
+    assert_eq!(read(&s.ws, "score.py"), "v1");
+    assert!(!s.ws.join("shadow.py").exists());
+    assert!(!s.ws.join("both.py.container").exists(), "no conflict copy of a hard link");
+    for name in ["score.py", "shadow.py", "both.py"] {
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains(&format!("{APP}/{name} from the container: it has")) && n.contains("hard links")),
+            "{name}: {:?}",
+            report.notes
+        );
+    }
+    let resolved = s.engine.resolve(Side::Container, &[]).await;
+    assert!(resolved.pulled.is_empty(), "{resolved:?}");
+    assert_eq!(read(&s.ws, "both.py"), "v2 here");
+    // Once it is a plain file again, it comes in.
+    s.fake.hard_link("score.py", 1);
+    s.fake.edit("score.py", "v3 plain");
+    let report = s.engine.sync_from_container().await;
+    assert_eq!(report.pulled, [rel("score.py")], "{report:?}");
+    assert_eq!(read(&s.ws, "score.py"), "v3 plain");
+    // A container whose link counts cannot be read gives nothing.
+    s.fake.0.lock().unwrap().blind = true;
+    s.fake.edit("score.py", "v4");
+    let report = s.engine.sync_from_container().await;
+    assert!(report.pulled.is_empty(), "{report:?}");
+    assert!(report.notes.iter().any(|n| n.contains("its link count cannot be read")), "{report:?}");
+    assert_eq!(read(&s.ws, "score.py"), "v3 plain");
 }
 
 #[tokio::test]

@@ -9,7 +9,8 @@
 //! file or the new one, never half of one. Modes from an archive are never
 //! applied: an existing file keeps its permissions, a new one gets 0644
 //! (0755 if the archive marked it executable); setuid, setgid and sticky bits
-//! never are.
+//! never are. A container file's mode is only a cap: group and others never
+//! get more than they had in the container (`write_beneath_capped`).
 //!
 //! dockdap itself never creates a symlink, so a symlink in the workspace is
 //! the user's; the check-then-write window cannot be raced by the container.
@@ -140,6 +141,11 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// symlink. An existing file keeps its permissions; a new one is 0644, or
 /// 0755 when `executable`. A file that only matches by case is refused.
 pub fn write_beneath(root: &Path, rel: &RelPath, content: &[u8], executable: bool) -> Result<(), WriteError> {
+    write_file(root, rel, content, executable, 0o777)
+}
+
+/// `write_beneath` with the final mode masked by `cap`.
+fn write_file(root: &Path, rel: &RelPath, content: &[u8], executable: bool, cap: u32) -> Result<(), WriteError> {
     let dir = ensure_parent(root, rel)?;
     let name = rel.file_name();
     let mode = match existing(&dir, name, rel)? {
@@ -155,12 +161,21 @@ pub fn write_beneath(root: &Path, rel: &RelPath, content: &[u8], executable: boo
     };
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let temp = dir.join(format!(".{name}.{}-{n}{TEMP_SUFFIX}", std::process::id()));
-    let result = write_new(&temp, content, mode & 0o777).and_then(|()| fs::rename(&temp, dir.join(name)));
+    let result = write_new(&temp, content, mode & cap & 0o777).and_then(|()| fs::rename(&temp, dir.join(name)));
     if let Err(e) = result {
         let _ = fs::remove_file(&temp);
         return Err(io_err(&dir.join(name))(e));
     }
     Ok(())
+}
+
+/// `write_beneath` for a file from the container whose permission bits
+/// were `original`: executable if the owner could execute it there, and
+/// group and others get no more than they had there (a 0640 file must not
+/// become 0644 in the workspace). The owner keeps read and write: the
+/// workspace is theirs.
+pub fn write_beneath_capped(root: &Path, rel: &RelPath, content: &[u8], original: u32) -> Result<(), WriteError> {
+    write_file(root, rel, content, original & 0o100 != 0, 0o700 | (original & 0o077))
 }
 
 fn write_new(path: &Path, content: &[u8], mode: u32) -> io::Result<()> {
@@ -244,6 +259,27 @@ mod tests {
         assert_eq!(fs::read(dir.path().join("a/b/c.py")).unwrap(), b"two");
         let leftovers: Vec<_> = fs::read_dir(dir.path().join("a/b")).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+    }
+
+    /// Issue 21: a 0640 file from the container never becomes 0644 here.
+    #[cfg(unix)]
+    #[test]
+    fn a_container_files_mode_caps_group_and_others() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |name: &str| fs::metadata(dir.path().join(name)).unwrap().permissions().mode() & 0o7777;
+        write_beneath_capped(dir.path(), &rel("shadow"), b"x", 0o640).unwrap();
+        assert_eq!(mode("shadow"), 0o640);
+        write_beneath_capped(dir.path(), &rel("key"), b"x", 0o400).unwrap();
+        assert_eq!(mode("key"), 0o600, "the owner keeps read and write");
+        write_beneath_capped(dir.path(), &rel("run.sh"), b"x", 0o4755).unwrap();
+        assert_eq!(mode("run.sh"), 0o755, "no setuid");
+        // An existing file is narrowed, never widened.
+        fs::set_permissions(dir.path().join("run.sh"), fs::Permissions::from_mode(0o644)).unwrap();
+        write_beneath_capped(dir.path(), &rel("run.sh"), b"y", 0o600).unwrap();
+        assert_eq!(mode("run.sh"), 0o600);
+        write_beneath_capped(dir.path(), &rel("run.sh"), b"z", 0o777).unwrap();
+        assert_eq!(mode("run.sh"), 0o600);
     }
 
     #[cfg(unix)]

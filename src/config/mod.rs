@@ -6,7 +6,14 @@
 //! schema. Every attribute *not* in it belongs to debugpy and is passed on
 //! untouched (`justMyCode`, `subProcess`, `redirectOutput`, ...).
 //!
-//! This module only parses and validates; it starts nothing.
+//! This module only parses and validates (`check` says what is wrong in
+//! words a user can act on); it starts nothing.
+
+mod check;
+#[cfg(test)]
+mod tests_careless;
+
+pub(crate) use check::nearest;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -42,6 +49,7 @@ pub struct LaunchArguments {
     pub ports: Vec<String>,
     /// The debugger's port inside the container.
     #[serde(default = "default_debug_port", deserialize_with = "lenient::port")]
+    #[schemars(range(min = 1))]
     pub debug_port: u16,
     /// How debugpy is started.
     #[serde(default)]
@@ -54,6 +62,7 @@ pub struct LaunchArguments {
     pub wait_for_debugger: bool,
     /// Seconds to wait for the debugger before giving up with a diagnosis.
     #[serde(default = "default_timeout", deserialize_with = "lenient::seconds")]
+    #[schemars(range(min = 0, max = 86400))]
     pub timeout: f64,
     /// Environment variables added to the container's.
     #[serde(default)]
@@ -102,12 +111,14 @@ pub struct AttachArguments {
     pub paths: PathArguments,
     /// The debugger's port inside the container.
     #[serde(default = "default_debug_port", deserialize_with = "lenient::port")]
+    #[schemars(range(min = 1))]
     pub debug_port: u16,
     /// How dockdap reaches debugpy.
     #[serde(default)]
     pub transport: TransportMode,
     /// Seconds to wait for the debugger before giving up.
     #[serde(default = "default_timeout", deserialize_with = "lenient::seconds")]
+    #[schemars(range(min = 0, max = 86400))]
     pub timeout: f64,
     /// Which directions files are synced in.
     #[serde(default)]
@@ -148,6 +159,7 @@ pub struct ConnectArguments {
     pub host: String,
     /// TCP port.
     #[serde(deserialize_with = "lenient::port")]
+    #[schemars(range(min = 1))]
     pub port: u16,
 }
 
@@ -204,6 +216,11 @@ pub struct SyncSettings {
     /// Workspace edits go into the container.
     #[serde(default)]
     pub to_container: SyncMode,
+    /// Sync even a `localRoot` that is a file system root, the home folder
+    /// or holds more than 20000 files and folders, or an `appRoot` of `/`;
+    /// such launches are refused otherwise.
+    #[serde(default)]
+    pub allow_any_folder: bool,
 }
 
 fn default_ports() -> Vec<String> {
@@ -254,18 +271,22 @@ mod lenient {
         }
     }
 
+    /// `config::check` has already said what is wrong in the user's terms;
+    /// these refuse what slips through rather than cast it (`70000 as u16`
+    /// is 4464).
     pub fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
         let n = d.deserialize_any(Number)?;
-        if n.fract() != 0.0 || !(0.0..=65535.0).contains(&n) {
-            return Err(D::Error::custom(format!("{n} is not a TCP port (0 to 65535)")));
+        if n.fract() != 0.0 || !(1.0..=65535.0).contains(&n) {
+            return Err(D::Error::custom(format!("{n} is not a TCP port (1 to 65535)")));
         }
-        Ok(n as u16)
+        u16::try_from(n as u32).map_err(|_| D::Error::custom(format!("{n} is not a TCP port (1 to 65535)")))
     }
 
+    /// At most a day: `Duration::from_secs_f64` panics on what does not fit.
     pub fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         let n = d.deserialize_any(Number)?;
-        if !n.is_finite() || n < 0.0 {
-            return Err(D::Error::custom(format!("{n} is not a number of seconds")));
+        if !n.is_finite() || !(0.0..=86400.0).contains(&n) {
+            return Err(D::Error::custom(format!("{n} is not a number of seconds from 0 to 86400")));
         }
         Ok(n)
     }
@@ -297,6 +318,9 @@ pub struct SessionConfig {
     pub request: Request,
     /// Everything else, in the client's order, for debugpy.
     pub for_debugpy: Map<String, Value>,
+    /// Lines for the debug console about what was accepted but looks wrong
+    /// (an attribute that looks like a misspelt dockdap one).
+    pub notes: Vec<String>,
 }
 
 impl SessionConfig {
@@ -307,35 +331,36 @@ impl SessionConfig {
         let Some(map) = arguments.as_object() else {
             return Err(fail("the arguments must be a JSON object".into()));
         };
+        let owned = owned_attributes(is_launch);
+        let schema = if is_launch { schema_of::<LaunchArguments>() } else { schema_of::<AttachArguments>() };
+        check::against_schema(map, &schema).map_err(fail)?;
         let request = if is_launch {
             let args: LaunchArguments = serde_json::from_value(arguments.clone()).map_err(|e| fail(explain(&e)))?;
-            if args.image.trim().is_empty() {
-                return Err(fail("`image` is empty: name the image to debug, e.g. \"debug:1\"".into()));
-            }
-            for port in &args.ports {
-                parse_port_pair(port).map_err(fail)?;
-            }
             Request::Launch(args)
         } else {
             let args: AttachArguments = serde_json::from_value(arguments.clone()).map_err(|e| fail(explain(&e)))?;
             match (&args.container, &args.connect) {
                 (None, None) => {
                     return Err(fail(
-                        "say what to attach to: `container` (a running container's name or id) or `connect: {host, port}`"
+                        "`container` or `connect` says what to attach to: a running container's name or id, e.g. \"container\": \"score-debug\", or a debugpy's address, e.g. \"connect\": {\"host\": \"127.0.0.1\", \"port\": 5678}"
                             .into(),
                     ));
                 }
                 (Some(_), Some(_)) => {
-                    return Err(fail("`container` and `connect` exclude each other: keep one".into()));
+                    let name = args.container.as_deref().unwrap_or_default();
+                    return Err(fail(format!(
+                        "`container` and `connect` exclude each other: keep one, e.g. \"container\": {name:?}"
+                    )));
                 }
                 _ => {}
             }
             Request::Attach(args)
         };
-        let owned = owned_attributes(is_launch);
+        check::meanings(&request).map_err(fail)?;
+        let notes = check::likely_typos(map, &owned);
         let for_debugpy =
             map.iter().filter(|(k, _)| !owned.iter().any(|o| o == *k)).map(|(k, v)| (k.clone(), v.clone())).collect();
-        Ok(SessionConfig { request, for_debugpy })
+        Ok(SessionConfig { request, for_debugpy, notes })
     }
 
     /// The path arguments, whichever the request.
@@ -397,19 +422,34 @@ impl PathArguments {
 }
 
 /// Parses `"8000:5001"` (or `"5001"`, same port on both sides) into
-/// (host port, container port).
+/// (host port, container port). Host port 0 lets Docker choose.
 pub fn parse_port_pair(pair: &str) -> Result<(u16, u16), String> {
-    let bad = || {
-        format!(
-            "port {pair:?} is not of the form \"HOST:CONTAINER\" (e.g. \"8000:5001\"); ports are published on 127.0.0.1 only, so leave the address out"
-        )
-    };
-    let (host, container) = pair.split_once(':').unwrap_or((pair, pair));
-    let host: u16 = host.trim().parse().map_err(|_| bad())?;
-    let container: u16 = container.trim().parse().map_err(|_| bad())?;
-    if container == 0 {
-        return Err(bad());
+    let example = "e.g. \"8000:5001\" (host port 0 lets Docker choose)";
+    if pair.matches(':').count() > 1 {
+        return Err(format!(
+            "{pair:?} is not of the form \"HOST:CONTAINER\" (e.g. \"8000:5001\"); ports are published on 127.0.0.1 only, so leave the address out"
+        ));
     }
+    if let Some((bare, protocol)) = pair.rsplit_once('/') {
+        return Err(format!(
+            "{pair:?} names a protocol: only TCP is published, so write {bare:?} without \"/{protocol}\""
+        ));
+    }
+    let (host, container) = pair.split_once(':').unwrap_or((pair, pair));
+    let number = |side: &str, text: &str, min: u32| -> Result<u16, String> {
+        let text = text.trim();
+        match text.parse::<u32>().ok().map(|n| (n, u16::try_from(n))) {
+            Some((n, Ok(port))) if n >= min => Ok(port),
+            Some((n, _)) => Err(format!(
+                "{pair:?}: {side} port {n} is out of range ({min} to 65535); write \"HOST:CONTAINER\", {example}"
+            )),
+            None => {
+                Err(format!("{pair:?}: {side} port {text:?} is not a port number; write \"HOST:CONTAINER\", {example}"))
+            }
+        }
+    };
+    let host = number("host", host, 0)?;
+    let container = number("container", container, 1)?;
     Ok((host, container))
 }
 
@@ -469,55 +509,10 @@ mod tests {
 
     use super::*;
 
-    #[track_caller]
-    fn check_err(is_launch: bool, args: Value, expect: &str) {
-        let err = SessionConfig::parse(is_launch, &args).unwrap_err();
-        assert_eq!(err.to_string(), expect);
-    }
-
     #[test]
-    fn errors_say_what_to_do() {
-        check_err(
-            true,
-            json!({}),
-            "invalid launch configuration: `image` is required: the image to debug, e.g. \"debug:1\" (build the example with `dockdap demo`)",
-        );
-        check_err(
-            true,
-            json!({"image": " "}),
-            "invalid launch configuration: `image` is empty: name the image to debug, e.g. \"debug:1\"",
-        );
-        check_err(
-            true,
-            json!({"image": "x", "ports": ["0.0.0.0:80:5001"]}),
-            "invalid launch configuration: port \"0.0.0.0:80:5001\" is not of the form \"HOST:CONTAINER\" (e.g. \"8000:5001\"); ports are published on 127.0.0.1 only, so leave the address out",
-        );
-        check_err(
-            true,
-            json!({"image": "x", "debugger": "magic"}),
-            "invalid launch configuration: unknown variant `magic`, expected one of `auto`, `image`, `inject`, `azureml`",
-        );
-        check_err(
-            true,
-            json!({"image": "x", "debugPort": "56x"}),
-            "invalid launch configuration: invalid value: string \"56x\", expected a number, or a string holding one",
-        );
-        check_err(
-            true,
-            json!({"image": "x", "debugPort": 70000}),
-            "invalid launch configuration: 70000 is not a TCP port (0 to 65535)",
-        );
-        check_err(
-            false,
-            json!({}),
-            "invalid attach configuration: say what to attach to: `container` (a running container's name or id) or `connect: {host, port}`",
-        );
-        check_err(
-            false,
-            json!({"container": "a", "connect": {"port": 1}}),
-            "invalid attach configuration: `container` and `connect` exclude each other: keep one",
-        );
-        check_err(false, json!([1]), "invalid attach configuration: the arguments must be a JSON object");
+    fn arguments_must_be_an_object() {
+        let err = SessionConfig::parse(false, &json!([1])).unwrap_err();
+        assert_eq!(err.to_string(), "invalid attach configuration: the arguments must be a JSON object");
     }
 
     #[test]
