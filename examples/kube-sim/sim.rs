@@ -1,0 +1,50 @@
+//! The simulation's shared state: the object store, the Docker Engine, the
+//! node agent running pods, the configuration, and the shutdown signal.
+
+use std::time::Duration;
+
+use bollard::Docker;
+use hyper::header::HeaderMap;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::authz::Rule;
+use crate::errors::ApiError;
+use crate::kubelet::Kubelet;
+use crate::store::Store;
+
+pub struct Config {
+    /// The bearer token clients must send (written into the kubeconfig).
+    pub token: String,
+    /// The one node's name.
+    pub node: String,
+    /// The node's address as pods see it (the Docker bridge's gateway).
+    pub host_ip: String,
+    /// Deny rules that hold in every namespace.
+    pub deny: Vec<Rule>,
+    /// This process's id on everything it creates in Docker.
+    pub instance: String,
+    /// The first CrashLoopBackOff delay (Kubernetes: 10 s, doubling to 5 min).
+    pub backoff: Duration,
+}
+
+pub struct Sim {
+    pub store: Store,
+    pub docker: Docker,
+    pub config: Config,
+    pub kubelet: Kubelet,
+    pub shutdown: CancellationToken,
+    pub tasks: TaskTracker,
+}
+
+impl Sim {
+    /// Checks `Authorization: Bearer TOKEN` when one is sent. Requests
+    /// without credentials are let in: kubectl (client-go's clientcmd)
+    /// sends no credentials to a plain-HTTP server, and the simulation
+    /// serves plain HTTP on 127.0.0.1 only.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let Some(given) = headers.get("authorization") else { return Ok(()) };
+        let token = given.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+        if token == Some(self.config.token.as_str()) { Ok(()) } else { Err(ApiError::unauthorized()) }
+    }
+}
