@@ -115,7 +115,8 @@ pub fn review(sim: &Sim, mut body: Value) -> Result<crate::http::Reply, ApiError
     body["status"] = if allowed {
         json!({"allowed": true, "reason": "kube-sim: no deny rule matches"})
     } else {
-        json!({"allowed": false, "reason": "kube-sim: denied by a deny rule"})
+        // RBAC gives no reason for a denial; kubectl prints "no".
+        json!({"allowed": false})
     };
     Ok(crate::http::json(201, &body))
 }

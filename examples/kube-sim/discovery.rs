@@ -122,3 +122,55 @@ pub fn resources(group: &str) -> Result<Reply, ApiError> {
     let list = APIResourceList { group_version, resources };
     Ok(http::json(200, &to_json(&list)))
 }
+
+/// The group-versions with an OpenAPI v3 document: the path kubectl asks
+/// for (`api/v1`, `apis/apps/v1`) and the group.
+const OPENAPI_GROUPS: &[(&str, &str)] =
+    &[("api/v1", ""), ("apis/apps/v1", "apps"), ("apis/authorization.k8s.io/v1", "authorization.k8s.io")];
+
+/// `/openapi/v3`: where each group-version's document is.
+pub fn openapi_root() -> Reply {
+    let mut paths = serde_json::Map::new();
+    for (path, _) in OPENAPI_GROUPS {
+        paths.insert((*path).into(), json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={}", GIT_VERSION)}));
+    }
+    http::json(200, &json!({"paths": paths}))
+}
+
+/// `/openapi/v3/GROUP/VERSION`: the operations of each kind, with the
+/// `fieldValidation` parameter, so kubectl leaves validation to the
+/// server (which decodes into the Kubernetes types). No schemas: clients
+/// that validate against schemas (`kubectl explain`) get nothing to use.
+pub fn openapi_group(path: &str) -> Result<Reply, ApiError> {
+    let group = OPENAPI_GROUPS.iter().find(|(p, _)| *p == path).map(|(_, g)| *g).ok_or_else(ApiError::no_route)?;
+    let parameter = json!([
+        {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+        {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+        {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+    ]);
+    let mut paths = serde_json::Map::new();
+    for kind in Kind::ALL.into_iter().filter(|k| k.group() == group) {
+        let gvk = json!({"group": group, "version": "v1", "kind": kind.kind()});
+        let operation = |verb: &str| {
+            json!({
+                "operationId": format!("{verb}{}", kind.kind()),
+                "parameters": parameter,
+                "responses": {"200": {"description": "OK"}},
+                "x-kubernetes-action": verb,
+                "x-kubernetes-group-version-kind": gvk,
+            })
+        };
+        let base = if group.is_empty() { "/api/v1".to_owned() } else { format!("/apis/{group}/v1") };
+        let collection = if kind.namespaced() {
+            format!("{base}/namespaces/{{namespace}}/{}", kind.plural())
+        } else {
+            format!("{base}/{}", kind.plural())
+        };
+        paths.insert(collection.clone(), json!({"post": operation("post"), "get": operation("list")}));
+        paths.insert(format!("{collection}/{{name}}"), json!({"get": operation("get"), "put": operation("put"), "patch": operation("patch"), "delete": operation("delete")}));
+    }
+    Ok(http::json(
+        200,
+        &json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": GIT_VERSION}, "paths": paths}),
+    ))
+}

@@ -152,6 +152,13 @@ async fn forward(socket: Socket, sandbox: Sandbox, ports: Vec<u16>, uid: String)
                         let _ = tx.send(bytes[1..].to_vec()).await;
                     }
                 }
+                Some(Ok(Message::Text(text))) if !text.is_empty() => {
+                    let bytes = text.as_str().as_bytes();
+                    let channel = bytes[0] as usize;
+                    if channel.is_multiple_of(2) && let Some(tx) = writers.get(channel / 2) {
+                        let _ = tx.send(bytes[1..].to_vec()).await;
+                    }
+                }
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
                     writers.clear();
                     let _ = tokio::time::timeout(Duration::from_secs(1), &mut all_done).await;

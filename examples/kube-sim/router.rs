@@ -66,6 +66,8 @@ async fn route(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Reply, ApiError>
         ["api", "v1"] if get => discovery::resources(""),
         ["apis", group] if get => discovery::group(group),
         ["apis", group, "v1"] if get => discovery::resources(group),
+        ["openapi", "v3"] if get => Ok(discovery::openapi_root()),
+        ["openapi", "v3", rest @ ..] if get => discovery::openapi_group(&rest.join("/")),
         ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"] => {
             if req.method() != Method::POST {
                 return Err(ApiError::method_not_allowed("only create is served for selfsubjectaccessreviews"));

@@ -218,8 +218,11 @@ async fn run(sim: &Sim, socket: Socket, process: Process, streams: Streams, v5: 
     let read_client = async {
         let mut input = input.filter(|_| streams.stdin);
         while let Some(message) = source.next().await {
+            // Text frames carry channel data too (the Python client sends
+            // `str` input that way; the API server reads both kinds).
             let data = match message {
                 Ok(Message::Binary(data)) => data,
+                Ok(Message::Text(text)) => bytes::Bytes::from(text.as_str().as_bytes().to_vec()),
                 Ok(Message::Close(_)) | Err(_) => break,
                 Ok(_) => continue,
             };
