@@ -215,33 +215,7 @@ async fn run(sim: &Sim, socket: Socket, process: Process, streams: Streams, v5: 
         Process::Exec { id, .. } => Some(id.clone()),
         Process::Attach { .. } => None,
     };
-    let read_client = async {
-        let mut input = input.filter(|_| streams.stdin);
-        while let Some(message) = source.next().await {
-            // Text frames carry channel data too (the Python client sends
-            // `str` input that way; the API server reads both kinds).
-            let data = match message {
-                Ok(Message::Binary(data)) => data,
-                Ok(Message::Text(text)) => bytes::Bytes::from(text.as_str().as_bytes().to_vec()),
-                Ok(Message::Close(_)) | Err(_) => break,
-                Ok(_) => continue,
-            };
-            match (data.first().copied(), input.as_mut()) {
-                (Some(STDIN), Some(writer)) => {
-                    let written = writer.write_all(&data[1..]).await.is_ok() && writer.flush().await.is_ok();
-                    if !written {
-                        input = None;
-                    }
-                }
-                (Some(CLOSE), Some(writer)) if v5 && data.get(1) == Some(&STDIN) => {
-                    let _ = writer.shutdown().await;
-                    input = None;
-                }
-                (Some(RESIZE), _) => resize(sim, exec_id.as_deref(), &data[1..]).await,
-                _ => {}
-            }
-        }
-    };
+    let read_client = read_client(sim, &mut source, input.filter(|_| streams.stdin), exec_id.as_deref(), v5);
     let forward = async {
         while let Some(chunk) = output.next().await {
             let (channel, bytes) = match chunk {
@@ -278,5 +252,39 @@ async fn resize(sim: &Sim, exec: Option<&str>, data: &[u8]) {
     let options = ResizeExecOptions { h: dim("Height"), w: dim("Width") };
     if options.h > 0 && options.w > 0 {
         let _ = sim.docker.resize_exec(exec, options).await;
+    }
+}
+
+/// Reads the client's messages until it closes: stdin data (binary or text
+/// frames: the Python client sends `str` input as text, and the API server
+/// reads both), v5's close signal for stdin, and resize requests.
+async fn read_client(
+    sim: &Sim,
+    source: &mut futures_util::stream::SplitStream<Socket>,
+    mut input: Option<Input>,
+    exec_id: Option<&str>,
+    v5: bool,
+) {
+    while let Some(message) = source.next().await {
+        let data = match message {
+            Ok(Message::Binary(data)) => data,
+            Ok(Message::Text(text)) => bytes::Bytes::from(text.as_str().as_bytes().to_vec()),
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(_) => continue,
+        };
+        match (data.first().copied(), input.as_mut()) {
+            (Some(STDIN), Some(writer)) => {
+                let written = writer.write_all(&data[1..]).await.is_ok() && writer.flush().await.is_ok();
+                if !written {
+                    input = None;
+                }
+            }
+            (Some(CLOSE), Some(writer)) if v5 && data.get(1) == Some(&STDIN) => {
+                let _ = writer.shutdown().await;
+                input = None;
+            }
+            (Some(RESIZE), _) => resize(sim, exec_id, &data[1..]).await,
+            _ => {}
+        }
     }
 }

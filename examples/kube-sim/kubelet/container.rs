@@ -308,46 +308,50 @@ pub async fn run(ctx: &PodCtx, c: &Container, init: bool) -> Outcome {
             });
             return if code == 0 { Outcome::Succeeded } else { Outcome::Failed };
         }
-        let ran = match (&ended.started_at, &ended.finished_at) {
-            (Some(a), Some(b)) => b.0.as_second() - a.0.as_second(),
-            _ => 0,
-        };
-        if ran > 600 {
+        if ended_ran_long(&ended) {
             crashes = 0;
         }
-        let delay = if crashes == 0 {
-            Duration::ZERO
-        } else {
-            (ctx.sim.config.backoff * 2u32.saturating_pow(crashes - 1)).min(MAX_BACKOFF)
-        };
+        back_off(ctx, c, init, &ended, crashes).await;
         crashes += 1;
-        let last = Some(ContainerState { terminated: Some(ended.clone()), ..Default::default() });
-        if delay.is_zero() {
-            ctx.set_container(init, &c.name, |s| {
-                s.state = last.clone();
-                s.ready = false;
-            });
-        } else {
-            let message =
-                format!("back-off {} restarting failed container={} pod={}", go_duration(delay), c.name, ctx.display());
-            ctx.set_container(init, &c.name, |s| {
-                s.state = waiting("CrashLoopBackOff", Some(message.clone()));
-                s.last_state = last.clone();
-                s.ready = false;
-                s.started = Some(false);
-            });
-            ctx.event(
-                who,
-                "Warning",
-                "BackOff",
-                &format!("Back-off restarting failed container {} in pod {}", c.name, ctx.display()),
-            );
-            tokio::time::sleep(delay).await;
-        }
         restarts += 1;
+        let last = Some(ContainerState { terminated: Some(ended), ..Default::default() });
         ctx.set_container(init, &c.name, |s| {
             s.restart_count = restarts;
             s.last_state = last.clone();
         });
     }
+}
+
+/// Whether the attempt ran long enough (10 minutes) to reset the back-off.
+fn ended_ran_long(ended: &ContainerStateTerminated) -> bool {
+    match (&ended.started_at, &ended.finished_at) {
+        (Some(a), Some(b)) => b.0.as_second() - a.0.as_second() > 600,
+        _ => false,
+    }
+}
+
+/// Before a restart: none after the first crash, then CrashLoopBackOff
+/// for 10 s, 20 s, ... (`crashes` is how many came before this one).
+async fn back_off(ctx: &PodCtx, c: &Container, init: bool, ended: &ContainerStateTerminated, crashes: u32) {
+    let base = ctx.sim.config.backoff;
+    let delay = if crashes == 0 { Duration::ZERO } else { (base * 2u32.saturating_pow(crashes - 1)).min(MAX_BACKOFF) };
+    let last = Some(ContainerState { terminated: Some(ended.clone()), ..Default::default() });
+    if delay.is_zero() {
+        ctx.set_container(init, &c.name, |s| {
+            s.state = last.clone();
+            s.ready = false;
+        });
+        return;
+    }
+    let message =
+        format!("back-off {} restarting failed container={} pod={}", go_duration(delay), c.name, ctx.display());
+    ctx.set_container(init, &c.name, |s| {
+        s.state = waiting("CrashLoopBackOff", Some(message.clone()));
+        s.last_state = last.clone();
+        s.ready = false;
+        s.started = Some(false);
+    });
+    let what = format!("Back-off restarting failed container {} in pod {}", c.name, ctx.display());
+    ctx.event(Some((init, c.name.as_str())), "Warning", "BackOff", &what);
+    tokio::time::sleep(delay).await;
 }
