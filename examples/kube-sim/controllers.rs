@@ -8,7 +8,6 @@
 //! on every change and once a second.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -21,23 +20,16 @@ use crate::sim::Sim;
 use crate::store::name_of;
 
 pub async fn run(sim: Arc<Sim>) {
-    let mut changes = sim.store.changes();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = sim.shutdown.cancelled() => break,
-            change = changes.recv() => {
-                if let Ok(change) = &change && change.kind == Kind::Event {
-                    continue;
-                }
-            }
-            _ = tick.tick() => {}
-        }
-        namespaces(&sim);
-        deployments(&sim);
-        replica_sets(&sim);
-        garbage(&sim);
-    }
+    sim.control_loop(
+        |kind| kind != Kind::Event,
+        || {
+            namespaces(&sim);
+            deployments(&sim);
+            replica_sets(&sim);
+            garbage(&sim);
+        },
+    )
+    .await;
 }
 
 fn text<'a>(object: &'a Value, pointer: &str) -> &'a str {

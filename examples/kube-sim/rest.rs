@@ -60,15 +60,17 @@ pub fn list(sim: &Sim, target: &Target, query: &Query, shape: Shape) -> Result<R
             o
         })
         .collect();
-    Ok(http::json(
-        200,
-        &json!({
-            "kind": format!("{}List", target.kind.kind()),
-            "apiVersion": target.kind.api_version(),
-            "metadata": {"resourceVersion": rv.to_string()},
-            "items": items,
-        }),
-    ))
+    Ok(http::json(200, &list_of(target.kind, rv, items)))
+}
+
+/// A `KindList`.
+fn list_of(kind: Kind, rv: u64, items: Vec<Value>) -> Value {
+    json!({
+        "kind": format!("{}List", kind.kind()),
+        "apiVersion": kind.api_version(),
+        "metadata": {"resourceVersion": rv.to_string()},
+        "items": items,
+    })
 }
 
 /// Creates an object as a client would (also used by the controllers).
@@ -278,15 +280,7 @@ pub fn delete_collection(sim: &Sim, target: &Target, query: &Query) -> Result<Re
             deleted.push(object);
         }
     }
-    Ok(http::json(
-        200,
-        &json!({
-            "kind": format!("{}List", target.kind.kind()),
-            "apiVersion": target.kind.api_version(),
-            "metadata": {"resourceVersion": rv.to_string()},
-            "items": deleted,
-        }),
-    ))
+    Ok(http::json(200, &list_of(target.kind, rv, deleted)))
 }
 
 /// For code that holds an `Arc<Sim>`.

@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::authz::Rule;
 use crate::errors::ApiError;
+use crate::kinds::Kind;
 use crate::kubelet::Kubelet;
 use crate::store::Store;
 
@@ -38,6 +39,25 @@ pub struct Sim {
 }
 
 impl Sim {
+    /// Calls `reconcile` after every change of a kind `wanted` accepts and
+    /// once a second (a resync, as informers do), until shutdown.
+    pub async fn control_loop(&self, wanted: impl Fn(Kind) -> bool, mut reconcile: impl FnMut()) {
+        let mut changes = self.store.changes();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                change = changes.recv() => match change {
+                    Ok(change) if !wanted(change.kind) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    _ => {}
+                },
+                _ = tick.tick() => {}
+            }
+            reconcile();
+        }
+    }
+
     /// Checks `Authorization: Bearer TOKEN` when one is sent. Requests
     /// without credentials are let in: kubectl (client-go's clientcmd)
     /// sends no credentials to a plain-HTTP server, and the simulation

@@ -84,13 +84,7 @@ impl Store {
     /// resourceVersion they were read at.
     pub fn list(&self, kind: Kind, namespace: Option<&str>) -> (Vec<Value>, u64) {
         let inner = self.lock();
-        let items = inner
-            .objects
-            .iter()
-            .filter(|((k, ns, _), _)| *k == kind && namespace.is_none_or(|n| n == ns))
-            .map(|(_, v)| v.clone())
-            .collect();
-        (items, inner.rv)
+        (items_of(&inner, kind, namespace), inner.rv)
     }
 
     /// Stores a new object; stamps uid, creationTimestamp and
@@ -223,19 +217,22 @@ impl Store {
     /// every change after it (a watch that starts with the current state).
     pub fn snapshot(&self, kind: Kind, namespace: Option<&str>) -> (Vec<Value>, u64, broadcast::Receiver<Change>) {
         let inner = self.lock();
-        let items = inner
-            .objects
-            .iter()
-            .filter(|((k, ns, _), _)| *k == kind && namespace.is_none_or(|n| n == ns))
-            .map(|(_, v)| v.clone())
-            .collect();
-        (items, inner.rv, self.changes.subscribe())
+        (items_of(&inner, kind, namespace), inner.rv, self.changes.subscribe())
     }
 
     /// A receiver of every change from now on (for controllers).
     pub fn changes(&self) -> broadcast::Receiver<Change> {
         self.changes.subscribe()
     }
+}
+
+fn items_of(inner: &Inner, kind: Kind, namespace: Option<&str>) -> Vec<Value> {
+    inner
+        .objects
+        .iter()
+        .filter(|((k, ns, _), _)| *k == kind && namespace.is_none_or(|n| n == ns))
+        .map(|(_, v)| v.clone())
+        .collect()
 }
 
 /// The object's `metadata` map, created when missing. Objects in the store

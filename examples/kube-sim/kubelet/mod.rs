@@ -176,23 +176,7 @@ impl Kubelet {
 
     /// Runs until shutdown: reconciles on every pod change and every second.
     pub async fn run(sim: Arc<Sim>) {
-        let mut changes = sim.store.changes();
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tokio::select! {
-                _ = sim.shutdown.cancelled() => break,
-                change = changes.recv() => {
-                    if let Ok(change) = &change && change.kind != Kind::Pod {
-                        continue;
-                    }
-                    if let Err(tokio::sync::broadcast::error::RecvError::Closed) = change {
-                        break;
-                    }
-                }
-                _ = tick.tick() => {}
-            }
-            sim.kubelet.reconcile(&sim);
-        }
+        sim.control_loop(|kind| kind == Kind::Pod, || sim.kubelet.reconcile(&sim)).await;
         let workers: Vec<CancellationToken> = sim.kubelet.workers().values().map(|w| w.gone.clone()).collect();
         for gone in workers {
             gone.cancel();
