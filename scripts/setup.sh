@@ -3,7 +3,9 @@
 # already runs a Docker Engine, and builds the example images offline:
 #   - debootstrap (for the image recipe), and lua5.4, emacs-nox,
 #     elpa-dap-mode and nodejs (for tests/editors.rs), from Debian's packages;
-#   - debugpy for the host's python3 (the DAP core tests run a real debugpy);
+#   - debugpy for the host's python3 (the DAP core tests run a real debugpy),
+#     and the official Kubernetes Python client (tests/kube_sim.rs checks the
+#     Kubernetes API simulation with it; kubectl itself comes with the machine);
 #   - the images dockdap/python, dockdap/azureml-score:{stock,debug}
 #     (skipped when their recipe hash label is unchanged).
 # Safe to run again: every step checks before it acts.
@@ -39,6 +41,12 @@ debugpy_pin=$(grep -E '^debugpy==' images/requirements-debug.txt)
 if ! "$PYTHON" -c 'import debugpy' 2>/dev/null; then
   say "installing $debugpy_pin for $PYTHON (used by the tests)"
   "$PYTHON" -m pip install -q --disable-pip-version-check "$debugpy_pin"
+fi
+
+kubernetes_pin="kubernetes==37.0.2"
+if ! "$PYTHON" -c 'import kubernetes' 2>/dev/null; then
+  say "installing $kubernetes_pin for $PYTHON (used by tests/kube_sim.rs)"
+  "$PYTHON" -m pip install -q --disable-pip-version-check "$kubernetes_pin"
 fi
 
 say "building the example images (a no-op when they are up to date)"

@@ -258,3 +258,124 @@ pub async fn break_at_marker_and_stop(client: &mut DapClient, request: i64, mark
     let body: serde_json::Value = stopped.field("body").unwrap().unwrap_or_default();
     body["threadId"].as_i64().unwrap()
 }
+
+/// The Kubernetes API simulation (`examples/kube-sim`): one process per
+/// test binary, shared by its tests (each in a namespace of its own), and
+/// ended when the test binary exits (its stdin closes).
+pub struct KubeSim {
+    /// The kubeconfig whose current context is the simulation.
+    pub kubeconfig: PathBuf,
+    /// The simulation's log (stderr).
+    pub log: PathBuf,
+    _stdin: std::sync::Mutex<std::process::ChildStdin>,
+    _child: std::sync::Mutex<std::process::Child>,
+}
+
+/// The image test pods run (it has python3, sh, tar and sleep).
+pub const KUBE_SIM_IMAGE: &str = "dockdap/python:3.11-bookworm";
+
+/// Whether kubectl runs (any version; the validation tests are written against 1.32).
+pub fn have_kubectl() -> bool {
+    std::process::Command::new("kubectl")
+        .args(["version", "--client"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Tests of the simulation go on only with a Docker Engine and the image test pods use.
+pub fn require_kube_sim() -> bool {
+    require("a Docker Engine", have_docker())
+        && require(&format!("the image {KUBE_SIM_IMAGE} (built by images/build-images.sh)"), have_image(KUBE_SIM_IMAGE))
+}
+
+/// Builds the example (a no-op when `cargo test` has built it already) and
+/// returns its path: `target/PROFILE/examples/kube-sim`, beside this test's
+/// `deps` folder.
+fn kube_sim_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    build.args(["build", "--quiet", "--example", "kube-sim"]).current_dir(env!("CARGO_MANIFEST_DIR"));
+    if !cfg!(debug_assertions) {
+        build.arg("--release");
+    }
+    let out = build.output().unwrap();
+    assert!(out.status.success(), "building the kube-sim example failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    profile_dir.join("examples/kube-sim")
+}
+
+static KUBE_SIM: std::sync::OnceLock<KubeSim> = std::sync::OnceLock::new();
+
+/// The simulation, started on first use (call `require_kube_sim` first).
+pub fn kube_sim() -> &'static KubeSim {
+    KUBE_SIM.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("kube-sim-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kubeconfig = dir.join("kubeconfig");
+        let log = dir.join("kube-sim.log");
+        let mut child = std::process::Command::new(kube_sim_binary())
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--exit-with-stdin")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !kubeconfig.exists() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "kube-sim exited ({status}) before serving:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            assert!(std::time::Instant::now() < deadline, "kube-sim did not write its kubeconfig within 30s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let stdin = child.stdin.take().unwrap();
+        KubeSim { kubeconfig, log, _stdin: std::sync::Mutex::new(stdin), _child: std::sync::Mutex::new(child) }
+    })
+}
+
+impl KubeSim {
+    /// `kubectl --kubeconfig KUBECONFIG`.
+    pub fn kubectl(&self) -> std::process::Command {
+        let mut command = std::process::Command::new("kubectl");
+        command.arg("--kubeconfig").arg(&self.kubeconfig);
+        command
+    }
+
+    /// A fresh namespace for one test, deleted (with its pods) on drop.
+    pub fn namespace(&'static self, test: &str) -> KubeNamespace {
+        let name = format!("{}-{}", test.replace('_', "-"), std::process::id() % 100_000);
+        let name: String = name.chars().take(50).collect::<String>().trim_end_matches('-').to_owned();
+        let out = self.kubectl().args(["create", "namespace", &name]).output().unwrap();
+        assert!(out.status.success(), "kubectl create namespace {name}: {}", String::from_utf8_lossy(&out.stderr));
+        KubeNamespace { sim: self, name }
+    }
+}
+
+/// A namespace of the simulation that a test owns.
+pub struct KubeNamespace {
+    pub sim: &'static KubeSim,
+    pub name: String,
+}
+
+impl KubeNamespace {
+    /// `kubectl --kubeconfig KUBECONFIG -n NAMESPACE`.
+    pub fn kubectl(&self) -> std::process::Command {
+        let mut command = self.sim.kubectl();
+        command.args(["-n", &self.name]);
+        command
+    }
+}
+
+impl Drop for KubeNamespace {
+    fn drop(&mut self) {
+        let _ = self.sim.kubectl().args(["delete", "namespace", &self.name, "--wait=false"]).output();
+    }
+}
