@@ -50,6 +50,8 @@ pub struct DockerEnv {
     pub xdg_runtime_dir: Option<PathBuf>,
     /// This process's user id (for `/run/user/UID`).
     pub uid: Option<u32>,
+    /// Where the default Docker socket is (`DEFAULT_SOCKET`; tests move it).
+    pub default_socket: PathBuf,
     /// Where rootful Podman's socket is (`PODMAN_SYSTEM_SOCKET`; tests move it).
     pub podman_system_socket: PathBuf,
 }
@@ -69,6 +71,7 @@ impl DockerEnv {
             home: path("HOME"),
             xdg_runtime_dir: path("XDG_RUNTIME_DIR"),
             uid: current_uid(),
+            default_socket: PathBuf::from(DEFAULT_SOCKET),
             podman_system_socket: PathBuf::from(PODMAN_SYSTEM_SOCKET),
         }
     }
@@ -261,7 +264,7 @@ pub fn candidates(env: &DockerEnv) -> Result<Vec<Candidate>, DiscoveryError> {
         let origin = Origin::DockerHost(host.clone());
         let label = format!("DOCKER_HOST={host}");
         let tls = env_tls(env, &label)?;
-        let address = parse_host(host, tls.as_ref(), &label)?;
+        let address = parse_host(host, tls.as_ref(), &label, &env.default_socket)?;
         let address = with_tls(address, tls, &label)?;
         return Ok(vec![Candidate { address, origin }]);
     }
@@ -319,14 +322,14 @@ fn context_candidate(
     let origin = Origin::Context { name: name.clone(), chosen_by };
     if host.is_empty() {
         // The CLI's default context has no host: the default engine, as if unnamed.
-        return Ok(Candidate { address: Address::Unix(PathBuf::from(DEFAULT_SOCKET)), origin });
+        return Ok(Candidate { address: Address::Unix(env.default_socket.clone()), origin });
     }
     if endpoint.and_then(|e| e.get("SkipTLSVerify")).and_then(|s| s.as_bool()) == Some(true) {
         return Err(DiscoveryError::TlsWithoutVerify { origin: label, what: "SkipTLSVerify in its meta.json".into() });
     }
     let tls_dir = dir.join("contexts/tls").join(&digest).join("docker");
     let tls = tls_dir.join("ca.pem").exists().then(|| tls_in(&tls_dir, env.tilde(&tls_dir)));
-    let address = parse_host(host, tls.as_ref(), &label)?;
+    let address = parse_host(host, tls.as_ref(), &label, &env.default_socket)?;
     let address = with_tls(address, tls, &label)?;
     Ok(Candidate { address, origin })
 }
@@ -388,16 +391,16 @@ fn with_tls(address: Address, tls: Option<Tls>, label: &str) -> Result<Address, 
 
 /// Parses a `DOCKER_HOST`-style address: `unix://PATH`, `tcp://HOST[:PORT]`,
 /// `ssh://[USER@]HOST[:PORT]`; no scheme means TCP, as in the CLI.
-fn parse_host(value: &str, tls: Option<&Tls>, label: &str) -> Result<Address, DiscoveryError> {
+fn parse_host(value: &str, tls: Option<&Tls>, label: &str, default_socket: &Path) -> Result<Address, DiscoveryError> {
     let bad = |problem: String| DiscoveryError::BadAddress { origin: label.to_owned(), problem };
     let (scheme, rest) = value.split_once("://").unwrap_or(("tcp", value));
     match scheme {
+        "unix" if rest.is_empty() => Ok(Address::Unix(default_socket.to_owned())),
         "unix" => {
-            let path = if rest.is_empty() { DEFAULT_SOCKET } else { rest };
-            if !path.starts_with('/') {
-                return Err(bad(format!("{path:?} is not an absolute path; write unix:///path/to/docker.sock")));
+            if !rest.starts_with('/') {
+                return Err(bad(format!("{rest:?} is not an absolute path; write unix:///path/to/docker.sock")));
             }
-            Ok(Address::Unix(PathBuf::from(path)))
+            Ok(Address::Unix(PathBuf::from(rest)))
         }
         "tcp" | "http" | "https" => {
             let default_port = if tls.is_some() || scheme == "https" { 2376 } else { 2375 };
@@ -449,7 +452,7 @@ fn host_port(text: &str) -> Result<(String, Option<u16>), String> {
 
 /// Nothing configured: the default socket, then Podman's.
 fn default_candidates(env: &DockerEnv) -> Vec<Candidate> {
-    let mut list = vec![Candidate { address: Address::Unix(PathBuf::from(DEFAULT_SOCKET)), origin: Origin::Default }];
+    let mut list = vec![Candidate { address: Address::Unix(env.default_socket.clone()), origin: Origin::Default }];
     let mut podman: Vec<PathBuf> = Vec::new();
     if let Some(dir) = &env.xdg_runtime_dir {
         podman.push(dir.join("podman/podman.sock"));

@@ -171,7 +171,12 @@ impl Engine {
     /// with nothing configured, falls back to Podman's sockets when the
     /// default socket is missing or refuses.
     pub async fn connect() -> Result<Engine, ContainerError> {
-        let candidates = discover::candidates(&DockerEnv::from_process())?;
+        Engine::connect_with(&DockerEnv::from_process()).await
+    }
+
+    /// `connect` with the variables given rather than this process's.
+    pub async fn connect_with(env: &DockerEnv) -> Result<Engine, ContainerError> {
+        let candidates = discover::candidates(env)?;
         let mut first_failure = None;
         for candidate in &candidates {
             if let (Origin::Podman, Address::Unix(path)) = (&candidate.origin, &candidate.address)

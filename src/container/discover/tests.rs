@@ -33,6 +33,7 @@ fn run(vars: &[(&str, &str)], files: &[(&str, &str)]) -> String {
         home: Some(home.path().to_owned()),
         xdg_runtime_dir: var("XDG_RUNTIME_DIR").map(PathBuf::from),
         uid: var("UID").map(|u| u.parse().unwrap()),
+        default_socket: PathBuf::from(DEFAULT_SOCKET),
         podman_system_socket: PathBuf::from(PODMAN_SYSTEM_SOCKET),
     };
     let text = match candidates(&env) {
