@@ -361,3 +361,53 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        let address = Address::Unix("/nonexistent.sock".into());
+        Engine {
+            docker: Docker::connect_with_http("tcp://127.0.0.1:1", 1, API_DEFAULT_VERSION).unwrap(),
+            host: address.url(),
+            found: "DOCKER_HOST=unix:///nonexistent.sock (environment)".into(),
+            locality: Locality::Local,
+            address,
+        }
+    }
+
+    fn server_error(status_code: u16, message: &str) -> BollardError {
+        BollardError::DockerResponseServerError { status_code, message: message.into() }
+    }
+
+    #[test]
+    fn a_409_is_a_name_conflict_only_when_the_engine_says_so() {
+        let docker = r#"Conflict. The container name "/x" is already in use by container "0123". You have to remove (or rename) that container to be able to reuse that name."#;
+        let e = engine().error(server_error(409, docker), Subject::Container("x"));
+        assert!(matches!(e, ContainerError::NameConflict { .. }), "{e}");
+        let podman = "creating container storage: the container name \"x\" is already in use by 0123. You have to remove that container to be able to reuse that name: that name is already in use";
+        let e = engine().error(server_error(409, podman), Subject::Container("x"));
+        assert!(matches!(e, ContainerError::NameConflict { .. }), "{e}");
+        // Podman 4.3 answers an attach to a container that cannot start with 409.
+        let attach = "preparing container 8933 for attach: runc: runc create failed: unable to start container process: error during container init: error setting rlimits for ready process: error setting rlimit type 7: operation not permitted: OCI permission denied";
+        let e = engine().error(server_error(409, attach), Subject::Container("x"));
+        assert_eq!(e.to_string(), format!("the engine said: {attach}"));
+    }
+
+    #[test]
+    fn only_the_default_socket_suggests_starting_docker() {
+        let default = unreachable(
+            &Address::Unix(discover::DEFAULT_SOCKET.into()),
+            "unix:///var/run/docker.sock",
+            "the default socket /var/run/docker.sock",
+            "refused".into(),
+        );
+        assert!(default.to_string().contains("systemctl start docker"), "{default}");
+        let tcp = Address::Tcp { host: "10.0.0.5".into(), port: 2375, tls: None };
+        let remote =
+            unreachable(&tcp, "tcp://10.0.0.5:2375", "DOCKER_HOST=tcp://10.0.0.5:2375 (environment)", "refused".into());
+        assert!(!remote.to_string().contains("systemctl"), "{remote}");
+        assert!(remote.to_string().contains("listening on that address"), "{remote}");
+    }
+}
