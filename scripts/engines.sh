@@ -305,9 +305,40 @@ load_images() { # remote|podman
   say "loaded ${missing[*]} into $target in $(took "$t0")"
 }
 
+# Unmounts whatever is still mounted beneath folder $1 (fuse-overlayfs whose
+# daemon was killed leaves a dead mount behind).
+unmount_beneath() {
+  { grep -oE " $1/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+}
+
+# A daemon killed from outside (the end of a session kills what it started)
+# leaves its data with dead mounts; start that engine from nothing.
+reset_if_stale() { # remote|podman
+  case $1 in
+    remote)
+      alive "$STATE/remote/dockerd.pid" && return 0
+      [ -d "$DATA/remote" ] || return 0
+      say "the remote dockerd is not running but its data is there; starting it from nothing"
+      stop_pidfile "$STATE/remote/exec/containerd/containerd.pid"
+      unmount_beneath "$DATA/remote"; unmount_beneath "$STATE/remote"
+      rm -rf "$DATA/remote" "$STATE/remote"
+      ;;
+    podman)
+      alive "$STATE/podman/service.pid" && return 0
+      [ -d "$DATA/podman" ] || return 0
+      say "the podman service is not running but its storage is there; starting it from nothing"
+      stop_conmons
+      podman_cli system reset -f >/dev/null 2>&1 || true
+      unmount_beneath "$DATA/podman"; unmount_beneath "$STATE/podman"
+      rm -rf "$DATA/podman" "$STATE/podman"
+      ;;
+  esac
+}
+
 # ----------------------------------------------------------------- subcommands
 up_remote() {
   local t0
+  reset_if_stale remote
   t0=$(now); make_tls; make_netns; say "certificates and namespace: $(took "$t0")"
   t0=$(now); start_dockerd; say "remote dockerd answers: $(took "$t0")"
   t0=$(now); start_sshd; install_ssh_config
@@ -318,6 +349,7 @@ up_remote() {
 
 up_podman() {
   command -v podman >/dev/null || die "podman is not installed (scripts/setup.sh installs it)"
+  reset_if_stale podman
   local t0; t0=$(now); start_podman; say "podman service answers: $(took "$t0")"
   load_images podman
 }
@@ -363,7 +395,7 @@ down() {
   ip link show "$HOST_IF" >/dev/null 2>&1 && ip link del "$HOST_IF"
   ip link show cni-podman0 >/dev/null 2>&1 && ip link del cni-podman0
   # anything still mounted beneath the data folders (fuse-overlayfs, shm)
-  { grep -oE " ($DATA|$STATE)/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  unmount_beneath "$DATA"; unmount_beneath "$STATE"
   rm -rf "$DATA" "$STATE"
 }
 

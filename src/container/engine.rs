@@ -299,7 +299,9 @@ fn unreachable(address: &Address, host: &str, found: &str, reason: String) -> Co
         Address::Unix(_) if found.starts_with("the default socket") => {
             "is Docker running? Start it (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at it".to_owned()
         }
-        Address::Unix(_) => format!("is the engine running? (found through {found})"),
+        Address::Unix(_) => {
+            format!("is Docker running? Start the engine behind that socket, or correct the setting ({found})")
+        }
         _ => format!(
             "is the engine running there and listening on that address? (found through {found}; `docker version` tries the same)"
         ),
