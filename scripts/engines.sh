@@ -27,6 +27,7 @@
 # scripts/setup.sh). Environment: DOCKDAP_ENGINES_STATE (default
 # /run/dockdap-engines), DOCKDAP_ENGINES_DATA (default /var/lib/dockdap-engines).
 set -euo pipefail
+trap 'echo "engines: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 STATE=${DOCKDAP_ENGINES_STATE:-/run/dockdap-engines}
 DATA=${DOCKDAP_ENGINES_DATA:-/var/lib/dockdap-engines}
@@ -305,10 +306,11 @@ load_images() { # remote|podman
   say "loaded ${missing[*]} into $target in $(took "$t0")"
 }
 
-# Unmounts whatever is still mounted beneath folder $1 (fuse-overlayfs whose
-# daemon was killed leaves a dead mount behind).
+# Unmounts whatever is still mounted on or beneath folder $1 (dockerd mounts
+# its data-root on itself; fuse-overlayfs whose daemon was killed leaves a
+# dead mount behind).
 unmount_beneath() {
-  { grep -oE " $1/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { grep -oE " $1(/[^ ]*)? " /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 }
 
 # A daemon killed from outside (the end of a session kills what it started)
@@ -391,9 +393,9 @@ down() {
   stop_pidfile "$STATE/remote/dockerd.pid"
   # dockerd's own containerd, should it outlive dockerd
   stop_pidfile "$STATE/remote/exec/containerd/containerd.pid"
-  ip netns list | grep -qw "$NETNS" && ip netns del "$NETNS"
-  ip link show "$HOST_IF" >/dev/null 2>&1 && ip link del "$HOST_IF"
-  ip link show cni-podman0 >/dev/null 2>&1 && ip link del cni-podman0
+  if ip netns list | grep -qw "$NETNS"; then ip netns del "$NETNS" || say "cannot delete the namespace $NETNS"; fi
+  if ip link show "$HOST_IF" >/dev/null 2>&1; then ip link del "$HOST_IF" || say "cannot delete $HOST_IF"; fi
+  if ip link show cni-podman0 >/dev/null 2>&1; then ip link del cni-podman0 || say "cannot delete cni-podman0"; fi
   # anything still mounted beneath the data folders (fuse-overlayfs, shm)
   unmount_beneath "$DATA"; unmount_beneath "$STATE"
   rm -rf "$DATA" "$STATE"
