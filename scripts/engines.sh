@@ -366,9 +366,10 @@ stop_ssh_masters() {
   done
 }
 
-# conmon processes of exec sessions in Podman's containers that outlived
-# their container and the service (seen after dockdap sessions: see the
-# report on issue 16); they name this script's folders.
+# conmon processes of exec sessions in Podman's containers: on Podman 4.3
+# every exec that dockdap runs (`find` for the change list, `python3 -c
+# pass`, the DAP exec) leaves its conmon behind, even after the exec ended
+# and the container was removed (issue 16). They name this script's folders.
 stop_conmons() {
   local pid
   for pid in $(ps -eo pid=,args= | awk -v s="$STATE/podman" '$2 ~ /conmon$/ && index($0, s) { print $1 }'); do
