@@ -3,6 +3,8 @@
 # already runs a Docker Engine, and builds the example images offline:
 #   - debootstrap (for the image recipe), and lua5.4, emacs-nox,
 #     elpa-dap-mode and nodejs (for tests/editors.rs), from Debian's packages;
+#   - podman, openssh-server, openssl, iproute2 (for scripts/engines.sh, the
+#     test engines of tests/engines.rs);
 #   - debugpy for the host's python3 (the DAP core tests run a real debugpy),
 #     and the official Kubernetes Python client (tests/kube_sim.rs checks the
 #     Kubernetes API simulation with it; kubectl itself comes with the machine);
@@ -35,6 +37,28 @@ command -v emacs >/dev/null || tools+=(emacs-nox)                 # tests/editor
 dpkg -s elpa-dap-mode >/dev/null 2>&1 || tools+=(elpa-dap-mode)   # tests/editors.rs: a real DAP client
 command -v node >/dev/null || tools+=(nodejs)                     # tests/editors.rs: the VS Code extension
 if [ ${#tools[@]} -gt 0 ]; then apt_install --no-install-recommends "${tools[@]}"; fi
+
+# >>> engines (issue 16): the test engines of scripts/engines.sh: a second
+# dockerd reached over TLS (openssl makes the certificates) and SSH
+# (openssh-server), and Podman's API. None of their services may start on
+# install (an sshd on every interface): a policy-rc.d says so while apt runs,
+# where the machine has none of its own.
+engine_tools=()
+command -v podman >/dev/null || engine_tools+=(podman)
+[ -x /usr/sbin/sshd ] || engine_tools+=(openssh-server)
+command -v openssl >/dev/null || engine_tools+=(openssl)
+command -v ip >/dev/null || engine_tools+=(iproute2)
+command -v nsenter >/dev/null || engine_tools+=(util-linux)
+command -v curl >/dev/null || engine_tools+=(curl)
+if [ ${#engine_tools[@]} -gt 0 ]; then
+  made_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ] && [ "$(id -u)" -eq 0 ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+  fi
+  apt_install --no-install-recommends "${engine_tools[@]}"
+  [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
+fi
+# <<< engines
 
 PYTHON=${PYTHON:-python3}
 debugpy_pin=$(grep -E '^debugpy==' images/requirements-debug.txt)

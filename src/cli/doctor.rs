@@ -31,6 +31,7 @@ use super::{CliError, configfile, json_failure};
 use crate::config::DEFAULT_APP_ROOT;
 use crate::container::inspect::{self, env_lookup};
 use crate::container::probe::{self, PythonProgram};
+use crate::container::reach::Locality;
 use crate::container::{Engine, pull};
 use crate::paths::{Mapping, PathMap};
 
@@ -179,8 +180,17 @@ async fn check_all(target: &Target, args: &DoctorArgs, report: &mut Report, shut
             report.add(Finding::ok(
                 "engine",
                 format!(
-                    "{} {} (API {}, {}) at {}",
-                    version.product, version.version, version.api_version, version.platform, engine.host
+                    "{} {} (API {}, {}) at {}, found through {}; {}",
+                    version.product,
+                    version.version,
+                    version.api_version,
+                    version.platform,
+                    engine.host,
+                    engine.found,
+                    match &engine.locality {
+                        Locality::Local => "on this machine".to_owned(),
+                        Locality::Remote { why } => format!("remote: {why}"),
+                    }
                 ),
             ));
             for finding in version_warnings(&version) {

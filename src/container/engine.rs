@@ -1,32 +1,76 @@
-//! Finding the Docker Engine the way the Docker CLI does, and errors a user
-//! can act on.
+//! Connecting to the engine the Docker CLI would use, and errors a user can
+//! act on.
 //!
-//! The engine is found as the `docker` command would find it: `DOCKER_HOST`,
-//! else the context named by `DOCKER_CONTEXT`, else the `currentContext` of
-//! `~/.docker/config.json`, else the default socket. API errors become
+//! `discover` works out the candidates (`DOCKER_HOST`, `DOCKER_CONTEXT`, the
+//! CLI's current context, else the default socket and then Podman's);
+//! `connect` takes the first that answers, with bollard's own connectors
+//! (Unix socket, HTTP, TLS with rustls, SSH through the system `ssh` and
+//! `docker system dial-stdio`), and records how it was found and whether it
+//! shares this machine's loopback (`reach`). API errors become
 //! `ContainerError` variants that name the cause and the fix; a 404 on an
-//! image becomes "image not found: build it first", not "status 404".
+//! image becomes "image not found: build it first", not "status 404", and an
+//! answer from the engine that dockdap has no reading for is shown as the
+//! engine said it.
 
-use std::path::PathBuf;
+use std::time::Duration;
 
-use bollard::Docker;
 use bollard::errors::Error as BollardError;
-use sha2::{Digest, Sha256};
+use bollard::{API_DEFAULT_VERSION, Docker};
 
-const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+use super::discover::{self, Address, Candidate, DiscoveryError, DockerEnv, Origin};
+use super::reach::{self, Locality};
+
+/// bollard's timeout for one request, in seconds (its own default).
+const REQUEST_TIMEOUT: u64 = 120;
+/// How long the first answer may take; the Docker CLI's SSH connect timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What went wrong talking to Docker, worded for the user.
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
     /// Nothing answers at the engine's address.
-    #[error(
-        "cannot reach the Docker Engine at {host} ({reason}); is Docker running? Start it (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at it"
-    )]
+    #[error("cannot reach the Docker Engine at {host} ({reason}); {advice}")]
     Unreachable {
         /// The engine address tried.
         host: String,
         /// What the connection said.
         reason: String,
+        /// What to check, for this kind of address.
+        advice: String,
+    },
+    /// The engine's address could not be worked out from the environment
+    /// and the Docker CLI's files.
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+    /// The engine answered in TLS terms and the connection did not.
+    #[error(
+        "the engine at {host} ({found}) speaks only TLS; tell dockdap as you tell `docker`: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem (default ~/.docker), or use a Docker context that has them"
+    )]
+    TlsRequired {
+        /// The engine address tried.
+        host: String,
+        /// How it was found.
+        found: String,
+    },
+    /// The TLS handshake failed: a certificate was refused by either side.
+    #[error("TLS with the engine at {host} failed ({reason}); {advice}")]
+    Tls {
+        /// The engine address tried.
+        host: String,
+        /// What TLS said.
+        reason: String,
+        /// What to check.
+        advice: String,
+    },
+    /// SSH to the engine's host, or `docker` on the far side, failed.
+    #[error("cannot reach the Docker Engine over {host}: {said}; {advice}")]
+    Ssh {
+        /// The `ssh://` address.
+        host: String,
+        /// What `ssh` or the far side said.
+        said: String,
+        /// The fix.
+        advice: String,
     },
     /// The socket exists but this user may not use it.
     #[error(
@@ -101,39 +145,120 @@ pub enum ContainerError {
     /// The configuration asks for something the container cannot give.
     #[error("{0}")]
     Unusable(String),
-    /// Any other answer from the engine.
-    #[error("docker: {0}")]
+    /// Any other answer from the engine, as the engine said it.
+    #[error("the engine said: {0}")]
     Api(String),
 }
 
-/// A connection to the Docker Engine, and where it is.
+/// A connection to the Docker Engine, where it is and how it was found.
 #[derive(Debug, Clone)]
 pub struct Engine {
     /// The bollard client.
     pub docker: Docker,
-    /// The address, for messages.
+    /// The address, for messages (`unix:///var/run/docker.sock`, `ssh://root@host`).
     pub host: String,
+    /// How it was found: "DOCKER_HOST=ssh://root@10.0.0.2 (environment)",
+    /// "context `remote` (~/.docker/config.json) at ...", "Podman socket /run/podman/podman.sock".
+    pub found: String,
+    /// Whether it shares this machine's loopback.
+    pub locality: Locality,
+    /// Where it is, for error readings.
+    address: Address,
 }
 
 impl Engine {
-    /// Connects as the Docker CLI would and checks that the engine answers.
+    /// Connects as the Docker CLI would and checks that the engine answers;
+    /// with nothing configured, falls back to Podman's sockets when the
+    /// default socket is missing or refuses.
     pub async fn connect() -> Result<Engine, ContainerError> {
-        let host = engine_host();
-        let docker = Docker::connect_with_host(&host)
-            .map_err(|e| ContainerError::Unreachable { host: host.clone(), reason: e.to_string() })?;
-        let engine = Engine { docker, host };
-        engine.docker.ping().await.map_err(|e| engine.unreachable(&e))?;
+        Engine::connect_with(&DockerEnv::from_process()).await
+    }
+
+    /// `connect` with the variables given rather than this process's.
+    pub async fn connect_with(env: &DockerEnv) -> Result<Engine, ContainerError> {
+        let candidates = discover::candidates(env)?;
+        let mut first_failure = None;
+        for candidate in &candidates {
+            if let (Origin::Podman, Address::Unix(path)) = (&candidate.origin, &candidate.address)
+                && !path.exists()
+            {
+                continue;
+            }
+            match Engine::connect_to(candidate).await {
+                Ok(engine) => return Ok(engine),
+                Err(e @ ContainerError::Unreachable { .. }) if !candidate.origin.is_configured() => {
+                    tracing::debug!(engine = %candidate, error = %e, "no engine there; trying the next");
+                    first_failure.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(first_failure.unwrap_or_else(|| ContainerError::Api("no engine to try".into())))
+    }
+
+    /// Connects to one candidate with bollard's connector for its kind.
+    async fn connect_to(candidate: &Candidate) -> Result<Engine, ContainerError> {
+        let address = candidate.address.clone();
+        let host = address.url();
+        let docker = match &address {
+            Address::Unix(_) => Docker::connect_with_unix(&host, REQUEST_TIMEOUT, API_DEFAULT_VERSION),
+            Address::Tcp { tls: None, .. } => Docker::connect_with_http(&host, REQUEST_TIMEOUT, API_DEFAULT_VERSION),
+            Address::Tcp { tls: Some(tls), .. } => {
+                // One process-wide provider, whatever else links rustls in.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                Docker::connect_with_ssl(&host, &tls.key, &tls.cert, &tls.ca, REQUEST_TIMEOUT, API_DEFAULT_VERSION)
+            }
+            Address::Ssh { .. } => Docker::connect_with_ssh(&host, REQUEST_TIMEOUT, API_DEFAULT_VERSION, None),
+        };
+        let found = candidate.to_string();
+        let docker = docker.map_err(|e| unreachable(&address, &host, &found, error_chain(&e)))?;
+        let mut engine = Engine { docker, host, found, locality: Locality::Local, address };
+        match tokio::time::timeout(CONNECT_TIMEOUT, engine.docker.ping()).await {
+            Err(_) => {
+                return Err(engine.unreachable_because(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())));
+            }
+            Ok(Err(e)) => return Err(engine.connect_error(&e).await),
+            Ok(Ok(_)) => {}
+        }
+        engine.locality = reach::locality(&engine.address, &engine.docker).await;
+        tracing::debug!(engine = %engine.found, locality = ?engine.locality, "connected");
         Ok(engine)
+    }
+
+    /// Whether the engine is on another machine (its 127.0.0.1 is not ours).
+    pub fn is_remote(&self) -> bool {
+        self.locality.is_remote()
+    }
+
+    /// The right error for a failed first contact: TLS and SSH failures name
+    /// their cause; an engine that answered is never called unreachable.
+    async fn connect_error(&self, e: &BollardError) -> ContainerError {
+        let text = error_chain(e);
+        match (&self.address, e) {
+            (_, BollardError::DockerResponseServerError { message, .. })
+                if message.contains("HTTP request to an HTTPS server") =>
+            {
+                ContainerError::TlsRequired { host: self.host.clone(), found: self.found.clone() }
+            }
+            (_, BollardError::DockerResponseServerError { message, .. }) => ContainerError::Api(message.clone()),
+            (Address::Tcp { tls: Some(tls), .. }, _) if is_tls_failure(&text) => tls_error(&self.host, tls, text),
+            (Address::Ssh { user, host, port }, _) => match reach::diagnose_ssh(user.as_deref(), host, *port).await {
+                Some(trouble) => {
+                    ContainerError::Ssh { host: self.host.clone(), said: trouble.said, advice: trouble.advice }
+                }
+                None => self.unreachable(e),
+            },
+            _ => self.unreachable(e),
+        }
     }
 
     /// The right error for a failed connection.
     fn unreachable(&self, e: &BollardError) -> ContainerError {
-        let text = error_chain(e);
-        if text.contains("ermission denied") {
-            ContainerError::PermissionDenied { host: self.host.clone() }
-        } else {
-            ContainerError::Unreachable { host: self.host.clone(), reason: text }
-        }
+        self.unreachable_because(error_chain(e))
+    }
+
+    fn unreachable_because(&self, reason: String) -> ContainerError {
+        unreachable(&self.address, &self.host, &self.found, reason)
     }
 
     /// Maps an API error; `subject` names what the call was about.
@@ -145,7 +270,11 @@ impl Engine {
             (BollardError::DockerResponseServerError { status_code: 404, .. }, Subject::Container(name)) => {
                 ContainerError::ContainerNotFound { name: name.to_owned() }
             }
-            (BollardError::DockerResponseServerError { status_code: 409, .. }, Subject::Container(name)) => {
+            // A 409 is a name conflict only when the engine says so (Podman
+            // answers 409 for other conflicts too).
+            (BollardError::DockerResponseServerError { status_code: 409, message }, Subject::Container(name))
+                if message.contains("already in use") =>
+            {
                 ContainerError::NameConflict { name: name.to_owned() }
             }
             (BollardError::DockerResponseServerError { message, .. }, _) => ContainerError::Api(message.clone()),
@@ -159,6 +288,54 @@ impl Engine {
             }
         }
     }
+}
+
+/// Nothing answers at `address` (or this user may not use its socket).
+fn unreachable(address: &Address, host: &str, found: &str, reason: String) -> ContainerError {
+    if reason.contains("ermission denied") && matches!(address, Address::Unix(_)) {
+        return ContainerError::PermissionDenied { host: host.to_owned() };
+    }
+    let advice = match address {
+        Address::Unix(_) if found.starts_with("the default socket") => {
+            "is Docker running? Start it (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at it".to_owned()
+        }
+        Address::Unix(_) => {
+            format!("is Docker running? Start the engine behind that socket, or correct the setting ({found})")
+        }
+        _ => format!(
+            "is the engine running there and listening on that address? (found through {found}; `docker version` tries the same)"
+        ),
+    };
+    ContainerError::Unreachable { host: host.to_owned(), reason, advice }
+}
+
+/// rustls's words for a handshake that failed on a certificate or on the
+/// other side not speaking TLS.
+fn is_tls_failure(text: &str) -> bool {
+    ["invalid peer certificate", "fatal alert", "corrupt message", "InvalidContentType", "tls handshake"]
+        .iter()
+        .any(|part| text.contains(part))
+}
+
+/// A TLS failure with the fix for its side.
+fn tls_error(host: &str, tls: &discover::Tls, reason: String) -> ContainerError {
+    let advice = if reason.contains("invalid peer certificate") {
+        format!(
+            "the engine's certificate is not signed by {} or does not name the host in DOCKER_HOST; check that the certificates ({}) are this engine's",
+            tls.ca.display(),
+            tls.from
+        )
+    } else if reason.contains("fatal alert") {
+        format!(
+            "the engine refused the client certificate {} ({}); it must be signed by the CA the engine was started with (`dockerd --tlscacert`)",
+            tls.cert.display(),
+            tls.from
+        )
+    } else {
+        "the engine does not speak TLS on that port; unset DOCKER_TLS_VERIFY, or use the engine's TLS port (usually 2376)"
+            .to_owned()
+    };
+    ContainerError::Tls { host: host.to_owned(), reason, advice }
 }
 
 /// What an API call was about, for error messages.
@@ -187,61 +364,52 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// The engine address, resolved like the Docker CLI: `DOCKER_HOST`, then
-/// `DOCKER_CONTEXT`, then `currentContext` in `~/.docker/config.json`.
-pub fn engine_host() -> String {
-    if let Ok(host) = std::env::var("DOCKER_HOST")
-        && !host.is_empty()
-    {
-        return host;
-    }
-    let config_dir = std::env::var_os("DOCKER_CONFIG")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")));
-    let Some(config_dir) = config_dir else {
-        return DEFAULT_HOST.to_owned();
-    };
-    let context = std::env::var("DOCKER_CONTEXT").ok().filter(|c| !c.is_empty()).or_else(|| {
-        let config = std::fs::read_to_string(config_dir.join("config.json")).ok()?;
-        let config: serde_json::Value = serde_json::from_str(&config).ok()?;
-        config.get("currentContext")?.as_str().map(str::to_owned)
-    });
-    match context {
-        Some(name) if name != "default" => context_host(&config_dir, &name).unwrap_or_else(|| {
-            tracing::warn!(context = %name, "Docker context not found; using the default socket");
-            DEFAULT_HOST.to_owned()
-        }),
-        _ => DEFAULT_HOST.to_owned(),
-    }
-}
-
-/// The docker endpoint of a named context: contexts live in
-/// `contexts/meta/<sha256 of the name>/meta.json`.
-fn context_host(config_dir: &std::path::Path, name: &str) -> Option<String> {
-    let digest = Sha256::digest(name.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    let meta = std::fs::read_to_string(config_dir.join("contexts/meta").join(hex).join("meta.json")).ok()?;
-    let meta: serde_json::Value = serde_json::from_str(&meta).ok()?;
-    meta.pointer("/Endpoints/docker/Host")?.as_str().map(str::to_owned)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn engine() -> Engine {
+        let address = Address::Unix("/nonexistent.sock".into());
+        Engine {
+            docker: Docker::connect_with_http("tcp://127.0.0.1:1", 1, API_DEFAULT_VERSION).unwrap(),
+            host: address.url(),
+            found: "DOCKER_HOST=unix:///nonexistent.sock (environment)".into(),
+            locality: Locality::Local,
+            address,
+        }
+    }
+
+    fn server_error(status_code: u16, message: &str) -> BollardError {
+        BollardError::DockerResponseServerError { status_code, message: message.into() }
+    }
+
     #[test]
-    fn context_lookup_reads_meta_by_hash() {
-        let dir = tempfile::tempdir().unwrap();
-        let name = "remote";
-        let hex: String = Sha256::digest(name.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-        let meta_dir = dir.path().join("contexts/meta").join(hex);
-        std::fs::create_dir_all(&meta_dir).unwrap();
-        std::fs::write(
-            meta_dir.join("meta.json"),
-            r#"{"Name":"remote","Endpoints":{"docker":{"Host":"tcp://10.0.0.5:2375"}}}"#,
-        )
-        .unwrap();
-        assert_eq!(context_host(dir.path(), "remote").as_deref(), Some("tcp://10.0.0.5:2375"));
-        assert_eq!(context_host(dir.path(), "other"), None);
+    fn a_409_is_a_name_conflict_only_when_the_engine_says_so() {
+        let docker = r#"Conflict. The container name "/x" is already in use by container "0123". You have to remove (or rename) that container to be able to reuse that name."#;
+        let e = engine().error(server_error(409, docker), Subject::Container("x"));
+        assert!(matches!(e, ContainerError::NameConflict { .. }), "{e}");
+        let podman = "creating container storage: the container name \"x\" is already in use by 0123. You have to remove that container to be able to reuse that name: that name is already in use";
+        let e = engine().error(server_error(409, podman), Subject::Container("x"));
+        assert!(matches!(e, ContainerError::NameConflict { .. }), "{e}");
+        // Podman 4.3 answers an attach to a container that cannot start with 409.
+        let attach = "preparing container 8933 for attach: runc: runc create failed: unable to start container process: error during container init: error setting rlimits for ready process: error setting rlimit type 7: operation not permitted: OCI permission denied";
+        let e = engine().error(server_error(409, attach), Subject::Container("x"));
+        assert_eq!(e.to_string(), format!("the engine said: {attach}"));
+    }
+
+    #[test]
+    fn only_the_default_socket_suggests_starting_docker() {
+        let default = unreachable(
+            &Address::Unix(discover::DEFAULT_SOCKET.into()),
+            "unix:///var/run/docker.sock",
+            "the default socket /var/run/docker.sock",
+            "refused".into(),
+        );
+        assert!(default.to_string().contains("systemctl start docker"), "{default}");
+        let tcp = Address::Tcp { host: "10.0.0.5".into(), port: 2375, tls: None };
+        let remote =
+            unreachable(&tcp, "tcp://10.0.0.5:2375", "DOCKER_HOST=tcp://10.0.0.5:2375 (environment)", "refused".into());
+        assert!(!remote.to_string().contains("systemctl"), "{remote}");
+        assert!(remote.to_string().contains("listening on that address"), "{remote}");
     }
 }

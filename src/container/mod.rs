@@ -4,8 +4,11 @@
 //! `bollard`. Everything else sees `Engine`, `DebugContainer` and
 //! `ContainerError`, whose messages say what to do.
 //!
-//! - `engine`: finding and connecting to the Docker Engine (`DOCKER_HOST`,
-//!   Docker contexts), and turning API errors into `ContainerError`s.
+//! - `discover`: which engine the Docker CLI would use (`DOCKER_HOST`, TLS
+//!   settings, Docker contexts), else the default socket and Podman's; pure.
+//! - `engine`: connecting to it with bollard's connectors (socket, TCP, TLS,
+//!   SSH), and turning API errors into `ContainerError`s.
+//! - `reach`: whether the engine shares this machine's loopback; SSH failures.
 //! - `launch`: creating and starting a debug container, ports on 127.0.0.1.
 //! - `inject`: choosing the debugger mode; copying debugpy and the bootstrap in.
 //! - `exec`: DAP through `docker exec` (no published debug port).
@@ -26,6 +29,7 @@
 pub mod archive;
 pub mod commit;
 pub mod diagnose;
+pub mod discover;
 pub mod engine;
 pub mod exec;
 pub mod image;
@@ -35,6 +39,7 @@ pub mod launch;
 pub mod logs;
 pub mod probe;
 pub mod pull;
+pub mod reach;
 pub mod ready;
 pub mod reap;
 pub mod tune;

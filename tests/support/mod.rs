@@ -6,6 +6,8 @@
 //! skip elsewhere.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
 
+pub mod engines;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
