@@ -10,6 +10,7 @@
 //! - `inject`: choosing the debugger mode; copying debugpy and the bootstrap in.
 //! - `exec`: DAP through `docker exec` (no published debug port).
 //! - `image`: `dockdap image debug`, a debuggable variant of an image.
+//! - `build`: building an image from a Dockerfile (the demo's example image).
 //! - `ready`: telling when debugpy really listens inside the container.
 //! - `logs`: streaming the container's output, keeping a tail for diagnoses.
 //! - `diagnose`: a plain-language reading of why a container died.
@@ -24,6 +25,7 @@
 //! - `watchdog`: removes a session's container when its dockdap dies unclean.
 
 pub mod archive;
+pub mod build;
 pub mod commit;
 pub mod diagnose;
 pub mod engine;
