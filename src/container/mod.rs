@@ -8,6 +8,8 @@
 //!   Docker contexts), and turning API errors into `ContainerError`s.
 //! - `launch`: creating and starting a debug container, ports on 127.0.0.1.
 //! - `inject`: choosing the debugger mode; copying debugpy and the bootstrap in.
+//! - `offload`: `inject`'s host-side work (running python3, packing debugpy)
+//!   on the blocking pool, off the runtime's threads.
 //! - `exec`: DAP through `docker exec` (no published debug port).
 //! - `image`: `dockdap image debug`, a debuggable variant of an image.
 //! - `build`: building an image from a Dockerfile (the demo's example image).
@@ -35,6 +37,7 @@ pub mod inject;
 pub mod inspect;
 pub mod launch;
 pub mod logs;
+pub mod offload;
 pub mod probe;
 pub mod pull;
 pub mod ready;
