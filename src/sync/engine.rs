@@ -14,6 +14,8 @@
 //! storage drivers (fuse-overlayfs, vfs), so it is read on full syncs and at
 //! a slower pace. The workspace side is hashed file by file (on a full sync,
 //! every file under the mapped folder; from the watcher, the files it names).
+//! File work (reads, writes, hashes, archive checks, the walk) runs on
+//! tokio's blocking pool, never on the runtime's threads.
 //!
 //! The rounds and the decisions are here; reading both sides is `look`,
 //! writing them is `carry`.
@@ -214,7 +216,7 @@ impl<R: Remote> SyncEngine<R> {
     /// left alone (see `state`). Nothing is copied.
     pub async fn start(&mut self) -> SyncReport {
         let mut report = SyncReport::default();
-        let (local_files, notes) = self.walk_workspace();
+        let (local_files, notes) = self.walk_workspace().await;
         report.notes.extend(notes);
         let changes = match self.remote.changes_once(&self.app_root).await {
             Ok(changes) => self.under_root(changes, &mut report),
@@ -253,7 +255,7 @@ impl<R: Remote> SyncEngine<R> {
     /// A full round: every workspace file and every file the container changed.
     pub async fn sync_all(&mut self) -> SyncReport {
         let mut report = SyncReport::default();
-        let (local_files, notes) = self.walk_workspace();
+        let (local_files, notes) = self.walk_workspace().await;
         report.notes.extend(notes);
         let changes = match self.remote.changes().await {
             Ok(changes) => self.under_root(changes, &mut report),
@@ -364,11 +366,11 @@ impl<R: Remote> SyncEngine<R> {
             let Some((local, remote)) = self.both_sides(&mut report, &path).await else { continue };
             let done = match side {
                 Side::Workspace => {
-                    if let Some(content) = &remote.content {
-                        self.write_conflict_copy(&path, content, &mut report);
+                    if let Some(content) = remote.content.clone() {
+                        self.write_conflict_copy(&path, content, &mut report).await;
                     }
                     match &local.content {
-                        Some(content) => self.push(&path, content, local.executable, &mut report).await,
+                        Some(_) => self.push(&path, &local, &mut report).await,
                         None => {
                             report.notes.push(format!(
                                 "{path}: the workspace has no such file, and deletions are not copied into the container"
@@ -377,8 +379,8 @@ impl<R: Remote> SyncEngine<R> {
                         }
                     }
                 }
-                Side::Container => match &remote.content {
-                    Some(content) => self.pull(&path, content, remote.executable, &mut report),
+                Side::Container => match remote.content.clone() {
+                    Some(content) => self.pull(&path, content, remote.executable, &mut report).await,
                     None => {
                         report.notes.push(format!(
                             "{path}: the container has no such file, and deletions are not copied into the workspace"
@@ -402,7 +404,7 @@ impl<R: Remote> SyncEngine<R> {
     /// Decides and acts for one file. `remote_changed`: the change list names it.
     async fn sync_one(&mut self, path: &RelPath, remote_changed: bool) -> SyncReport {
         let mut report = SyncReport::default();
-        let local = match self.local(path) {
+        let local = match self.local(path).await {
             Ok(seen) => seen,
             Err(note) => {
                 self.problem(&mut report, note);
@@ -430,9 +432,7 @@ impl<R: Remote> SyncEngine<R> {
             Action::StillDiverged => {}
             Action::Pull if self.directions.from_container => self.pull_decided(path, remote, &mut report).await,
             Action::Push if self.directions.to_container => {
-                if let Some(content) = &local.content
-                    && self.push(path, content, local.executable, &mut report).await
-                {
+                if local.content.is_some() && self.push(path, &local, &mut report).await {
                     self.files.entry(path.clone()).or_default().base = Base::Agreed(local.hash);
                 }
             }
@@ -459,8 +459,8 @@ impl<R: Remote> SyncEngine<R> {
                 }
             },
         };
-        if let Some(content) = &remote.content
-            && self.pull(path, content, remote.executable, report)
+        if let Some(content) = remote.content.clone()
+            && self.pull(path, content, remote.executable, report).await
         {
             self.files.entry(path.clone()).or_default().base = Base::Agreed(remote.hash);
         }
@@ -500,7 +500,7 @@ impl<R: Remote> SyncEngine<R> {
                     None => self.fetch_remote(path).await.ok().and_then(|s| s.content),
                 };
                 if let Some(content) = content
-                    && self.write_conflict_copy(path, &content, report)
+                    && self.write_conflict_copy(path, content, report).await
                 {
                     beside = format!("; the container's version is beside it as {path}{CONFLICT_SUFFIX}");
                 }

@@ -2,54 +2,73 @@
 //! (atomically, beneath the root), the container's version beside a
 //! conflicting workspace file, a file into the container (as a one-file
 //! archive, with its missing folders when needed). Nothing is decided here.
+//! Writes and packing run on tokio's blocking pool.
 
 use bytes::Bytes;
 
+use super::look::{Seen, off_runtime};
 use super::{Remote, SyncEngine, SyncReport};
 use crate::container::ContainerError;
-use crate::sync::extract::Hash;
 use crate::sync::names::{CONFLICT_SUFFIX, RelPath};
 use crate::sync::write;
 
 impl<R: Remote> SyncEngine<R> {
-    pub(super) fn pull(&mut self, path: &RelPath, content: &[u8], executable: bool, report: &mut SyncReport) -> bool {
-        match write::write_beneath(&self.workspace, path, content, executable) {
+    /// Writes the container's `content` of `path` into the workspace.
+    pub(super) async fn pull(
+        &mut self,
+        path: &RelPath,
+        content: Bytes,
+        executable: bool,
+        report: &mut SyncReport,
+    ) -> bool {
+        match self.write_workspace(path.clone(), content, executable).await {
             Ok(()) => {
                 report.pulled.push(path.clone());
                 true
             }
-            Err(e) => {
-                report.notes.push(e.to_string());
+            Err(note) => {
+                report.notes.push(note);
                 false
             }
         }
     }
 
-    pub(super) fn write_conflict_copy(&mut self, path: &RelPath, content: &[u8], report: &mut SyncReport) -> bool {
-        let beside = path.with_suffix(CONFLICT_SUFFIX);
-        match write::write_beneath(&self.workspace, &beside, content, false) {
-            Ok(()) => true,
-            Err(e) => {
-                report.notes.push(e.to_string());
-                false
-            }
-        }
-    }
-
-    pub(super) async fn push(
+    /// Writes the container's `content` of `path` beside the workspace file, as `NAME.container`.
+    pub(super) async fn write_conflict_copy(
         &mut self,
         path: &RelPath,
-        content: &[u8],
-        executable: bool,
+        content: Bytes,
         report: &mut SyncReport,
     ) -> bool {
-        let result = self.put_file(path, content, executable).await;
-        match result {
+        match self.write_workspace(path.with_suffix(CONFLICT_SUFFIX), content, false).await {
+            Ok(()) => true,
+            Err(note) => {
+                report.notes.push(note);
+                false
+            }
+        }
+    }
+
+    /// `write::write_beneath` on the blocking pool.
+    async fn write_workspace(&self, rel: RelPath, content: Bytes, executable: bool) -> Result<(), String> {
+        let root = self.workspace.clone();
+        let what = format!("writing {rel}");
+        off_runtime(&what, move || write::write_beneath(&root, &rel, &content, executable))
+            .await?
+            .map_err(|e| e.to_string())
+    }
+
+    /// Copies the workspace's version (`local`) of `path` into the container.
+    pub(super) async fn push(&mut self, path: &RelPath, local: &Seen, report: &mut SyncReport) -> bool {
+        let Some(content) = local.content.clone() else {
+            return false;
+        };
+        match self.put_file(path, content, local.executable).await {
             Ok(()) => {
                 let target = path.in_container(&self.app_root);
                 let stat = self.remote.stat(&target).await.ok().flatten().map(|s| (s.size, s.mtime));
                 let state = self.files.entry(path.clone()).or_default();
-                state.remote_seen = Some((Some(Hash::of(content)), stat));
+                state.remote_seen = Some((local.hash, stat));
                 report.pushed.push(path.clone());
                 true
             }
@@ -62,18 +81,13 @@ impl<R: Remote> SyncEngine<R> {
 
     /// Puts one file into the container: into its folder if that exists,
     /// else from the app root with the missing folders.
-    pub(super) async fn put_file(
-        &self,
-        path: &RelPath,
-        content: &[u8],
-        executable: bool,
-    ) -> Result<(), ContainerError> {
+    async fn put_file(&self, path: &RelPath, content: Bytes, executable: bool) -> Result<(), ContainerError> {
         let mode = if executable { 0o755 } else { 0o644 };
         let dir = match path.parent() {
             Some(parent) => parent.in_container(&self.app_root),
             None => self.app_root.clone(),
         };
-        let single = pack(&[], path.file_name(), content, mode).map_err(|e| ContainerError::Api(e.to_string()))?;
+        let single = pack_off_runtime(Vec::new(), path.file_name().to_owned(), content.clone(), mode).await?;
         match self.remote.put(&dir, single).await {
             Err(ContainerError::PathNotFound { .. }) if path.parent().is_some() => {
                 let folders: Vec<String> = path
@@ -83,13 +97,25 @@ impl<R: Remote> SyncEngine<R> {
                         (1..=parts.len()).map(|n| parts[..n].join("/")).collect()
                     })
                     .unwrap_or_default();
-                let archive =
-                    pack(&folders, path.as_str(), content, mode).map_err(|e| ContainerError::Api(e.to_string()))?;
+                let archive = pack_off_runtime(folders, path.as_str().to_owned(), content, mode).await?;
                 self.remote.put(&self.app_root, archive).await
             }
             other => other,
         }
     }
+}
+
+/// `pack` on the blocking pool (it copies the whole file).
+async fn pack_off_runtime(
+    folders: Vec<String>,
+    name: String,
+    content: Bytes,
+    mode: u32,
+) -> Result<Bytes, ContainerError> {
+    off_runtime(&format!("packing {name}"), move || pack(&folders, &name, &content, mode))
+        .await
+        .map_err(ContainerError::Api)?
+        .map_err(|e| ContainerError::Api(e.to_string()))
 }
 
 /// A tar archive holding `folders` (relative names, outermost first) and one file.

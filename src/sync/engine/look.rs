@@ -3,13 +3,18 @@
 //! stat first, the archive only when the stat moved, checked like any
 //! archive from a container), the container's change list under the app
 //! root, and the workspace walk. Nothing is written here.
+//!
+//! File reads (up to 32 MiB), hashing, checking archives and the walk run on
+//! tokio's blocking pool (`off_runtime`), never on the runtime's threads.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
 
 use super::{Remote, RemoteChange, RemoteKind, RemoteStat, SyncEngine, SyncReport};
-use crate::sync::extract::{self, Hash, Placement};
-use crate::sync::names::{RelPath, is_ignored};
+use crate::sync::extract::{self, Hash, Limits, Placement};
+use crate::sync::names::{HostOs, RelPath, is_ignored};
 use crate::sync::write::{self, WriteError};
 
 /// Most files a workspace walk looks at.
@@ -18,7 +23,7 @@ const MAX_WALK: usize = 20_000;
 /// The current content of one side.
 pub(super) struct Seen {
     pub(super) hash: Option<Hash>,
-    pub(super) content: Option<Vec<u8>>,
+    pub(super) content: Option<Bytes>,
     pub(super) executable: bool,
 }
 
@@ -26,7 +31,7 @@ impl<R: Remote> SyncEngine<R> {
     /// Both sides of `path` as they are now, or `None` after recording why
     /// one of them could not be read.
     pub(super) async fn both_sides(&mut self, report: &mut SyncReport, path: &RelPath) -> Option<(Seen, Seen)> {
-        let sides = match self.local(path) {
+        let sides = match self.local(path).await {
             Ok(local) => self.fetch_remote(path).await.map(|remote| (local, remote)),
             Err(note) => Err(note),
         };
@@ -40,16 +45,9 @@ impl<R: Remote> SyncEngine<R> {
     }
 
     /// The workspace's current content of `path`.
-    pub(super) fn local(&self, path: &RelPath) -> Result<Seen, String> {
-        match write::read_beneath(&self.workspace, path, self.limits.max_file_bytes) {
-            Ok(Some(content)) => Ok(Seen {
-                hash: Some(Hash::of(&content)),
-                executable: write::is_executable(&self.workspace, path),
-                content: Some(content),
-            }),
-            Ok(None) => Ok(Seen { hash: None, content: None, executable: false }),
-            Err(e @ (WriteError::Refused { .. } | WriteError::Io { .. })) => Err(e.to_string()),
-        }
+    pub(super) async fn local(&self, path: &RelPath) -> Result<Seen, String> {
+        let (root, rel, max_bytes) = (self.workspace.clone(), path.clone(), self.limits.max_file_bytes);
+        off_runtime(&format!("reading {path}"), move || read_local(&root, &rel, max_bytes)).await?
     }
 
     /// Whether the container's `path` may differ from what was last seen
@@ -119,7 +117,7 @@ impl<R: Remote> SyncEngine<R> {
                     .map_err(|e| format!("cannot copy {target} out of the container: {e}"))?;
                 match archive {
                     None => Seen { hash: None, content: None, executable: false },
-                    Some(bytes) => self.read_single(path, &bytes)?,
+                    Some(bytes) => self.read_single(path, bytes).await?,
                 }
             }
         };
@@ -129,27 +127,9 @@ impl<R: Remote> SyncEngine<R> {
     }
 
     /// The one file a single-path archive must hold, checked like any archive.
-    pub(super) fn read_single(&self, path: &RelPath, bytes: &[u8]) -> Result<Seen, String> {
-        let base = match path.parent() {
-            Some(parent) => parent.in_container(&self.app_root),
-            None => self.app_root.clone(),
-        };
-        let place = Placement { base: &base, root: &self.app_root };
-        let contents = extract::read_archive(bytes, &place, self.limits, self.host);
-        let prefix = format!("from the container's {}: ", path.in_container(&self.app_root));
-        if let Some(refusal) = contents.refusals.first() {
-            return Err(format!("{prefix}{refusal}"));
-        }
-        if let Some(why) = contents.truncated {
-            return Err(format!("{prefix}{why}"));
-        }
-        let mut files = contents.files.into_iter();
-        match (files.next(), files.next()) {
-            (Some(file), None) if file.path == *path => {
-                Ok(Seen { hash: Some(file.hash), executable: file.executable, content: Some(file.content) })
-            }
-            _ => Err(format!("{prefix}the archive does not hold exactly that one file; not synced")),
-        }
+    pub(super) async fn read_single(&self, path: &RelPath, bytes: Bytes) -> Result<Seen, String> {
+        let (rel, root, limits, host) = (path.clone(), self.app_root.clone(), self.limits, self.host);
+        off_runtime(&format!("checking {path}"), move || read_single(&rel, &root, &bytes, limits, host)).await?
     }
 
     /// Keeps the change list's entries that are under the app root and
@@ -178,34 +158,84 @@ impl<R: Remote> SyncEngine<R> {
 
     /// Every file under the workspace folder that sync handles, without
     /// following symlinks; notes for what was skipped.
-    pub(super) fn walk_workspace(&self) -> (Vec<RelPath>, Vec<String>) {
-        let mut files = Vec::new();
-        let mut notes = Vec::new();
-        let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(self.workspace.clone(), Vec::new())];
-        while let Some((dir, parts)) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-            for entry in entries.flatten() {
-                let Ok(name) = entry.file_name().into_string() else { continue };
-                let mut child_parts = parts.clone();
-                child_parts.push(name);
-                let Ok(rel) = RelPath::from_components(child_parts.iter().map(String::as_str), self.host) else {
-                    continue;
-                };
-                if is_ignored(&rel) {
-                    continue;
+    pub(super) async fn walk_workspace(&self) -> (Vec<RelPath>, Vec<String>) {
+        let (root, host) = (self.workspace.clone(), self.host);
+        off_runtime("walking the workspace", move || walk(root, host))
+            .await
+            .unwrap_or_else(|note| (Vec::new(), vec![note]))
+    }
+}
+
+/// Runs `work` on the blocking pool; a note if it could not finish.
+pub(super) async fn off_runtime<T: Send + 'static>(
+    what: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| format!("{what} stopped: {e}"))
+}
+
+fn read_local(root: &Path, path: &RelPath, max_bytes: u64) -> Result<Seen, String> {
+    match write::read_beneath(root, path, max_bytes) {
+        Ok(Some(content)) => Ok(Seen {
+            hash: Some(Hash::of(&content)),
+            executable: write::is_executable(root, path),
+            content: Some(Bytes::from(content)),
+        }),
+        Ok(None) => Ok(Seen { hash: None, content: None, executable: false }),
+        Err(e @ (WriteError::Refused { .. } | WriteError::Io { .. })) => Err(e.to_string()),
+    }
+}
+
+fn read_single(path: &RelPath, app_root: &str, bytes: &[u8], limits: Limits, host: HostOs) -> Result<Seen, String> {
+    let base = match path.parent() {
+        Some(parent) => parent.in_container(app_root),
+        None => app_root.to_owned(),
+    };
+    let place = Placement { base: &base, root: app_root };
+    let contents = extract::read_archive(bytes, &place, limits, host);
+    let prefix = format!("from the container's {}: ", path.in_container(app_root));
+    if let Some(refusal) = contents.refusals.first() {
+        return Err(format!("{prefix}{refusal}"));
+    }
+    if let Some(why) = contents.truncated {
+        return Err(format!("{prefix}{why}"));
+    }
+    let mut files = contents.files.into_iter();
+    match (files.next(), files.next()) {
+        (Some(file), None) if file.path == *path => {
+            Ok(Seen { hash: Some(file.hash), executable: file.executable, content: Some(Bytes::from(file.content)) })
+        }
+        _ => Err(format!("{prefix}the archive does not hold exactly that one file; not synced")),
+    }
+}
+
+fn walk(workspace: PathBuf, host: HostOs) -> (Vec<RelPath>, Vec<String>) {
+    let mut files = Vec::new();
+    let mut notes = Vec::new();
+    let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(workspace, Vec::new())];
+    while let Some((dir, parts)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let Ok(name) = entry.file_name().into_string() else { continue };
+            let mut child_parts = parts.clone();
+            child_parts.push(name);
+            let Ok(rel) = RelPath::from_components(child_parts.iter().map(String::as_str), host) else {
+                continue;
+            };
+            if is_ignored(&rel) {
+                continue;
+            }
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                stack.push((entry.path(), child_parts));
+            } else if kind.is_file() {
+                if files.len() >= MAX_WALK {
+                    notes.push(format!("the workspace holds more than {MAX_WALK} files; the rest are not synced"));
+                    return (files, notes);
                 }
-                let Ok(kind) = entry.file_type() else { continue };
-                if kind.is_dir() {
-                    stack.push((entry.path(), child_parts));
-                } else if kind.is_file() {
-                    if files.len() >= MAX_WALK {
-                        notes.push(format!("the workspace holds more than {MAX_WALK} files; the rest are not synced"));
-                        return (files, notes);
-                    }
-                    files.push(rel);
-                }
+                files.push(rel);
             }
         }
-        (files, notes)
     }
+    (files, notes)
 }
