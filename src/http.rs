@@ -117,7 +117,7 @@ async fn try_post(addr: &str, path: &str, body: &str) -> io::Result<Reply> {
 /// a reply is an unexpected end (retried), a reply hyper cannot parse is
 /// invalid data (not retried).
 fn io_error(e: hyper::Error) -> io::Error {
-    if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
+    if e.is_parse() {
         return io::Error::new(io::ErrorKind::InvalidData, e);
     }
     let mut source = std::error::Error::source(&e);

@@ -96,6 +96,9 @@ enum Command {
         /// The container to remove.
         #[arg(long)]
         container: String,
+        /// The owner is gone when stdin ends (systems without /proc).
+        #[arg(long)]
+        pipe: bool,
     },
 }
 
@@ -164,8 +167,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Some(Command::Up(args)) => Ok(cli::up::run(args, options.shutdown.clone()).await?),
         Some(Command::Down(args)) => Ok(cli::down::run(args).await?),
         Some(Command::Completions(args)) => Ok(cli::completions::run(args, <Cli as clap::CommandFactory>::command())?),
-        Some(Command::Watchdog { owner, container }) => {
-            dockdap::container::watchdog::run(owner, &container).await?;
+        Some(Command::Watchdog { owner, container, pipe }) => {
+            dockdap::container::watchdog::run(owner, &container, pipe).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
     }
@@ -229,22 +232,53 @@ async fn serve_tcp(
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// SIGINT, SIGTERM and SIGHUP all end the sessions cleanly (containers are
-/// removed); a second signal is not needed and not waited for.
+/// The signals that end the sessions cleanly (containers are removed); a
+/// second one is not needed and not waited for.
 fn spawn_signal_handler(shutdown: CancellationToken) {
     tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
-            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
-        else {
-            tracing::warn!("cannot install signal handlers");
-            return;
-        };
-        tokio::select! {
-            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = hup.recv() => tracing::info!("SIGHUP: shutting down"),
+        match shutdown_signal().await {
+            Ok(which) => tracing::info!("{which}: shutting down"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot install signal handlers");
+                return;
+            }
         }
         shutdown.cancel();
     });
+}
+
+/// Unix: SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal closed).
+#[cfg(unix)]
+async fn shutdown_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut int, mut term, mut hup) =
+        (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?, signal(SignalKind::hangup())?);
+    Ok(tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+        _ = hup.recv() => "SIGHUP",
+    })
+}
+
+/// Windows: Ctrl-C, Ctrl-Break, the console window closed, logoff and
+/// shutdown (the last three leave a few seconds before Windows ends the
+/// process).
+#[cfg(windows)]
+async fn shutdown_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::windows;
+    let (mut c, mut brk, mut close) = (windows::ctrl_c()?, windows::ctrl_break()?, windows::ctrl_close()?);
+    let (mut logoff, mut down) = (windows::ctrl_logoff()?, windows::ctrl_shutdown()?);
+    Ok(tokio::select! {
+        _ = c.recv() => "Ctrl-C",
+        _ = brk.recv() => "Ctrl-Break",
+        _ = close.recv() => "the console closing",
+        _ = logoff.recv() => "logoff",
+        _ = down.recv() => "system shutdown",
+    })
+}
+
+/// Elsewhere: Ctrl-C.
+#[cfg(not(any(unix, windows)))]
+async fn shutdown_signal() -> std::io::Result<&'static str> {
+    tokio::signal::ctrl_c().await.map(|()| "Ctrl-C")
 }

@@ -213,6 +213,8 @@ async fn pulling_from_an_unreachable_registry_fails_quickly_and_clearly() {
     }
 }
 
+// The stand-in credential helper is a shell script.
+#[cfg(unix)]
 #[tokio::test]
 async fn pulls_use_the_docker_credential_helpers() {
     if !require_docker() {
