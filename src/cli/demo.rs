@@ -44,18 +44,25 @@ pub enum DemoError {
         missing: String,
     },
     /// Docker said no.
-    #[error(transparent)]
-    Container(#[from] crate::container::ContainerError),
+    #[error("{0}")]
+    Container(crate::container::ContainerError),
     /// The session misbehaved.
     #[error("the debug session failed: {0}")]
-    Session(#[from] ClientError),
+    Session(ClientError),
     /// The scoring request failed.
-    #[error(transparent)]
-    Http(#[from] http::HttpError),
+    #[error("{0}")]
+    Http(http::HttpError),
     /// Writing the report failed.
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Io(std::io::Error),
 }
+
+from_error!(DemoError:
+    Container(crate::container::ContainerError),
+    Session(ClientError),
+    Http(http::HttpError),
+    Io(std::io::Error),
+);
 
 /// The source checkout's root, where `examples/` and `images/` live.
 pub fn source_root() -> PathBuf {
@@ -230,6 +237,13 @@ fn marker_line(file: &Path, marker: &str) -> Result<i64, DemoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_say_their_cause_once() {
+        let e = launch_failed("image not found".into());
+        assert!(std::error::Error::source(&e).is_none(), "main prints the chain: a source would repeat it");
+        assert_eq!(e.to_string(), "the debug session failed: request launch failed: image not found");
+    }
 
     #[test]
     fn long_values_are_shortened_on_a_character_boundary() {

@@ -20,6 +20,19 @@
 //! their arguments as a clap `Args` struct, so `main.rs` only names them.
 //! Errors are `CliError`s (the demo's `DemoError`), which say what to do.
 
+/// `From` impls that wrap each error type in its variant, without making it
+/// the `source`: the variants' messages already include their causes, and
+/// `main` prints the whole chain.
+macro_rules! from_error {
+    ($target:ident: $($variant:ident($ty:ty)),* $(,)?) => {$(
+        impl From<$ty> for $target {
+            fn from(e: $ty) -> $target {
+                $target::$variant(e)
+            }
+        }
+    )*};
+}
+
 pub mod commit;
 pub mod completions;
 pub mod configfile;
@@ -75,17 +88,7 @@ pub enum CliError {
     Io(std::io::Error),
 }
 
-macro_rules! from_error {
-    ($($variant:ident($ty:ty)),* $(,)?) => {$(
-        impl From<$ty> for CliError {
-            fn from(e: $ty) -> CliError {
-                CliError::$variant(e)
-            }
-        }
-    )*};
-}
-
-from_error!(
+from_error!(CliError:
     Container(ContainerError),
     Config(ConfigError),
     ConfigFile(configfile::ConfigFileError),
