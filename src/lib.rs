@@ -16,8 +16,8 @@
 //! - [`transport`]: stdio and TCP streams.
 //! - [`client`]: a small DAP client for the demo, benchmarks and tests.
 //! - [`http`]: one POST to a scoring endpoint.
-//! - [`demo`]: `dockdap demo`, the main job end to end.
-//! - [`cli`]: the command-line helpers (`doctor`, `score`, `logs`, `up`/`down`, `completions`).
+//! - [`cli`]: the commands (`demo`, `doctor`, `score`, `logs`, `up`, `down`,
+//!   `commit`, `reap`, `image`, `schema`, `completions`), one file each.
 //! - [`error`]: the error type and who is to blame.
 
 pub mod cli;
@@ -25,7 +25,6 @@ pub mod client;
 pub mod config;
 pub mod container;
 pub mod dap;
-pub mod demo;
 pub mod error;
 pub mod http;
 pub mod paths;

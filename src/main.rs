@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 use tracing_subscriber::EnvFilter;
 
+use dockdap::cli;
 use dockdap::session::{self, SessionOptions};
 use dockdap::transport;
 
@@ -60,7 +61,7 @@ enum Command {
     ///
     /// Example: dockdap image debug dockdap/azureml-score:stock
     #[command(subcommand)]
-    Image(ImageCommand),
+    Image(cli::image::ImageCommand),
     /// Print the JSON schema of the launch and attach configurations.
     ///
     /// Example: dockdap schema > dockdap.schema.json
@@ -69,35 +70,23 @@ enum Command {
     /// image (`debug:1` -> `debug:2`), labelled, without pausing it.
     ///
     /// Example: dockdap commit dockdap-debug-1-ab12cd34
-    Commit {
-        /// The container's name or id.
-        name: String,
-        /// The image to create, as REPOSITORY:TAG (default: the next free version of the container's image).
-        #[arg(long, value_name = "REPO:TAG")]
-        tag: Option<String>,
-        /// Pause the container while committing (a consistent snapshot; a debugged program freezes meanwhile).
-        #[arg(long)]
-        pause: bool,
-        /// The app's folder in the container, whose changed files the image's comment lists.
-        #[arg(long, value_name = "PATH", default_value = dockdap::config::DEFAULT_APP_ROOT)]
-        app_root: String,
-    },
+    Commit(cli::commit::CommitArgs),
     /// Check the Docker Engine, an image (Python, debugpy, appRoot, the entry
     /// script's init() and run(), the model directory) and dry-run init();
     /// print findings with fixes.
-    Doctor(dockdap::cli::doctor::DoctorArgs),
+    Doctor(cli::doctor::DoctorArgs),
     /// Send a scoring request (default: the sample to
     /// http://127.0.0.1:8000/score) and print the reply.
-    Score(dockdap::cli::score::ScoreArgs),
+    Score(cli::score::ScoreArgs),
     /// Print a container's output (its stdout and stderr).
-    Logs(dockdap::cli::logs::LogsArgs),
+    Logs(cli::logs::LogsArgs),
     /// Start a debug container from a launch configuration file without an
     /// editor, and print how to attach to it.
-    Up(dockdap::cli::up::UpArgs),
+    Up(cli::up::UpArgs),
     /// Stop and remove a container dockdap started.
-    Down(dockdap::cli::up::DownArgs),
+    Down(cli::down::DownArgs),
     /// Print shell completions (bash, zsh, fish).
-    Completions(dockdap::cli::completions::CompletionsArgs),
+    Completions(cli::completions::CompletionsArgs),
     /// Internal: removes CONTAINER when the dockdap process OWNER dies.
     #[command(hide = true)]
     Watchdog {
@@ -107,25 +96,9 @@ enum Command {
         /// The container to remove.
         #[arg(long)]
         container: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum ImageCommand {
-    /// Make a debuggable variant of an image (debugpy added, started on port
-    /// 5678, waiting for the debugger) without a Dockerfile or a network.
-    ///
-    /// Example: dockdap image debug debug:1 --tag debug:1-debug
-    Debug {
-        /// The image to start from.
-        image: String,
-        /// The new image's tag (default: IMAGE's tag with `-debug` appended).
+        /// The owner is gone when stdin ends (systems without /proc).
         #[arg(long)]
-        tag: Option<String>,
-        /// The debugpy package folder to copy in (default: DOCKDAP_DEBUGPY,
-        /// else the one this machine's python3 imports).
-        #[arg(long, value_name = "DIR")]
-        debugpy: Option<String>,
+        pipe: bool,
     },
 }
 
@@ -183,69 +156,19 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             None => serve_stdio(options).await,
             Some(addr) => serve_tcp(addr, cli.allow_remote, options).await,
         },
-        Some(Command::Demo) => {
-            let mut stdout = std::io::stdout();
-            dockdap::demo::run(&mut stdout).await?;
-            Ok(std::process::ExitCode::SUCCESS)
-        }
-        Some(Command::Reap) => {
-            let engine = dockdap::container::Engine::connect().await?;
-            let removed = dockdap::container::reap::reap(&engine).await?;
-            let mut stdout = std::io::stdout().lock();
-            if removed.is_empty() {
-                writeln!(stdout, "nothing to remove: no container of a dead dockdap session")?;
-            }
-            for name in removed {
-                writeln!(stdout, "removed {name}")?;
-            }
-            Ok(std::process::ExitCode::SUCCESS)
-        }
-        Some(Command::Commit { name, tag, pause, app_root }) => {
-            let container = dockdap::container::ContainerRef::find(&name).await?;
-            let request = dockdap::container::commit::CommitRequest { tag, pause, app_root };
-            let snapshot = container.commit(&request).await.with_context(|| format!("cannot snapshot {name}"))?;
-            let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "{}", snapshot.image)?;
-            if snapshot.changed.is_empty() {
-                writeln!(stdout, "  nothing changed under {}", request.app_root)?;
-            } else {
-                writeln!(stdout, "  changed under {}: {}", request.app_root, snapshot.changed.join(", "))?;
-            }
-            for warning in &snapshot.warnings {
-                writeln!(stdout, "  warning: {warning}")?;
-            }
-            Ok(std::process::ExitCode::SUCCESS)
-        }
-        Some(Command::Image(ImageCommand::Debug { image, tag, debugpy })) => {
-            let engine = dockdap::container::Engine::connect().await?;
-            let made = dockdap::container::image::make_debug_image(&engine, &image, tag.as_deref(), debugpy.as_deref())
-                .await?;
-            let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "built {} from {image} (debugpy from {})", made.tag, made.debugpy)?;
-            writeln!(stdout, "it starts debugpy on port 5678 and waits for the debugger; launch it with")?;
-            writeln!(
-                stdout,
-                "  {{\"type\": \"dockdap\", \"request\": \"launch\", \"image\": \"{}\", \"debugger\": \"image\"}}",
-                made.tag
-            )?;
-            Ok(std::process::ExitCode::SUCCESS)
-        }
-        Some(Command::Doctor(args)) => Ok(dockdap::cli::doctor::run(args, options.shutdown.clone()).await?),
-        Some(Command::Score(args)) => Ok(dockdap::cli::score::run(args).await?),
-        Some(Command::Logs(args)) => Ok(dockdap::cli::logs::run(args, options.shutdown.clone()).await?),
-        Some(Command::Up(args)) => Ok(dockdap::cli::up::run_up(args, options.shutdown.clone()).await?),
-        Some(Command::Down(args)) => Ok(dockdap::cli::up::run_down(args).await?),
-        Some(Command::Completions(args)) => {
-            Ok(dockdap::cli::completions::run(args, <Cli as clap::CommandFactory>::command())?)
-        }
-        Some(Command::Watchdog { owner, container }) => {
-            dockdap::container::watchdog::run(owner, &container).await?;
-            Ok(std::process::ExitCode::SUCCESS)
-        }
-        Some(Command::Schema) => {
-            let text = serde_json::to_string_pretty(&dockdap::config::schema())?;
-            let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "{text}")?;
+        Some(Command::Demo) => Ok(cli::demo::run().await?),
+        Some(Command::Reap) => Ok(cli::reap::run().await?),
+        Some(Command::Commit(args)) => Ok(cli::commit::run(args).await?),
+        Some(Command::Image(command)) => Ok(cli::image::run(command).await?),
+        Some(Command::Schema) => Ok(cli::schema::run()?),
+        Some(Command::Doctor(args)) => Ok(cli::doctor::run(args, options.shutdown.clone()).await?),
+        Some(Command::Score(args)) => Ok(cli::score::run(args).await?),
+        Some(Command::Logs(args)) => Ok(cli::logs::run(args, options.shutdown.clone()).await?),
+        Some(Command::Up(args)) => Ok(cli::up::run(args, options.shutdown.clone()).await?),
+        Some(Command::Down(args)) => Ok(cli::down::run(args).await?),
+        Some(Command::Completions(args)) => Ok(cli::completions::run(args, <Cli as clap::CommandFactory>::command())?),
+        Some(Command::Watchdog { owner, container, pipe }) => {
+            dockdap::container::watchdog::run(owner, &container, pipe).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
     }
@@ -309,22 +232,53 @@ async fn serve_tcp(
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// SIGINT, SIGTERM and SIGHUP all end the sessions cleanly (containers are
-/// removed); a second signal is not needed and not waited for.
+/// The signals that end the sessions cleanly (containers are removed); a
+/// second one is not needed and not waited for.
 fn spawn_signal_handler(shutdown: CancellationToken) {
     tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
-            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
-        else {
-            tracing::warn!("cannot install signal handlers");
-            return;
-        };
-        tokio::select! {
-            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = hup.recv() => tracing::info!("SIGHUP: shutting down"),
+        match shutdown_signal().await {
+            Ok(which) => tracing::info!("{which}: shutting down"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot install signal handlers");
+                return;
+            }
         }
         shutdown.cancel();
     });
+}
+
+/// Unix: SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal closed).
+#[cfg(unix)]
+async fn shutdown_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut int, mut term, mut hup) =
+        (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?, signal(SignalKind::hangup())?);
+    Ok(tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+        _ = hup.recv() => "SIGHUP",
+    })
+}
+
+/// Windows: Ctrl-C, Ctrl-Break, the console window closed, logoff and
+/// shutdown (the last three leave a few seconds before Windows ends the
+/// process).
+#[cfg(windows)]
+async fn shutdown_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::windows;
+    let (mut c, mut brk, mut close) = (windows::ctrl_c()?, windows::ctrl_break()?, windows::ctrl_close()?);
+    let (mut logoff, mut down) = (windows::ctrl_logoff()?, windows::ctrl_shutdown()?);
+    Ok(tokio::select! {
+        _ = c.recv() => "Ctrl-C",
+        _ = brk.recv() => "Ctrl-Break",
+        _ = close.recv() => "the console closing",
+        _ = logoff.recv() => "logoff",
+        _ = down.recv() => "system shutdown",
+    })
+}
+
+/// Elsewhere: Ctrl-C.
+#[cfg(not(any(unix, windows)))]
+async fn shutdown_signal() -> std::io::Result<&'static str> {
+    tokio::signal::ctrl_c().await.map(|()| "Ctrl-C")
 }

@@ -1,5 +1,5 @@
-//! The command-line helpers against a real Docker Engine and the example
-//! images (issue 7): `doctor`, `score`, `logs`, `up`/`down`, `completions`,
+//! The commands against a real Docker Engine and the example images
+//! (issue 7): `demo`, `doctor`, `score`, `logs`, `up`/`down`, `completions`,
 //! and pulling from a registry, each on its main path and its main failure
 //! (no daemon, unknown container, nothing listening, image missing).
 //!
@@ -213,6 +213,8 @@ async fn pulling_from_an_unreachable_registry_fails_quickly_and_clearly() {
     }
 }
 
+// The stand-in credential helper is a shell script.
+#[cfg(unix)]
 #[tokio::test]
 async fn pulls_use_the_docker_credential_helpers() {
     if !require_docker() {
@@ -481,6 +483,36 @@ async fn up_and_down_failures_say_what_to_do() {
     assert!(inspect_container(&name).is_none());
     let unknown = dockdap(&["down", "dockdap-cli-no-such-container"], tmp.path(), &[], None).await;
     assert!(unknown.code == 1 && unknown.stderr.contains("not found"), "{unknown:?}");
+}
+
+/// The main job, as the README's quick start runs it: `dockdap demo` stops at
+/// the breakpoint in run() after a real scoring request, shows the stack with
+/// workspace paths and the locals, prints the service's reply, and leaves no
+/// container behind.
+#[tokio::test]
+async fn demo_stops_in_run_shows_what_an_editor_shows_and_cleans_up() {
+    if !require_docker() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let run = dockdap(&["demo"], tmp.path(), &[], None).await;
+    let name =
+        run.stdout.lines().find_map(|l| l.trim().strip_prefix("container ")?.split(' ').next()).map(str::to_owned);
+    let _removed = name.clone().map(Removed);
+    assert_eq!(run.code, 0, "{run:?}");
+    let score = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/azureml-score/score.py");
+    let line = line_of(&score, "dockdap-demo: breakpoint");
+    for expected in [
+        "stopped (breakpoint) in thread".to_owned(),
+        format!("run              {}:{line}", score.display()),
+        "raw_data = '{\"data\": [[1, 2, 3".to_owned(),
+        "POST /score -> 200: [39.0, 22.5]".to_owned(),
+    ] {
+        assert!(run.stdout.contains(&expected), "the demo shows {expected:?}: {}", run.stdout);
+    }
+    let name = name.unwrap_or_else(|| panic!("no container line: {}", run.stdout));
+    assert!(run.stdout.contains(&format!("container {name} removed")), "{}", run.stdout);
+    assert!(inspect_container(&name).is_none(), "{name} is still there");
 }
 
 #[tokio::test]

@@ -2,6 +2,10 @@
 //! debugpy never starting, the Docker Engine going away mid-session, browsers
 //! knocking on the TCP listener, and a short soak. Each asserts what the user
 //! sees and that nothing is left behind.
+//!
+//! Unix only: it cuts a Unix-socket proxy to the engine, sends signals and
+//! reads /proc.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
 
 mod support;
@@ -54,6 +58,40 @@ async fn dockdap_killed_with_sigkill_leaves_no_container() {
     dockdap.kill().await.unwrap();
     // The watchdog, not the next session, removes it.
     assert!(wait_gone(&name, Duration::from_secs(15)).await, "the watchdog removes the container of a killed dockdap");
+}
+
+/// Where there is no /proc (macOS, Windows) the watchdog watches a pipe
+/// its owner holds instead of the owner's pid. Run here with `--pipe`, so
+/// that fallback is exercised on Linux too: the container stays while the
+/// owner holds its end, and goes once the owner lets go.
+#[tokio::test]
+async fn the_pipe_watchdog_removes_the_container_once_its_owner_lets_go() {
+    if !require_docker() {
+        return;
+    }
+    let name = format!("dockdap-test-pipe-watchdog-{}", std::process::id());
+    let owner = std::process::id().to_string();
+    let created = std::process::Command::new("docker")
+        .args(["run", "-d", "--name", &name, "--label", "dockdap.session=pipe-watchdog-test"])
+        .args(["--label", &format!("dockdap.pid={owner}"), DEBUG_IMAGE, "sleep", "600"])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let mut watchdog = tokio::process::Command::new(dockdap_bin())
+        .args(["watchdog", "--owner", &owner, "--container", &name, "--pipe"])
+        .stdin(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let still_there = inspect_container(&name).is_some();
+    drop(watchdog.stdin.take());
+    let gone = wait_gone(&name, Duration::from_secs(15)).await;
+    let _ = std::process::Command::new("docker").args(["rm", "-f", &name]).output();
+    assert!(still_there, "the watchdog left the container alone while its owner held the pipe");
+    assert!(gone, "the watchdog removed the container when the pipe closed");
+    let status = tokio::time::timeout(Duration::from_secs(10), watchdog.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "the watchdog exits cleanly: {status}");
 }
 
 #[tokio::test]

@@ -3,8 +3,9 @@
 //! `launch.json` whose `configurations` hold a dockdap one.
 //!
 //! VS Code's `launch.json` is JSON with comments (`//`, `/* */`) and
-//! trailing commas; both are blanked out (line and column numbers stay
-//! right for error messages) before parsing. `${workspaceFolder}`,
+//! trailing commas; it is read by `jsonc-parser` with exactly those two
+//! allowed (anything else JSON does not allow stays an error, with its line
+//! and column), into a `serde_json::Value` that keeps the key order. `${workspaceFolder}`,
 //! `${workspaceFolderBasename}` and `${env:NAME}` are substituted in every
 //! string, as the editor would; the unsubstituted configuration is kept too,
 //! for printing configurations meant to be pasted back into `launch.json`.
@@ -28,7 +29,7 @@ pub enum ConfigFileError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is not JSON (after removing comments and trailing commas).
+    /// The file is not JSON (comments and trailing commas allowed).
     #[error("{path}:{line}:{column}: not valid JSON: {message}")]
     Parse {
         /// The file.
@@ -37,7 +38,7 @@ pub enum ConfigFileError {
         line: usize,
         /// 1-based column.
         column: usize,
-        /// What serde_json said.
+        /// What the parser said.
         message: String,
     },
     /// A launch.json without a dockdap launch configuration.
@@ -98,11 +99,11 @@ pub fn default_launch_json(cwd: &Path) -> Option<PathBuf> {
 pub fn load(path: &Path, name: Option<&str>, cwd: &Path) -> Result<LaunchFile, ConfigFileError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read { path: path.to_path_buf(), source })?;
-    let value: Value = serde_json::from_str(&strip_jsonc(&text)).map_err(|e| ConfigFileError::Parse {
+    let value = parse_jsonc(&text).map_err(|e| ConfigFileError::Parse {
         path: path.to_path_buf(),
-        line: e.line(),
-        column: e.column(),
-        message: without_position(&e.to_string()),
+        line: e.line_display(),
+        column: e.column_display(),
+        message: e.kind().to_string(),
     })?;
     let workspace = workspace_of(path, cwd);
     let (raw, note) = choose(&value, name, path)?;
@@ -213,85 +214,22 @@ fn substitute_str(s: &str, workspace: &Path) -> String {
     out
 }
 
-/// serde_json's message without its " at line L column C" (given separately).
-fn without_position(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message.to_owned(),
-    }
-}
-
-/// Blanks out `//` and `/* */` comments and trailing commas outside strings,
-/// keeping every newline (so positions in errors stay right).
-pub fn strip_jsonc(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    // Index in `out` of a comma that may turn out to be trailing.
-    let mut pending_comma: Option<usize> = None;
-    while i < bytes.len() {
-        let b = bytes[i];
-        match b {
-            b'"' => {
-                pending_comma = None;
-                out.push(b);
-                i += 1;
-                while i < bytes.len() {
-                    let c = bytes[i];
-                    out.push(c);
-                    i += 1;
-                    if c == b'\\' && i < bytes.len() {
-                        out.push(bytes[i]);
-                        i += 1;
-                    } else if c == b'"' {
-                        break;
-                    }
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    out.push(b' ');
-                    i += 1;
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                out.extend_from_slice(b"  ");
-                i += 2;
-                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
-                    out.push(if bytes[i] == b'\n' { b'\n' } else { b' ' });
-                    i += 1;
-                }
-                if i < bytes.len() {
-                    out.extend_from_slice(b"  ");
-                    i += 2;
-                }
-            }
-            b',' => {
-                pending_comma = Some(out.len());
-                out.push(b);
-                i += 1;
-            }
-            b'}' | b']' => {
-                if let Some(at) = pending_comma.take() {
-                    out[at] = b' ';
-                }
-                out.push(b);
-                i += 1;
-            }
-            b' ' | b'\t' | b'\r' | b'\n' => {
-                out.push(b);
-                i += 1;
-            }
-            _ => {
-                pending_comma = None;
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    // Only ASCII bytes were replaced, and only outside strings, so this is
-    // still the UTF-8 it was.
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+/// JSON as VS Code writes `launch.json`: comments and trailing commas, and
+/// nothing else beyond JSON (no single quotes, unquoted keys, hex numbers...).
+pub fn parse_jsonc(text: &str) -> Result<Value, jsonc_parser::errors::ParseError> {
+    let options = jsonc_parser::ParseOptions {
+        allow_comments: true,
+        allow_trailing_commas: true,
+        allow_loose_object_property_names: false,
+        allow_missing_commas: false,
+        allow_single_quoted_strings: false,
+        allow_hexadecimal_numbers: false,
+        allow_unary_plus_numbers: false,
+        allow_bare_decimal_point_numbers: false,
+        allow_non_finite_numbers: false,
+        allow_extended_string_escapes: false,
+    };
+    jsonc_parser::parse_to_serde_value(text, &options)
 }
 
 #[cfg(test)]
@@ -300,7 +238,7 @@ mod tests {
 
     #[track_caller]
     fn check(input: &str, expect: Value) {
-        let parsed: Value = serde_json::from_str(&strip_jsonc(input)).unwrap();
+        let parsed = parse_jsonc(input).unwrap();
         assert_eq!(parsed, expect, "{input}");
     }
 
@@ -313,7 +251,16 @@ mod tests {
         );
         check("[1, /* , */ 2 , ]", serde_json::json!([1, 2]));
         check("{\"é\": \"ü\", // ñ\n}", serde_json::json!({"é": "ü"}));
-        assert_eq!(strip_jsonc("{\n// x\n\"a\": 1}").lines().count(), 3);
+        // Keys keep the file's order (printed configurations stay diffable).
+        let keys: Vec<String> =
+            parse_jsonc("{\"b\": 1, \"a\": 2}").unwrap().as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["b", "a"]);
+        // Positions count the comments' lines; JSON5 extras stay errors.
+        let err = parse_jsonc("{\n// x\n/* y\n */ \"a\": 1 2}").unwrap_err();
+        assert_eq!((err.line_display(), err.column_display()), (4, 11), "{err}");
+        for not_json in ["{'a': 1}", "{a: 1}", "[0x1]", "[+1]", "[1 2]"] {
+            assert!(parse_jsonc(not_json).is_err(), "{not_json}");
+        }
     }
 
     #[test]

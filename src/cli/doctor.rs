@@ -29,10 +29,10 @@ use super::doctor_checks::*;
 use super::output::{self, Progress, Style};
 use super::{CliError, configfile, json_failure};
 use crate::config::DEFAULT_APP_ROOT;
-use crate::container::inspect::{self, env_lookup};
-use crate::container::probe::{self, PythonProgram};
+use crate::container::inspect::{self, ImageInfo, env_lookup};
+use crate::container::probe::{self, ProgramRun, PythonProgram};
 use crate::container::reach::Locality;
-use crate::container::{Engine, pull};
+use crate::container::{ContainerError, Engine, offload, pull};
 use crate::paths::{Mapping, PathMap};
 
 /// `dockdap doctor [IMAGE]`.
@@ -163,8 +163,19 @@ fn resolve_target(args: &DoctorArgs) -> Result<Target, CliError> {
     Ok(Target { image, app_root: args.app_root.clone().or_else(|| field("appRoot")), local_root, env, source })
 }
 
+/// The four sections, in order; each stops the checks when what follows
+/// cannot run (no engine, no image, no Python in it).
 async fn check_all(target: &Target, args: &DoctorArgs, report: &mut Report, shutdown: &CancellationToken) {
-    // The engine.
+    let Some(engine) = check_engine(report).await else { return };
+    let Some(image) = check_image(&engine, target, report).await else { return };
+    let Some(inside) = check_inside(&engine, target, &image, report, shutdown).await else { return };
+    if !args.no_dry_run && inside.can_dry_run {
+        dry_run(&engine, target, &inside, args.timeout, report, shutdown).await;
+    }
+}
+
+/// The engine, and warnings for versions with known problems.
+async fn check_engine(report: &mut Report) -> Option<Engine> {
     report.step("connecting to the Docker Engine");
     let engine = match Engine::connect().await {
         Ok(engine) => engine,
@@ -172,7 +183,7 @@ async fn check_all(target: &Target, args: &DoctorArgs, report: &mut Report, shut
             report.end_step();
             // The engine's errors say what to do.
             report.add(Finding::problem_as_said("engine", e.to_string()));
-            return;
+            return None;
         }
     };
     match inspect::engine_version(&engine).await {
@@ -203,26 +214,52 @@ async fn check_all(target: &Target, args: &DoctorArgs, report: &mut Report, shut
             "check that the engine is a Docker Engine",
         )),
     }
+    Some(engine)
+}
 
-    // The image.
+/// The image, pulled when its reference names a registry.
+async fn check_image(engine: &Engine, target: &Target, report: &mut Report) -> Option<ImageInfo> {
     report.step(&format!("looking for {}", target.image));
     let image = {
         let mut pulling = |line: String| report.step(&line);
-        pull::image_info_or_pull(&engine, &target.image, &mut pulling).await
+        pull::image_info_or_pull(engine, &target.image, &mut pulling).await
     };
-    let image = match image {
-        Ok(image) => image,
+    match image {
+        Ok(image) => {
+            report.add(Finding::ok(
+                "image",
+                format!("image {} ({}, {:.0} MB)", target.image, short_id(&image.id), image.size as f64 / 1_000_000.0),
+            ));
+            Some(image)
+        }
         Err(e) => {
             report.end_step();
             report.add(Finding::problem_as_said("image", e.to_string()));
-            return;
+            None
         }
-    };
-    report.add(Finding::ok(
-        "image",
-        format!("image {} ({}, {:.0} MB)", target.image, short_id(&image.id), image.size as f64 / 1_000_000.0),
-    ));
+    }
+}
 
+/// What the checks inside the image found out, for the dry run.
+struct Inside {
+    app_root: String,
+    entry: String,
+    map: PathMap,
+    /// The app root exists in the image (the dry run starts there).
+    has_app_root: bool,
+    /// No problem that makes a dry run pointless.
+    can_dry_run: bool,
+}
+
+/// Python, debugpy, the app root, the entry script and the model, from one
+/// probe container.
+async fn check_inside(
+    engine: &Engine,
+    target: &Target,
+    image: &ImageInfo,
+    report: &mut Report,
+    shutdown: &CancellationToken,
+) -> Option<Inside> {
     // What the container will see.
     let mut env = image.env.clone();
     env.extend(target.env.iter().cloned());
@@ -235,7 +272,6 @@ async fn check_all(target: &Target, args: &DoctorArgs, report: &mut Report, shut
     let (entry, entry_from) = entry_script(&env, &app_root);
     let model_dir = env_lookup(&env, "AZUREML_MODEL_DIR").unwrap_or_default().to_owned();
 
-    // The probe.
     report.step("looking inside the image");
     let program = PythonProgram {
         image: target.image.clone(),
@@ -246,8 +282,28 @@ async fn check_all(target: &Target, args: &DoctorArgs, report: &mut Report, shut
         no_network: true,
         timeout: Duration::from_secs(60),
     };
-    let probed = probe::run_python(&engine, &program, shutdown).await;
+    let probed = probe::run_python(engine, &program, shutdown).await;
     report.end_step();
+    let (python, facts) = probe_facts(probed, report)?;
+    report.add(python_finding(&python, &facts));
+    let host_debugpy = if facts.has_debugpy() { None } else { Some(offload::find_debugpy(None).await) };
+    report.add(debugpy_finding(&facts, image, host_debugpy));
+    report.add(app_root_finding(&app_root, &facts));
+    let map = PathMap::new(vec![Mapping::new(target.local_root.to_string_lossy(), app_root.clone())]);
+    let entry_finding = entry_finding(&entry, &entry_from, &facts, &map);
+    let can_dry_run = entry_finding.status != Status::Problem;
+    report.add(entry_finding);
+    for finding in model_findings(&model_dir, &facts) {
+        report.add(finding);
+    }
+    Some(Inside { app_root, entry, map, has_app_root: facts.app_root, can_dry_run })
+}
+
+/// The probe's report, or `None` after a finding that says why there is none.
+fn probe_facts(
+    probed: Result<Option<ProgramRun>, ContainerError>,
+    report: &mut Report,
+) -> Option<(String, ProbeReport)> {
     let run = match probed {
         Ok(Some(run)) => run,
         Ok(None) => {
@@ -256,7 +312,7 @@ async fn check_all(target: &Target, args: &DoctorArgs, report: &mut Report, shut
                 "no Python in the image (neither python3 nor python is on its PATH)",
                 "debugging needs the image's own Python interpreter; use an image built on a Python base (e.g. FROM python:3.11-slim)",
             ));
-            return;
+            return None;
         }
         Err(e) => {
             report.add(Finding::problem(
@@ -264,11 +320,11 @@ async fn check_all(target: &Target, args: &DoctorArgs, report: &mut Report, shut
                 format!("cannot run a probe container from the image: {e}"),
                 "check that the image runs on this engine (`docker run --rm IMAGE python3 --version`)",
             ));
-            return;
+            return None;
         }
     };
-    let facts = match parse_marker::<ProbeReport>(&run) {
-        Some(facts) => facts,
+    match parse_marker::<ProbeReport>(&run) {
+        Some(facts) => Some((run.python, facts)),
         None => {
             report.add(
                 Finding::problem(
@@ -282,43 +338,38 @@ async fn check_all(target: &Target, args: &DoctorArgs, report: &mut Report, shut
                 )
                 .with_detail(tail(&format!("{}{}", run.stdout, run.stderr), 15)),
             );
-            return;
+            None
         }
-    };
-    let mut can_dry_run = true;
-    report.add(python_finding(&run.python, &facts));
-    report.add(debugpy_finding(&facts, &image));
-    report.add(app_root_finding(&app_root, &facts));
-    let map = PathMap::new(vec![Mapping::new(target.local_root.to_string_lossy(), app_root.clone())]);
-    let entry_finding = entry_finding(&entry, &entry_from, &facts, &map);
-    can_dry_run &= entry_finding.status != Status::Problem;
-    report.add(entry_finding);
-    for finding in model_findings(&model_dir, &facts) {
-        report.add(finding);
     }
+}
 
-    // The dry run.
-    if args.no_dry_run || !can_dry_run {
-        return;
-    }
-    report.step(&format!("dry run: importing {} and calling init()", file_name(&entry)));
+/// The image's Python imports the entry script and calls `init()`, without a debugger.
+async fn dry_run(
+    engine: &Engine,
+    target: &Target,
+    inside: &Inside,
+    timeout: f64,
+    report: &mut Report,
+    shutdown: &CancellationToken,
+) {
+    report.step(&format!("dry run: importing {} and calling init()", file_name(&inside.entry)));
     let program = PythonProgram {
         image: target.image.clone(),
         code: DRY_RUN.to_owned(),
-        args: vec![entry.clone(), app_root.clone()],
+        args: vec![inside.entry.clone(), inside.app_root.clone()],
         env: {
             let mut env = target.env.clone();
             env.push("PYTHONDONTWRITEBYTECODE=1".into());
             env
         },
-        working_dir: facts.app_root.then(|| app_root.clone()),
+        working_dir: inside.has_app_root.then(|| inside.app_root.clone()),
         no_network: false,
-        timeout: Duration::from_secs_f64(args.timeout.max(1.0)),
+        timeout: Duration::from_secs_f64(timeout.max(1.0)),
     };
-    let result = probe::run_python(&engine, &program, shutdown).await;
+    let result = probe::run_python(engine, &program, shutdown).await;
     report.end_step();
     report.add(match result {
-        Ok(Some(run)) => dry_run_finding(&run, &map, &entry, args.timeout),
+        Ok(Some(run)) => dry_run_finding(&run, &inside.map, &inside.entry, timeout),
         Ok(None) => Finding::problem("dryRun", "no Python in the image for the dry run", "see the python check"),
         Err(e) => Finding::problem("dryRun", format!("the dry run could not start: {e}"), "see the checks above"),
     });

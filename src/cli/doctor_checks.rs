@@ -3,12 +3,12 @@
 //! to findings: ok / warning / problem, each with its fix. `doctor.rs` runs
 //! the containers and prints; the Python programs they run are in `python/`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::container::diagnose;
-use crate::container::inject;
+use crate::container::inject::{self, InjectError};
 use crate::container::inspect::{EngineVersion, ImageInfo, env_lookup};
 use crate::container::probe::ProgramRun;
 use crate::paths::{PathMap, rewrite_traceback_to_host};
@@ -209,7 +209,19 @@ pub(super) fn app_root_finding(app_root: &str, facts: &ProbeReport) -> Finding {
     }
 }
 
-pub(super) fn debugpy_finding(facts: &ProbeReport, image: &ImageInfo) -> Finding {
+impl ProbeReport {
+    /// Whether the image's Python imports debugpy.
+    pub(super) fn has_debugpy(&self) -> bool {
+        self.debugpy.is_some()
+    }
+}
+
+/// `host`: where this machine's debugpy is (asked only when the image has none).
+pub(super) fn debugpy_finding(
+    facts: &ProbeReport,
+    image: &ImageInfo,
+    host: Option<Result<PathBuf, InjectError>>,
+) -> Finding {
     if let Some(version) = &facts.debugpy {
         return Finding::ok("debugpy", format!("debugpy {version} in the image"));
     }
@@ -226,7 +238,7 @@ pub(super) fn debugpy_finding(facts: &ProbeReport, image: &ImageInfo) -> Finding
     } else {
         "at start-up"
     };
-    match inject::find_debugpy(None) {
+    match host.unwrap_or_else(|| Err(InjectError::NoDebugpy("not looked for".into()))) {
         Ok(path) => Finding::ok(
             "debugpy",
             format!("debugpy is not in the image; dockdap injects it from {} {how}", path.display()),
@@ -239,29 +251,39 @@ pub(super) fn debugpy_finding(facts: &ProbeReport, image: &ImageInfo) -> Finding
 pub(super) fn entry_finding(entry: &str, from: &str, facts: &ProbeReport, map: &PathMap) -> Finding {
     // The workspace's copy when there is one (what the user edits), else the image's path.
     let shown = map.to_host(entry).filter(|host| Path::new(host).is_file()).unwrap_or_else(|| entry.to_owned());
+    entry_file_problem(entry, from, facts, &shown).unwrap_or_else(|| entry_functions_finding(&shown, from, facts))
+}
+
+/// The entry script missing, unreadable or not parsing.
+fn entry_file_problem(entry: &str, from: &str, facts: &ProbeReport, shown: &str) -> Option<Finding> {
     if !facts.entry_exists {
-        return Finding::problem(
+        return Some(Finding::problem(
             "entryScript",
             format!("the entry script {entry} ({from}) is not in the image"),
             "set AZUREML_ENTRY_SCRIPT to the scoring script's path (relative to appRoot), or copy score.py into appRoot",
-        );
+        ));
     }
     if let Some(error) = &facts.entry_error {
-        return Finding::problem(
+        return Some(Finding::problem(
             "entryScript",
             format!("cannot read the entry script {entry}: {error}"),
             "check its permissions and encoding (UTF-8)",
-        );
+        ));
     }
-    if let Some(syntax) = &facts.syntax_error {
-        let line = syntax.line.map(|l| format!(":{l}")).unwrap_or_default();
-        return Finding::problem(
+    let syntax = facts.syntax_error.as_ref()?;
+    let line = syntax.line.map(|l| format!(":{l}")).unwrap_or_default();
+    Some(
+        Finding::problem(
             "entryScript",
             format!("{shown}{line} does not parse: {}", syntax.message),
             "fix the syntax error (the server fails to import the script)",
         )
-        .with_detail(syntax.text.clone());
-    }
+        .with_detail(syntax.text.clone()),
+    )
+}
+
+/// `init()` and `run()` at the top level, callable the way the server calls them.
+fn entry_functions_finding(shown: &str, from: &str, facts: &ProbeReport) -> Finding {
     let mut missing = Vec::new();
     let mut notes = Vec::new();
     let init = facts.functions.get("init");

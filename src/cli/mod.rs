@@ -1,24 +1,51 @@
-//! The command-line helpers: the parts of the debugging routine that happen
-//! outside a debug session, as thin fronts over the code the adapter uses.
+//! The commands: every `dockdap COMMAND`, one file each, as thin fronts
+//! over the code the adapter uses. `main.rs` only parses the command line
+//! and calls the command's `run`.
 //!
-//! One file per command: `doctor` (check an image and dry-run `init()`;
-//! its checks are in `doctor_checks`),
-//! `score` (one scoring request), `logs` (a container's output), `up`
-//! (`up` and `down`: a debug container without an editor) and
-//! `completions`; `output` has colours, progress and `--json`, and
-//! `configfile` reads launch configurations from files.
+//! - `demo`: the main job end to end (`example_image` gets its image ready:
+//!   built from the Dockerfile when a registry answers, else offline).
+//! - `doctor`: check an image and dry-run `init()` (its checks are in
+//!   `doctor_checks`, the Python programs they run in `python/`).
+//! - `score`: one scoring request. `logs`: a container's output.
+//! - `up` / `down`: a debug container without an editor, and its end.
+//! - `commit`: a snapshot. `reap`: dead sessions' containers.
+//! - `image`: `image debug`, a debuggable variant of an image.
+//! - `schema`: the configuration's JSON schema. `completions`: shell completions.
+//!
+//! `output` has colours, progress and `--json`, and `configfile` reads
+//! launch configurations from files.
 //!
 //! Every command writes its report on stdout (with `--json`, exactly one
 //! JSON document, also when it fails) and progress on stderr. Commands take
 //! their arguments as a clap `Args` struct, so `main.rs` only names them.
-//! Errors are `CliError`s, which say what to do.
+//! Errors are `CliError`s (the demo's `DemoError`), which say what to do.
 
+/// `From` impls that wrap each error type in its variant, without making it
+/// the `source`: the variants' messages already include their causes, and
+/// `main` prints the whole chain.
+macro_rules! from_error {
+    ($target:ident: $($variant:ident($ty:ty)),* $(,)?) => {$(
+        impl From<$ty> for $target {
+            fn from(e: $ty) -> $target {
+                $target::$variant(e)
+            }
+        }
+    )*};
+}
+
+pub mod commit;
 pub mod completions;
 pub mod configfile;
+pub mod demo;
 pub mod doctor;
 mod doctor_checks;
+pub mod down;
+mod example_image;
+pub mod image;
 pub mod logs;
 pub mod output;
+pub mod reap;
+pub mod schema;
 pub mod score;
 pub mod up;
 
@@ -42,6 +69,14 @@ pub enum CliError {
     /// The service did not answer.
     #[error("{0}")]
     Http(HttpError),
+    /// A step failed; `what` says which.
+    #[error("{what}: {cause}")]
+    Failed {
+        /// The step, e.g. "cannot snapshot NAME".
+        what: String,
+        /// Why (not a `source`: the message already includes it).
+        cause: ContainerError,
+    },
     /// The command line asks for something impossible.
     #[error("{0}")]
     Usage(String),
@@ -53,17 +88,7 @@ pub enum CliError {
     Io(std::io::Error),
 }
 
-macro_rules! from_error {
-    ($($variant:ident($ty:ty)),* $(,)?) => {$(
-        impl From<$ty> for CliError {
-            fn from(e: $ty) -> CliError {
-                CliError::$variant(e)
-            }
-        }
-    )*};
-}
-
-from_error!(
+from_error!(CliError:
     Container(ContainerError),
     Config(ConfigError),
     ConfigFile(configfile::ConfigFileError),

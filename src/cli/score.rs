@@ -6,11 +6,11 @@
 //! `http::post_json`, the same single POST the `dockdap/score` DAP request
 //! uses; plain HTTP only: the service is a local container.
 
-use std::io::Read as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tokio::io::AsyncReadExt as _;
 use tokio::time::Instant;
 
 use super::output::{self, Style};
@@ -65,12 +65,14 @@ async fn score(args: ScoreArgs) -> Result<ExitCode, CliError> {
         None => http::SAMPLE.to_owned(),
         Some("-") => {
             let mut text = String::new();
-            std::io::stdin()
+            tokio::io::stdin()
                 .read_to_string(&mut text)
+                .await
                 .map_err(|e| CliError::Usage(format!("cannot read the request body from stdin: {e}")))?;
             text
         }
-        Some(file) => std::fs::read_to_string(file)
+        Some(file) => tokio::fs::read_to_string(file)
+            .await
             .map_err(|e| CliError::Usage(format!("cannot read the request body from {file}: {e}")))?,
     };
     let url = format!("http://{addr}{path}");

@@ -1,13 +1,11 @@
-//! `dockdap up CONFIG` and `dockdap down NAME`: a debug container without an
-//! editor, the seed's `docker run ... debug:1` done right.
+//! `dockdap up CONFIG`: a debug container without an editor, the seed's
+//! `docker run ... debug:1` done right (`down` removes it).
 //!
 //! `up` starts the container through the same `DebugContainer::launch` the
 //! adapter uses (labels, ports on 127.0.0.1, the debugger mode, waiting for
 //! debugpy, the diagnosis when it dies), with `keepContainer` forced on so it
 //! outlives `up` (and is left alone by reaping), then prints the service
-//! URLs and an attach configuration to paste into the editor. `down` stops
-//! and removes a container that carries dockdap's labels; others only with
-//! `--force`.
+//! URLs and an attach configuration to paste into the editor.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,7 +17,7 @@ use super::configfile;
 use super::output::{self, Progress, Style};
 use super::{CliError, json_failure};
 use crate::config::{DEFAULT_APP_ROOT, DEFAULT_DEBUG_PORT, DebuggerMode, Request, SessionConfig, TransportMode};
-use crate::container::{DebugContainer, Engine, inspect};
+use crate::container::DebugContainer;
 use crate::target::{EventSender, TargetEvent};
 
 /// How long the Azure ML hook's workers wait for an editor to attach after
@@ -45,24 +43,8 @@ pub struct UpArgs {
     pub json: bool,
 }
 
-/// `dockdap down NAME`.
-#[derive(Debug, Clone, clap::Args)]
-#[command(after_help = "Examples:
-  dockdap down dockdap-azureml-score-debug-1a2b3c4d
-  dockdap down someone-elses-container --force")]
-pub struct DownArgs {
-    /// The container's name or id
-    pub name: String,
-    /// Also stop and remove a container dockdap did not create
-    #[arg(long)]
-    pub force: bool,
-    /// Seconds to wait after SIGTERM before SIGKILL
-    #[arg(long, short = 't', default_value_t = 5)]
-    pub time: i32,
-}
-
 /// Runs `dockdap up`.
-pub async fn run_up(args: UpArgs, shutdown: CancellationToken) -> Result<ExitCode, CliError> {
+pub async fn run(args: UpArgs, shutdown: CancellationToken) -> Result<ExitCode, CliError> {
     let json = args.json;
     up(args, shutdown).await.map_err(|e| json_failure(json, e))
 }
@@ -214,24 +196,6 @@ fn print_up(container: &DebugContainer, image: &str, attach: &Value, waits: bool
     output::out("")?;
     output::out("Attach from your editor with this configuration (e.g. in .vscode/launch.json \"configurations\"):")?;
     output::out(&serde_json::to_string_pretty(attach).unwrap_or_default())
-}
-
-/// Runs `dockdap down`.
-pub async fn run_down(args: DownArgs) -> Result<ExitCode, CliError> {
-    let engine = Engine::connect().await?;
-    let info = inspect::container_info(&engine, &args.name).await?;
-    if !info.is_dockdap() && !args.force {
-        return Err(CliError::Refused(format!(
-            "container {:?} was not started by dockdap (it has no dockdap.session label), so dockdap leaves it alone; `dockdap down {} --force` stops and removes it anyway",
-            info.name, args.name
-        )));
-    }
-    let progress = Progress::start(&format!("stopping {}", info.name));
-    let result = inspect::stop_and_remove(&engine, &info.id, args.time.max(0)).await;
-    progress.finish(None);
-    result?;
-    output::out(&format!("stopped and removed {}", info.name))?;
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@
 //!   in the snapshot), and environment variables whose names look like
 //!   secrets (the image keeps the container's `Env`). Values are never shown.
 
-use bollard::models::ContainerConfig;
+use bollard::models::{ContainerConfig, ContainerInspectResponse, MountPoint};
 use bollard::query_parameters::{CommitContainerOptions, InspectContainerOptions};
 
 use super::archive::ContainerRef;
@@ -124,6 +124,23 @@ fn label_instruction(pairs: &[(&str, &str)]) -> String {
     format!("LABEL {}", body.join(" "))
 }
 
+/// Warnings for mounts at or above `app_root`: their files are not in a snapshot.
+fn mount_warnings(app_root: &str, mounts: &[MountPoint]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for mount in mounts {
+        let Some(destination) = mount.destination.as_deref() else { continue };
+        let destination = destination.trim_end_matches('/');
+        if app_root == destination || app_root.starts_with(&format!("{destination}/")) || destination.is_empty() {
+            warnings.push(format!(
+                "{app_root} is on a {} mount ({}): its files are not in the snapshot, which keeps only the container's own layer",
+                mount.typ.as_deref().unwrap_or("volume"),
+                mount.source.as_deref().or(mount.name.as_deref()).unwrap_or("?"),
+            ));
+        }
+    }
+    warnings
+}
+
 /// A commit worked out and not yet run: what `run_commit` sends the engine.
 #[derive(Debug, Clone)]
 pub struct CommitPlan {
@@ -155,17 +172,57 @@ impl ContainerRef {
 
     /// Works out the tag, the labels, the comment and the warnings.
     pub async fn plan_commit(&self, request: &CommitRequest) -> Result<CommitPlan, ContainerError> {
-        let docker = &self.engine.docker;
-        let inspect = docker
+        let inspect = self
+            .engine
+            .docker
             .inspect_container(&self.id, None::<InspectContainerOptions>)
             .await
             .map_err(|e| self.engine.error(e, Subject::Container(&self.name)))?;
-        let config = inspect.config.unwrap_or_default();
+        let config = inspect.config.clone().unwrap_or_default();
         let ran = config.image.clone().unwrap_or_default();
-        let labels = config.labels.clone().unwrap_or_default();
-
-        // The free tag and the listing are independent engine calls: both at once.
         let app_root = request.app_root.trim_end_matches('/');
+        let (repo, tag, changed, elsewhere) = self.tag_and_changes(request, &inspect, &ran, app_root).await?;
+        let mut warnings = mount_warnings(app_root, inspect.mounts.as_deref().unwrap_or_default());
+        let secrets = secret_names(&config.env.clone().unwrap_or_default());
+        if !secrets.is_empty() {
+            warnings.push(format!(
+                "the snapshot keeps the container's environment, including {} (names that look like secrets); do not push {repo}:{tag} anywhere others can pull it, or pass such values at run time instead",
+                secrets.join(", ")
+            ));
+        }
+        let labels = config.labels.clone().unwrap_or_default();
+        let original = labels.get(LABEL_IMAGE).cloned().unwrap_or_else(|| ran.clone());
+        let session = labels.get(LABEL_SESSION).cloned().unwrap_or_default();
+        let changes = label_instruction(&[
+            (LABEL_SESSION, &session),
+            (LABEL_IMAGE, &original),
+            (LABEL_SNAPSHOT_OF, &ran),
+            (LABEL_SNAPSHOT, "true"),
+            (LABEL_PID, ""),
+            (LABEL_HOST, ""),
+        ]);
+        let options = CommitContainerOptions {
+            container: Some(self.id.clone()),
+            repo: Some(repo.clone()),
+            tag: Some(tag.clone()),
+            comment: Some(self.comment(&ran, app_root, &changed, elsewhere)),
+            author: Some("dockdap".into()),
+            pause: request.pause,
+            changes: Some(changes),
+        };
+        Ok(CommitPlan { options, image: format!("{repo}:{tag}"), changed, warnings })
+    }
+
+    /// The snapshot's repository and tag, the files changed under
+    /// `app_root`, and how many paths changed elsewhere. The free tag and
+    /// the listing are independent engine calls: both at once.
+    async fn tag_and_changes(
+        &self,
+        request: &CommitRequest,
+        inspect: &ContainerInspectResponse,
+        ran: &str,
+        app_root: &str,
+    ) -> Result<(String, String, Vec<String>, usize), ContainerError> {
         let tag = async {
             match &request.tag {
                 Some(given) => {
@@ -177,7 +234,7 @@ impl ContainerRef {
                     }
                     Ok((repo.to_owned(), tag.map_or_else(|| next_tag(repo).1, str::to_owned)))
                 }
-                None => Ok(self.free_tag(&ran).await),
+                None => Ok(self.free_tag(ran).await),
             }
         };
         // No exec into a paused container: it would hang (runc#2753).
@@ -194,6 +251,11 @@ impl ContainerRef {
             Some(files) => (files, 0),
             None => self.changed_by_diff(app_root).await?,
         };
+        Ok((repo, tag, changed, elsewhere))
+    }
+
+    /// The image's comment: what it is a snapshot of and what changed.
+    fn comment(&self, ran: &str, app_root: &str, changed: &[String], elsewhere: usize) -> String {
         let mut comment = format!("dockdap snapshot of container {} (ran {ran})", self.name);
         if changed.is_empty() {
             comment.push_str(&format!("; nothing changed under {app_root}"));
@@ -207,47 +269,7 @@ impl ContainerRef {
         if elsewhere > 0 {
             comment.push_str(&format!("; {elsewhere} other path(s) changed outside it"));
         }
-
-        let mut warnings = Vec::new();
-        for mount in inspect.mounts.unwrap_or_default() {
-            let Some(destination) = mount.destination.as_deref() else { continue };
-            let destination = destination.trim_end_matches('/');
-            if app_root == destination || app_root.starts_with(&format!("{destination}/")) || destination.is_empty() {
-                warnings.push(format!(
-                    "{app_root} is on a {} mount ({}): its files are not in the snapshot, which keeps only the container's own layer",
-                    mount.typ.as_deref().unwrap_or("volume"),
-                    mount.source.as_deref().or(mount.name.as_deref()).unwrap_or("?"),
-                ));
-            }
-        }
-        let secrets = secret_names(&config.env.clone().unwrap_or_default());
-        if !secrets.is_empty() {
-            warnings.push(format!(
-                "the snapshot keeps the container's environment, including {} (names that look like secrets); do not push {repo}:{tag} anywhere others can pull it, or pass such values at run time instead",
-                secrets.join(", ")
-            ));
-        }
-
-        let original = labels.get(LABEL_IMAGE).cloned().unwrap_or_else(|| ran.clone());
-        let session = labels.get(LABEL_SESSION).cloned().unwrap_or_default();
-        let changes = label_instruction(&[
-            (LABEL_SESSION, &session),
-            (LABEL_IMAGE, &original),
-            (LABEL_SNAPSHOT_OF, &ran),
-            (LABEL_SNAPSHOT, "true"),
-            (LABEL_PID, ""),
-            (LABEL_HOST, ""),
-        ]);
-        let options = CommitContainerOptions {
-            container: Some(self.id.clone()),
-            repo: Some(repo.clone()),
-            tag: Some(tag.clone()),
-            comment: Some(comment),
-            author: Some("dockdap".into()),
-            pause: request.pause,
-            changes: Some(changes),
-        };
-        Ok(CommitPlan { options, image: format!("{repo}:{tag}"), changed, warnings })
+        comment
     }
 
     /// Runs a planned commit.
@@ -346,6 +368,19 @@ mod tests {
             ["PATH=/bin", "AZURE_STORAGE_KEY=x", "api_token=y", "DB_PASSWORD=", "MONKEY_BUSINESS=1", "HOME=/root"]
                 .map(String::from);
         assert_eq!(secret_names(&env), ["AZURE_STORAGE_KEY", "api_token", "DB_PASSWORD", "MONKEY_BUSINESS"]);
+    }
+
+    #[test]
+    fn mounts_at_or_above_the_app_root_are_warned_about() {
+        let mount = |destination: &str| MountPoint {
+            destination: Some(destination.into()),
+            typ: None,
+            source: Some("/host/app".into()),
+            ..Default::default()
+        };
+        let warnings = mount_warnings("/var/azureml-app", &[mount("/var/azureml-app/"), mount("/var"), mount("/data")]);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].starts_with("/var/azureml-app is on a volume mount (/host/app)"), "{warnings:?}");
     }
 
     #[test]

@@ -7,13 +7,13 @@
 //! 5678 and wait for the client. It is labelled `dockdap.debugger=image`, so
 //! `debugger: "auto"` treats it as an image that starts debugpy itself.
 
-use bollard::models::{ContainerConfig, ContainerCreateBody};
+use bollard::models::{ContainerConfig, ContainerCreateBody, ImageConfig};
 use bollard::query_parameters::{
     CommitContainerOptions, CreateContainerOptions, RemoveContainerOptions, UploadToContainerOptions,
 };
 
 use super::engine::{ContainerError, Engine, Subject};
-use super::{LABEL_IMAGE, inject, tune};
+use super::{LABEL_IMAGE, inject, offload, tune};
 use crate::config::DEFAULT_DEBUG_PORT;
 
 /// What `make_debug_image` produced.
@@ -48,21 +48,11 @@ pub async fn make_debug_image(
 ) -> Result<DebugImage, ContainerError> {
     let inspect = engine.docker.inspect_image(image).await.map_err(|e| engine.error(e, Subject::Image(image)))?;
     let config = inspect.config.unwrap_or_default();
-    let facts = inject::ImageFacts {
-        command: config
-            .entrypoint
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .chain(config.cmd.clone().unwrap_or_default())
-            .collect(),
-        env: config.env.clone().unwrap_or_default(),
-        exposed: config.exposed_ports.clone().unwrap_or_default(),
-        labels: Vec::new(),
-    };
+    let facts = image_facts(&config);
     inject::check_wrappable(&facts).map_err(ContainerError::Unusable)?;
-    let debugpy = inject::find_debugpy(debugpy_path).map_err(|e| ContainerError::Unusable(e.to_string()))?;
-    let archive = inject::archive(Some(&debugpy)).map_err(|e| ContainerError::Unusable(e.to_string()))?;
+    let unusable = |e: inject::InjectError| ContainerError::Unusable(e.to_string());
+    let debugpy = offload::find_debugpy(debugpy_path.map(str::to_owned)).await.map_err(unusable)?;
+    let archive = offload::archive(Some(debugpy.clone())).await.map_err(unusable)?;
     let tag = tag.map(str::to_owned).unwrap_or_else(|| default_tag(image));
 
     let created = engine
@@ -73,63 +63,110 @@ pub async fn make_debug_image(
         )
         .await
         .map_err(|e| engine.error(e, Subject::Image(image)))?;
-    let result = async {
-        engine
-            .docker
-            .upload_to_container(
-                &created.id,
-                Some(UploadToContainerOptions { path: "/".into(), ..Default::default() }),
-                bollard::body_full(archive),
-            )
-            .await
-            .map_err(|e| engine.error(e, Subject::Container(&created.id)))?;
-        let existing = facts.env.iter().find_map(|e| e.strip_prefix("PYTHONPATH=")).filter(|p| !p.is_empty());
-        let pythonpath = match existing {
-            Some(p) => format!("{}:{}:{p}", tune::TUNE_DIR, inject::PYTHON_DIR),
-            None => format!("{}:{}", tune::TUNE_DIR, inject::PYTHON_DIR),
-        };
-        let mut env: Vec<String> = facts.env.iter().filter(|e| !e.starts_with("PYTHONPATH=")).cloned().collect();
-        env.push(format!("PYTHONPATH={pythonpath}"));
-        env.push(format!("DOCKDAP_LISTEN=0.0.0.0:{DEFAULT_DEBUG_PORT}"));
-        env.push(format!("DOCKDAP_LISTEN_AT={}", if inject::forks_workers(&facts) { "fork" } else { "start" }));
-        env.push("DOCKDAP_WAIT=1".into());
-        if inject::forks_workers(&facts) {
-            env.push("WORKER_TIMEOUT=86400".into());
-            env.push("GUNICORN_CMD_ARGS=--timeout 86400".into());
-        }
-        let mut exposed = facts.exposed.clone();
-        exposed.push(format!("{DEFAULT_DEBUG_PORT}/tcp"));
-        let mut labels = config.labels.clone().unwrap_or_default();
-        labels.insert("dockdap.debugger".into(), "image".into());
-        labels.insert(LABEL_IMAGE.into(), image.to_owned());
-        let (repo, image_tag) = split_reference(&tag);
-        let options = CommitContainerOptions {
-            container: Some(created.id.clone()),
-            repo: Some(repo.to_owned()),
-            tag: image_tag.map(str::to_owned),
-            comment: Some(format!("dockdap image debug {image}: debugpy from {} added", debugpy.display())),
-            pause: false,
-            ..Default::default()
-        };
-        let new_config = ContainerConfig {
-            env: Some(env),
-            exposed_ports: Some(exposed),
-            labels: Some(labels),
-            cmd: config.cmd.clone(),
-            entrypoint: config.entrypoint.clone(),
-            working_dir: config.working_dir.clone(),
-            user: config.user.clone(),
-            ..Default::default()
-        };
-        engine.docker.commit_container(options, new_config).await.map_err(|e| engine.error(e, Subject::Image(&tag)))?;
-        Ok(DebugImage { tag: tag.clone(), debugpy: debugpy.display().to_string() })
-    }
-    .await;
+    let variant = Variant { image, tag: &tag, config: &config, facts: &facts, debugpy: &debugpy.display().to_string() };
+    let result = commit_variant(engine, &created.id, archive, &variant).await;
     let remove = RemoveContainerOptions { force: true, v: true, ..Default::default() };
     if let Err(e) = engine.docker.remove_container(&created.id, Some(remove)).await {
         tracing::warn!(error = %e, "could not remove the temporary container");
     }
-    result
+    result.map(|()| DebugImage { tag: tag.clone(), debugpy: debugpy.display().to_string() })
+}
+
+/// What the debug variant is made of.
+struct Variant<'a> {
+    image: &'a str,
+    tag: &'a str,
+    config: &'a ImageConfig,
+    facts: &'a inject::ImageFacts,
+    /// Where debugpy came from, for the comment.
+    debugpy: &'a str,
+}
+
+/// The facts `inject` decides by, from an image's configuration.
+fn image_facts(config: &ImageConfig) -> inject::ImageFacts {
+    inject::ImageFacts {
+        command: config
+            .entrypoint
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .chain(config.cmd.clone().unwrap_or_default())
+            .collect(),
+        env: config.env.clone().unwrap_or_default(),
+        exposed: config.exposed_ports.clone().unwrap_or_default(),
+        labels: Vec::new(),
+    }
+}
+
+/// Copies the bootstrap and debugpy into the created container and commits
+/// it with the environment that starts debugpy.
+async fn commit_variant(
+    engine: &Engine,
+    container: &str,
+    archive: bytes::Bytes,
+    variant: &Variant<'_>,
+) -> Result<(), ContainerError> {
+    engine
+        .docker
+        .upload_to_container(
+            container,
+            Some(UploadToContainerOptions { path: "/".into(), ..Default::default() }),
+            bollard::body_full(archive),
+        )
+        .await
+        .map_err(|e| engine.error(e, Subject::Container(container)))?;
+    let config = variant.config;
+    let mut exposed = variant.facts.exposed.clone();
+    exposed.push(format!("{DEFAULT_DEBUG_PORT}/tcp"));
+    let mut labels = config.labels.clone().unwrap_or_default();
+    labels.insert("dockdap.debugger".into(), "image".into());
+    labels.insert(LABEL_IMAGE.into(), variant.image.to_owned());
+    let (repo, image_tag) = split_reference(variant.tag);
+    let options = CommitContainerOptions {
+        container: Some(container.to_owned()),
+        repo: Some(repo.to_owned()),
+        tag: image_tag.map(str::to_owned),
+        comment: Some(format!("dockdap image debug {}: debugpy from {} added", variant.image, variant.debugpy)),
+        pause: false,
+        ..Default::default()
+    };
+    let new_config = ContainerConfig {
+        env: Some(debug_env(variant.facts)),
+        exposed_ports: Some(exposed),
+        labels: Some(labels),
+        cmd: config.cmd.clone(),
+        entrypoint: config.entrypoint.clone(),
+        working_dir: config.working_dir.clone(),
+        user: config.user.clone(),
+        ..Default::default()
+    };
+    engine
+        .docker
+        .commit_container(options, new_config)
+        .await
+        .map_err(|e| engine.error(e, Subject::Image(variant.tag)))?;
+    Ok(())
+}
+
+/// The image's environment plus what makes the bootstrap start debugpy on
+/// the default port and wait for the client (in the first worker of a
+/// pre-forking server, whose worker timeout is raised).
+fn debug_env(facts: &inject::ImageFacts) -> Vec<String> {
+    let existing = facts.env.iter().find_map(|e| e.strip_prefix("PYTHONPATH=")).filter(|p| !p.is_empty());
+    let pythonpath = match existing {
+        Some(p) => format!("{}:{}:{p}", tune::TUNE_DIR, inject::PYTHON_DIR),
+        None => format!("{}:{}", tune::TUNE_DIR, inject::PYTHON_DIR),
+    };
+    let mut env: Vec<String> = facts.env.iter().filter(|e| !e.starts_with("PYTHONPATH=")).cloned().collect();
+    env.push(format!("PYTHONPATH={pythonpath}"));
+    env.push(format!("DOCKDAP_LISTEN=0.0.0.0:{DEFAULT_DEBUG_PORT}"));
+    env.push(format!("DOCKDAP_LISTEN_AT={}", if inject::forks_workers(facts) { "fork" } else { "start" }));
+    env.push("DOCKDAP_WAIT=1".into());
+    if inject::forks_workers(facts) {
+        env.push("WORKER_TIMEOUT=86400".into());
+        env.push("GUNICORN_CMD_ARGS=--timeout 86400".into());
+    }
+    env
 }
 
 #[cfg(test)]
@@ -142,5 +179,22 @@ mod tests {
         assert_eq!(default_tag("myimg"), "myimg:latest-debug");
         assert_eq!(default_tag("registry:5000/team/img"), "registry:5000/team/img:latest-debug");
         assert_eq!(split_reference("registry:5000/team/img:2"), ("registry:5000/team/img", Some("2")));
+    }
+
+    #[test]
+    fn the_environment_starts_debugpy_and_keeps_the_images_pythonpath() {
+        let facts = |command: &[&str], env: &[&str]| inject::ImageFacts {
+            command: command.iter().map(|s| (*s).to_owned()).collect(),
+            env: env.iter().map(|s| (*s).to_owned()).collect(),
+            ..Default::default()
+        };
+        let env = debug_env(&facts(&["python3", "app.py"], &["PYTHONPATH=/app/lib", "A=1"]));
+        assert_eq!(env[0], "A=1");
+        assert_eq!(env[1], format!("PYTHONPATH={}:{}:/app/lib", tune::TUNE_DIR, inject::PYTHON_DIR));
+        assert!(env.contains(&"DOCKDAP_LISTEN=0.0.0.0:5678".to_owned()) && env.contains(&"DOCKDAP_WAIT=1".to_owned()));
+        assert!(env.contains(&"DOCKDAP_LISTEN_AT=start".to_owned()), "{env:?}");
+        let gunicorn = debug_env(&facts(&["gunicorn", "app:app"], &[]));
+        assert!(gunicorn.contains(&"DOCKDAP_LISTEN_AT=fork".to_owned()), "{gunicorn:?}");
+        assert!(gunicorn.contains(&"WORKER_TIMEOUT=86400".to_owned()), "{gunicorn:?}");
     }
 }

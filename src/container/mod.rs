@@ -11,8 +11,11 @@
 //! - `reach`: whether the engine shares this machine's loopback; SSH failures.
 //! - `launch`: creating and starting a debug container, ports on 127.0.0.1.
 //! - `inject`: choosing the debugger mode; copying debugpy and the bootstrap in.
+//! - `offload`: `inject`'s host-side work (running python3, packing debugpy)
+//!   on the blocking pool, off the runtime's threads.
 //! - `exec`: DAP through `docker exec` (no published debug port).
 //! - `image`: `dockdap image debug`, a debuggable variant of an image.
+//! - `build`: building an image from a Dockerfile (the demo's example image).
 //! - `ready`: telling when debugpy really listens inside the container.
 //! - `logs`: streaming the container's output, keeping a tail for diagnoses.
 //! - `diagnose`: a plain-language reading of why a container died.
@@ -27,6 +30,7 @@
 //! - `watchdog`: removes a session's container when its dockdap dies unclean.
 
 pub mod archive;
+pub mod build;
 pub mod commit;
 pub mod diagnose;
 pub mod discover;
@@ -37,6 +41,7 @@ pub mod inject;
 pub mod inspect;
 pub mod launch;
 pub mod logs;
+pub mod offload;
 pub mod probe;
 pub mod pull;
 pub mod reach;

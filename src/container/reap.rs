@@ -37,12 +37,27 @@ pub fn launch_labels(session_id: &str, image: &str, keep: bool) -> HashMap<Strin
     labels
 }
 
-/// This machine's host name, as the kernel reports it.
+/// This machine's host name: what the kernel reports on Linux, else
+/// `/etc/hostname`, `COMPUTERNAME` (Windows), `HOSTNAME`, or the `hostname`
+/// command (macOS). Looked up once per process.
 pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".to_owned())
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let file = |path: &str| std::fs::read_to_string(path).ok();
+        let command = || {
+            let out = std::process::Command::new("hostname").output().ok()?;
+            out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        };
+        file("/proc/sys/kernel/hostname")
+            .or_else(|| file("/etc/hostname"))
+            .or_else(|| std::env::var("COMPUTERNAME").ok())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .or_else(command)
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "unknown".to_owned())
+    })
+    .clone()
 }
 
 /// Whether the dockdap that owns a container with these labels may still be
@@ -62,8 +77,9 @@ pub fn owner_alive(labels: &HashMap<String, String>) -> bool {
     if pid == std::process::id() {
         return true;
     }
-    if !std::path::Path::new("/proc/self").exists() {
-        // No procfs (macOS): no reliable way to tell.
+    if !cfg!(target_os = "linux") || !std::path::Path::new("/proc/self").exists() {
+        // No procfs (macOS, Windows): no reliable way to tell; the watchdog
+        // removes a dead owner's containers there.
         return true;
     }
     std::path::Path::new("/proc").join(pid.to_string()).exists()

@@ -7,10 +7,23 @@
 //! owner's pid and removes the container within about a second of its
 //! death. It exits as soon as the container is gone, and it only removes a
 //! container whose `dockdap.pid` label still names the dead owner.
+//!
+//! How it sees the owner die: on Linux, `/proc/PID` disappearing. Elsewhere
+//! (macOS, Windows: no `/proc`) the owner gives it a pipe as stdin and never
+//! writes to it; when the owner dies, however it dies, the system closes its
+//! end and the watchdog reads end-of-file (`--pipe`).
+//!
+//! The owner keeps each watchdog's `Child` (and with it the pipe's end) and
+//! waits for those that have exited whenever it starts another, so a
+//! long-running `dockdap --listen` collects them instead of keeping zombies.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::process::Child;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt as _;
 
 use bollard::query_parameters::{InspectContainerOptions, RemoveContainerOptions};
 
@@ -22,6 +35,12 @@ const OWNER_POLL: Duration = Duration::from_millis(250);
 /// How often the container's existence is checked.
 const CONTAINER_POLL: Duration = Duration::from_secs(5);
 
+/// The watchdogs this process started, until they have exited.
+static WATCHDOGS: Mutex<Vec<Child>> = Mutex::new(Vec::new());
+
+/// Whether the owner hands the watchdog a pipe to watch (no `/proc`).
+const PIPE: bool = !cfg!(target_os = "linux");
+
 /// Starts a detached watchdog for `container`, owned by this process.
 pub fn spawn(container: &str) {
     let Ok(exe) = std::env::current_exe() else {
@@ -31,31 +50,68 @@ pub fn spawn(container: &str) {
     let mut command = std::process::Command::new(exe);
     command
         .args(["watchdog", "--owner", &std::process::id().to_string(), "--container", container])
-        .stdin(std::process::Stdio::null())
+        .stdin(if PIPE { std::process::Stdio::piped() } else { std::process::Stdio::null() })
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    // Its own process group: a Ctrl-C or a SIGKILL of the editor's process
-    // group must not take the watchdog with it.
-    #[cfg(unix)]
-    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    if PIPE {
+        command.arg("--pipe");
+    }
+    detach(&mut command);
     match command.spawn() {
-        Ok(child) => tracing::debug!(pid = child.id(), container, "watchdog started"),
+        Ok(child) => {
+            tracing::debug!(pid = child.id(), container, "watchdog started");
+            keep(child);
+        }
         Err(e) => tracing::warn!(error = %e, container, "could not start the watchdog"),
     }
 }
 
+/// Its own process group (and on Windows no console): a Ctrl-C, a closed
+/// console or a SIGKILL of the editor's process group must not take the
+/// watchdog with it.
+fn detach(command: &mut std::process::Command) {
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(command, 0);
+    #[cfg(windows)]
+    {
+        const DETACHED_PROCESS: u32 = 0x0000_0008;
+        const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+        std::os::windows::process::CommandExt::creation_flags(command, DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP);
+    }
+    #[cfg(not(any(unix, windows)))]
+    let _ = command;
+}
+
+/// Keeps `child` (its pipe stays open), and lets go of the watchdogs that
+/// have exited.
+fn keep(child: Child) {
+    let mut watchdogs = WATCHDOGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    watchdogs.retain_mut(|w| matches!(w.try_wait(), Ok(None)));
+    watchdogs.push(child);
+}
+
 /// The watchdog's loop; returns when the container is gone or removed.
-pub async fn run(owner: u32, container: &str) -> Result<(), ContainerError> {
+/// `pipe`: the owner's death is the end of stdin, not `/proc/PID`.
+pub async fn run(owner: u32, container: &str, pipe: bool) -> Result<(), ContainerError> {
     let proc_owner = Path::new("/proc").join(owner.to_string());
-    if !Path::new("/proc/self").exists() {
-        return Err(ContainerError::Unusable("the watchdog needs /proc to watch its owner".into()));
+    if !pipe && !Path::new("/proc/self").exists() {
+        return Err(ContainerError::Unusable("the watchdog needs /proc or --pipe to watch its owner".into()));
     }
     let engine = Engine::connect().await?;
+    let mut owner_gone = std::pin::pin!(async {
+        if pipe {
+            end_of_input(tokio::io::stdin()).await;
+        } else {
+            while proc_owner.exists() {
+                tokio::time::sleep(OWNER_POLL).await;
+            }
+        }
+    });
     let mut last_check = Instant::now();
     loop {
-        tokio::time::sleep(OWNER_POLL).await;
-        if !proc_owner.exists() {
-            return remove_if_owned(&engine, owner, container).await;
+        tokio::select! {
+            () = &mut owner_gone => return remove_if_owned(&engine, owner, container).await,
+            () = tokio::time::sleep(OWNER_POLL) => {}
         }
         if last_check.elapsed() >= CONTAINER_POLL {
             last_check = Instant::now();
@@ -65,6 +121,16 @@ pub async fn run(owner: u32, container: &str) -> Result<(), ContainerError> {
             {
                 return Ok(());
             }
+        }
+    }
+}
+
+/// Returns at the end of `input` (or when it fails): the writer is gone.
+async fn end_of_input(mut input: impl tokio::io::AsyncRead + Unpin) {
+    let mut buf = [0u8; 64];
+    while let Ok(n) = input.read(&mut buf).await {
+        if n == 0 {
+            return;
         }
     }
 }
@@ -79,4 +145,19 @@ async fn remove_if_owned(engine: &Engine, owner: u32, container: &str) -> Result
     }
     let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
     engine.docker.remove_container(container, Some(options)).await.map_err(|e| ContainerError::Api(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_pipe_ends_when_its_writer_is_dropped() {
+        let (writer, reader) = tokio::io::duplex(64);
+        let watching = tokio::spawn(end_of_input(reader));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!watching.is_finished(), "the owner still holds its end");
+        drop(writer);
+        tokio::time::timeout(Duration::from_secs(5), watching).await.unwrap().unwrap();
+    }
 }

@@ -14,6 +14,11 @@
 //! storage drivers (fuse-overlayfs, vfs), so it is read on full syncs and at
 //! a slower pace. The workspace side is hashed file by file (on a full sync,
 //! every file under the mapped folder; from the watcher, the files it names).
+//! File work (reads, writes, hashes, archive checks, the walk) runs on
+//! tokio's blocking pool, never on the runtime's threads.
+//!
+//! The rounds and the decisions are here; reading both sides is `look`,
+//! writing them is `carry`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -21,12 +26,17 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::extract::{self, ArchiveFile, Hash, Limits, Placement};
+use super::extract::{Hash, Limits};
 use super::names::{CONFLICT_SUFFIX, HostOs, RelPath, is_ignored};
-use super::proof::{self, Identity};
+use super::proof::Identity;
 use super::state::{Action, Base, FileState, decide};
-use super::write::{self, WriteError};
 use crate::container::ContainerError;
+use look::Seen;
+
+mod carry;
+mod look;
+
+pub use carry::pack;
 
 /// What the container's file system says about one path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,9 +143,6 @@ impl SyncReport {
     }
 }
 
-/// Most files a workspace walk looks at.
-const MAX_WALK: usize = 20_000;
-
 /// One session's sync between a workspace folder and a container folder.
 pub struct SyncEngine<R> {
     remote: R,
@@ -151,13 +158,6 @@ pub struct SyncEngine<R> {
     told: BTreeSet<String>,
     /// Where `poll_known` goes on next time.
     cursor: usize,
-}
-
-/// The current content of one side.
-struct Seen {
-    hash: Option<Hash>,
-    content: Option<Vec<u8>>,
-    executable: bool,
 }
 
 impl<R: Remote> SyncEngine<R> {
@@ -222,7 +222,7 @@ impl<R: Remote> SyncEngine<R> {
     /// left alone (see `state`). Nothing is copied.
     pub async fn start(&mut self) -> SyncReport {
         let mut report = SyncReport::default();
-        let (local_files, notes) = self.walk_workspace();
+        let (local_files, notes) = self.walk_workspace().await;
         report.notes.extend(notes);
         let changes = match self.remote.changes_once(&self.app_root).await {
             Ok(changes) => self.under_root(changes, &mut report),
@@ -261,7 +261,7 @@ impl<R: Remote> SyncEngine<R> {
     /// A full round: every workspace file and every file the container changed.
     pub async fn sync_all(&mut self) -> SyncReport {
         let mut report = SyncReport::default();
-        let (local_files, notes) = self.walk_workspace();
+        let (local_files, notes) = self.walk_workspace().await;
         report.notes.extend(notes);
         let changes = match self.remote.changes().await {
             Ok(changes) => self.under_root(changes, &mut report),
@@ -375,7 +375,7 @@ impl<R: Remote> SyncEngine<R> {
                     let kept = remote.hash.is_none() || self.keep_container_copy(&path, &mut report).await;
                     match &local.content {
                         _ if !kept => false,
-                        Some(content) => self.push(&path, content, local.executable, &mut report).await,
+                        Some(_) => self.push(&path, &local, &mut report).await,
                         None => {
                             report.notes.push(format!(
                                 "{path}: the workspace has no such file, and deletions are not copied into the container"
@@ -406,26 +406,10 @@ impl<R: Remote> SyncEngine<R> {
         report
     }
 
-    /// Whether the container's `path` may differ from what was last seen
-    /// (its stat moved, or it was never seen).
-    async fn remote_moved(&mut self, path: &RelPath) -> bool {
-        let Some((hash, seen)) = self.files.get(path).and_then(|s| s.remote_seen.clone()) else {
-            return true;
-        };
-        let target = path.in_container(&self.app_root);
-        match self.remote.stat(&target).await {
-            Ok(None) => hash.is_some(),
-            Ok(Some(RemoteStat { kind: RemoteKind::File, size, mtime })) => seen != Some((size, mtime)),
-            Ok(Some(RemoteStat { kind: RemoteKind::Folder, .. })) => hash.is_some(),
-            Ok(Some(_)) => true,
-            Err(_) => false,
-        }
-    }
-
     /// Decides and acts for one file. `remote_changed`: the change list names it.
     async fn sync_one(&mut self, path: &RelPath, remote_changed: bool) -> SyncReport {
         let mut report = SyncReport::default();
-        let local = match self.local(path) {
+        let local = match self.local(path).await {
             Ok(seen) => seen,
             Err(note) => {
                 self.problem(&mut report, note);
@@ -457,68 +441,63 @@ impl<R: Remote> SyncEngine<R> {
                 }
             }
             Action::Push if self.directions.to_container => {
-                if let Some(content) = &local.content
-                    && self.push(path, content, local.executable, &mut report).await
-                {
+                if local.content.is_some() && self.push(path, &local, &mut report).await {
                     self.files.entry(path.clone()).or_default().base = Base::Agreed(local.hash);
                 }
             }
             Action::Pull | Action::Push => {}
             Action::DeletedInContainer | Action::DeletedInWorkspace => {
-                if self.first_report(path, local.hash, remote.hash) {
-                    let (gone, kept) = if action == Action::DeletedInContainer {
-                        ("the container", "the workspace")
-                    } else {
-                        ("the workspace", "the container")
-                    };
-                    report.notes.push(format!(
-                        "{path} was deleted in {gone}; {kept} keeps its copy (deletions are not copied)"
-                    ));
-                }
+                self.report_deletion(path, action, &local, &remote, &mut report);
             }
-            Action::Conflict => {
-                self.diverged.remove(path);
-                let new = self.conflicts.insert(path.clone());
-                if self.first_report(path, local.hash, remote.hash) {
-                    let mut beside = String::new();
-                    if self.directions.from_container
-                        && remote.hash.is_some()
-                        && self.keep_container_copy(path, &mut report).await
-                    {
-                        beside = format!("; the container's version is beside it as {path}{CONFLICT_SUFFIX}");
-                    }
-                    let what = match (local.hash, remote.hash) {
-                        (None, _) => "was deleted in the workspace and changed in the container",
-                        (_, None) => "was changed in the workspace and deleted in the container",
-                        _ => "changed in both the workspace and the container",
-                    };
-                    report.notes.push(format!("conflict: {path} {what}; neither copy was overwritten{beside}"));
-                }
-                if new {
-                    report.new_conflicts.push(path.clone());
-                }
-            }
+            Action::Conflict => self.conflict(path, &local, remote, &mut report).await,
         }
         report
     }
 
-    /// Reports a problem (a refused name, an unreachable container) once per session.
-    /// Both sides of `path` as they are now, or `None` after recording why
-    /// one of them could not be read.
-    async fn both_sides(&mut self, report: &mut SyncReport, path: &RelPath) -> Option<(Seen, Seen)> {
-        let sides = match self.local(path) {
-            Ok(local) => self.fetch_remote(path).await.map(|remote| (local, remote)),
-            Err(note) => Err(note),
-        };
-        match sides {
-            Ok(sides) => Some(sides),
-            Err(note) => {
-                self.problem(report, note);
-                None
-            }
+    /// A deletion is reported once, never copied.
+    fn report_deletion(
+        &mut self,
+        path: &RelPath,
+        action: Action,
+        local: &Seen,
+        remote: &Seen,
+        report: &mut SyncReport,
+    ) {
+        if self.first_report(path, local.hash, remote.hash) {
+            let (gone, kept) = if action == Action::DeletedInContainer {
+                ("the container", "the workspace")
+            } else {
+                ("the workspace", "the container")
+            };
+            report
+                .notes
+                .push(format!("{path} was deleted in {gone}; {kept} keeps its copy (deletions are not copied)"));
         }
     }
 
+    /// Both sides changed: nothing is overwritten, the container's version
+    /// goes beside the workspace file, and the user hears of it once.
+    async fn conflict(&mut self, path: &RelPath, local: &Seen, remote: Seen, report: &mut SyncReport) {
+        self.diverged.remove(path);
+        let new = self.conflicts.insert(path.clone());
+        if self.first_report(path, local.hash, remote.hash) {
+            let mut beside = String::new();
+            if self.directions.from_container && remote.hash.is_some() && self.keep_container_copy(path, report).await {
+                beside = format!("; the container's version is beside it as {path}{CONFLICT_SUFFIX}");
+            }
+            let what = match (local.hash, remote.hash) {
+                (None, _) => "was deleted in the workspace and changed in the container",
+                (_, None) => "was changed in the workspace and deleted in the container",
+                _ => "changed in both the workspace and the container",
+            };
+            report.notes.push(format!("conflict: {path} {what}; neither copy was overwritten{beside}"));
+        }
+        if new {
+            report.new_conflicts.push(path.clone());
+        }
+    }
+
+    /// Reports a problem (a refused name, an unreachable container) once per session.
     fn problem(&mut self, report: &mut SyncReport, text: String) {
         if self.told.insert(text.clone()) {
             report.notes.push(text);
@@ -534,293 +513,4 @@ impl<R: Remote> SyncEngine<R> {
         state.reported = Some((local, remote));
         true
     }
-
-    /// Writes the container's `path` into the workspace, if what is read
-    /// now is provably that file (`fetch_proven`) and still has `expected`'s
-    /// content (else the next round looks again).
-    async fn pull_proven(&mut self, path: &RelPath, expected: Option<Hash>, report: &mut SyncReport) -> bool {
-        let file = match self.fetch_proven(path).await {
-            Ok(file) if Some(file.hash) == expected => file,
-            Ok(_) => return false,
-            Err(note) => {
-                self.problem(report, note);
-                return false;
-            }
-        };
-        match write::write_beneath_capped(&self.workspace, path, &file.content, file.mode) {
-            Ok(()) => {
-                report.pulled.push(path.clone());
-                true
-            }
-            Err(e) => {
-                report.notes.push(e.to_string());
-                false
-            }
-        }
-    }
-
-    /// Writes the container's version of `path` beside the workspace file
-    /// (`NAME.container`), if it is provably that file.
-    async fn keep_container_copy(&mut self, path: &RelPath, report: &mut SyncReport) -> bool {
-        let file = match self.fetch_proven(path).await {
-            Ok(file) => file,
-            Err(note) => {
-                self.problem(report, note);
-                return false;
-            }
-        };
-        let beside = path.with_suffix(CONFLICT_SUFFIX);
-        match write::write_beneath_capped(&self.workspace, &beside, &file.content, file.mode & !0o111) {
-            Ok(()) => true,
-            Err(e) => {
-                report.notes.push(e.to_string());
-                false
-            }
-        }
-    }
-
-    /// The container's `path` as it may be written into the workspace:
-    /// read between two looks at the identity of the file and of every
-    /// folder above it (`proof`), which must show a file with one link
-    /// reached through folders, and agree.
-    async fn fetch_proven(&mut self, path: &RelPath) -> Result<ArchiveFile, String> {
-        let target = path.in_container(&self.app_root);
-        let refuse = |why: String| format!("refused {target} from the container: {why}");
-        let chain = proof::chain(&self.app_root, path);
-        let look = |e: ContainerError| refuse(format!("its link count cannot be read, so it is not copied ({e})"));
-        let before = self.remote.identities(&chain).await.map_err(look)?;
-        proof::judge(&chain, &before).map_err(refuse)?;
-        let archive = self
-            .remote
-            .fetch(&target, self.limits.max_file_bytes.saturating_add(64 << 10))
-            .await
-            .map_err(|e| format!("cannot copy {target} out of the container: {e}"))?
-            .ok_or_else(|| refuse("it is gone".into()))?;
-        let file = self.read_single(path, &archive)?;
-        let after = self.remote.identities(&chain).await.map_err(look)?;
-        if !proof::unchanged(&before, &after) {
-            return Err(refuse("it changed while it was read; it is looked at again on the next round".into()));
-        }
-        Ok(file)
-    }
-
-    async fn push(&mut self, path: &RelPath, content: &[u8], executable: bool, report: &mut SyncReport) -> bool {
-        let result = self.put_file(path, content, executable).await;
-        match result {
-            Ok(()) => {
-                let target = path.in_container(&self.app_root);
-                let stat = self.remote.stat(&target).await.ok().flatten().map(|s| (s.size, s.mtime));
-                let state = self.files.entry(path.clone()).or_default();
-                state.remote_seen = Some((Some(Hash::of(content)), stat));
-                report.pushed.push(path.clone());
-                true
-            }
-            Err(e) => {
-                report.notes.push(format!("could not copy {path} into the container: {e}"));
-                false
-            }
-        }
-    }
-
-    /// Puts one file into the container: into its folder if that exists,
-    /// else from the app root with the missing folders.
-    async fn put_file(&self, path: &RelPath, content: &[u8], executable: bool) -> Result<(), ContainerError> {
-        let mode = if executable { 0o755 } else { 0o644 };
-        let dir = match path.parent() {
-            Some(parent) => parent.in_container(&self.app_root),
-            None => self.app_root.clone(),
-        };
-        let single = pack(&[], path.file_name(), content, mode).map_err(|e| ContainerError::Api(e.to_string()))?;
-        match self.remote.put(&dir, single).await {
-            Err(ContainerError::PathNotFound { .. }) if path.parent().is_some() => {
-                let folders: Vec<String> = path
-                    .parent()
-                    .map(|p| {
-                        let parts: Vec<&str> = p.components().collect();
-                        (1..=parts.len()).map(|n| parts[..n].join("/")).collect()
-                    })
-                    .unwrap_or_default();
-                let archive =
-                    pack(&folders, path.as_str(), content, mode).map_err(|e| ContainerError::Api(e.to_string()))?;
-                self.remote.put(&self.app_root, archive).await
-            }
-            other => other,
-        }
-    }
-
-    /// The workspace's current content of `path`.
-    fn local(&self, path: &RelPath) -> Result<Seen, String> {
-        match write::read_beneath(&self.workspace, path, self.limits.max_file_bytes) {
-            Ok(Some(content)) => Ok(Seen {
-                hash: Some(Hash::of(&content)),
-                executable: write::is_executable(&self.workspace, path),
-                content: Some(content),
-            }),
-            Ok(None) => Ok(Seen { hash: None, content: None, executable: false }),
-            Err(e @ (WriteError::Refused { .. } | WriteError::Io { .. })) => Err(e.to_string()),
-        }
-    }
-
-    /// The container's current content of `path`, fetched only when the
-    /// change list names it and its size or time moved since the last look.
-    async fn remote_now(&mut self, path: &RelPath, changed: bool) -> Result<Seen, String> {
-        let seen = self.files.get(path).and_then(|s| s.remote_seen.clone());
-        if let Some((hash, stat)) = &seen {
-            if !changed {
-                // Not in the change list: still the image's version, as when last seen.
-                return Ok(Seen { hash: *hash, content: None, executable: false });
-            }
-            let target = path.in_container(&self.app_root);
-            let now = self.remote.stat(&target).await.map_err(|e| format!("cannot look at {target}: {e}"))?;
-            let now_key = now.as_ref().filter(|s| s.kind == RemoteKind::File).map(|s| (s.size, s.mtime.clone()));
-            if matches!(now, Some(RemoteStat { kind: RemoteKind::Folder, .. })) {
-                return Ok(Seen { hash: None, content: None, executable: false });
-            }
-            if now.is_none() && hash.is_none() {
-                return Ok(Seen { hash: None, content: None, executable: false });
-            }
-            if now_key.is_some() && now_key == *stat {
-                return Ok(Seen { hash: *hash, content: None, executable: false });
-            }
-        }
-        self.fetch_remote(path).await
-    }
-
-    /// Fetches the container's content of `path` and remembers what it saw.
-    async fn fetch_remote(&mut self, path: &RelPath) -> Result<Seen, String> {
-        let target = path.in_container(&self.app_root);
-        let stat = self.remote.stat(&target).await.map_err(|e| format!("cannot look at {target}: {e}"))?;
-        let seen = match &stat {
-            None => Seen { hash: None, content: None, executable: false },
-            // A folder is not a file; files in it are listed on their own.
-            Some(RemoteStat { kind: RemoteKind::Folder, .. }) => Seen { hash: None, content: None, executable: false },
-            Some(RemoteStat { kind: RemoteKind::Link(to), .. }) => {
-                return Err(format!(
-                    "refused {target} from the container: it is a symbolic link (to {to:?}); only files and folders are synced"
-                ));
-            }
-            Some(RemoteStat { kind: RemoteKind::Other, .. }) => {
-                return Err(format!(
-                    "refused {target} from the container: it is not a regular file (a device, FIFO or socket); only files and folders are synced"
-                ));
-            }
-            Some(_) => {
-                let archive = self
-                    .remote
-                    .fetch(&target, self.limits.max_file_bytes.saturating_add(64 << 10))
-                    .await
-                    .map_err(|e| format!("cannot copy {target} out of the container: {e}"))?;
-                match archive {
-                    None => Seen { hash: None, content: None, executable: false },
-                    Some(bytes) => {
-                        let file = self.read_single(path, &bytes)?;
-                        Seen { hash: Some(file.hash), executable: file.mode & 0o100 != 0, content: Some(file.content) }
-                    }
-                }
-            }
-        };
-        let key = stat.filter(|s| s.kind == RemoteKind::File).map(|s| (s.size, s.mtime));
-        self.files.entry(path.clone()).or_default().remote_seen = Some((seen.hash, key));
-        Ok(seen)
-    }
-
-    /// The one file a single-path archive must hold, checked like any archive.
-    fn read_single(&self, path: &RelPath, bytes: &[u8]) -> Result<ArchiveFile, String> {
-        let base = match path.parent() {
-            Some(parent) => parent.in_container(&self.app_root),
-            None => self.app_root.clone(),
-        };
-        let place = Placement { base: &base, root: &self.app_root };
-        let contents = extract::read_archive(bytes, &place, self.limits, self.host);
-        let prefix = format!("from the container's {}: ", path.in_container(&self.app_root));
-        if let Some(refusal) = contents.refusals.first() {
-            return Err(format!("{prefix}{refusal}"));
-        }
-        if let Some(why) = contents.truncated {
-            return Err(format!("{prefix}{why}"));
-        }
-        let mut files = contents.files.into_iter();
-        match (files.next(), files.next()) {
-            (Some(file), None) if file.path == *path => Ok(file),
-            _ => Err(format!("{prefix}the archive does not hold exactly that one file; not synced")),
-        }
-    }
-
-    /// Keeps the change list's entries that are under the app root and
-    /// synced. A name that is refused is reported once per session.
-    fn under_root(&mut self, changes: Vec<RemoteChange>, report: &mut SyncReport) -> BTreeMap<RelPath, bool> {
-        let prefix = format!("{}/", self.app_root.trim_end_matches('/'));
-        let mut out = BTreeMap::new();
-        for change in changes {
-            let Some(rest) = change.path.strip_prefix(&prefix) else { continue };
-            match RelPath::parse(rest, self.host) {
-                Ok(rel) if is_ignored(&rel) => {}
-                Ok(_) if let Some(links) = change.links.filter(|n| *n > 1) => {
-                    let why = proof::too_many_links(links);
-                    self.problem(report, format!("refused {} from the container: {why}", change.path));
-                }
-                Ok(rel) => {
-                    out.insert(rel, change.deleted);
-                }
-                Err(refusal) => {
-                    self.problem(report, format!("container file {refusal}"));
-                }
-            }
-        }
-        out
-    }
-
-    /// Every file under the workspace folder that sync handles, without
-    /// following symlinks; notes for what was skipped.
-    fn walk_workspace(&self) -> (Vec<RelPath>, Vec<String>) {
-        let mut files = Vec::new();
-        let mut notes = Vec::new();
-        let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(self.workspace.clone(), Vec::new())];
-        while let Some((dir, parts)) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-            for entry in entries.flatten() {
-                let Ok(name) = entry.file_name().into_string() else { continue };
-                let mut child_parts = parts.clone();
-                child_parts.push(name);
-                let Ok(rel) = RelPath::from_components(child_parts.iter().map(String::as_str), self.host) else {
-                    continue;
-                };
-                if is_ignored(&rel) {
-                    continue;
-                }
-                let Ok(kind) = entry.file_type() else { continue };
-                if kind.is_dir() {
-                    stack.push((entry.path(), child_parts));
-                } else if kind.is_file() {
-                    if files.len() >= MAX_WALK {
-                        notes.push(format!("the workspace holds more than {MAX_WALK} files; the rest are not synced"));
-                        return (files, notes);
-                    }
-                    files.push(rel);
-                }
-            }
-        }
-        (files, notes)
-    }
-}
-
-/// A tar archive holding `folders` (relative names, outermost first) and one file.
-pub fn pack(folders: &[String], name: &str, content: &[u8], mode: u32) -> std::io::Result<Bytes> {
-    let mut builder = tar::Builder::new(Vec::new());
-    let mtime = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    for folder in folders {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Directory);
-        header.set_mode(0o755);
-        header.set_size(0);
-        header.set_mtime(mtime);
-        builder.append_data(&mut header, format!("{folder}/"), std::io::empty())?;
-    }
-    let mut header = tar::Header::new_gnu();
-    header.set_entry_type(tar::EntryType::Regular);
-    header.set_mode(mode);
-    header.set_size(content.len() as u64);
-    header.set_mtime(mtime);
-    builder.append_data(&mut header, name, content)?;
-    Ok(Bytes::from(builder.into_inner()?))
 }

@@ -12,8 +12,9 @@
 //! - `proof`: what shows that an archive from the container held the file
 //!   at its path (one link, no symlinked folder, unchanged while read).
 //! - `state`: what both sides last agreed on, and the pull / push / conflict decision.
-//! - `engine`: looks at both sides and carries decisions out; the container
-//!   is reached through the `Remote` trait only.
+//! - `engine`: the sync rounds and their decisions; the container is reached
+//!   through the `Remote` trait only. `engine/look.rs` reads both sides,
+//!   `engine/carry.rs` writes them.
 //! - `remote`: `container::ContainerRef` as a `Remote`.
 //! - `worker`: the session's sync task: commands, the workspace watcher, the
 //!   container poll, console reports.

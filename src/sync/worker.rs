@@ -21,8 +21,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::engine::{Directions, Remote, Side, SyncEngine, SyncReport};
+use super::engine::{Directions, Remote, RemoteChange, Side, SyncEngine, SyncReport};
 use super::names::RelPath;
+use crate::container::ContainerError;
 use crate::target::{EventSender, TargetEvent};
 
 /// How often files sync knows are polled in the container when `fromContainer` is `auto`.
@@ -179,156 +180,257 @@ async fn run<R: Remote>(
     let first = engine.start().await;
     let _ = started.send(true);
     tell(&events, &first).await;
-    let (paths_tx, mut paths) = mpsc::unbounded_channel::<PathBuf>();
-    let watcher = if setup.watch_workspace && setup.directions.to_container {
-        match watch(&setup.workspace, paths_tx) {
-            Ok(watcher) => Some(watcher),
-            Err(e) => {
-                let text = format!(
-                    "[dockdap] cannot watch {} for edits ({e}); workspace edits reach the container on `dockdap/sync` only\n",
-                    setup.workspace.display()
-                );
-                events.send(TargetEvent::Output { category: "console", text }).await;
-                None
-            }
-        }
-    } else {
-        None
-    };
-    let watching = watcher.is_some();
+    let (paths_tx, paths) = mpsc::unbounded_channel::<PathBuf>();
+    let watcher = start_watcher(&setup, paths_tx, &events).await;
     let polling = setup.poll_container && setup.directions.from_container;
     let mut poll = tokio::time::interval(POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut discover_at = Instant::now() + DISCOVER_MIN;
-    // A change list being read in its own task, and when that started.
+    // A change list being read in its own task.
     let (listed_tx, mut listed_rx) = mpsc::channel(1);
-    let mut listing: Option<Instant> = None;
-    let mut pending: BTreeSet<RelPath> = BTreeSet::new();
-    let mut first_pending: Option<Instant> = None;
-    let mut quiet_until: Option<Instant> = None;
+    let mut worker = Worker {
+        engine,
+        events,
+        watching: watcher.is_some(),
+        paths,
+        discover_at: Instant::now() + DISCOVER_MIN,
+        listed_tx,
+        listing: None,
+        pending: BTreeSet::new(),
+        first_pending: None,
+        quiet_until: None,
+    };
     loop {
-        let deadline = match (first_pending, quiet_until) {
-            (Some(first), Some(quiet)) => Some(quiet.min(first + MAX_DELAY)),
-            _ => None,
-        };
+        let deadline = worker.save_deadline();
         tokio::select! {
             biased;
             () = stop.cancelled() => return,
             command = commands.recv() => match command {
                 None => return,
-                Some(Command::Sync { resolve, reply }) => {
-                    let mut report = SyncReport::default();
-                    if let Some((side, names)) = resolve {
-                        let mut only = Vec::new();
-                        for name in &names {
-                            let path = std::path::Path::new(name);
-                            let rel = if path.is_absolute() {
-                                engine.relative(path)
-                            } else {
-                                RelPath::parse(name, super::names::HostOs::current()).ok()
-                            };
-                            match rel {
-                                Some(rel) => only.push(rel),
-                                None => report.notes.push(format!("{name} is not a synced file under {}", engine.workspace().display())),
-                            }
-                        }
-                        if only.len() == names.len() {
-                            let round = engine.resolve(side, &only).await;
-                            merge(&mut report, round);
-                        }
+                Some(command) => {
+                    if worker.on_command(command).await == Flow::Stop {
+                        return;
                     }
-                    pending.clear();
-                    first_pending = None;
-                    let round = engine.sync_all().await;
-                    merge(&mut report, round);
-                    tell(&events, &report).await;
-                    let _ = reply.send(answer(&engine, &report));
-                }
-                Some(Command::ToContainer { reply }) => {
-                    // A snapshot is about to be made, and its own listing of
-                    // the changed files comes next (`Pull`): no change list
-                    // now, which would compete with the commit for the
-                    // storage driver (seconds on fuse-overlayfs).
-                    discover_at = discover_at.max(Instant::now() + SNAPSHOT_HOLD);
-                    let report = if !engine.directions().to_container {
-                        SyncReport::default()
-                    } else if watching {
-                        // Saves the watcher has seen but not handed over yet count too.
-                        while let Ok(path) = paths.try_recv() {
-                            pending.extend(engine.relative(&path));
-                        }
-                        first_pending = None;
-                        quiet_until = None;
-                        engine.sync_paths(&std::mem::take(&mut pending)).await
-                    } else {
-                        engine.sync_all().await
-                    };
-                    tell(&events, &report).await;
-                    let _ = reply.send(answer(&engine, &report));
-                }
-                Some(Command::Pull { paths, reply }) => {
-                    let mut report = SyncReport::default();
-                    if engine.directions().from_container {
-                        let paths = paths.iter().filter_map(|p| RelPath::parse(p, super::names::HostOs::current()).ok()).collect();
-                        report = engine.sync_paths(&paths).await;
-                        tell(&events, &report).await;
-                    }
-                    let _ = reply.send(answer(&engine, &report));
-                }
-                Some(Command::FromContainer) => {
-                    if engine.directions().from_container {
-                        let report = engine.sync_from_container().await;
-                        tell(&events, &report).await;
-                    }
-                }
-                Some(Command::Finish { reply }) => {
-                    let mut report = engine.sync_paths(&pending).await;
-                    if engine.directions().from_container {
-                        let round = engine.last_from_container().await;
-                        merge(&mut report, round);
-                    }
-                    tell(&events, &report).await;
-                    let _ = reply.send(answer(&engine, &report));
-                    return;
                 }
             },
-            Some(path) = paths.recv() => {
-                if let Some(rel) = engine.relative(&path) {
-                    pending.insert(rel);
-                    let now = Instant::now();
-                    first_pending.get_or_insert(now);
-                    quiet_until = Some(now + DEBOUNCE);
+            Some(path) = worker.paths.recv() => worker.on_saved(&path),
+            () = sleep_until(deadline) => worker.copy_saves().await,
+            _ = poll.tick(), if polling => worker.poll().await,
+            () = tokio::time::sleep_until(worker.discover_at), if polling && worker.listing.is_none() => {
+                worker.start_listing();
+            }
+            Some(listed) = listed_rx.recv() => worker.on_listed(listed).await,
+        }
+    }
+}
+
+/// Watches the workspace when saves are to be copied at once; says so in
+/// the debug console when it cannot.
+async fn start_watcher(
+    setup: &SyncSetup,
+    paths: mpsc::UnboundedSender<PathBuf>,
+    events: &EventSender,
+) -> Option<notify::RecommendedWatcher> {
+    if !(setup.watch_workspace && setup.directions.to_container) {
+        return None;
+    }
+    match watch(&setup.workspace, paths) {
+        Ok(watcher) => Some(watcher),
+        Err(e) => {
+            let text = format!(
+                "[dockdap] cannot watch {} for edits ({e}); workspace edits reach the container on `dockdap/sync` only\n",
+                setup.workspace.display()
+            );
+            events.send(TargetEvent::Output { category: "console", text }).await;
+            None
+        }
+    }
+}
+
+/// Whether the worker goes on after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// The worker's state between two turns of its loop; each arm of the loop
+/// is one method.
+struct Worker<R> {
+    engine: SyncEngine<R>,
+    events: EventSender,
+    /// The workspace watcher runs (saves arrive on `paths`).
+    watching: bool,
+    paths: mpsc::UnboundedReceiver<PathBuf>,
+    /// When the change list is read next.
+    discover_at: Instant,
+    listed_tx: mpsc::Sender<Result<Vec<RemoteChange>, ContainerError>>,
+    /// When the change list being read now was asked for.
+    listing: Option<Instant>,
+    /// Saved files not copied yet, the first save of the batch, and when
+    /// the workspace will have been quiet long enough.
+    pending: BTreeSet<RelPath>,
+    first_pending: Option<Instant>,
+    quiet_until: Option<Instant>,
+}
+
+impl<R: Remote> Worker<R> {
+    async fn on_command(&mut self, command: Command) -> Flow {
+        match command {
+            Command::Sync { resolve, reply } => {
+                let answer = self.sync(resolve).await;
+                let _ = reply.send(answer);
+            }
+            Command::ToContainer { reply } => {
+                let answer = self.saves_before_snapshot().await;
+                let _ = reply.send(answer);
+            }
+            Command::Pull { paths, reply } => {
+                let answer = self.pull(&paths).await;
+                let _ = reply.send(answer);
+            }
+            Command::FromContainer => {
+                if self.engine.directions().from_container {
+                    let report = self.engine.sync_from_container().await;
+                    tell(&self.events, &report).await;
                 }
             }
-            () = sleep_until(deadline) => {
-                let batch = std::mem::take(&mut pending);
-                first_pending = None;
-                quiet_until = None;
-                let report = engine.sync_paths(&batch).await;
-                tell(&events, &report).await;
-            }
-            _ = poll.tick(), if polling => {
-                let report = engine.poll_known(POLL_BUDGET).await;
-                tell(&events, &report).await;
-            }
-            () = tokio::time::sleep_until(discover_at), if polling && listing.is_none() => {
-                // The change list finds files the container created. It can
-                // take seconds, so it is read in its own task while the loop
-                // goes on, and its pace follows its cost.
-                listing = Some(Instant::now());
-                let remote = engine.remote().clone();
-                let tx = listed_tx.clone();
-                tokio::spawn(async move {
-                    let _ = tx.send(remote.changes().await).await;
-                });
-            }
-            Some(listed) = listed_rx.recv() => {
-                let took = listing.take().map(|started| started.elapsed()).unwrap_or_default();
-                let report = engine.sync_changes(listed).await;
-                tell(&events, &report).await;
-                discover_at = Instant::now() + (took * 4).clamp(DISCOVER_MIN, DISCOVER_MAX);
+            Command::Finish { reply } => {
+                let answer = self.finish().await;
+                let _ = reply.send(answer);
+                return Flow::Stop;
             }
         }
+        Flow::Continue
+    }
+
+    /// `dockdap/sync`: conflicts resolved first if asked, then a full round.
+    async fn sync(&mut self, resolve: Option<(Side, Vec<String>)>) -> SyncAnswer {
+        let mut report = SyncReport::default();
+        if let Some((side, names)) = resolve {
+            let mut only = Vec::new();
+            for name in &names {
+                let path = std::path::Path::new(name);
+                let rel = if path.is_absolute() {
+                    self.engine.relative(path)
+                } else {
+                    RelPath::parse(name, super::names::HostOs::current()).ok()
+                };
+                match rel {
+                    Some(rel) => only.push(rel),
+                    None => report
+                        .notes
+                        .push(format!("{name} is not a synced file under {}", self.engine.workspace().display())),
+                }
+            }
+            if only.len() == names.len() {
+                let round = self.engine.resolve(side, &only).await;
+                merge(&mut report, round);
+            }
+        }
+        self.pending.clear();
+        self.first_pending = None;
+        let round = self.engine.sync_all().await;
+        merge(&mut report, round);
+        tell(&self.events, &report).await;
+        answer(&self.engine, &report)
+    }
+
+    /// Before a snapshot: the saves into the container.
+    async fn saves_before_snapshot(&mut self) -> SyncAnswer {
+        // A snapshot is about to be made, and its own listing of the changed
+        // files comes next (`Pull`): no change list now, which would compete
+        // with the commit for the storage driver (seconds on fuse-overlayfs).
+        self.discover_at = self.discover_at.max(Instant::now() + SNAPSHOT_HOLD);
+        let report = if !self.engine.directions().to_container {
+            SyncReport::default()
+        } else if self.watching {
+            // Saves the watcher has seen but not handed over yet count too.
+            while let Ok(path) = self.paths.try_recv() {
+                self.pending.extend(self.engine.relative(&path));
+            }
+            self.first_pending = None;
+            self.quiet_until = None;
+            self.engine.sync_paths(&std::mem::take(&mut self.pending)).await
+        } else {
+            self.engine.sync_all().await
+        };
+        tell(&self.events, &report).await;
+        answer(&self.engine, &report)
+    }
+
+    /// A snapshot's changed files into the workspace.
+    async fn pull(&mut self, paths: &[String]) -> SyncAnswer {
+        let mut report = SyncReport::default();
+        if self.engine.directions().from_container {
+            let paths = paths.iter().filter_map(|p| RelPath::parse(p, super::names::HostOs::current()).ok()).collect();
+            report = self.engine.sync_paths(&paths).await;
+            tell(&self.events, &report).await;
+        }
+        answer(&self.engine, &report)
+    }
+
+    /// The last round: pending saves out, the container's edits in.
+    async fn finish(&mut self) -> SyncAnswer {
+        let mut report = self.engine.sync_paths(&self.pending).await;
+        if self.engine.directions().from_container {
+            let round = self.engine.last_from_container().await;
+            merge(&mut report, round);
+        }
+        tell(&self.events, &report).await;
+        answer(&self.engine, &report)
+    }
+
+    /// When the saves waiting now are copied: once the workspace is quiet,
+    /// and never later than `MAX_DELAY` after the first.
+    fn save_deadline(&self) -> Option<Instant> {
+        match (self.first_pending, self.quiet_until) {
+            (Some(first), Some(quiet)) => Some(quiet.min(first + MAX_DELAY)),
+            _ => None,
+        }
+    }
+
+    /// The watcher saw `path` change.
+    fn on_saved(&mut self, path: &std::path::Path) {
+        if let Some(rel) = self.engine.relative(path) {
+            self.pending.insert(rel);
+            let now = Instant::now();
+            self.first_pending.get_or_insert(now);
+            self.quiet_until = Some(now + DEBOUNCE);
+        }
+    }
+
+    /// Copies the saves waiting now.
+    async fn copy_saves(&mut self) {
+        let batch = std::mem::take(&mut self.pending);
+        self.first_pending = None;
+        self.quiet_until = None;
+        let report = self.engine.sync_paths(&batch).await;
+        tell(&self.events, &report).await;
+    }
+
+    /// The cheap container poll.
+    async fn poll(&mut self) {
+        let report = self.engine.poll_known(POLL_BUDGET).await;
+        tell(&self.events, &report).await;
+    }
+
+    /// The change list finds files the container created. It can take
+    /// seconds, so it is read in its own task while the loop goes on, and
+    /// its pace follows its cost.
+    fn start_listing(&mut self) {
+        self.listing = Some(Instant::now());
+        let remote = self.engine.remote().clone();
+        let tx = self.listed_tx.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(remote.changes().await).await;
+        });
+    }
+
+    async fn on_listed(&mut self, listed: Result<Vec<RemoteChange>, ContainerError>) {
+        let took = self.listing.take().map(|started| started.elapsed()).unwrap_or_default();
+        let report = self.engine.sync_changes(listed).await;
+        tell(&self.events, &report).await;
+        self.discover_at = Instant::now() + (took * 4).clamp(DISCOVER_MIN, DISCOVER_MAX);
     }
 }
 

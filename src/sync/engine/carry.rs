@@ -1,0 +1,181 @@
+//! Writing the sync engine's decisions out: a file into the workspace
+//! (atomically, beneath the root), the container's version beside a
+//! conflicting workspace file, a file into the container (as a one-file
+//! archive, with its missing folders when needed). Nothing is decided here.
+//! Writes and packing run on tokio's blocking pool.
+
+use bytes::Bytes;
+
+use super::look::{Seen, off_runtime};
+use super::{Remote, SyncEngine, SyncReport};
+use crate::container::ContainerError;
+use crate::sync::extract::{ArchiveFile, Hash};
+use crate::sync::names::{CONFLICT_SUFFIX, RelPath};
+use crate::sync::proof;
+use crate::sync::write;
+
+impl<R: Remote> SyncEngine<R> {
+    /// Writes the container's `path` into the workspace, if what is read
+    /// now is provably that file (`fetch_proven`) and still has `expected`'s
+    /// content (else the next round looks again).
+    pub(super) async fn pull_proven(
+        &mut self,
+        path: &RelPath,
+        expected: Option<Hash>,
+        report: &mut SyncReport,
+    ) -> bool {
+        let file = match self.fetch_proven(path).await {
+            Ok(file) if Some(file.hash) == expected => file,
+            Ok(_) => return false,
+            Err(note) => {
+                self.problem(report, note);
+                return false;
+            }
+        };
+        match self.write_workspace(path.clone(), Bytes::from(file.content), file.mode).await {
+            Ok(()) => {
+                report.pulled.push(path.clone());
+                true
+            }
+            Err(note) => {
+                report.notes.push(note);
+                false
+            }
+        }
+    }
+
+    /// Writes the container's version of `path` beside the workspace file
+    /// (`NAME.container`), if it is provably that file.
+    pub(super) async fn keep_container_copy(&mut self, path: &RelPath, report: &mut SyncReport) -> bool {
+        let file = match self.fetch_proven(path).await {
+            Ok(file) => file,
+            Err(note) => {
+                self.problem(report, note);
+                return false;
+            }
+        };
+        let beside = path.with_suffix(CONFLICT_SUFFIX);
+        match self.write_workspace(beside, Bytes::from(file.content), file.mode & !0o111).await {
+            Ok(()) => true,
+            Err(note) => {
+                report.notes.push(note);
+                false
+            }
+        }
+    }
+
+    /// The container's `path` as it may be written into the workspace:
+    /// read between two looks at the identity of the file and of every
+    /// folder above it (`proof`), which must show a file with one link
+    /// reached through folders, and agree.
+    async fn fetch_proven(&mut self, path: &RelPath) -> Result<ArchiveFile, String> {
+        let target = path.in_container(&self.app_root);
+        let refuse = |why: String| format!("refused {target} from the container: {why}");
+        let chain = proof::chain(&self.app_root, path);
+        let look = |e: ContainerError| refuse(format!("its link count cannot be read, so it is not copied ({e})"));
+        let before = self.remote.identities(&chain).await.map_err(look)?;
+        proof::judge(&chain, &before).map_err(refuse)?;
+        let archive = self
+            .remote
+            .fetch(&target, self.limits.max_file_bytes.saturating_add(64 << 10))
+            .await
+            .map_err(|e| format!("cannot copy {target} out of the container: {e}"))?
+            .ok_or_else(|| refuse("it is gone".into()))?;
+        let file = self.read_single(path, archive).await?;
+        let after = self.remote.identities(&chain).await.map_err(look)?;
+        if !proof::unchanged(&before, &after) {
+            return Err(refuse("it changed while it was read; it is looked at again on the next round".into()));
+        }
+        Ok(file)
+    }
+
+    /// `write::write_beneath_capped` on the blocking pool: group and others
+    /// get no more than `mode` gives them in the container.
+    async fn write_workspace(&self, rel: RelPath, content: Bytes, mode: u32) -> Result<(), String> {
+        let root = self.workspace.clone();
+        let what = format!("writing {rel}");
+        off_runtime(&what, move || write::write_beneath_capped(&root, &rel, &content, mode))
+            .await?
+            .map_err(|e| e.to_string())
+    }
+
+    /// Copies the workspace's version (`local`) of `path` into the container.
+    pub(super) async fn push(&mut self, path: &RelPath, local: &Seen, report: &mut SyncReport) -> bool {
+        let Some(content) = local.content.clone() else {
+            return false;
+        };
+        match self.put_file(path, content, local.executable).await {
+            Ok(()) => {
+                let target = path.in_container(&self.app_root);
+                let stat = self.remote.stat(&target).await.ok().flatten().map(|s| (s.size, s.mtime));
+                let state = self.files.entry(path.clone()).or_default();
+                state.remote_seen = Some((local.hash, stat));
+                report.pushed.push(path.clone());
+                true
+            }
+            Err(e) => {
+                report.notes.push(format!("could not copy {path} into the container: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Puts one file into the container: into its folder if that exists,
+    /// else from the app root with the missing folders.
+    async fn put_file(&self, path: &RelPath, content: Bytes, executable: bool) -> Result<(), ContainerError> {
+        let mode = if executable { 0o755 } else { 0o644 };
+        let dir = match path.parent() {
+            Some(parent) => parent.in_container(&self.app_root),
+            None => self.app_root.clone(),
+        };
+        let single = pack_off_runtime(Vec::new(), path.file_name().to_owned(), content.clone(), mode).await?;
+        match self.remote.put(&dir, single).await {
+            Err(ContainerError::PathNotFound { .. }) if path.parent().is_some() => {
+                let folders: Vec<String> = path
+                    .parent()
+                    .map(|p| {
+                        let parts: Vec<&str> = p.components().collect();
+                        (1..=parts.len()).map(|n| parts[..n].join("/")).collect()
+                    })
+                    .unwrap_or_default();
+                let archive = pack_off_runtime(folders, path.as_str().to_owned(), content, mode).await?;
+                self.remote.put(&self.app_root, archive).await
+            }
+            other => other,
+        }
+    }
+}
+
+/// `pack` on the blocking pool (it copies the whole file).
+async fn pack_off_runtime(
+    folders: Vec<String>,
+    name: String,
+    content: Bytes,
+    mode: u32,
+) -> Result<Bytes, ContainerError> {
+    off_runtime(&format!("packing {name}"), move || pack(&folders, &name, &content, mode))
+        .await
+        .map_err(ContainerError::Api)?
+        .map_err(|e| ContainerError::Api(e.to_string()))
+}
+
+/// A tar archive holding `folders` (relative names, outermost first) and one file.
+pub fn pack(folders: &[String], name: &str, content: &[u8], mode: u32) -> std::io::Result<Bytes> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mtime = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    for folder in folders {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_mode(0o755);
+        header.set_size(0);
+        header.set_mtime(mtime);
+        builder.append_data(&mut header, format!("{folder}/"), std::io::empty())?;
+    }
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_mode(mode);
+    header.set_size(content.len() as u64);
+    header.set_mtime(mtime);
+    builder.append_data(&mut header, name, content)?;
+    Ok(Bytes::from(builder.into_inner()?))
+}
