@@ -23,6 +23,7 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod container;
 pub mod dap;
 pub mod demo;
@@ -32,4 +33,5 @@ pub mod paths;
 pub mod session;
 pub mod sync;
 pub mod target;
+pub mod tasks;
 pub mod transport;

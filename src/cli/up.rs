@@ -19,8 +19,8 @@ use super::configfile;
 use super::output::{self, Progress, Style};
 use super::{CliError, json_failure};
 use crate::config::{DEFAULT_APP_ROOT, DEFAULT_DEBUG_PORT, DebuggerMode, Request, SessionConfig, TransportMode};
+use crate::console::{Category, Event, EventSender};
 use crate::container::{DebugContainer, Engine, inspect};
-use crate::target::{EventSender, TargetEvent};
 
 /// How long the Azure ML hook's workers wait for an editor to attach after
 /// `up` (the session's `timeout` is meant for a session that is attaching now).
@@ -82,7 +82,7 @@ async fn up(args: UpArgs, shutdown: CancellationToken) -> Result<ExitCode, CliEr
         launch.env.entry("DOCKDAP_GATE_TIMEOUT".into()).or_insert_with(|| UP_GATE_TIMEOUT_SECS.into());
     }
 
-    let session_id = crate::target::new_session_id();
+    let session_id = crate::container::reap::new_session_id();
     let (events, mut rx) = EventSender::channel(256);
     let mut progress = Progress::start(&format!("starting {}", launch.image));
     let style = progress.style();
@@ -143,15 +143,15 @@ async fn up(args: UpArgs, shutdown: CancellationToken) -> Result<ExitCode, CliEr
 
 /// Progress and dockdap's own console lines; the program's output is left
 /// for `dockdap logs`.
-fn show(progress: &mut Progress, style: Style, event: TargetEvent) {
+fn show(progress: &mut Progress, style: Style, event: Event) {
     match event {
-        TargetEvent::Progress(message) => progress.set(&message),
-        TargetEvent::Output { category: "console", text } => {
+        Event::Progress(message) => progress.set(&message),
+        Event::Output { category: Category::Console, text } => {
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
                 progress.println(&style.dim(line));
             }
         }
-        TargetEvent::Output { .. } | TargetEvent::Exited { .. } => {}
+        Event::Output { .. } | Event::Exited { .. } => {}
     }
 }
 

@@ -26,7 +26,7 @@ use super::engine::{ContainerError, Engine, Subject};
 use super::logs::{self, LogTail};
 use super::{diagnose, exec, inject, ready, reap, tune};
 use crate::config::{DebuggerMode, LaunchArguments, TransportMode, parse_port_pair};
-use crate::target::{EventSender, TargetEvent};
+use crate::console::{Category, Event, EventSender};
 use crate::transport::{BoxRead, BoxWrite};
 
 /// How often readiness is checked while waiting for debugpy.
@@ -82,12 +82,12 @@ impl DebugContainer {
         events: &EventSender,
         cancel: &CancellationToken,
     ) -> Result<DebugContainer, ContainerError> {
-        events.send(TargetEvent::Progress("connecting to the Docker Engine".into())).await;
+        events.send(Event::Progress("connecting to the Docker Engine".into())).await;
         let engine = Engine::connect().await?;
         match reap::reap(&engine).await {
             Ok(removed) if !removed.is_empty() => {
                 events.output(
-                    "console",
+                    Category::Console,
                     format!(
                         "[dockdap] removed {} container(s) left behind by dead dockdap sessions: {}\n",
                         removed.len(),
@@ -99,7 +99,7 @@ impl DebugContainer {
             Err(e) => tracing::warn!(error = %e, "could not look for leftover containers"),
         }
         // A missing image whose reference names a registry is pulled with the user's credentials.
-        let mut pull_progress = |line: String| events.output("console", format!("[dockdap] {line}\n"));
+        let mut pull_progress = |line: String| events.output(Category::Console, format!("[dockdap] {line}\n"));
         let image = super::pull::inspect_or_pull(&engine, &args.image, &mut pull_progress).await?;
         let facts = image_facts(&image, args);
         let choice = inject::choose(args.debugger, &facts, args.debug_port);
@@ -113,7 +113,7 @@ impl DebugContainer {
             (transport, _) => transport,
         };
         events.output(
-            "console",
+            Category::Console,
             format!(
                 "[dockdap] debugger: {} ({}); transport: {}\n",
                 mode_name(choice.mode),
@@ -139,7 +139,7 @@ impl DebugContainer {
 
         let name = args.container_name.clone().unwrap_or_else(|| generated_name(&args.image, session_id));
         let body = create_body(args, session_id, &facts, &plan)?;
-        events.send(TargetEvent::Progress(format!("creating container {name} from {}", args.image))).await;
+        events.send(Event::Progress(format!("creating container {name} from {}", args.image))).await;
         let created = engine
             .docker
             .create_container(Some(CreateContainerOptions { name: Some(name.clone()), ..Default::default() }), body)
@@ -199,13 +199,12 @@ impl DebugContainer {
                 .map_err(|e| self.engine.error(e, Subject::Container(&self.name)))?;
             if let Some(debugpy) = &plan.debugpy {
                 events.output(
-                    "console",
+                    Category::Console,
                     format!("[dockdap] copied debugpy from {} into the container\n", debugpy.display()),
                 );
             }
             if args.tune_debugger {
-                events.output(
-                    "console",
+                events.output(Category::Console,
                     "[dockdap] tuneDebugger: TCP_NODELAY on debugpy's sockets in the container (about 40 ms less per request; `tuneDebugger: false` turns it off)\n".into(),
                 );
             }
@@ -227,7 +226,7 @@ impl DebugContainer {
         self.watch_exit(events.clone());
         self.watch_state(events.clone());
 
-        events.send(TargetEvent::Progress(format!("starting container {}", self.name))).await;
+        events.send(Event::Progress(format!("starting container {}", self.name))).await;
         if let Err(e) = docker.start_container(&self.id, None).await {
             return Err(self.start_error(e, args));
         }
@@ -251,7 +250,7 @@ impl DebugContainer {
         self.ports = published.into_iter().filter(|(c, _)| *c != args.debug_port).collect();
         for (container_port, host_port) in &self.ports {
             events.output(
-                "console",
+                Category::Console,
                 format!("[dockdap] service port {container_port} is at http://127.0.0.1:{host_port}\n"),
             );
         }
@@ -266,9 +265,7 @@ impl DebugContainer {
             // the server's workers wait for it at the bootstrap's gate.
             return Ok(());
         }
-        events
-            .send(TargetEvent::Progress(format!("waiting for debugpy on port {} in {}", args.debug_port, self.name)))
-            .await;
+        events.send(Event::Progress(format!("waiting for debugpy on port {} in {}", args.debug_port, self.name))).await;
         self.wait_for_debugger(args.debug_port, args.timeout).await?;
         if plan.transport == TransportMode::Exec && plan.debugpy.is_none() {
             self.python = self.find_python().await?;
@@ -387,13 +384,13 @@ impl DebugContainer {
                     Some("die" | "destroy") => return,
                     _ => continue,
                 };
-                events.output("console", text);
+                events.output(Category::Console, text);
             }
         });
     }
 
     /// Watches for the container's exit; the code lands in `self.exit`, and
-    /// the session hears of it as a `TargetEvent::Exited`.
+    /// the session hears of it as a `Event::Exited`.
     fn watch_exit(&mut self, events: EventSender) {
         let (tx, rx) = watch::channel(None);
         self.exit = rx;
@@ -421,7 +418,7 @@ impl DebugContainer {
                 "[dockdap] the container exited with code {code}\n{}",
                 diagnose::diagnose(code, &tail.last(20))
             );
-            events.send(TargetEvent::Exited { code, diagnosis }).await;
+            events.send(Event::Exited { code, diagnosis }).await;
         });
     }
 
@@ -547,7 +544,7 @@ impl DebugContainer {
             return Ok(container);
         }
         // The container may have just started: connect only once debugpy listens.
-        events.send(TargetEvent::Progress(format!("waiting for debugpy on port {debug_port} in {name}"))).await;
+        events.send(Event::Progress(format!("waiting for debugpy on port {debug_port} in {name}"))).await;
         container.wait_for_debugger(debug_port, timeout).await?;
         Ok(container)
     }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use bollard::container::LogOutput;
 use futures_util::{Stream, StreamExt};
 
-use crate::target::EventSender;
+use crate::console::{Category, EventSender};
 
 /// How many lines the tail keeps.
 const TAIL_LINES: usize = 200;
@@ -70,8 +70,8 @@ where
 {
     while let Some(item) = output.next().await {
         let (category, bytes) = match item {
-            Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => ("stdout", message),
-            Ok(LogOutput::StdErr { message }) => ("stderr", message),
+            Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => (Category::Stdout, message),
+            Ok(LogOutput::StdErr { message }) => (Category::Stderr, message),
             Ok(LogOutput::StdIn { .. }) => continue,
             Err(e) => {
                 tracing::debug!(error = %e, "container output stream ended");

@@ -14,6 +14,14 @@ use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
 use super::engine::{ContainerError, Engine, Subject};
 use super::{LABEL_HOST, LABEL_IMAGE, LABEL_KEEP, LABEL_PID, LABEL_SESSION};
 
+/// A short random id for a session, used in labels and container names.
+pub fn new_session_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    format!("{:08x}", hasher.finish() as u32)
+}
+
 /// The labels for a container this process creates.
 pub fn labels(session_id: &str, image: &str) -> HashMap<String, String> {
     HashMap::from([

@@ -17,6 +17,7 @@ use tokio::io::AsyncWrite;
 use tokio_util::codec::FramedWrite;
 
 use super::{Session, Side};
+use crate::console::Category;
 use crate::dap::{BridgeTag, DapCodec, Message, Origin};
 
 impl<W: AsyncWrite + Send + Unpin> Session<W> {
@@ -33,7 +34,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let stream = match target.connect_child(&host, port).await {
             Ok(stream) => stream,
             Err(why) => {
-                self.console("stderr", &format!("[dockdap] could not follow subprocess {pid}: {why}")).await;
+                self.console(Category::Stderr, &format!("[dockdap] could not follow subprocess {pid}: {why}")).await;
                 return;
             }
         };
@@ -45,8 +46,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         self.spawn_reader(stream.0, Side::Adapter(self.adapter_link));
         self.adapter = Some(FramedWrite::new(stream.1, DapCodec::default()));
         self.suppress_initialized = true;
-        self.console(
-            "console",
+        self.console(Category::Console,
             &format!(
                 "[dockdap] following subprocess {pid}: the editor does not support child sessions (startDebugging), so dockdap debugs the subprocess in this session"
             ),

@@ -16,10 +16,10 @@ use tokio::io::AsyncWrite;
 
 use super::{Input, Session};
 use crate::config::SyncMode;
+use crate::console::{Category, Event, EventSender};
 use crate::container::commit::{CommitRequest, Snapshot};
 use crate::dap::Message;
 use crate::sync::{Directions, Side, SyncHandle, SyncSetup};
-use crate::target::{EventSender, TargetEvent};
 
 /// How long the session waits for sync's first look before attaching.
 const FIRST_LOOK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,7 +47,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 "[dockdap] files are not synced: the workspace folder {} does not exist (set `localRoot`)",
                 workspace.display()
             );
-            self.console("console", &text).await;
+            self.console(Category::Console, &text).await;
             return;
         }
         let setup = SyncSetup {
@@ -153,7 +153,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                     let text = format!(
                         "[dockdap] the last sync took over {FINAL_SYNC_TIMEOUT:?} and was abandoned; edits still in the container may not be in the workspace\n"
                     );
-                    self.events_tx.send(TargetEvent::Output { category: "stderr", text }).await;
+                    self.events_tx.send(Event::Output { category: Category::Stderr, text }).await;
                 }
             }
         }
@@ -171,7 +171,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 Err(_) => {
                     let text =
                         format!("[dockdap] commitOnExit: the snapshot took over {COMMIT_TIMEOUT:?}; giving up\n");
-                    self.events_tx.send(TargetEvent::Output { category: "stderr", text }).await;
+                    self.events_tx.send(Event::Output { category: Category::Stderr, text }).await;
                 }
             }
         }
@@ -187,7 +187,7 @@ pub(super) async fn snapshot(
     events: &EventSender,
     sync: Option<&SyncHandle>,
 ) -> Result<Snapshot, String> {
-    let say = |category: &'static str, text: String| TargetEvent::Output { category, text: format!("{text}\n") };
+    let say = |category: Category, text: String| Event::Output { category, text: format!("{text}\n") };
     let start = if request.pause {
         format!(
             "[dockdap] snapshotting {}: the container is paused, so the program and debugpy are frozen until it is done",
@@ -196,7 +196,7 @@ pub(super) async fn snapshot(
     } else {
         format!("[dockdap] snapshotting {} without pausing it", container.name)
     };
-    events.send(say("console", start)).await;
+    events.send(say(Category::Console, start)).await;
     let commit = async {
         let plan = container.plan_commit(request).await?;
         let files: Vec<String> = plan.existing_files().map(str::to_owned).collect();
@@ -215,15 +215,15 @@ pub(super) async fn snapshot(
             } else {
                 format!("changed: {}", snap.changed.join(", "))
             };
-            events.send(say("console", format!("[dockdap] snapshot {} ({what})", snap.image))).await;
+            events.send(say(Category::Console, format!("[dockdap] snapshot {} ({what})", snap.image))).await;
             for warning in &snap.warnings {
-                events.send(say("important", format!("[dockdap] snapshot {}: {warning}", snap.image))).await;
+                events.send(say(Category::Important, format!("[dockdap] snapshot {}: {warning}", snap.image))).await;
             }
             Ok(snap)
         }
         Err(e) => {
             let why = format!("the snapshot of {} failed: {e}", container.name);
-            events.send(say("stderr", format!("[dockdap] {why}"))).await;
+            events.send(say(Category::Stderr, format!("[dockdap] {why}"))).await;
             Err(why)
         }
     }

@@ -22,6 +22,7 @@ use tokio_util::codec::FramedWrite;
 
 use super::{ClientInfo, End, Phase, Session, Side};
 use crate::config::{SessionConfig, TransportMode};
+use crate::console::Category;
 use crate::dap::{AdapterSeq, BridgeTag, ClientSeq, DapCodec, Kind, Message, Origin, Pending};
 use crate::error::{Blame, Error};
 use crate::paths::PathRewriter;
@@ -186,7 +187,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             Ok(config) => config,
             Err(e) => {
                 let why = e.to_string();
-                self.console("stderr", &format!("[dockdap] {why}")).await;
+                self.console(Category::Stderr, &format!("[dockdap] {why}")).await;
                 self.send_to_client(Message::failure(message.seq(), command, &why)).await;
                 self.phase = Phase::Failed(why);
                 return;
@@ -240,7 +241,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                     Blame::User | Blame::Nobody => e.to_string(),
                 };
                 self.end_progress("failed").await;
-                self.console("stderr", &format!("[dockdap] {why}")).await;
+                self.console(Category::Stderr, &format!("[dockdap] {why}")).await;
                 self.send_to_client(Message::failure(request.0, &command, &why)).await;
                 self.phase = Phase::Failed(why);
                 return None;
@@ -253,7 +254,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         self.target = Some(connected.target);
         self.adapter_attach = connected.attach;
         self.end_progress(&format!("attached to {description}")).await;
-        self.console("console", &format!("[dockdap] attached to {description}")).await;
+        self.console(Category::Console, &format!("[dockdap] attached to {description}")).await;
         self.start_sync().await;
 
         let replay = self.replayed_initialize();
@@ -356,7 +357,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 let reply = Message::failure(message.seq(), command, why);
                 self.send_to_adapter(reply).await;
                 self.console(
-                    "console",
+                    Category::Console,
                     "[dockdap] refused a request from debugpy to run a command in the editor's terminal",
                 )
                 .await;

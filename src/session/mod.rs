@@ -43,10 +43,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::SessionConfig;
+use crate::console::{Category, Event, EventSender};
 use crate::dap::{AdapterSeq, ClientSeq, DapCodec, Message, Origin, Pending, SeqTable};
 use crate::error::Error;
 use crate::paths::PathRewriter;
-use crate::target::{Connected, EventSender, Target, TargetEvent};
+use crate::target::{Connected, Target};
 use crate::transport::BoxWrite;
 
 /// How long the goodbye to debugpy and the last flush to the client may take.
@@ -164,7 +165,7 @@ struct Session<W> {
     inputs_tx: mpsc::Sender<Input>,
     inputs: mpsc::Receiver<Input>,
     events_tx: EventSender,
-    events: mpsc::Receiver<TargetEvent>,
+    events: mpsc::Receiver<Event>,
     /// Stops the reader tasks and the start task.
     stop: CancellationToken,
     tasks: TaskTracker,
@@ -456,8 +457,8 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     }
 
     /// A line in the editor's debug console.
-    async fn console(&mut self, category: &'static str, text: &str) {
-        let body = serde_json::json!({ "category": category, "output": format!("{text}\n") });
+    async fn console(&mut self, category: Category, text: &str) {
+        let body = serde_json::json!({ "category": category.as_str(), "output": format!("{text}\n") });
         if let Ok(event) = Message::event("output", &body) {
             self.send_to_client(event).await;
         }
@@ -469,29 +470,29 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             Side::Adapter(_) => "debugpy",
         };
         tracing::warn!(%why, "ignoring a malformed message from {from}");
-        self.console("console", &format!("[dockdap] ignored a malformed message from {from}: {why}")).await;
+        self.console(Category::Console, &format!("[dockdap] ignored a malformed message from {from}: {why}")).await;
     }
 
-    async fn on_target_event(&mut self, event: TargetEvent) -> Option<End> {
+    async fn on_target_event(&mut self, event: Event) -> Option<End> {
         match event {
-            TargetEvent::Output { category, text } => {
+            Event::Output { category, text } => {
                 self.events_tx.delivered(text.len());
-                let body = serde_json::json!({ "category": category, "output": text });
+                let body = serde_json::json!({ "category": category.as_str(), "output": text });
                 if let Ok(event) = Message::event("output", &body) {
                     self.send_to_client(event).await;
                 }
                 None
             }
-            TargetEvent::Progress(step) => {
+            Event::Progress(step) => {
                 self.progress(&step).await;
                 None
             }
-            TargetEvent::Exited { code, diagnosis } => {
+            Event::Exited { code, diagnosis } => {
                 if self.exit_code.replace(code).is_some() {
                     return None;
                 }
                 if matches!(self.phase, Phase::Running | Phase::Ended) {
-                    self.console("stderr", &diagnosis).await;
+                    self.console(Category::Stderr, &diagnosis).await;
                 }
                 if matches!(self.phase, Phase::Ended) {
                     // debugpy went first and `terminated` is out: `exited` follows now.
@@ -507,7 +508,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     async fn progress(&mut self, step: &str) {
         let supports = self.info.as_ref().is_some_and(|i| i.supports_progress);
         if !supports {
-            self.console("console", &format!("[dockdap] {step}")).await;
+            self.console(Category::Console, &format!("[dockdap] {step}")).await;
             return;
         }
         let (event, body) = match &self.progress_id {
@@ -629,11 +630,11 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             tracing::info!(target = %target.describe(), "ending target");
             match tokio::time::timeout(TEARDOWN_TIMEOUT, target.end()).await {
                 Ok(Ok(())) => {}
-                Ok(Err(why)) => self.console("stderr", &format!("[dockdap] {why}")).await,
+                Ok(Err(why)) => self.console(Category::Stderr, &format!("[dockdap] {why}")).await,
                 Err(_) => {
                     tracing::error!("putting the target back took over {TEARDOWN_TIMEOUT:?}; giving up");
                     self.console(
-                        "stderr",
+                        Category::Stderr,
                         "[dockdap] removing the container timed out; `dockdap reap` removes it later",
                     )
                     .await;
@@ -664,10 +665,10 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             let _ = tokio::time::timeout(Duration::from_secs(1), exit.wait_for(Option::is_some)).await;
         }
         while let Ok(event) = self.events.try_recv() {
-            if let TargetEvent::Exited { code, diagnosis } = event {
+            if let Event::Exited { code, diagnosis } = event {
                 if self.exit_code.is_none() {
                     self.exit_code = Some(code);
-                    self.console("stderr", &diagnosis).await;
+                    self.console(Category::Stderr, &diagnosis).await;
                 }
             } else {
                 self.on_target_event(event).await;
@@ -679,7 +680,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 self.target.as_ref().and_then(|t| t.container()).and_then(|c| c.exit_report())
         {
             self.exit_code = Some(code);
-            self.console("stderr", &diagnosis).await;
+            self.console(Category::Stderr, &diagnosis).await;
         }
     }
 

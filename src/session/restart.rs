@@ -27,6 +27,7 @@ use tokio::io::AsyncWrite;
 
 use super::{Input, Phase, Session};
 use crate::config::{Request, SessionConfig};
+use crate::console::Category;
 use crate::container::commit::CommitRequest;
 use crate::dap::{BridgeTag, ClientSeq, Message, Origin};
 use crate::paths::PathRewriter;
@@ -119,7 +120,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let app_root = launch.paths.app_root.clone();
         self.config = Some(config);
         self.restarting = true;
-        self.console("console", "[dockdap] restarting: bringing the container's files in first").await;
+        self.console(Category::Console, "[dockdap] restarting: bringing the container's files in first").await;
         let sync = self.sync.take();
         let tx = self.inputs_tx.clone();
         let events = self.events_tx.clone();
@@ -172,7 +173,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             Request::Launch(launch) => launch.image.clone(),
             Request::Attach(_) => String::new(),
         };
-        self.console("console", &format!("[dockdap] restarting from {image}")).await;
+        self.console(Category::Console, &format!("[dockdap] restarting from {image}")).await;
         self.spawn_start(config, ClientSeq(seq), "restart");
     }
 

@@ -23,6 +23,7 @@ use bytes::Bytes;
 
 use super::extract::{self, Hash, Limits, Placement};
 use super::names::{CONFLICT_SUFFIX, HostOs, RelPath, is_ignored};
+use super::notes::{Note, Notes};
 use super::state::{Action, Base, FileState, decide};
 use super::write::{self, WriteError};
 use crate::container::ContainerError;
@@ -110,7 +111,7 @@ pub struct SyncReport {
     /// Conflicts found in this round (also in `conflicts` of the engine).
     pub new_conflicts: Vec<RelPath>,
     /// Lines for the debug console: refusals, deletions, conflicts, errors.
-    pub notes: Vec<String>,
+    pub notes: Notes,
 }
 
 impl SyncReport {
@@ -505,7 +506,9 @@ impl<R: Remote> SyncEngine<R> {
                         (_, None) => "was changed in the workspace and deleted in the container",
                         _ => "changed in both the workspace and the container",
                     };
-                    report.notes.push(format!("conflict: {path} {what}; neither copy was overwritten{beside}"));
+                    report
+                        .notes
+                        .push(Note::conflict(format!("conflict: {path} {what}; neither copy was overwritten{beside}")));
                 }
                 if new {
                     report.new_conflicts.push(path.clone());

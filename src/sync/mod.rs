@@ -30,6 +30,7 @@
 pub mod engine;
 pub mod extract;
 pub mod names;
+pub mod notes;
 pub mod remote;
 pub mod state;
 pub mod worker;

@@ -663,7 +663,7 @@ async fn directions_can_be_turned_off() {
 
 #[tokio::test]
 async fn saves_are_debounced_and_the_last_one_wins() {
-    use crate::target::EventSender;
+    use crate::console::EventSender;
     use std::time::Duration;
     let s = setup(&[("score.py", "v0")], &[("score.py", "v0")]);
     let (events, mut rx) = EventSender::channel(1024);

@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 
 use super::engine::{Directions, Remote, Side, SyncEngine, SyncReport};
 use super::names::RelPath;
-use crate::target::{EventSender, TargetEvent};
+use crate::console::{Category, Event, EventSender};
 
 /// How often files sync knows are polled in the container when `fromContainer` is `auto`.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -188,7 +188,7 @@ async fn run<R: Remote>(
                     "[dockdap] cannot watch {} for edits ({e}); workspace edits reach the container on `dockdap/sync` only\n",
                     setup.workspace.display()
                 );
-                events.send(TargetEvent::Output { category: "console", text }).await;
+                events.send(Event::Output { category: Category::Console, text }).await;
                 None
             }
         }
@@ -353,26 +353,25 @@ fn answer<R: Remote>(engine: &SyncEngine<R>, report: &SyncReport) -> SyncAnswer 
         pushed: report.pushed.iter().map(host).collect(),
         conflicts: engine.conflicts().map(host).collect(),
         diverged: engine.diverged().map(host).collect(),
-        notes: report.notes.clone(),
+        notes: report.notes.iter().map(str::to_owned).collect(),
     }
 }
 
 /// Debug console lines for what a round did.
 async fn tell(events: &EventSender, report: &SyncReport) {
-    let mut lines: Vec<(&'static str, String)> = Vec::new();
+    let mut lines: Vec<(Category, String)> = Vec::new();
     for path in &report.pulled {
-        lines.push(("console", format!("[dockdap] sync: {path} copied from the container into the workspace")));
+        lines.push((Category::Console, format!("[dockdap] sync: {path} copied from the container into the workspace")));
     }
     for path in &report.pushed {
-        lines.push(("console", format!("[dockdap] sync: {path} copied from the workspace into the container")));
+        lines.push((Category::Console, format!("[dockdap] sync: {path} copied from the workspace into the container")));
     }
-    for note in &report.notes {
-        let category = if note.starts_with("conflict:") { "important" } else { "console" };
-        lines.push((category, format!("[dockdap] sync: {note}")));
+    for note in report.notes.entries() {
+        lines.push((note.category(), format!("[dockdap] sync: {}", note.text)));
     }
     for (category, text) in lines {
         tracing::info!("{text}");
-        events.send(TargetEvent::Output { category, text: format!("{text}\n") }).await;
+        events.send(Event::Output { category, text: format!("{text}\n") }).await;
     }
 }
 
