@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::client::DapClient;
-use crate::container::Engine;
 use crate::http;
+use crate::runtime::docker::{Engine, inspect};
 use crate::session::{self, SessionOptions};
 
 /// The example's debug image, as `images/build-images.sh` tags it.
@@ -32,7 +32,7 @@ pub enum DemoError {
     Build(String),
     /// Docker said no.
     #[error(transparent)]
-    Container(#[from] crate::container::ContainerError),
+    Container(#[from] crate::runtime::ContainerError),
     /// The session misbehaved.
     #[error("the debug session failed: {0}")]
     Session(#[from] crate::client::ClientError),
@@ -155,11 +155,7 @@ pub async fn run(out: &mut impl Write) -> Result<(), DemoError> {
     writeln!(out, "  POST /score -> {}: {}", reply.status, reply.body.trim())?;
     client.request("disconnect", json!({"terminateDebuggee": true})).await?;
     let _ = tokio::time::timeout(Duration::from_secs(40), session).await;
-    let gone = engine
-        .docker
-        .inspect_container(&container, None::<bollard::query_parameters::InspectContainerOptions>)
-        .await
-        .is_err();
+    let gone = inspect::container_info(&engine, &container).await.is_err();
     writeln!(
         out,
         "\ndisconnected; container {container} {} ({:.1}s in all)",
@@ -171,7 +167,7 @@ pub async fn run(out: &mut impl Write) -> Result<(), DemoError> {
 
 /// Builds the example image with the offline recipe if it is not there.
 async fn ensure_image(engine: &Engine, root: &Path, out: &mut impl Write) -> Result<(), DemoError> {
-    if engine.docker.inspect_image(EXAMPLE_IMAGE).await.is_ok() {
+    if inspect::image_info(engine, EXAMPLE_IMAGE).await.is_ok() {
         return Ok(());
     }
     writeln!(out, "  the example image is missing; building it offline (first run only, a few minutes)")?;

@@ -189,8 +189,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Some(Command::Reap) => {
-            let engine = dockdap::container::Engine::connect().await?;
-            let removed = dockdap::container::reap::reap(&engine).await?;
+            let engine = dockdap::runtime::docker::Engine::connect().await?;
+            let removed = dockdap::runtime::docker::reap::reap(&engine).await?;
             let mut stdout = std::io::stdout().lock();
             if removed.is_empty() {
                 writeln!(stdout, "nothing to remove: no container of a dead dockdap session")?;
@@ -201,8 +201,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Some(Command::Commit { name, tag, pause, app_root }) => {
-            let container = dockdap::container::ContainerRef::find(&name).await?;
-            let request = dockdap::container::commit::CommitRequest { tag, pause, app_root };
+            let container = dockdap::runtime::docker::ContainerRef::find(&name).await?;
+            let request = dockdap::runtime::docker::commit::CommitRequest { tag, pause, app_root };
             let snapshot = container.commit(&request).await.with_context(|| format!("cannot snapshot {name}"))?;
             let mut stdout = std::io::stdout().lock();
             writeln!(stdout, "{}", snapshot.image)?;
@@ -217,9 +217,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Some(Command::Image(ImageCommand::Debug { image, tag, debugpy })) => {
-            let engine = dockdap::container::Engine::connect().await?;
-            let made = dockdap::container::image::make_debug_image(&engine, &image, tag.as_deref(), debugpy.as_deref())
-                .await?;
+            let engine = dockdap::runtime::docker::Engine::connect().await?;
+            let made =
+                dockdap::runtime::docker::image::make_debug_image(&engine, &image, tag.as_deref(), debugpy.as_deref())
+                    .await?;
             let mut stdout = std::io::stdout().lock();
             writeln!(stdout, "built {} from {image} (debugpy from {})", made.tag, made.debugpy)?;
             writeln!(stdout, "it starts debugpy on port 5678 and waits for the debugger; launch it with")?;
@@ -239,7 +240,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(dockdap::cli::completions::run(args, <Cli as clap::CommandFactory>::command())?)
         }
         Some(Command::Watchdog { owner, container }) => {
-            dockdap::container::watchdog::run(owner, &container).await?;
+            dockdap::runtime::docker::watchdog::run(owner, &container).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Some(Command::Schema) => {

@@ -29,10 +29,10 @@ use super::doctor_checks::*;
 use super::output::{self, Progress, Style};
 use super::{CliError, configfile, json_failure};
 use crate::config::DEFAULT_APP_ROOT;
-use crate::container::inspect::{self, env_lookup};
-use crate::container::probe::{self, PythonProgram};
-use crate::container::{Engine, pull};
 use crate::paths::{Mapping, PathMap};
+use crate::runtime::docker::inspect::{self, env_lookup};
+use crate::runtime::docker::probe::{self, PythonProgram};
+use crate::runtime::docker::{Engine, pull};
 
 /// `dockdap doctor [IMAGE]`.
 #[derive(Debug, Clone, clap::Args)]

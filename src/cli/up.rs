@@ -20,7 +20,9 @@ use super::output::{self, Progress, Style};
 use super::{CliError, json_failure};
 use crate::config::{DEFAULT_APP_ROOT, DEFAULT_DEBUG_PORT, DebuggerMode, Request, SessionConfig, TransportMode};
 use crate::console::{Category, Event, EventSender};
-use crate::container::{DebugContainer, Engine, inspect};
+use crate::runtime::docker::{DebugContainer, Engine, inspect};
+use crate::runtime::{Context, Runtime};
+use crate::tasks::Tasks;
 
 /// How long the Azure ML hook's workers wait for an editor to attach after
 /// `up` (the session's `timeout` is meant for a session that is attaching now).
@@ -82,13 +84,13 @@ async fn up(args: UpArgs, shutdown: CancellationToken) -> Result<ExitCode, CliEr
         launch.env.entry("DOCKDAP_GATE_TIMEOUT".into()).or_insert_with(|| UP_GATE_TIMEOUT_SECS.into());
     }
 
-    let session_id = crate::container::reap::new_session_id();
     let (events, mut rx) = EventSender::channel(256);
+    let cx = Context { events, tasks: Tasks::new(shutdown.child_token()) };
     let mut progress = Progress::start(&format!("starting {}", launch.image));
     let style = progress.style();
     let started = tokio::time::Instant::now();
     let launched = {
-        let launching = DebugContainer::launch(&launch, &session_id, &events, &shutdown);
+        let launching = DebugContainer::launch(&launch, &cx);
         tokio::pin!(launching);
         loop {
             tokio::select! {
@@ -102,9 +104,14 @@ async fn up(args: UpArgs, shutdown: CancellationToken) -> Result<ExitCode, CliEr
     }
     let container = match launched {
         Ok(container) => container,
-        Err(e) => {
+        Err(failed) => {
             progress.finish(None);
-            return Err(e.into());
+            if let Some(leftover) = failed.leftover
+                && let Err(why) = leftover.end().await
+            {
+                output::err(&format!("dockdap up: {why}"));
+            }
+            return Err(failed.error.into());
         }
     };
     progress.finish(Some(&format!(
@@ -116,9 +123,10 @@ async fn up(args: UpArgs, shutdown: CancellationToken) -> Result<ExitCode, CliEr
 
     let attach = attach_configuration(&container.name, &file.raw, &launch.debug_port, container.transport);
     let ports: Vec<Value> = container
-        .ports
+        .facts()
+        .service_ports
         .iter()
-        .map(|(c, h)| json!({"container": c, "host": h, "url": format!("http://127.0.0.1:{h}")}))
+        .map(|p| json!({"container": p.container, "host": p.address.port(), "url": p.url()}))
         .collect();
     if args.json {
         output::print_json(&json!({
@@ -134,7 +142,7 @@ async fn up(args: UpArgs, shutdown: CancellationToken) -> Result<ExitCode, CliEr
     } else {
         print_up(&container, &launch.image, &attach, launch.wait_for_debugger)?;
     }
-    // Kept: `end` leaves the container running and only closes our handles.
+    // Kept: `end` leaves the container running and only stops watching it.
     if let Err(why) = container.end().await {
         tracing::warn!(%why, "ending the launch handle");
     }
@@ -196,9 +204,12 @@ fn print_up(container: &DebugContainer, image: &str, attach: &Value, waits: bool
         mode.as_deref().unwrap_or("?"),
         if container.transport == TransportMode::Port { "port" } else { "exec" },
     ))?;
-    for (container_port, host_port) in &container.ports {
+    for port in &container.facts().service_ports {
         output::out(&format!(
-            "  service   http://127.0.0.1:{host_port} (port {container_port} in the container); try `dockdap score --port {host_port}`"
+            "  service   {} (port {} in the container); try `dockdap score --port {}`",
+            port.url(),
+            port.container,
+            port.address.port()
         ))?;
     }
     let waiting = if container.mode == DebuggerMode::Azureml {

@@ -20,13 +20,13 @@ use serde_json::{Map, Value, json};
 use tokio::io::AsyncWrite;
 use tokio_util::codec::FramedWrite;
 
-use super::{ClientInfo, End, Phase, Session, Side};
+use super::{ClientInfo, End, Initialized, Input, Phase, Session, Side, StartCommand, Task};
 use crate::config::{SessionConfig, TransportMode};
 use crate::console::Category;
 use crate::dap::{AdapterSeq, BridgeTag, ClientSeq, DapCodec, Kind, Message, Origin, Pending};
 use crate::error::{Blame, Error};
 use crate::paths::PathRewriter;
-use crate::target::{self, Connected};
+use crate::runtime::{self, Context, Failed, Started};
 
 /// debugpy's `initialize` answer (1.8, `adapter/clients.py`), promised to the
 /// client before debugpy exists. The real answer is compared on arrival.
@@ -105,8 +105,12 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 self.initialize(message).await;
                 None
             }
-            "launch" | "attach" => {
-                self.start(command, message).await;
+            "launch" => {
+                self.start(StartCommand::Launch, message).await;
+                None
+            }
+            "attach" => {
+                self.start(StartCommand::Attach, message).await;
                 None
             }
             "cancel" => {
@@ -127,7 +131,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             }
             _ => {
                 match &self.phase {
-                    Phase::Running => self.forward_request_to_adapter(message).await,
+                    Phase::Running { .. } | Phase::Restarting => self.forward_request_to_adapter(message).await,
                     Phase::Starting { .. } => self.queued.push_back(message),
                     Phase::Idle => {
                         let reply = Message::failure(
@@ -175,15 +179,17 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         self.send_to_client(reply).await;
     }
 
-    /// `launch` or `attach`: parse the configuration and start the target.
-    async fn start(&mut self, command: &str, message: Message) {
+    /// `launch` or `attach`: parse the configuration and start the runtime.
+    async fn start(&mut self, command: StartCommand, message: Message) {
+        let is_launch = command == StartCommand::Launch;
+        let command = command.as_str();
         if !matches!(self.phase, Phase::Idle) {
             let reply = Message::failure(message.seq(), command, "the session has already started");
             self.send_to_client(reply).await;
             return;
         }
         let arguments = message.field::<Value>("arguments").ok().flatten().unwrap_or_else(|| json!({}));
-        let config = match SessionConfig::parse(command == "launch", &arguments) {
+        let config = match SessionConfig::parse(is_launch, &arguments) {
             Ok(config) => config,
             Err(e) => {
                 let why = e.to_string();
@@ -201,58 +207,69 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             tracing::info!(host = %mapping.host, container = %mapping.container, "path mapping");
         }
         self.rewriter = Some(rewriter);
+        let command = if is_launch { StartCommand::Launch } else { StartCommand::Attach };
         self.spawn_start(config, ClientSeq(message.seq()), command);
     }
 
-    /// Starts the target in a task that reports back with `Input::Started`;
+    /// Starts the runtime in a task that reports back with `Task::Started`;
     /// `request`/`command` is the client request the start answers.
-    pub(super) fn spawn_start(&mut self, config: SessionConfig, request: ClientSeq, command: &str) {
-        self.phase = Phase::Starting { request, command: command.to_owned() };
+    pub(super) fn spawn_start(&mut self, config: SessionConfig, request: ClientSeq, command: StartCommand) {
+        let start = self.tasks.child();
+        self.phase = Phase::Starting { request, command, cancel: start.stop_token().clone() };
         self.config = Some(config.clone());
-        self.starting = true;
-        let events = self.events_tx.clone();
-        let cancel = self.stop.child_token();
+        let cx = Context { events: self.events_tx.clone(), tasks: start };
         let tx = self.inputs_tx.clone();
-        self.tasks.spawn(async move {
-            let result = target::start(&config, events, cancel).await;
-            let _ = tx.send(super::Input::Started(Box::new(result))).await;
+        // Not stopped with the session: a cancelled start reports what it
+        // created, so that shutdown puts it back.
+        self.tasks.spawn_unstoppable(async move {
+            let result = runtime::start(&config, &cx).await;
+            let _ = tx.send(Input::Task(Task::Started(Box::new(result)))).await;
         });
     }
 
-    /// The target is up (or failed): connect the adapter link, replay
+    /// The runtime is up (or failed): connect the adapter link, replay
     /// `initialize`, send debugpy its `attach`, and release queued requests.
-    pub(super) async fn on_started(&mut self, result: Result<Connected, Error>) -> Option<End> {
-        self.starting = false;
-        let Phase::Starting { request, command } = std::mem::replace(&mut self.phase, Phase::Running) else {
-            // Started after the session moved on: just keep the target for cleanup.
-            if let Ok(connected) = result {
-                self.target = Some(connected.target);
+    pub(super) async fn on_started(&mut self, result: Result<Started, Failed>) -> Option<End> {
+        let next_initialized = Initialized::Forward;
+        let running = Phase::Running { next_initialized };
+        let Phase::Starting { request, command, .. } = std::mem::replace(&mut self.phase, running) else {
+            // Started after the session moved on: just keep the runtime for cleanup.
+            match result {
+                Ok(started) => self.end_in_background(Some(started.runtime)),
+                Err(failed) => self.end_in_background(failed.leftover),
             }
             return None;
         };
-        let connected = match result {
-            Ok(connected) => connected,
-            Err(e) => {
+        if command == StartCommand::Restart {
+            self.phase = Phase::Running { next_initialized: Initialized::Replay };
+        }
+        let command = command.as_str();
+        let started = match result {
+            Ok(started) => started,
+            Err(failed) => {
+                self.end_in_background(failed.leftover);
+                let e = Error::from(failed.error);
                 let why = match e.blame() {
                     Blame::Internal => {
-                        tracing::error!(error = %e, "internal error while starting the target");
+                        tracing::error!(error = %e, "internal error while starting the runtime");
                         format!("internal error in dockdap (please report it): {e}")
                     }
                     Blame::User | Blame::Nobody => e.to_string(),
                 };
                 self.end_progress("failed").await;
                 self.console(Category::Stderr, &format!("[dockdap] {why}")).await;
-                self.send_to_client(Message::failure(request.0, &command, &why)).await;
+                self.send_to_client(Message::failure(request.0, command, &why)).await;
                 self.phase = Phase::Failed(why);
                 return None;
             }
         };
         self.adapter_link += 1;
-        self.spawn_reader(connected.reader, Side::Adapter(self.adapter_link));
-        self.adapter = Some(FramedWrite::new(connected.writer, DapCodec::default()));
-        let description = connected.target.describe();
-        self.target = Some(connected.target);
-        self.adapter_attach = connected.attach;
+        let Started { runtime, adapter } = started;
+        self.spawn_reader(adapter.link.reader, Side::Adapter(self.adapter_link));
+        self.adapter = Some(FramedWrite::new(adapter.link.writer, DapCodec::default()));
+        let description = runtime.describe();
+        self.runtime = Some(runtime);
+        self.adapter_attach = adapter.attach;
         self.end_progress(&format!("attached to {description}")).await;
         self.console(Category::Console, &format!("[dockdap] attached to {description}")).await;
         self.start_sync().await;
@@ -263,9 +280,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         }
         let attach_args = self.attach_arguments();
         match Message::request("attach", &attach_args) {
-            Ok(attach) => self.request_adapter(attach, Origin::Peer(request), &command).await,
+            Ok(attach) => self.request_adapter(attach, Origin::Peer(request), command).await,
             Err(e) => {
-                let reply = Message::failure(request.0, &command, &e.to_string());
+                let reply = Message::failure(request.0, command, &e.to_string());
                 self.send_to_client(reply).await;
             }
         }
@@ -367,7 +384,8 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 let config = self.config.clone();
                 let local_root =
                     self.rewriter.as_ref().and_then(|r| r.map().mappings().first()).map(|m| m.host.clone());
-                let container = self.target.as_ref().and_then(|t| t.container()).map(|c| (c.name.clone(), c.transport));
+                let container =
+                    self.runtime.as_ref().and_then(|r| r.container()).map(|c| (c.name.clone(), c.transport));
                 let _ = message.edit_field("arguments", |args| {
                     child_configuration(args, config.as_ref(), local_root.as_deref(), container.as_ref())
                 });

@@ -3,8 +3,8 @@
 //!
 //! It owns the per-file state of one session and is driven by one task (the
 //! worker), so no two syncs ever interleave. The container is reached only
-//! through the `Remote` trait, which `container::ContainerRef` implements and
-//! the tests fake; this module never imports Docker.
+//! through the `Remote` trait, which the session's `Runtime` serves and the
+//! tests fake; this module never imports Docker.
 //!
 //! Cost model: a container file is fetched only when its stat (size,
 //! modification time; one HEAD request) moved since the last look. Files
@@ -26,7 +26,7 @@ use super::names::{CONFLICT_SUFFIX, HostOs, RelPath, is_ignored};
 use super::notes::{Note, Notes};
 use super::state::{Action, Base, FileState, decide};
 use super::write::{self, WriteError};
-use crate::container::ContainerError;
+use crate::runtime::ContainerError;
 
 /// What the container's file system says about one path.
 #[derive(Debug, Clone, PartialEq, Eq)]

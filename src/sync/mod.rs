@@ -10,7 +10,8 @@
 //! - `state`: what both sides last agreed on, and the pull / push / conflict decision.
 //! - `engine`: looks at both sides and carries decisions out; the container
 //!   is reached through the `Remote` trait only.
-//! - `remote`: `container::ContainerRef` as a `Remote`.
+//! - `remote`: the session's `Runtime` as a `Remote`.
+//! - `notes`: what a round tells the user, and how loudly.
 //! - `worker`: the session's sync task: commands, the workspace watcher, the
 //!   container poll, console reports.
 //!
@@ -24,8 +25,8 @@
 //! **Architecture Invariant:** nothing from a container archive reaches the
 //! disk except through `RelPath::parse` and `write::write_beneath`.
 //!
-//! This module never imports Docker (bollard); it knows the container only
-//! as a `Remote`.
+//! This module never imports Docker (bollard) nor a runtime's module; it
+//! knows the container only as a `Remote`.
 
 pub mod engine;
 pub mod extract;

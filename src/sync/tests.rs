@@ -14,7 +14,7 @@ use tar::{EntryType, Header};
 use super::engine::{Directions, Remote, RemoteChange, RemoteKind, RemoteStat, Side, SyncEngine, pack};
 use super::extract::{Limits, Placement, extract_to};
 use super::names::{HostOs, RelPath};
-use crate::container::ContainerError;
+use crate::runtime::ContainerError;
 
 // ---------------------------------------------------------------- archives
 
@@ -668,7 +668,7 @@ async fn saves_are_debounced_and_the_last_one_wins() {
     let s = setup(&[("score.py", "v0")], &[("score.py", "v0")]);
     let (events, mut rx) = EventSender::channel(1024);
     tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let tasks = tokio_util::task::TaskTracker::new();
+    let tasks = crate::tasks::Tasks::new(tokio_util::sync::CancellationToken::new());
     let setup = super::SyncSetup {
         workspace: s.ws.clone(),
         app_root: APP.into(),

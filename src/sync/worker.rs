@@ -19,11 +19,11 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::engine::{Directions, Remote, Side, SyncEngine, SyncReport};
 use super::names::RelPath;
 use crate::console::{Category, Event, EventSender};
+use crate::tasks::Tasks;
 
 /// How often files sync knows are polled in the container when `fromContainer` is `auto`.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -102,17 +102,16 @@ pub struct SyncHandle {
 impl SyncHandle {
     /// Starts the worker: a first look at both sides (reported, nothing
     /// copied), then watching and polling as `setup` says.
-    pub fn spawn<R: Remote + 'static>(
-        remote: R,
-        setup: SyncSetup,
-        events: EventSender,
-        tasks: &TaskTracker,
-    ) -> SyncHandle {
+    /// The worker and its helpers run on a child of `tasks`: stopped by
+    /// `stop` or by the owner's end, and awaited by the owner.
+    pub fn spawn<R: Remote + 'static>(remote: R, setup: SyncSetup, events: EventSender, tasks: &Tasks) -> SyncHandle {
         let (tx, rx) = mpsc::channel(16);
-        let stop = CancellationToken::new();
+        let tasks = tasks.child();
+        let stop = tasks.stop_token().clone();
         let engine = SyncEngine::new(remote, setup.workspace.clone(), &setup.app_root, setup.directions);
         let (started_tx, started) = tokio::sync::watch::channel(false);
-        tasks.spawn(run(engine, setup, rx, events, stop.clone(), started_tx));
+        let helpers = tasks.clone();
+        tasks.spawn(run(engine, setup, rx, events, helpers, started_tx));
         SyncHandle { tx, stop, started }
     }
 
@@ -173,9 +172,10 @@ async fn run<R: Remote>(
     setup: SyncSetup,
     mut commands: mpsc::Receiver<Command>,
     events: EventSender,
-    stop: CancellationToken,
+    tasks: Tasks,
     started: tokio::sync::watch::Sender<bool>,
 ) {
+    let stop = tasks.stop_token().clone();
     let first = engine.start().await;
     let _ = started.send(true);
     tell(&events, &first).await;
@@ -318,7 +318,7 @@ async fn run<R: Remote>(
                 listing = Some(Instant::now());
                 let remote = engine.remote().clone();
                 let tx = listed_tx.clone();
-                tokio::spawn(async move {
+                tasks.spawn(async move {
                     let _ = tx.send(remote.changes().await).await;
                 });
             }

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 use super::engine::{ContainerError, Engine, Subject};
-use super::{LABEL_KEEP, LABEL_SESSION};
+use crate::runtime::labels::{LABEL_KEEP, LABEL_SESSION};
 
 /// The engine's own account of itself.
 #[derive(Debug, Clone, PartialEq, Eq)]

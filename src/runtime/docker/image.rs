@@ -13,8 +13,9 @@ use bollard::query_parameters::{
 };
 
 use super::engine::{ContainerError, Engine, Subject};
-use super::{LABEL_IMAGE, inject, tune};
 use crate::config::DEFAULT_DEBUG_PORT;
+use crate::runtime::labels::LABEL_IMAGE;
+use crate::runtime::{inject, tune};
 
 /// What `make_debug_image` produced.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{InspectContainerOptions, RemoveContainerOptions};
 
-use super::LABEL_PID;
 use super::engine::{ContainerError, Engine};
+use crate::runtime::labels::LABEL_PID;
 
 /// How often the owner's pid is checked.
 const OWNER_POLL: Duration = Duration::from_millis(250);

@@ -37,38 +37,15 @@
 use bollard::models::ContainerConfig;
 use bollard::query_parameters::{CommitContainerOptions, InspectContainerOptions};
 
-use super::archive::ContainerRef;
 use super::engine::{ContainerError, Subject};
-use super::{LABEL_HOST, LABEL_IMAGE, LABEL_PID, LABEL_SESSION};
+use super::handle::ContainerRef;
+use crate::runtime::labels::{LABEL_HOST, LABEL_IMAGE, LABEL_PID, LABEL_SESSION};
+pub use crate::runtime::{CommitRequest, DELETED, Snapshot, SnapshotPlan};
 
 /// Label on snapshot images: the image the committed container ran.
 pub const LABEL_SNAPSHOT_OF: &str = "dockdap.snapshot-of";
 /// Label on snapshot images: always `true`.
 pub const LABEL_SNAPSHOT: &str = "dockdap.snapshot";
-
-/// What to snapshot and how.
-#[derive(Debug, Clone, Default)]
-pub struct CommitRequest {
-    /// `repo:tag` for the image; the next version of the container's image when absent.
-    pub tag: Option<String>,
-    /// Pause the container while committing (a consistent snapshot, a frozen debuggee).
-    pub pause: bool,
-    /// The app's folder in the container: its changes are named in the comment.
-    pub app_root: String,
-}
-
-/// A snapshot made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot {
-    /// `repo:tag`.
-    pub image: String,
-    /// The image id.
-    pub id: String,
-    /// Files under the app root that differ from the image the container ran.
-    pub changed: Vec<String>,
-    /// What the user should know (mounts, secrets).
-    pub warnings: Vec<String>,
-}
 
 /// The next version of an image reference (without checking what exists).
 pub fn next_tag(image: &str) -> (String, String) {
@@ -124,28 +101,6 @@ fn label_instruction(pairs: &[(&str, &str)]) -> String {
     format!("LABEL {}", body.join(" "))
 }
 
-/// A commit worked out and not yet run: what `run_commit` sends the engine.
-#[derive(Debug, Clone)]
-pub struct CommitPlan {
-    options: CommitContainerOptions,
-    /// `repo:tag`.
-    pub image: String,
-    /// Paths under the app root (relative to it) that changed; deleted ones
-    /// end in ` (deleted)`.
-    pub changed: Vec<String>,
-    /// What the user should know (mounts, secrets).
-    pub warnings: Vec<String>,
-}
-
-impl CommitPlan {
-    /// The changed paths that still exist (relative to the app root).
-    pub fn existing_files(&self) -> impl Iterator<Item = &str> {
-        self.changed.iter().filter(|c| !c.ends_with(DELETED)).map(String::as_str)
-    }
-}
-
-const DELETED: &str = " (deleted)";
-
 impl ContainerRef {
     /// Commits the container into a new image; see the module documentation.
     pub async fn commit(&self, request: &CommitRequest) -> Result<Snapshot, ContainerError> {
@@ -154,7 +109,7 @@ impl ContainerRef {
     }
 
     /// Works out the tag, the labels, the comment and the warnings.
-    pub async fn plan_commit(&self, request: &CommitRequest) -> Result<CommitPlan, ContainerError> {
+    pub async fn plan_commit(&self, request: &CommitRequest) -> Result<SnapshotPlan, ContainerError> {
         let docker = &self.engine.docker;
         let inspect = docker
             .inspect_container(&self.id, None::<InspectContainerOptions>)
@@ -230,32 +185,41 @@ impl ContainerRef {
 
         let original = labels.get(LABEL_IMAGE).cloned().unwrap_or_else(|| ran.clone());
         let session = labels.get(LABEL_SESSION).cloned().unwrap_or_default();
-        let changes = label_instruction(&[
-            (LABEL_SESSION, &session),
-            (LABEL_IMAGE, &original),
-            (LABEL_SNAPSHOT_OF, &ran),
+        let labels = [
+            (LABEL_SESSION, session.as_str()),
+            (LABEL_IMAGE, original.as_str()),
+            (LABEL_SNAPSHOT_OF, ran.as_str()),
             (LABEL_SNAPSHOT, "true"),
             (LABEL_PID, ""),
             (LABEL_HOST, ""),
-        ]);
-        let options = CommitContainerOptions {
-            container: Some(self.id.clone()),
-            repo: Some(repo.clone()),
-            tag: Some(tag.clone()),
-            comment: Some(comment),
-            author: Some("dockdap".into()),
+        ];
+        Ok(SnapshotPlan {
+            image: format!("{repo}:{tag}"),
+            comment,
+            labels: labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
             pause: request.pause,
-            changes: Some(changes),
-        };
-        Ok(CommitPlan { options, image: format!("{repo}:{tag}"), changed, warnings })
+            changed,
+            warnings,
+        })
     }
 
     /// Runs a planned commit.
-    pub async fn run_commit(&self, plan: CommitPlan) -> Result<Snapshot, ContainerError> {
+    pub async fn run_commit(&self, plan: SnapshotPlan) -> Result<Snapshot, ContainerError> {
+        let (repo, tag) = split_reference(&plan.image);
+        let labels: Vec<(&str, &str)> = plan.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let options = CommitContainerOptions {
+            container: Some(self.id.clone()),
+            repo: Some(repo.to_owned()),
+            tag: tag.map(str::to_owned),
+            comment: Some(plan.comment),
+            author: Some("dockdap".into()),
+            pause: plan.pause,
+            changes: Some(label_instruction(&labels)),
+        };
         let id = self
             .engine
             .docker
-            .commit_container(plan.options, ContainerConfig::default())
+            .commit_container(options, ContainerConfig::default())
             .await
             .map_err(|e| self.engine.error(e, Subject::Container(&self.name)))?
             .id;

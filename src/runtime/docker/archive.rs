@@ -2,11 +2,9 @@
 //! diff`), a path's stat, archives out (`GET /archive`) and in (`PUT
 //! /archive` with `noOverwriteDirNonDir`).
 //!
-//! `ContainerRef` is a cheap, clonable handle on one container, which the
-//! session hands to its sync worker and commit tasks (through
-//! `Target::container_ref`). It moves bytes and reports what the engine says;
-//! it does not judge archives (the container is untrusted: `sync::extract`
-//! checks every entry) and never unpacks anything on the host.
+//! These are `ContainerRef` methods. They move bytes and report what the
+//! engine says; they do not judge archives (the container is untrusted:
+//! `sync::extract` checks every entry) and never unpack anything on the host.
 
 use bollard::models::ChangeType;
 use bollard::query_parameters::{
@@ -15,39 +13,19 @@ use bollard::query_parameters::{
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
-use super::engine::{ContainerError, Engine, Subject};
-use super::launch::DebugContainer;
+use super::engine::{ContainerError, Subject};
+use super::handle::ContainerRef;
+use crate::runtime::{Change, FileKind, FileStat};
 
-/// A handle on one container for its files and snapshots.
-#[derive(Debug, Clone)]
-pub struct ContainerRef {
-    pub(super) engine: Engine,
-    /// The container's id.
-    pub id: String,
-    /// Its name, for messages.
-    pub name: String,
-}
-
-/// One entry of the change list.
+/// What is at a path in the container, as the engine reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
-    /// The absolute path in the container.
-    pub path: String,
-    /// Whether the path was deleted (otherwise added or modified).
-    pub deleted: bool,
-}
-
-/// What is at a path in the container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PathStat {
-    /// Size in bytes.
-    pub size: u64,
-    /// Modification time as the engine reports it (RFC 3339).
-    pub mtime: String,
+struct PathStat {
+    size: u64,
+    mtime: String,
     /// Go's `os.FileMode` bits, as the engine sends them.
-    pub mode: u32,
+    mode: u32,
     /// Where a symlink points; empty otherwise.
-    pub link_target: String,
+    link_target: String,
 }
 
 impl PathStat {
@@ -60,17 +38,17 @@ impl PathStat {
     const IRREGULAR: u32 = 1 << 19;
 
     /// A folder.
-    pub fn is_dir(&self) -> bool {
+    fn is_dir(&self) -> bool {
         self.mode & Self::DIR != 0
     }
 
     /// A symbolic link.
-    pub fn is_symlink(&self) -> bool {
+    fn is_symlink(&self) -> bool {
         self.mode & Self::SYMLINK != 0
     }
 
     /// A regular file.
-    pub fn is_file(&self) -> bool {
+    fn is_file(&self) -> bool {
         self.mode
             & (Self::DIR
                 | Self::SYMLINK
@@ -83,29 +61,22 @@ impl PathStat {
     }
 }
 
-impl DebugContainer {
-    /// A handle on this container for files and snapshots.
-    pub fn reference(&self) -> ContainerRef {
-        ContainerRef { engine: self.engine.clone(), id: self.id.clone(), name: self.name.clone() }
+impl PathStat {
+    fn into_file_stat(self) -> FileStat {
+        let kind = if self.is_dir() {
+            FileKind::Folder
+        } else if self.is_symlink() {
+            FileKind::Link(self.link_target.clone())
+        } else if self.is_file() {
+            FileKind::File
+        } else {
+            FileKind::Other
+        };
+        FileStat { size: self.size, mtime: self.mtime, kind }
     }
 }
 
 impl ContainerRef {
-    /// A handle on the container called `name` (or with that id).
-    pub async fn find(name: &str) -> Result<ContainerRef, ContainerError> {
-        let engine = Engine::connect().await?;
-        let inspect = engine
-            .docker
-            .inspect_container(name, None::<InspectContainerOptions>)
-            .await
-            .map_err(|e| engine.error(e, Subject::Container(name)))?;
-        Ok(ContainerRef {
-            id: inspect.id.unwrap_or_else(|| name.to_owned()),
-            name: inspect.name.map(|n| n.trim_start_matches('/').to_owned()).unwrap_or_else(|| name.to_owned()),
-            engine,
-        })
-    }
-
     /// Every path the container added, changed or deleted since it was created.
     pub async fn changes(&self) -> Result<Vec<Change>, ContainerError> {
         let list = self
@@ -122,8 +93,8 @@ impl ContainerRef {
     }
 
     /// `changed_since` the container's creation, for a one-off look; `None`
-    /// (use `changes()`) when the container is paused (an exec into a
-    /// frozen container hangs, runc#2753) or `find` cannot run.
+    /// (use `changes()`) when the container is paused (no process is ever
+    /// started in a paused container, runc#2753) or `find` cannot run.
     pub async fn quick_changes(&self, root: &str) -> Option<Vec<String>> {
         let inspect = self.engine.docker.inspect_container(&self.id, None::<InspectContainerOptions>).await.ok()?;
         if inspect.state.as_ref().and_then(|s| s.paused).unwrap_or(false) || root.is_empty() {
@@ -140,7 +111,7 @@ impl ContainerRef {
     /// Deleted files are not seen.
     pub async fn changed_since(&self, root: &str, since: &str) -> Option<Vec<String>> {
         let cmd = ["find", root, "-mindepth", "1", "!", "-type", "d", "-newerct", since, "-print0"];
-        match super::exec::run(&self.engine, &self.id, &cmd).await {
+        match super::exec::run(self, &cmd).await {
             Ok((0, out)) => {
                 let prefix = format!("{}/", root.trim_end_matches('/'));
                 let mut files: Vec<String> = out
@@ -164,15 +135,18 @@ impl ContainerRef {
     }
 
     /// What is at `path`, or `None` if nothing is.
-    pub async fn stat(&self, path: &str) -> Result<Option<PathStat>, ContainerError> {
+    pub async fn stat(&self, path: &str) -> Result<Option<FileStat>, ContainerError> {
         let options = ContainerArchiveInfoOptions { path: path.to_owned() };
         match self.engine.docker.get_container_archive_info(&self.id, Some(options)).await {
-            Ok(stat) => Ok(Some(PathStat {
-                size: u64::try_from(stat.size).unwrap_or(0),
-                mtime: stat.modification_time.unwrap_or_default(),
-                mode: stat.file_mode,
-                link_target: stat.link_target,
-            })),
+            Ok(stat) => Ok(Some(
+                PathStat {
+                    size: u64::try_from(stat.size).unwrap_or(0),
+                    mtime: stat.modification_time.unwrap_or_default(),
+                    mode: stat.file_mode,
+                    link_target: stat.link_target,
+                }
+                .into_file_stat(),
+            )),
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
             Err(e) => Err(self.engine.error(e, Subject::Container(&self.name))),
         }
@@ -187,7 +161,7 @@ impl ContainerRef {
         while let Some(chunk) = stream.next().await {
             match chunk {
                 Ok(bytes) => {
-                    if (buffer.len() + bytes.len()) as u64 > max_bytes {
+                    if u64::try_from(buffer.len() + bytes.len()).unwrap_or(u64::MAX) > max_bytes {
                         return Err(ContainerError::Unusable(format!(
                             "the archive of {path} in {} is larger than {max_bytes} bytes; it is not copied",
                             self.name
