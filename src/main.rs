@@ -299,6 +299,9 @@ async fn serve_tcp(
                 if let Err(e) = session::run(reader, writer, options).await {
                     tracing::warn!(error = %e, "session failed");
                 }
+                // What a session leaves behind shows here (tests/faults.rs measures it).
+                let alive = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+                tracing::debug!(alive_tasks = alive, "session over");
             }
             .instrument(span),
         );

@@ -9,9 +9,13 @@
 
 /// Copies between stdin/stdout and a TCP port inside the container.
 /// `os.read`/`os.write` avoid Python's buffering; TCP_NODELAY keeps
-/// request round trips from waiting on Nagle's algorithm.
+/// request round trips from waiting on Nagle's algorithm. When its stdin
+/// ends (dockdap is done, or gone), the relay half-closes the connection,
+/// lets debugpy's last words through for a moment, and exits: debugpy then
+/// sees its client gone and serves the next one, instead of answering it
+/// "already being debugged" while a forgotten relay holds the connection.
 pub const RELAY: &str = r#"
-import os, socket, sys, threading
+import os, socket, sys, threading, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 def to_port():
@@ -19,7 +23,8 @@ def to_port():
         b = os.read(0, 65536)
         if not b:
             s.shutdown(socket.SHUT_WR)
-            return
+            time.sleep(2)
+            os._exit(0)
         s.sendall(b)
 threading.Thread(target=to_port, daemon=True).start()
 while True:

@@ -10,9 +10,9 @@ use std::time::Duration;
 use futures_util::SinkExt;
 use tokio::io::AsyncWrite;
 
-use super::{End, Farewell, Input, Phase, Session, Task};
+use super::{End, Farewell, Input, Phase, Session, Side, Task};
 use crate::console::{Category, Event};
-use crate::dap::{Message, Origin};
+use crate::dap::{Kind, Message, Origin};
 use crate::runtime::Runtime;
 
 /// How long the goodbye to debugpy and the last flush to the client may take.
@@ -84,9 +84,8 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     pub(super) async fn shutdown(mut self, end: End) {
         // What the loop wrote last (a `disconnect` answer) goes out now.
         self.flush_links().await;
-        // 1. Stop reading both links; a start still under way is cancelled
+        // 1. Stop taking requests; a start still under way is cancelled
         // (what it created is kept for step 5).
-        self.readers.stop();
         if let Phase::Starting { cancel, .. } = &self.phase {
             cancel.cancel();
         }
@@ -105,10 +104,12 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 self.send_to_adapter(reply).await;
             }
         }
-        // 3. Tell debugpy goodbye, so an attached program resumes.
+        // 3. Tell debugpy goodbye, so an attached program resumes, and stop
+        // reading both links.
         if self.adapter.is_some() && end != End::Disconnected && end != End::AdapterGone {
             self.goodbye_to_adapter().await;
         }
+        self.readers.stop();
         // 3b. While the container still exists: its last edits come into
         // the workspace, and `commitOnExit` snapshots it.
         self.finish_files().await;
@@ -226,13 +227,32 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         });
     }
 
-    /// Sends `disconnect` to debugpy, so an attached program resumes. The
-    /// answer is not awaited: the readers are stopped, and debugpy treats the
-    /// stream closing right after as the end of the client anyway.
+    /// Sends `disconnect` to debugpy, so an attached program resumes, and
+    /// waits (at most `GOODBYE_TIMEOUT`) for its answer before the link is
+    /// closed: debugpy that sees its client's stream close while it handles
+    /// the `disconnect` keeps the program as "already being debugged", and
+    /// the next editor cannot attach.
     async fn goodbye_to_adapter(&mut self) {
         let args = serde_json::json!({ "restart": false, "terminateDebuggee": false });
-        if let Ok(request) = Message::request("disconnect", &args) {
-            self.send_to_adapter(request).await;
+        let Ok(request) = Message::request("disconnect", &args) else { return };
+        let Some(seq) = self.send_to_adapter(request).await else { return };
+        self.flush_links().await;
+        let link = self.adapter_link;
+        let answered = async {
+            while let Some(input) = self.inputs.recv().await {
+                match input {
+                    Input::Message(Side::Adapter(from), message) if from == link => {
+                        if matches!(message.kind(), Kind::Response { request_seq, .. } if *request_seq == seq.0) {
+                            return;
+                        }
+                    }
+                    Input::Closed(Side::Adapter(from), _) if from == link => return,
+                    _ => {}
+                }
+            }
+        };
+        if tokio::time::timeout(GOODBYE_TIMEOUT, answered).await.is_err() {
+            tracing::debug!("debugpy did not answer the goodbye in time");
         }
     }
 }

@@ -258,3 +258,44 @@ pub async fn break_at_marker_and_stop(client: &mut DapClient, request: i64, mark
     let body: serde_json::Value = stopped.field("body").unwrap().unwrap_or_default();
     body["threadId"].as_i64().unwrap()
 }
+
+/// dockdap in `--listen 127.0.0.1:0` mode with debug logs; returns the
+/// child, the address, and its log lines as they come.
+pub async fn spawn_logged_listener(cwd: &Path) -> (Child, String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let mut child = Command::new(dockdap_bin())
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .current_dir(cwd)
+        .env("DOCKDAP_LOG", "dockdap=debug")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if std::env::var("DOCKDAP_TEST_SHOW_LOGS").is_ok() {
+                eprintln!("[dockdap] {line}");
+            }
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let addr = tokio::time::timeout(WAIT, async {
+        while let Some(line) = rx.recv().await {
+            if let Some(addr) = line.strip_prefix("dockdap: listening on ") {
+                return addr.to_owned();
+            }
+        }
+        panic!("dockdap exited without listening");
+    })
+    .await
+    .expect("dockdap did not say where it listens");
+    (child, addr, rx)
+}

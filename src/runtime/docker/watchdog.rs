@@ -21,14 +21,24 @@ use crate::runtime::labels::LABEL_PID;
 const OWNER_POLL: Duration = Duration::from_millis(250);
 /// How often the container's existence is checked.
 const CONTAINER_POLL: Duration = Duration::from_secs(5);
+/// How long one inspect may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one removal may take.
+const REMOVE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait between tries.
+const RETRY: Duration = Duration::from_secs(2);
+/// How long the watchdog tries before it leaves the container to `dockdap reap`.
+const GIVE_UP: Duration = Duration::from_secs(3600);
 
-/// Starts a detached watchdog for `container`, owned by this process.
+/// Starts a detached watchdog for `container`, owned by this process. It
+/// is not waited for: it outlives this process if it must, and tokio reaps
+/// it when it ends first (a long-lived `--listen` keeps no zombies).
 pub fn spawn(container: &str) {
     let Ok(exe) = std::env::current_exe() else {
         tracing::warn!("cannot find dockdap's own executable; no watchdog for {container}");
         return;
     };
-    let mut command = std::process::Command::new(exe);
+    let mut command = tokio::process::Command::new(exe);
     command
         .args(["watchdog", "--owner", &std::process::id().to_string(), "--container", container])
         .stdin(std::process::Stdio::null())
@@ -37,7 +47,7 @@ pub fn spawn(container: &str) {
     // Its own process group: a Ctrl-C or a SIGKILL of the editor's process
     // group must not take the watchdog with it.
     #[cfg(unix)]
-    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    command.process_group(0);
     match command.spawn() {
         Ok(child) => tracing::debug!(pid = child.id(), container, "watchdog started"),
         Err(e) => tracing::warn!(error = %e, container, "could not start the watchdog"),
@@ -59,9 +69,10 @@ pub async fn run(owner: u32, container: &str) -> Result<(), ContainerError> {
         }
         if last_check.elapsed() >= CONTAINER_POLL {
             last_check = Instant::now();
-            // Only a 404 means gone; the engine may be away for a moment.
-            if let Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) =
-                engine.docker.inspect_container(container, None::<InspectContainerOptions>).await
+            // Only a 404 means gone; the engine may be away, or slow to
+            // answer for this container, for a while.
+            if let Ok(Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })) =
+                tokio::time::timeout(CALL_TIMEOUT, inspect(&engine, container)).await
             {
                 return Ok(());
             }
@@ -69,14 +80,47 @@ pub async fn run(owner: u32, container: &str) -> Result<(), ContainerError> {
     }
 }
 
+async fn inspect(
+    engine: &Engine,
+    container: &str,
+) -> Result<bollard::models::ContainerInspectResponse, bollard::errors::Error> {
+    engine.docker.inspect_container(container, None::<InspectContainerOptions>).await
+}
+
+/// Removes the container if the dead owner's label is still on it. Docker
+/// may not answer for a while (the engine restarting, or a container whose
+/// process a pause froze, runc#2753, until someone thaws it): every call
+/// has a timeout, and the watchdog keeps trying until `GIVE_UP`.
 async fn remove_if_owned(engine: &Engine, owner: u32, container: &str) -> Result<(), ContainerError> {
-    let Ok(inspect) = engine.docker.inspect_container(container, None::<InspectContainerOptions>).await else {
-        return Ok(());
-    };
-    let labels: HashMap<String, String> = inspect.config.and_then(|c| c.labels).unwrap_or_default();
-    if labels.get(LABEL_PID) != Some(&owner.to_string()) {
-        return Ok(());
+    let give_up = Instant::now() + GIVE_UP;
+    loop {
+        match tokio::time::timeout(CALL_TIMEOUT, inspect(engine, container)).await {
+            Ok(Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })) => return Ok(()),
+            Ok(Ok(inspect)) => {
+                let labels: HashMap<String, String> = inspect.config.and_then(|c| c.labels).unwrap_or_default();
+                if labels.get(LABEL_PID) != Some(&owner.to_string()) {
+                    return Ok(());
+                }
+                let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+                let removing = engine.docker.remove_container(container, Some(options));
+                match tokio::time::timeout(REMOVE_TIMEOUT, removing).await {
+                    Ok(Ok(()))
+                    | Ok(Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })) => {
+                        return Ok(());
+                    }
+                    Ok(Err(e)) => tracing::debug!(error = %e, "removing failed; trying again"),
+                    Err(_) => tracing::debug!("removing took too long; trying again"),
+                }
+            }
+            Ok(Err(e)) => tracing::debug!(error = %e, "inspect failed; trying again"),
+            Err(_) => tracing::debug!("the engine does not answer for the container; trying again"),
+        }
+        if Instant::now() >= give_up {
+            return Err(ContainerError::Api(format!(
+                "the watchdog gave up removing {container} after {}s; `dockdap reap` removes it",
+                GIVE_UP.as_secs()
+            )));
+        }
+        tokio::time::sleep(RETRY).await;
     }
-    let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-    engine.docker.remove_container(container, Some(options)).await.map_err(|e| ContainerError::Api(e.to_string()))
 }
