@@ -413,3 +413,117 @@ async fn sessions_leave_no_tasks_or_descriptors_behind() {
     assert_eq!(inspect["State"]["Running"], true);
     dockdap.kill().await.unwrap();
 }
+
+/// Waits until the debug console says `text`.
+async fn console_says(client: &mut DapClient, text: &str) {
+    client
+        .wait_for(text, |m| m.is_event("output") && body(m)["output"].as_str().unwrap_or("").contains(text))
+        .await
+        .unwrap();
+}
+
+/// `docker pause NAME`, tried for a few seconds (a container still being
+/// started cannot be paused yet).
+async fn pause(name: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let out = std::process::Command::new("docker").args(["pause", name]).output().unwrap();
+        if out.status.success() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "cannot pause {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// After a pause test: the container is gone (thawing a `runc init` the
+/// pause froze, if there is one) and Docker answers.
+async fn gone_and_docker_answers(name: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !wait_gone(name, Duration::from_secs(2)).await {
+        thaw_frozen_exec(name);
+        assert!(tokio::time::Instant::now() < deadline, "{name} is still there");
+    }
+    assert!(docker_answers(name).await, "Docker hangs after the test");
+}
+
+/// Issue 21: `docker pause` right after "starting container": the launch
+/// fails within its timeout saying the container was paused (not "no Python
+/// found"), `disconnect` is answered, closing stdin ends dockdap, and the
+/// container goes.
+#[tokio::test]
+async fn a_pause_while_the_container_starts_is_diagnosed_not_a_hang() {
+    if !require_docker() {
+        return;
+    }
+    let name = format!("dockdap-test-pause-start-{}", std::process::id());
+    let (mut dockdap, mut client) = spawn_stdio(&example_dir());
+    client.set_timeout(Duration::from_secs(60));
+    let launched = launch(&mut client, json!({"containerName": name, "timeout": 30})).await;
+    console_says(&mut client, &format!("starting container {name}")).await;
+    pause(&name).await;
+    let paused_at = std::time::Instant::now();
+    let answer = client.wait_response(launched).await.unwrap();
+    let message: String = answer.field("message").unwrap().unwrap_or_default();
+    assert!(matches!(answer.kind(), dockdap::dap::Kind::Response { success: false, .. }), "{message}");
+    assert!(message.contains(&format!("the container {name} was paused")), "{message}");
+    assert!(!message.contains("no Python found"), "{message}");
+    eprintln!("paused while starting: {message} ({:?} after the pause)", paused_at.elapsed());
+    assert!(paused_at.elapsed() < Duration::from_secs(40), "answered after {:?}", paused_at.elapsed());
+    client.request("disconnect", json!({})).await.unwrap();
+    drop(client);
+    let exited = tokio::time::timeout(Duration::from_secs(30), dockdap.wait()).await;
+    assert!(exited.is_ok(), "closing stdin ends dockdap");
+    gone_and_docker_answers(&name).await;
+}
+
+/// Issue 21: `docker pause` right after "connecting to debugpy": the launch
+/// is answered within its timeout with the diagnosis and what to do,
+/// `disconnect` is answered, closing stdin ends dockdap, the container goes.
+#[tokio::test]
+async fn a_pause_while_dockdap_connects_is_diagnosed_not_a_hang() {
+    if !require_docker() {
+        return;
+    }
+    let name = format!("dockdap-test-pause-connect-{}", std::process::id());
+    let (mut dockdap, mut client) = spawn_stdio(&example_dir());
+    client.set_timeout(Duration::from_secs(60));
+    let launched = launch(&mut client, json!({"containerName": name, "timeout": 30})).await;
+    console_says(&mut client, "connecting to debugpy").await;
+    pause(&name).await;
+    let paused_at = std::time::Instant::now();
+    let answer = client.wait_response(launched).await.unwrap();
+    let message: String = answer.field("message").unwrap().unwrap_or_default();
+    assert!(matches!(answer.kind(), dockdap::dap::Kind::Response { success: false, .. }), "{message}");
+    assert!(message.contains(&format!("the container {name} was paused")), "{message}");
+    assert!(message.contains(&format!("docker unpause {name}")), "{message}");
+    eprintln!("paused while connecting: {message} ({:?} after the pause)", paused_at.elapsed());
+    assert!(paused_at.elapsed() < Duration::from_secs(35), "answered after {:?}", paused_at.elapsed());
+    client.request("disconnect", json!({})).await.unwrap();
+    drop(client);
+    let exited = tokio::time::timeout(Duration::from_secs(30), dockdap.wait()).await;
+    assert!(exited.is_ok(), "closing stdin ends dockdap");
+    gone_and_docker_answers(&name).await;
+}
+
+/// Issue 21: dockdap SIGKILLed while its container is paused (right after
+/// "connecting to debugpy"): the watchdog removes the paused container.
+#[tokio::test]
+async fn the_watchdog_removes_a_paused_container() {
+    if !require_docker() {
+        return;
+    }
+    let name = format!("dockdap-test-pause-kill-{}", std::process::id());
+    let (mut dockdap, mut client) = spawn_stdio(&example_dir());
+    client.set_timeout(Duration::from_secs(60));
+    launch(&mut client, json!({"containerName": name, "timeout": 30})).await;
+    console_says(&mut client, "connecting to debugpy").await;
+    pause(&name).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    dockdap.kill().await.unwrap();
+    gone_and_docker_answers(&name).await;
+}

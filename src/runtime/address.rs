@@ -62,7 +62,7 @@ impl Runtime for AddressRuntime {
     }
 
     async fn connect_debugger(&self, deadline: Instant) -> Result<AdapterStream, ContainerError> {
-        self.events.progress(format!("connecting to debugpy ({})", self.address)).await;
+        self.events.progress(format!("waiting for debugpy at {}", self.address)).await;
         let link = connect(&self.address, deadline, self.secs).await?;
         Ok(AdapterStream { link, attach: serde_json::Map::new() })
     }

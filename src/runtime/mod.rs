@@ -228,9 +228,8 @@ pub trait Runtime: Send + Sync + fmt::Debug {
     /// Where debugpy is reached, for messages.
     fn debug_address(&self) -> &str;
 
-    /// Opens the session's stream to debugpy, trying until `deadline`, and
-    /// says so as a progress step. The first connection is the session's:
-    /// runtimes never probe.
+    /// Opens the session's stream to debugpy, trying until `deadline`. The
+    /// first connection is the session's: runtimes never probe.
     async fn connect_debugger(&self, deadline: Instant) -> Result<AdapterStream, ContainerError>;
 
     /// Opens another stream to a port debugpy listens on at `host:port` as
@@ -285,6 +284,13 @@ pub trait Runtime: Send + Sync + fmt::Debug {
 
     /// The exit code and what the debug console says about it, once known.
     fn exit_report(&self) -> Option<(i64, String)>;
+
+    /// Why debugpy cannot answer right now, if the runtime knows (a paused
+    /// container; `during` says what was waiting), worded for the user.
+    fn stall(&self, during: &str) -> Option<ContainerError> {
+        let _ = during;
+        None
+    }
 
     /// Stops the runtime's background work and puts back what it created
     /// (removes a container it started, unless it is to be kept). Called

@@ -16,8 +16,11 @@
 //!
 //! Everything else goes through `forward`.
 
+use std::time::Duration;
+
 use serde_json::{Map, Value, json};
 use tokio::io::AsyncWrite;
+use tokio::time::Instant;
 use tokio_util::codec::FramedWrite;
 
 use super::{ClientInfo, End, Initialized, Input, Phase, Session, Side, StartCommand, Task};
@@ -27,6 +30,10 @@ use crate::dap::{AdapterSeq, BridgeTag, ClientSeq, DapCodec, Kind, Message, Orig
 use crate::error::{Blame, Error};
 use crate::paths::PathRewriter;
 use crate::runtime::{self, Context, Failed, Started};
+
+/// How often a start waiting for debugpy's answer looks whether the runtime
+/// stalled, once the configuration's `timeout` has passed.
+const START_WATCH: Duration = Duration::from_secs(1);
 
 /// debugpy's `initialize` answer (1.8, `adapter/clients.py`), promised to the
 /// client before debugpy exists. The real answer is compared on arrival.
@@ -125,6 +132,12 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 self.send_to_client(Message::success(message.seq(), "disconnect", None)).await;
                 Some(End::Disconnected)
             }
+            "disconnect" if let Some(stall) = self.stall("when the editor disconnected") => {
+                // debugpy cannot answer: the client is not kept waiting for it.
+                self.console(Category::Console, &format!("[dockdap] {stall}; disconnecting without debugpy")).await;
+                self.send_to_client(Message::success(message.seq(), "disconnect", None)).await;
+                Some(End::Disconnected)
+            }
             _ if command.starts_with("dockdap/") => {
                 self.custom_request(command, message).await;
                 None
@@ -215,7 +228,8 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     /// `request`/`command` is the client request the start answers.
     pub(super) fn spawn_start(&mut self, config: SessionConfig, request: ClientSeq, command: StartCommand) {
         let start = self.tasks.child();
-        self.phase = Phase::Starting { request, command, cancel: start.stop_token().clone() };
+        let since = tokio::time::Instant::now();
+        self.phase = Phase::Starting { request, command, cancel: start.stop_token().clone(), since };
         self.config = Some(config.clone());
         let cx = Context { events: self.events_tx.clone(), tasks: start };
         let tx = self.inputs_tx.clone();
@@ -232,7 +246,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     pub(super) async fn on_started(&mut self, result: Result<Started, Failed>) -> Option<End> {
         let next_initialized = Initialized::Forward;
         let running = Phase::Running { next_initialized };
-        let Phase::Starting { request, command, .. } = std::mem::replace(&mut self.phase, running) else {
+        let Phase::Starting { request, command, since, .. } = std::mem::replace(&mut self.phase, running) else {
             // Started after the session moved on: just keep the runtime for cleanup.
             match result {
                 Ok(started) => self.end_in_background(Some(started.runtime)),
@@ -273,6 +287,15 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         self.end_progress(&format!("attached to {description}")).await;
         self.console(Category::Console, &format!("[dockdap] attached to {description}")).await;
         self.start_sync().await;
+        // Said once nothing more is started in the container: a pause the
+        // user makes on reading it catches no process half-started (runc#2753).
+        if let Some(runtime) = &self.runtime {
+            let step = format!("connecting to debugpy ({})", runtime.debug_address());
+            self.progress(&step).await;
+        }
+        let timeout = self.config.as_ref().map_or(0.0, SessionConfig::timeout);
+        let answer_by = (since + Duration::from_secs_f64(timeout.max(0.0))).max(Instant::now() + START_WATCH);
+        self.start_watch = Some((request, answer_by));
 
         let replay = self.replayed_initialize();
         if let Ok(init) = Message::request("initialize", &replay) {
@@ -290,6 +313,32 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             self.forward_request_to_adapter(queued).await;
         }
         None
+    }
+
+    /// Why debugpy cannot answer right now, if the runtime knows.
+    fn stall(&self, during: &str) -> Option<String> {
+        Some(self.runtime.as_ref()?.stall(during)?.to_string())
+    }
+
+    /// The client's `launch`/`attach` is still waiting for debugpy: if the
+    /// runtime stalled (a paused container), answer it with why, retire the
+    /// link (debugpy cannot answer it), and leave the session failed; else
+    /// look again in a second.
+    pub(super) async fn check_start(&mut self) {
+        let Some((request, _)) = self.start_watch.take() else { return };
+        if self.seq.adapter_seq_of(request).is_none() {
+            return;
+        }
+        let Some(why) = self.stall("while debugpy was attaching") else {
+            self.start_watch = Some((request, Instant::now() + START_WATCH));
+            return;
+        };
+        tracing::warn!(%why, "debugpy cannot answer the start");
+        self.adapter_link += 1;
+        self.adapter = None;
+        self.answer_adapter_pending(&why).await;
+        self.console(Category::Stderr, &format!("[dockdap] {why}")).await;
+        self.phase = Phase::Failed(why);
     }
 
     /// The client's `initialize` arguments as debugpy gets them: dockdap

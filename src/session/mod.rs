@@ -150,9 +150,9 @@ enum Initialized {
 enum Phase {
     /// Waiting for `launch` or `attach`.
     Idle,
-    /// The runtime is being started for the client's request `request`;
-    /// cancelling `cancel` aborts the start.
-    Starting { request: ClientSeq, command: StartCommand, cancel: CancellationToken },
+    /// The runtime is being started (since `since`) for the client's
+    /// request `request`; cancelling `cancel` aborts the start.
+    Starting { request: ClientSeq, command: StartCommand, cancel: CancellationToken, since: tokio::time::Instant },
     /// Messages flow.
     Running { next_initialized: Initialized },
     /// Messages flow while the first half of a restart runs (see `restart`).
@@ -220,6 +220,10 @@ struct Session<W> {
     exit_code: Option<i64>,
     /// After debugpy went away: when to stop waiting for the client's `disconnect`.
     linger_until: Option<tokio::time::Instant>,
+    /// The client's `launch`/`attach` waits for debugpy's answer: when to
+    /// look whether the runtime stalled (a paused container), so that it is
+    /// answered all the same.
+    start_watch: Option<(ClientSeq, tokio::time::Instant)>,
     progress_id: Option<String>,
     inputs_tx: mpsc::Sender<Input>,
     inputs: mpsc::Receiver<Input>,
@@ -270,6 +274,7 @@ where
         farewell: Farewell::Nothing,
         exit_code: None,
         linger_until: None,
+        start_watch: None,
         progress_id: None,
         inputs_tx,
         inputs,
@@ -350,10 +355,15 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 self.flush_links().await;
             }
             let linger = self.linger_until;
+            let start_watch = self.start_watch.map(|(_, at)| at);
             let input = tokio::select! {
                 biased;
                 () = &mut shutdown => return End::Signal,
                 () = sleep_until_some(linger) => return End::AdapterGone,
+                () = sleep_until_some(start_watch) => {
+                    self.check_start().await;
+                    continue;
+                }
                 Some(input) = self.inputs.recv() => input,
                 Some(event) = self.events.recv() => {
                     self.on_event(event).await;

@@ -281,9 +281,6 @@ impl Runtime for DebugContainer {
                 Link { reader, writer }
             }
         };
-        // Said once the stream is there: a pause the user makes on reading
-        // it then finds no process of dockdap's half-started (runc#2753).
-        self.events.progress(format!("connecting to debugpy ({})", self.facts.debug_address)).await;
         Ok(AdapterStream { link, attach })
     }
 
@@ -352,6 +349,10 @@ impl Runtime for DebugContainer {
 
     async fn snapshot(&self, plan: SnapshotPlan) -> Result<Snapshot, ContainerError> {
         self.handle.run_commit(plan).await
+    }
+
+    fn stall(&self, during: &str) -> Option<ContainerError> {
+        self.is_paused().then(|| self.paused_error(during))
     }
 
     fn output_tail(&self, lines: usize) -> Option<String> {
