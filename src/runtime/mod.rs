@@ -21,15 +21,15 @@
 //! This module does not speak DAP: it hands out byte streams and never reads
 //! or writes a message.
 
-pub mod address;
-pub mod diagnose;
+pub(crate) mod address;
+pub(crate) mod diagnose;
 pub mod docker;
 mod error;
-pub mod inject;
-pub mod labels;
-pub mod programs;
-pub mod ready;
-pub mod tail;
+pub(crate) mod inject;
+pub(crate) mod labels;
+pub(crate) mod programs;
+pub(crate) mod ready;
+pub(crate) mod tail;
 pub mod tune;
 
 use std::fmt;

@@ -48,7 +48,7 @@ pub const LABEL_SNAPSHOT_OF: &str = "dockdap.snapshot-of";
 pub const LABEL_SNAPSHOT: &str = "dockdap.snapshot";
 
 /// The next version of an image reference (without checking what exists).
-pub fn next_tag(image: &str) -> (String, String) {
+fn next_tag(image: &str) -> (String, String) {
     let without_digest = image.split('@').next().unwrap_or(image);
     let is_id = without_digest.starts_with("sha256:")
         || (without_digest.len() == 64 && without_digest.chars().all(|c| c.is_ascii_hexdigit()));
@@ -83,7 +83,7 @@ fn bump(tag: &str) -> String {
 }
 
 /// Names of environment variables that look like secrets.
-pub fn secret_names(env: &[String]) -> Vec<String> {
+fn secret_names(env: &[String]) -> Vec<String> {
     env.iter()
         .filter_map(|e| e.split('=').next())
         .filter(|name| {
@@ -117,24 +117,9 @@ impl ContainerRef {
             .map_err(|e| self.engine.error(e, Subject::Container(&self.name)))?;
         let config = inspect.config.unwrap_or_default();
         let ran = config.image.clone().unwrap_or_default();
-        let labels = config.labels.clone().unwrap_or_default();
 
         // The free tag and the listing are independent engine calls: both at once.
         let app_root = request.app_root.trim_end_matches('/');
-        let tag = async {
-            match &request.tag {
-                Some(given) => {
-                    let (repo, tag) = split_reference(given);
-                    if repo.is_empty() {
-                        return Err(ContainerError::Unusable(format!(
-                            "{given:?} is not an image name; write it as REPOSITORY:TAG, e.g. debug:2"
-                        )));
-                    }
-                    Ok((repo.to_owned(), tag.map_or_else(|| next_tag(repo).1, str::to_owned)))
-                }
-                None => Ok(self.free_tag(&ran).await),
-            }
-        };
         // No exec into a paused container: it would hang (runc#2753).
         let paused = inspect.state.as_ref().and_then(|s| s.paused).unwrap_or(false);
         let listed = async {
@@ -143,64 +128,45 @@ impl ContainerRef {
                 _ => None,
             }
         };
-        let (tag, listed) = tokio::join!(tag, listed);
+        let (tag, listed) = tokio::join!(self.tag_for(request, &ran), listed);
         let (repo, tag) = tag?;
         let (changed, elsewhere) = match listed {
             Some(files) => (files, 0),
             None => self.changed_by_diff(app_root).await?,
         };
-        let mut comment = format!("dockdap snapshot of container {} (ran {ran})", self.name);
-        if changed.is_empty() {
-            comment.push_str(&format!("; nothing changed under {app_root}"));
-        } else {
-            let shown: Vec<&str> = changed.iter().take(20).map(String::as_str).collect();
-            comment.push_str(&format!("; changed under {app_root}: {}", shown.join(", ")));
-            if changed.len() > shown.len() {
-                comment.push_str(&format!(" and {} more", changed.len() - shown.len()));
-            }
-        }
-        if elsewhere > 0 {
-            comment.push_str(&format!("; {elsewhere} other path(s) changed outside it"));
-        }
-
-        let mut warnings = Vec::new();
-        for mount in inspect.mounts.unwrap_or_default() {
-            let Some(destination) = mount.destination.as_deref() else { continue };
-            let destination = destination.trim_end_matches('/');
-            if app_root == destination || app_root.starts_with(&format!("{destination}/")) || destination.is_empty() {
-                warnings.push(format!(
-                    "{app_root} is on a {} mount ({}): its files are not in the snapshot, which keeps only the container's own layer",
-                    mount.typ.as_deref().unwrap_or("volume"),
-                    mount.source.as_deref().or(mount.name.as_deref()).unwrap_or("?"),
-                ));
-            }
-        }
+        let image = format!("{repo}:{tag}");
+        let mut warnings = mount_warnings(app_root, inspect.mounts.unwrap_or_default());
         let secrets = secret_names(&config.env.clone().unwrap_or_default());
         if !secrets.is_empty() {
             warnings.push(format!(
-                "the snapshot keeps the container's environment, including {} (names that look like secrets); do not push {repo}:{tag} anywhere others can pull it, or pass such values at run time instead",
+                "the snapshot keeps the container's environment, including {} (names that look like secrets); do not push {image} anywhere others can pull it, or pass such values at run time instead",
                 secrets.join(", ")
             ));
         }
-
-        let original = labels.get(LABEL_IMAGE).cloned().unwrap_or_else(|| ran.clone());
-        let session = labels.get(LABEL_SESSION).cloned().unwrap_or_default();
-        let labels = [
-            (LABEL_SESSION, session.as_str()),
-            (LABEL_IMAGE, original.as_str()),
-            (LABEL_SNAPSHOT_OF, ran.as_str()),
-            (LABEL_SNAPSHOT, "true"),
-            (LABEL_PID, ""),
-            (LABEL_HOST, ""),
-        ];
         Ok(SnapshotPlan {
-            image: format!("{repo}:{tag}"),
-            comment,
-            labels: labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            comment: comment(&self.name, &ran, app_root, &changed, elsewhere),
+            labels: snapshot_labels(&config.labels.unwrap_or_default(), &ran),
+            image,
             pause: request.pause,
             changed,
             warnings,
         })
+    }
+
+    /// The repository and tag: the one asked for, else the next free version.
+    async fn tag_for(&self, request: &CommitRequest, ran: &str) -> Result<(String, String), ContainerError> {
+        match &request.tag {
+            Some(given) => {
+                let (repo, tag) = split_reference(given);
+                if repo.is_empty() {
+                    return Err(ContainerError::Unusable(format!(
+                        "{given:?} is not an image name; write it as REPOSITORY:TAG, e.g. debug:2"
+                    )));
+                }
+                Ok((repo.to_owned(), tag.map_or_else(|| next_tag(repo).1, str::to_owned)))
+            }
+            None => Ok(self.free_tag(ran).await),
+        }
     }
 
     /// Runs a planned commit.
@@ -255,30 +221,58 @@ impl ContainerRef {
         }
         (repo, tag)
     }
-
-    /// Removes a snapshot image this process made (tests and cleanup); only
-    /// images carrying `dockdap.snapshot=true` are touched.
-    pub async fn remove_snapshot(&self, image: &str) -> Result<(), ContainerError> {
-        remove_snapshot(&self.engine, image).await
-    }
 }
 
-/// Removes `image` if it is a dockdap snapshot; anything else is left alone.
-pub async fn remove_snapshot(engine: &super::Engine, image: &str) -> Result<(), ContainerError> {
-    let inspect = engine.docker.inspect_image(image).await.map_err(|e| engine.error(e, Subject::Image(image)))?;
-    let is_snapshot = inspect
-        .config
-        .and_then(|c| c.labels)
-        .is_some_and(|l| l.get(LABEL_SNAPSHOT).map(String::as_str) == Some("true"));
-    if !is_snapshot {
-        return Err(ContainerError::Unusable(format!("{image} is not a dockdap snapshot; it is left alone")));
+/// The image's description: what it was taken of, and what changed.
+fn comment(name: &str, ran: &str, app_root: &str, changed: &[String], elsewhere: usize) -> String {
+    let mut comment = format!("dockdap snapshot of container {name} (ran {ran})");
+    if changed.is_empty() {
+        comment.push_str(&format!("; nothing changed under {app_root}"));
+    } else {
+        let shown: Vec<&str> = changed.iter().take(20).map(String::as_str).collect();
+        comment.push_str(&format!("; changed under {app_root}: {}", shown.join(", ")));
+        if changed.len() > shown.len() {
+            comment.push_str(&format!(" and {} more", changed.len() - shown.len()));
+        }
     }
-    engine
-        .docker
-        .remove_image(image, None::<bollard::query_parameters::RemoveImageOptions>, None)
-        .await
-        .map_err(|e| engine.error(e, Subject::Image(image)))?;
-    Ok(())
+    if elsewhere > 0 {
+        comment.push_str(&format!("; {elsewhere} other path(s) changed outside it"));
+    }
+    comment
+}
+
+/// A warning for each mount that holds the app root: its files are not in the snapshot.
+fn mount_warnings(app_root: &str, mounts: Vec<bollard::models::MountPoint>) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for mount in mounts {
+        let Some(destination) = mount.destination.as_deref() else { continue };
+        let destination = destination.trim_end_matches('/');
+        if app_root == destination || app_root.starts_with(&format!("{destination}/")) || destination.is_empty() {
+            warnings.push(format!(
+                "{app_root} is on a {} mount ({}): its files are not in the snapshot, which keeps only the container's own layer",
+                mount.typ.as_deref().unwrap_or("volume"),
+                mount.source.as_deref().or(mount.name.as_deref()).unwrap_or("?"),
+            ));
+        }
+    }
+    warnings
+}
+
+/// The snapshot's labels, from the container's (see the module documentation).
+fn snapshot_labels(labels: &std::collections::HashMap<String, String>, ran: &str) -> Vec<(String, String)> {
+    let original = labels.get(LABEL_IMAGE).map_or(ran, String::as_str);
+    let session = labels.get(LABEL_SESSION).map_or("", String::as_str);
+    [
+        (LABEL_SESSION, session),
+        (LABEL_IMAGE, original),
+        (LABEL_SNAPSHOT_OF, ran),
+        (LABEL_SNAPSHOT, "true"),
+        (LABEL_PID, ""),
+        (LABEL_HOST, ""),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect()
 }
 
 #[cfg(test)]

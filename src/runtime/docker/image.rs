@@ -84,25 +84,6 @@ pub async fn make_debug_image(
             )
             .await
             .map_err(|e| engine.error(e, Subject::Container(&created.id)))?;
-        let existing = facts.env.iter().find_map(|e| e.strip_prefix("PYTHONPATH=")).filter(|p| !p.is_empty());
-        let pythonpath = match existing {
-            Some(p) => format!("{}:{}:{p}", tune::TUNE_DIR, inject::PYTHON_DIR),
-            None => format!("{}:{}", tune::TUNE_DIR, inject::PYTHON_DIR),
-        };
-        let mut env: Vec<String> = facts.env.iter().filter(|e| !e.starts_with("PYTHONPATH=")).cloned().collect();
-        env.push(format!("PYTHONPATH={pythonpath}"));
-        env.push(format!("DOCKDAP_LISTEN=0.0.0.0:{DEFAULT_DEBUG_PORT}"));
-        env.push(format!("DOCKDAP_LISTEN_AT={}", if inject::forks_workers(&facts) { "fork" } else { "start" }));
-        env.push("DOCKDAP_WAIT=1".into());
-        if inject::forks_workers(&facts) {
-            env.push("WORKER_TIMEOUT=86400".into());
-            env.push("GUNICORN_CMD_ARGS=--timeout 86400".into());
-        }
-        let mut exposed = facts.exposed.clone();
-        exposed.push(format!("{DEFAULT_DEBUG_PORT}/tcp"));
-        let mut labels = config.labels.clone().unwrap_or_default();
-        labels.insert("dockdap.debugger".into(), "image".into());
-        labels.insert(LABEL_IMAGE.into(), image.to_owned());
         let (repo, image_tag) = split_reference(&tag);
         let options = CommitContainerOptions {
             container: Some(created.id.clone()),
@@ -112,16 +93,7 @@ pub async fn make_debug_image(
             pause: false,
             ..Default::default()
         };
-        let new_config = ContainerConfig {
-            env: Some(env),
-            exposed_ports: Some(exposed),
-            labels: Some(labels),
-            cmd: config.cmd.clone(),
-            entrypoint: config.entrypoint.clone(),
-            working_dir: config.working_dir.clone(),
-            user: config.user.clone(),
-            ..Default::default()
-        };
+        let new_config = debug_config(image, &config, &facts);
         engine.docker.commit_container(options, new_config).await.map_err(|e| engine.error(e, Subject::Image(&tag)))?;
         Ok(DebugImage { tag: tag.clone(), debugpy: debugpy.display().to_string() })
     }
@@ -131,6 +103,42 @@ pub async fn make_debug_image(
         tracing::warn!(error = %e, "could not remove the temporary container");
     }
     result
+}
+
+/// The debug variant's configuration: the image's own, with the bootstrap
+/// and debugpy on `PYTHONPATH`, debugpy listening on 5678 and waiting, and
+/// the labels that make `debugger: "auto"` take it as an image that starts
+/// debugpy itself.
+fn debug_config(image: &str, config: &bollard::models::ImageConfig, facts: &inject::ImageFacts) -> ContainerConfig {
+    let existing = facts.env.iter().find_map(|e| e.strip_prefix("PYTHONPATH=")).filter(|p| !p.is_empty());
+    let pythonpath = match existing {
+        Some(p) => format!("{}:{}:{p}", tune::TUNE_DIR, inject::PYTHON_DIR),
+        None => format!("{}:{}", tune::TUNE_DIR, inject::PYTHON_DIR),
+    };
+    let mut env: Vec<String> = facts.env.iter().filter(|e| !e.starts_with("PYTHONPATH=")).cloned().collect();
+    env.push(format!("PYTHONPATH={pythonpath}"));
+    env.push(format!("DOCKDAP_LISTEN=0.0.0.0:{DEFAULT_DEBUG_PORT}"));
+    env.push(format!("DOCKDAP_LISTEN_AT={}", if inject::forks_workers(facts) { "fork" } else { "start" }));
+    env.push("DOCKDAP_WAIT=1".into());
+    if inject::forks_workers(facts) {
+        env.push("WORKER_TIMEOUT=86400".into());
+        env.push("GUNICORN_CMD_ARGS=--timeout 86400".into());
+    }
+    let mut exposed = facts.exposed.clone();
+    exposed.push(format!("{DEFAULT_DEBUG_PORT}/tcp"));
+    let mut labels = config.labels.clone().unwrap_or_default();
+    labels.insert("dockdap.debugger".into(), "image".into());
+    labels.insert(LABEL_IMAGE.into(), image.to_owned());
+    ContainerConfig {
+        env: Some(env),
+        exposed_ports: Some(exposed),
+        labels: Some(labels),
+        cmd: config.cmd.clone(),
+        entrypoint: config.entrypoint.clone(),
+        working_dir: config.working_dir.clone(),
+        user: config.user.clone(),
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]
