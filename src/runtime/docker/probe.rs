@@ -111,7 +111,7 @@ async fn run_once(
         .map_err(|e| engine.error(e, Subject::Image(&program.image)))?;
     let result = tokio::select! {
         r = start_wait_read(engine, &created.id, program.timeout, python) => r,
-        () = cancel.cancelled() => Err(ContainerError::Unusable("cancelled".into())),
+        () = cancel.cancelled() => Err(ContainerError::Cancelled),
     };
     let remove = RemoveContainerOptions { force: true, v: true, ..Default::default() };
     if let Err(e) = engine.docker.remove_container(&created.id, Some(remove)).await {
