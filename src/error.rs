@@ -8,8 +8,8 @@
 use std::io;
 
 use crate::config::ConfigError;
-use crate::container::ContainerError;
 use crate::dap::{CodecError, MessageError};
+use crate::runtime::ContainerError;
 
 /// Who caused an error, which decides how it is reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,28 +28,9 @@ pub enum Error {
     /// The launch/attach configuration is unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// debugpy could not be reached in time.
-    #[error(
-        "debugpy did not accept a connection on {addr} within {secs}s ({source}); is it running and listening there?"
-    )]
-    Connect {
-        /// Where we tried.
-        addr: String,
-        /// How long we tried.
-        secs: f64,
-        /// The last connection error.
-        #[source]
-        source: io::Error,
-    },
-    /// Docker said no.
+    /// The place debugpy runs said no (Docker, a container, an address).
     #[error(transparent)]
     Container(#[from] ContainerError),
-    /// The request needs something this build cannot do.
-    #[error("{0}")]
-    Unsupported(String),
-    /// The session ended before the operation finished.
-    #[error("cancelled: the debug session ended")]
-    Cancelled,
     /// A DAP stream failed.
     #[error(transparent)]
     Codec(#[from] CodecError),
@@ -65,8 +46,8 @@ impl Error {
     /// Who is to blame.
     pub fn blame(&self) -> Blame {
         match self {
-            Error::Config(_) | Error::Connect { .. } | Error::Unsupported(_) | Error::Container(_) => Blame::User,
-            Error::Cancelled => Blame::Nobody,
+            Error::Container(ContainerError::Cancelled) => Blame::Nobody,
+            Error::Config(_) | Error::Container(_) => Blame::User,
             Error::Codec(_) | Error::Io(_) => Blame::Nobody,
             Error::Message(_) => Blame::Internal,
         }

@@ -168,7 +168,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Some(Command::Down(args)) => Ok(cli::down::run(args).await?),
         Some(Command::Completions(args)) => Ok(cli::completions::run(args, <Cli as clap::CommandFactory>::command())?),
         Some(Command::Watchdog { owner, container, pipe }) => {
-            dockdap::container::watchdog::run(owner, &container, pipe).await?;
+            dockdap::runtime::docker::watchdog::run(owner, &container, pipe).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
     }
@@ -221,6 +221,9 @@ async fn serve_tcp(
                 if let Err(e) = session::run(reader, writer, options).await {
                     tracing::warn!(error = %e, "session failed");
                 }
+                // What a session leaves behind shows here (tests/faults.rs measures it).
+                let alive = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+                tracing::debug!(alive_tasks = alive, "session over");
             }
             .instrument(span),
         );

@@ -11,9 +11,10 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dockdap::container::discover::DockerEnv;
-use dockdap::container::probe::{self, PythonProgram};
-use dockdap::container::{ContainerError, Engine};
+use dockdap::runtime::ContainerError;
+use dockdap::runtime::docker::Engine;
+use dockdap::runtime::docker::discover::DockerEnv;
+use dockdap::runtime::docker::probe::{self, PythonProgram};
 use sha2::{Digest, Sha256};
 use support::engines::{engines, plain_env};
 use tokio_util::sync::CancellationToken;
@@ -109,14 +110,14 @@ async fn the_current_context_with_tls_material_reaches_the_tls_engine() {
     let engine = Engine::connect_with(&env).await.unwrap();
     assert_eq!(engine.found, format!("context `{name}` (~/.docker/config.json) at {host}"));
     assert!(engine.is_remote());
-    assert!(dockdap::container::inspect::image_info(&engine, support::STOCK_IMAGE).await.is_ok());
+    assert!(dockdap::runtime::docker::inspect::image_info(&engine, support::STOCK_IMAGE).await.is_ok());
 }
 
 #[tokio::test]
 async fn a_socket_served_from_another_network_namespace_is_remote() {
     let Some(e) = engines() else { return };
     let engine = Engine::connect_with(&e.host_env("DOCKDAP_ENGINE_REMOTE_SOCKET")).await.unwrap();
-    let dockdap::container::reach::Locality::Remote { why } = &engine.locality else {
+    let dockdap::runtime::docker::reach::Locality::Remote { why } = &engine.locality else {
         panic!("the namespace's engine was taken as local");
     };
     assert!(why.contains("runs in another network namespace"), "{why}");

@@ -301,3 +301,267 @@ async fn soak_sessions_leave_nothing_behind() {
     assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty(), "containers left behind");
     dockdap.kill().await.unwrap();
 }
+
+/// Open descriptors and threads of a process.
+fn descriptors_and_threads(pid: u32) -> (usize, usize) {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
+    (fds, threads)
+}
+
+/// Waits until the listener has ended `sessions` sessions in all; returns
+/// the tokio tasks alive after the last one (its "session over" log line).
+async fn tasks_after(
+    log: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    seen: &mut usize,
+    sessions: usize,
+) -> usize {
+    let mut alive = 0;
+    while *seen < sessions {
+        let line = tokio::time::timeout(Duration::from_secs(60), log.recv()).await.unwrap().unwrap();
+        let line: String = strip_ansi(&line);
+        if let Some(rest) = line.split("session over").nth(1) {
+            *seen += 1;
+            alive = rest.trim().trim_start_matches("alive_tasks=").trim().parse().unwrap();
+        }
+    }
+    alive
+}
+
+/// Waits until the session under way is over, and a second more (debugpy
+/// listens again for the next client a moment after one left).
+async fn session_over(log: &mut tokio::sync::mpsc::UnboundedReceiver<String>, seen: &mut usize) {
+    tasks_after(log, seen, *seen + 1).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// The listener's footprint once it is quiet: descriptors and threads, and
+/// the tokio tasks alive after one more session that starts nothing (what
+/// a session's end leaves to wind down has a second to do so).
+async fn quiet_footprint(
+    addr: &str,
+    pid: u32,
+    log: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    seen: &mut usize,
+) -> (usize, usize, usize) {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut client = connect_client(addr).await;
+    client.request("initialize", json!({"adapterID": "dockdap"})).await.unwrap();
+    client.request("disconnect", json!({})).await.unwrap();
+    drop(client);
+    let tasks = tasks_after(log, seen, *seen + 1).await;
+    let (fds, threads) = descriptors_and_threads(pid);
+    (fds, threads, tasks)
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// One attach session to `container`; the editor vanishes after `attach`
+/// is answered when `vanish`.
+async fn attach_session(addr: &str, container: &str, vanish: bool) {
+    let mut client = connect_client(addr).await;
+    client.request("initialize", json!({"adapterID": "dockdap", "pathFormat": "path"})).await.unwrap();
+    let args = json!({"type": "dockdap", "request": "attach", "container": container,
+                      "localRoot": example_dir(), "timeout": 30});
+    let attach = client.send_request("attach", args).await.unwrap();
+    client.wait_event("initialized").await.unwrap();
+    client.request("configurationDone", json!({})).await.unwrap();
+    client.wait_response(attach).await.unwrap();
+    if !vanish {
+        client.request("disconnect", json!({})).await.unwrap();
+    }
+}
+
+/// One launch session; the editor vanishes after `initialized` when `vanish`.
+async fn launch_session(addr: &str, name: &str, vanish: bool) {
+    let mut client = connect_client(addr).await;
+    let launched = launch(&mut client, json!({"containerName": name, "waitForDebugger": false})).await;
+    client.wait_event("initialized").await.unwrap();
+    if !vanish {
+        client.request("configurationDone", json!({})).await.unwrap();
+        client.wait_response(launched).await.unwrap();
+        client.request("disconnect", json!({})).await.unwrap();
+    }
+    drop(client);
+    assert!(wait_gone(name, Duration::from_secs(30)).await, "{name} was left behind");
+}
+
+/// Issue 15's measurement: many sessions through one `dockdap --listen`
+/// (joining a running container, launching, some whose editor vanishes)
+/// leave no descriptors, threads or tokio tasks behind. Before every task
+/// had an owner, each joined container's output pump, events watch and
+/// exit wait outlived its session: three descriptors per session.
+/// `DOCKDAP_LEAK_ROUNDS` sets the rounds (four sessions each; 3 in CI).
+#[tokio::test]
+async fn sessions_leave_no_tasks_or_descriptors_behind() {
+    if !require_docker() {
+        return;
+    }
+    let rounds: usize = std::env::var("DOCKDAP_LEAK_ROUNDS").ok().and_then(|n| n.parse().ok()).unwrap_or(3);
+    let joined = format!("dockdap-test-leak-{}", std::process::id());
+    // debugpy's own server: it listens again for the next client as soon as one leaves.
+    let program = "import time; time.sleep(3600)";
+    let args = ["run", "-d", "--name", &joined, DEBUG_IMAGE, "python3", "-m", "debugpy", "--listen", "0.0.0.0:5678"];
+    let run = std::process::Command::new("docker").args(args).args(["-c", program]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let _cleanup = RemoveOnDrop(joined.clone());
+    let (mut dockdap, addr, mut log) = spawn_logged_listener(&example_dir()).await;
+    let pid = dockdap.id().unwrap();
+    let mut seen = 0;
+    // Each session starts once the one before it is over, and debugpy has
+    // had a moment to listen again for the next client.
+    // The first sessions set up what the process keeps (pools, the signal driver).
+    attach_session(&addr, &joined, false).await;
+    session_over(&mut log, &mut seen).await;
+    launch_session(&addr, &format!("{joined}-warm"), false).await;
+    session_over(&mut log, &mut seen).await;
+    let (fds0, threads0, tasks0) = quiet_footprint(&addr, pid, &mut log, &mut seen).await;
+    for round in 0..rounds {
+        for vanish in [false, true, false] {
+            attach_session(&addr, &joined, vanish).await;
+            session_over(&mut log, &mut seen).await;
+        }
+        launch_session(&addr, &format!("{joined}-{round}"), round % 2 == 1).await;
+        session_over(&mut log, &mut seen).await;
+    }
+    let (fds, threads, tasks) = quiet_footprint(&addr, pid, &mut log, &mut seen).await;
+    eprintln!(
+        "leak: {} sessions; open fds {fds0} -> {fds}, threads {threads0} -> {threads}, tokio tasks {tasks0} -> {tasks}",
+        rounds * 4
+    );
+    assert!(fds <= fds0 + 2, "descriptors leak: {fds0} -> {fds}");
+    assert!(tasks <= tasks0 + 2, "tasks leak: {tasks0} -> {tasks}");
+    assert!(threads <= threads0 + 4, "threads leak: {threads0} -> {threads}");
+    let inspect = inspect_container(&joined).expect("a joined container is never removed");
+    assert_eq!(inspect["State"]["Running"], true);
+    dockdap.kill().await.unwrap();
+}
+
+/// Waits until the debug console says `text`.
+async fn console_says(client: &mut DapClient, text: &str) {
+    client
+        .wait_for(text, |m| m.is_event("output") && body(m)["output"].as_str().unwrap_or("").contains(text))
+        .await
+        .unwrap();
+}
+
+/// `docker pause NAME`, tried for a few seconds (a container still being
+/// started cannot be paused yet).
+async fn pause(name: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let out = std::process::Command::new("docker").args(["pause", name]).output().unwrap();
+        if out.status.success() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "cannot pause {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// After a pause test: the container is gone (thawing a `runc init` the
+/// pause froze, if there is one) and Docker answers.
+async fn gone_and_docker_answers(name: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !wait_gone(name, Duration::from_secs(2)).await {
+        thaw_frozen_exec(name);
+        assert!(tokio::time::Instant::now() < deadline, "{name} is still there");
+    }
+    assert!(docker_answers(name).await, "Docker hangs after the test");
+}
+
+/// Issue 21: `docker pause` right after "starting container": the launch
+/// fails within its timeout saying the container was paused (not "no Python
+/// found"), `disconnect` is answered, closing stdin ends dockdap, and the
+/// container goes.
+#[tokio::test]
+async fn a_pause_while_the_container_starts_is_diagnosed_not_a_hang() {
+    if !require_docker() {
+        return;
+    }
+    let name = format!("dockdap-test-pause-start-{}", std::process::id());
+    let (mut dockdap, mut client) = spawn_stdio(&example_dir());
+    client.set_timeout(Duration::from_secs(60));
+    let launched = launch(&mut client, json!({"containerName": name, "timeout": 30})).await;
+    console_says(&mut client, &format!("starting container {name}")).await;
+    pause(&name).await;
+    let paused_at = std::time::Instant::now();
+    let answer = client.wait_response(launched).await.unwrap();
+    let message: String = answer.field("message").unwrap().unwrap_or_default();
+    assert!(matches!(answer.kind(), dockdap::dap::Kind::Response { success: false, .. }), "{message}");
+    assert!(message.contains(&format!("the container {name} was paused")), "{message}");
+    assert!(!message.contains("no Python found"), "{message}");
+    eprintln!("paused while starting: {message} ({:?} after the pause)", paused_at.elapsed());
+    assert!(paused_at.elapsed() < Duration::from_secs(40), "answered after {:?}", paused_at.elapsed());
+    client.request("disconnect", json!({})).await.unwrap();
+    drop(client);
+    let exited = tokio::time::timeout(Duration::from_secs(30), dockdap.wait()).await;
+    assert!(exited.is_ok(), "closing stdin ends dockdap");
+    gone_and_docker_answers(&name).await;
+}
+
+/// Issue 21: `docker pause` right after "connecting to debugpy": the launch
+/// is answered within its timeout with the diagnosis and what to do,
+/// `disconnect` is answered, closing stdin ends dockdap, the container goes.
+#[tokio::test]
+async fn a_pause_while_dockdap_connects_is_diagnosed_not_a_hang() {
+    if !require_docker() {
+        return;
+    }
+    let name = format!("dockdap-test-pause-connect-{}", std::process::id());
+    let (mut dockdap, mut client) = spawn_stdio(&example_dir());
+    client.set_timeout(Duration::from_secs(60));
+    let launched = launch(&mut client, json!({"containerName": name, "timeout": 30})).await;
+    console_says(&mut client, "connecting to debugpy").await;
+    pause(&name).await;
+    let paused_at = std::time::Instant::now();
+    let answer = client.wait_response(launched).await.unwrap();
+    let message: String = answer.field("message").unwrap().unwrap_or_default();
+    assert!(matches!(answer.kind(), dockdap::dap::Kind::Response { success: false, .. }), "{message}");
+    assert!(message.contains(&format!("the container {name} was paused")), "{message}");
+    assert!(message.contains(&format!("docker unpause {name}")), "{message}");
+    eprintln!("paused while connecting: {message} ({:?} after the pause)", paused_at.elapsed());
+    assert!(paused_at.elapsed() < Duration::from_secs(35), "answered after {:?}", paused_at.elapsed());
+    client.request("disconnect", json!({})).await.unwrap();
+    drop(client);
+    let exited = tokio::time::timeout(Duration::from_secs(30), dockdap.wait()).await;
+    assert!(exited.is_ok(), "closing stdin ends dockdap");
+    gone_and_docker_answers(&name).await;
+}
+
+/// Issue 21: dockdap SIGKILLed while its container is paused (right after
+/// "connecting to debugpy"): the watchdog removes the paused container.
+#[tokio::test]
+async fn the_watchdog_removes_a_paused_container() {
+    if !require_docker() {
+        return;
+    }
+    let name = format!("dockdap-test-pause-kill-{}", std::process::id());
+    let (mut dockdap, mut client) = spawn_stdio(&example_dir());
+    client.set_timeout(Duration::from_secs(60));
+    launch(&mut client, json!({"containerName": name, "timeout": 30})).await;
+    console_says(&mut client, "connecting to debugpy").await;
+    pause(&name).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    dockdap.kill().await.unwrap();
+    gone_and_docker_answers(&name).await;
+}

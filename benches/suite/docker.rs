@@ -7,18 +7,25 @@
 use std::collections::HashMap;
 
 use anyhow::{Context as _, anyhow};
+use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use bollard::query_parameters::{CreateContainerOptions, InspectContainerOptions, RemoveContainerOptions};
-use dockdap::container::Engine;
 
 /// The label on every container the benchmarks create by hand.
 pub const LABEL: &str = "dockdap-bench";
 
+/// A client of the engine the Docker CLI would use (`DOCKER_HOST`, else the
+/// default socket), for the direct path: bollard itself, not dockdap.
+pub async fn connect() -> anyhow::Result<Docker> {
+    let docker = Docker::connect_with_defaults().context("connecting to the Docker Engine")?;
+    docker.ping().await.context("the Docker Engine does not answer")?;
+    Ok(docker)
+}
+
 /// Whether the engine answers and has `image`.
 pub async fn check(image: &str) -> Result<(), String> {
-    let engine = Engine::connect().await.map_err(|e| e.to_string())?;
-    engine
-        .docker
+    let docker = connect().await.map_err(|e| e.to_string())?;
+    docker
         .inspect_image(image)
         .await
         .map(|_| ())
@@ -54,7 +61,7 @@ impl Drop for Containers {
 
 /// A container started by hand.
 pub struct Direct {
-    engine: Engine,
+    docker: Docker,
     pub id: String,
     /// Where its debugpy is published on this machine.
     pub debug_addr: String,
@@ -63,7 +70,7 @@ pub struct Direct {
 impl Direct {
     /// `docker run -d -p 127.0.0.1::5678 [-e ENV] IMAGE [CMD]` through the API.
     pub async fn start(name: &str, image: &str, cmd: Option<Vec<String>>, env: Vec<String>) -> anyhow::Result<Direct> {
-        let engine = Engine::connect().await?;
+        let docker = connect().await?;
         let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
         bindings.insert(
             "5678/tcp".into(),
@@ -78,33 +85,32 @@ impl Direct {
             host_config: Some(HostConfig { port_bindings: Some(bindings), ..Default::default() }),
             ..Default::default()
         };
-        let created = engine
-            .docker
+        let created = docker
             .create_container(Some(CreateContainerOptions { name: Some(name.to_owned()), ..Default::default() }), body)
             .await
             .with_context(|| format!("creating {name}"))?;
-        engine.docker.start_container(&created.id, None).await.with_context(|| format!("starting {name}"))?;
-        let inspect = engine.docker.inspect_container(&created.id, None::<InspectContainerOptions>).await?;
+        docker.start_container(&created.id, None).await.with_context(|| format!("starting {name}"))?;
+        let inspect = docker.inspect_container(&created.id, None::<InspectContainerOptions>).await?;
         let port = inspect
             .network_settings
             .and_then(|n| n.ports)
             .and_then(|p| p.get("5678/tcp").cloned().flatten())
             .and_then(|b| b.into_iter().find_map(|b| b.host_port))
             .ok_or_else(|| anyhow!("{name}: the debug port was not published"))?;
-        Ok(Direct { engine, id: created.id, debug_addr: format!("127.0.0.1:{port}") })
+        Ok(Direct { docker, id: created.id, debug_addr: format!("127.0.0.1:{port}") })
     }
 
     /// `docker rm -f`.
     pub async fn remove(&self) {
         let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-        let _ = self.engine.docker.remove_container(&self.id, Some(options)).await;
+        let _ = self.docker.remove_container(&self.id, Some(options)).await;
     }
 }
 
 /// Whether a container still exists.
 pub async fn exists(name: &str) -> bool {
-    match Engine::connect().await {
-        Ok(engine) => engine.docker.inspect_container(name, None::<InspectContainerOptions>).await.is_ok(),
+    match connect().await {
+        Ok(docker) => docker.inspect_container(name, None::<InspectContainerOptions>).await.is_ok(),
         Err(_) => false,
     }
 }

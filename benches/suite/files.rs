@@ -24,7 +24,6 @@ use anyhow::{Context as _, anyhow, bail};
 use bollard::models::ContainerConfig;
 use bollard::query_parameters::CommitContainerOptions;
 use dockdap::client::DapClient;
-use dockdap::container::Engine;
 use dockdap::dap::Kind;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -333,7 +332,7 @@ async fn run_commit(
 ) -> anyhow::Result<()> {
     let pairs = if options.quick { 1 } else { 5 };
     progress(&format!("commit: {pairs} pairs of dockdap/commit and docker commit, pause off"));
-    let engine = Engine::connect().await?;
+    let docker = super::docker::connect().await?;
     let mut images = Images::default();
     let (mut ours, mut theirs) = (Samples::default(), Samples::default());
     for round in 0..pairs * 2 {
@@ -363,7 +362,7 @@ async fn run_commit(
                 ..Default::default()
             };
             let t0 = Instant::now();
-            engine.docker.commit_container(commit, ContainerConfig::default()).await.context("docker commit")?;
+            docker.commit_container(commit, ContainerConfig::default()).await.context("docker commit")?;
             theirs.push(t0.elapsed());
             images.remove(&image).await;
         }

@@ -170,7 +170,7 @@ impl Debugpy {
         if tune {
             let tune_dir = dir.path().join("tune");
             std::fs::create_dir_all(&tune_dir)?;
-            std::fs::write(tune_dir.join("sitecustomize.py"), dockdap::container::tune::SITECUSTOMIZE)?;
+            std::fs::write(tune_dir.join("sitecustomize.py"), dockdap::runtime::tune::SITECUSTOMIZE)?;
             cmd.env("PYTHONPATH", &tune_dir);
         }
         let child = cmd.spawn().with_context(|| format!("starting {python} -m debugpy"))?;

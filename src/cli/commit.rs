@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 use super::CliError;
 use super::output;
-use crate::container::ContainerRef;
-use crate::container::commit::CommitRequest;
+use crate::runtime::CommitRequest;
+use crate::runtime::docker::ContainerRef;
 
 /// `dockdap commit NAME [--tag REPO:TAG] [--pause] [--app-root DIR]`.
 #[derive(Debug, Clone, clap::Args)]

@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 
 use super::example_image::{self, EXAMPLE_IMAGE};
 use crate::client::{ClientError, DapClient};
-use crate::container::{Engine, inspect};
 use crate::http;
+use crate::runtime::docker::{Engine, inspect};
 use crate::session::{self, SessionOptions};
 
 /// What can stop the demo.
@@ -45,7 +45,7 @@ pub enum DemoError {
     },
     /// Docker said no.
     #[error("{0}")]
-    Container(crate::container::ContainerError),
+    Container(crate::runtime::ContainerError),
     /// The session misbehaved.
     #[error("the debug session failed: {0}")]
     Session(ClientError),
@@ -58,7 +58,7 @@ pub enum DemoError {
 }
 
 from_error!(DemoError:
-    Container(crate::container::ContainerError),
+    Container(crate::runtime::ContainerError),
     Session(ClientError),
     Http(http::HttpError),
     Io(std::io::Error),

@@ -29,11 +29,12 @@ use super::doctor_checks::*;
 use super::output::{self, Progress, Style};
 use super::{CliError, configfile, json_failure};
 use crate::config::DEFAULT_APP_ROOT;
-use crate::container::inspect::{self, ImageInfo, env_lookup};
-use crate::container::probe::{self, ProgramRun, PythonProgram};
-use crate::container::reach::Locality;
-use crate::container::{ContainerError, Engine, offload, pull};
 use crate::paths::{Mapping, PathMap};
+use crate::runtime::docker::inspect::{self, ImageInfo, env_lookup};
+use crate::runtime::docker::probe::{self, ProgramRun, PythonProgram};
+use crate::runtime::docker::reach::Locality;
+use crate::runtime::docker::{Engine, pull};
+use crate::runtime::{ContainerError, offload};
 
 /// `dockdap doctor [IMAGE]`.
 #[derive(Debug, Clone, clap::Args)]

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::container::diagnose;
-use crate::container::inject::{self, InjectError};
-use crate::container::inspect::{EngineVersion, ImageInfo, env_lookup};
-use crate::container::probe::ProgramRun;
 use crate::paths::{PathMap, rewrite_traceback_to_host};
+use crate::runtime::diagnose;
+use crate::runtime::docker::inspect::{EngineVersion, ImageInfo, env_lookup};
+use crate::runtime::docker::probe::ProgramRun;
+use crate::runtime::inject::{self, InjectError};
 
 /// The line that carries a probe's report among whatever else it printed.
 pub(super) const MARKER: &str = "DOCKDAP-DOCTOR ";

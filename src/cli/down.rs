@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use super::CliError;
 use super::output::{self, Progress};
-use crate::container::{Engine, inspect};
+use crate::runtime::docker::{Engine, inspect};
 
 /// `dockdap down NAME`.
 #[derive(Debug, Clone, clap::Args)]

@@ -21,7 +21,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::demo::DemoError;
-use crate::container::{Engine, build, inspect};
+use crate::runtime::docker::{Engine, build, inspect};
 
 /// The example's debug image, as `images/build-images.sh` tags it.
 pub const EXAMPLE_IMAGE: &str = "dockdap/azureml-score:debug";

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use super::CliError;
 use super::output;
-use crate::container::{Engine, image};
+use crate::runtime::docker::{Engine, image};
 
 /// `dockdap image ...`.
 #[derive(Debug, Clone, clap::Subcommand)]

@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::output::{self, Style};
 use super::{CliError, json_failure};
-use crate::container::Engine;
-use crate::container::inspect::{self, OutputStream};
+use crate::runtime::docker::Engine;
+use crate::runtime::docker::inspect::{self, OutputStream};
 
 /// `dockdap logs NAME [-f] [--tail N]`.
 #[derive(Debug, Clone, clap::Args)]

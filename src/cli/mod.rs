@@ -50,8 +50,8 @@ pub mod score;
 pub mod up;
 
 use crate::config::ConfigError;
-use crate::container::ContainerError;
 use crate::http::HttpError;
+use crate::runtime::ContainerError;
 
 /// Why a command failed. The messages already include their causes, so
 /// the variants do not chain them again (`main` prints the whole chain).

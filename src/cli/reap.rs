@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use super::CliError;
 use super::output;
-use crate::container::{Engine, reap};
+use crate::runtime::docker::{Engine, reap};
 
 /// Runs `dockdap reap`: one line per removed container.
 pub async fn run() -> Result<ExitCode, CliError> {

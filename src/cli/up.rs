@@ -17,8 +17,10 @@ use super::configfile;
 use super::output::{self, Progress, Style};
 use super::{CliError, json_failure};
 use crate::config::{DEFAULT_APP_ROOT, DEFAULT_DEBUG_PORT, DebuggerMode, Request, SessionConfig, TransportMode};
-use crate::container::DebugContainer;
-use crate::target::{EventSender, TargetEvent};
+use crate::console::{Category, Event, EventSender};
+use crate::runtime::docker::DebugContainer;
+use crate::runtime::{Context, Runtime};
+use crate::tasks::Tasks;
 
 /// How long the Azure ML hook's workers wait for an editor to attach after
 /// `up` (the session's `timeout` is meant for a session that is attaching now).
@@ -64,13 +66,13 @@ async fn up(args: UpArgs, shutdown: CancellationToken) -> Result<ExitCode, CliEr
         launch.env.entry("DOCKDAP_GATE_TIMEOUT".into()).or_insert_with(|| UP_GATE_TIMEOUT_SECS.into());
     }
 
-    let session_id = crate::target::new_session_id();
     let (events, mut rx) = EventSender::channel(256);
+    let cx = Context { events, tasks: Tasks::new(shutdown.child_token()) };
     let mut progress = Progress::start(&format!("starting {}", launch.image));
     let style = progress.style();
     let started = tokio::time::Instant::now();
     let launched = {
-        let launching = DebugContainer::launch(&launch, &session_id, &events, &shutdown);
+        let launching = DebugContainer::launch(&launch, &cx);
         tokio::pin!(launching);
         loop {
             tokio::select! {
@@ -84,9 +86,14 @@ async fn up(args: UpArgs, shutdown: CancellationToken) -> Result<ExitCode, CliEr
     }
     let container = match launched {
         Ok(container) => container,
-        Err(e) => {
+        Err(failed) => {
             progress.finish(None);
-            return Err(e.into());
+            if let Some(leftover) = failed.leftover
+                && let Err(why) = leftover.end().await
+            {
+                output::err(&format!("dockdap up: {why}"));
+            }
+            return Err(failed.error.into());
         }
     };
     progress.finish(Some(&format!(
@@ -98,9 +105,10 @@ async fn up(args: UpArgs, shutdown: CancellationToken) -> Result<ExitCode, CliEr
 
     let attach = attach_configuration(&container.name, &file.raw, &launch.debug_port, container.transport);
     let ports: Vec<Value> = container
-        .ports
+        .facts()
+        .service_ports
         .iter()
-        .map(|(c, h)| json!({"container": c, "host": h, "url": format!("http://127.0.0.1:{h}")}))
+        .map(|p| json!({"container": p.container, "host": p.address.port(), "url": p.url()}))
         .collect();
     if args.json {
         output::print_json(&json!({
@@ -116,7 +124,7 @@ async fn up(args: UpArgs, shutdown: CancellationToken) -> Result<ExitCode, CliEr
     } else {
         print_up(&container, &launch.image, &attach, launch.wait_for_debugger)?;
     }
-    // Kept: `end` leaves the container running and only closes our handles.
+    // Kept: `end` leaves the container running and only stops watching it.
     if let Err(why) = container.end().await {
         tracing::warn!(%why, "ending the launch handle");
     }
@@ -125,15 +133,15 @@ async fn up(args: UpArgs, shutdown: CancellationToken) -> Result<ExitCode, CliEr
 
 /// Progress and dockdap's own console lines; the program's output is left
 /// for `dockdap logs`.
-fn show(progress: &mut Progress, style: Style, event: TargetEvent) {
+fn show(progress: &mut Progress, style: Style, event: Event) {
     match event {
-        TargetEvent::Progress(message) => progress.set(&message),
-        TargetEvent::Output { category: "console", text } => {
+        Event::Progress(message) => progress.set(&message),
+        Event::Output { category: Category::Console, text } => {
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
                 progress.println(&style.dim(line));
             }
         }
-        TargetEvent::Output { .. } | TargetEvent::Exited { .. } => {}
+        Event::Output { .. } | Event::Exited { .. } => {}
     }
 }
 
@@ -178,9 +186,12 @@ fn print_up(container: &DebugContainer, image: &str, attach: &Value, waits: bool
         mode.as_deref().unwrap_or("?"),
         if container.transport == TransportMode::Port { "port" } else { "exec" },
     ))?;
-    for (container_port, host_port) in &container.ports {
+    for port in &container.facts().service_ports {
         output::out(&format!(
-            "  service   http://127.0.0.1:{host_port} (port {container_port} in the container); try `dockdap score --port {host_port}`"
+            "  service   {} (port {} in the container); try `dockdap score --port {}`",
+            port.url(),
+            port.container,
+            port.address.port()
         ))?;
     }
     let waiting = if container.mode == DebuggerMode::Azureml {

@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWrite;
 use tokio_util::codec::FramedWrite;
 
-use super::{Session, Side};
+use super::{Initialized, Phase, Session, Side};
+use crate::console::Category;
 use crate::dap::{BridgeTag, DapCodec, Message, Origin};
 
 impl<W: AsyncWrite + Send + Unpin> Session<W> {
@@ -26,14 +27,14 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let pid = child.get("subProcessId").and_then(Value::as_i64).unwrap_or(0);
         let port = child.pointer("/connect/port").and_then(Value::as_u64).and_then(|p| u16::try_from(p).ok());
         let host = child.pointer("/connect/host").and_then(Value::as_str).unwrap_or("127.0.0.1").to_owned();
-        let (Some(port), Some(target)) = (port, self.target.as_ref()) else {
-            tracing::warn!(%child, "cannot follow a subprocess without its connect address");
+        let (Some(port), Some(runtime)) = (port, self.runtime.clone()) else {
+            tracing::warn!(%child, "cannot follow a subprocess without its connect address (a port number)");
             return;
         };
-        let stream = match target.connect_child(&host, port).await {
-            Ok(stream) => stream,
+        let link = match runtime.connect_port(&host, port).await {
+            Ok(link) => link,
             Err(why) => {
-                self.console("stderr", &format!("[dockdap] could not follow subprocess {pid}: {why}")).await;
+                self.console(Category::Stderr, &format!("[dockdap] could not follow subprocess {pid}: {why}")).await;
                 return;
             }
         };
@@ -42,11 +43,12 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             self.parked.push(parent);
         }
         self.adapter_link += 1;
-        self.spawn_reader(stream.0, Side::Adapter(self.adapter_link));
-        self.adapter = Some(FramedWrite::new(stream.1, DapCodec::default()));
-        self.suppress_initialized = true;
-        self.console(
-            "console",
+        self.spawn_reader(link.reader, Side::Adapter(self.adapter_link));
+        self.adapter = Some(FramedWrite::new(link.writer, DapCodec::default()));
+        if let Phase::Running { next_initialized } = &mut self.phase {
+            *next_initialized = Initialized::Suppress;
+        }
+        self.console(Category::Console,
             &format!(
                 "[dockdap] following subprocess {pid}: the editor does not support child sessions (startDebugging), so dockdap debugs the subprocess in this session"
             ),

@@ -1,9 +1,8 @@
 //! dockdap's own DAP requests (`dockdap/logs`, `dockdap/score`, ...), which
 //! editors send to the running session and the bridge answers itself.
 //!
-//! Slow ones run as tasks and report back through `Input::Custom`, so the
-//! session keeps forwarding while, say, a scoring request waits on a
-//! breakpoint in `run()`.
+//! Slow ones run as tasks and report back as a `Task`, so the session keeps
+//! forwarding while, say, a scoring request waits on a breakpoint in `run()`.
 
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWrite;
 use tokio::time::Instant;
 
-use super::{Input, Session};
+use super::{Input, Session, Task};
 use crate::dap::Message;
 use crate::http;
 
@@ -25,43 +24,33 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let seq = message.seq();
         match command {
             "dockdap/logs" => {
-                let reply = match (tail_lines(&args), self.target.as_ref().and_then(|t| t.container())) {
-                    (Err(why), _) => Message::failure(seq, command, &why),
-                    (Ok(lines), Some(container)) => {
-                        Message::success(seq, command, Some(&json!({ "text": container.tail.last(lines) })))
-                    }
-                    (Ok(_), None) => {
+                let tail = tail_lines(&args).map(|lines| self.runtime.as_ref().and_then(|r| r.output_tail(lines)));
+                let reply = match tail {
+                    Err(why) => Message::failure(seq, command, &why),
+                    Ok(Some(text)) => Message::success(seq, command, Some(&json!({ "text": text }))),
+                    Ok(None) => {
                         Message::failure(seq, command, "this session has no container, so there are no container logs")
                     }
                 };
                 self.send_to_client(reply).await;
             }
             "dockdap/score" => {
-                let (given, path, data) = match score_arguments(&args) {
+                let address =
+                    score_arguments(&args).and_then(|(port, path, data)| Ok((self.score_address(port)?, path, data)));
+                let (addr, path, data) = match address {
                     Ok(parsed) => parsed,
                     Err(why) => {
                         self.send_to_client(Message::failure(seq, command, &why)).await;
                         return;
                     }
                 };
-                let port = given.or_else(|| {
-                    let container = self.target.as_ref()?.container()?;
-                    container.ports.first().map(|(_, host)| *host)
-                });
-                let Some(port) = port else {
-                    let why = "no service port is known: pass `port` (the host port of the scoring service)";
-                    self.send_to_client(Message::failure(seq, command, why)).await;
-                    return;
-                };
                 let tx = self.inputs_tx.clone();
-                let command = command.to_owned();
                 self.tasks.spawn(async move {
-                    let addr = format!("127.0.0.1:{port}");
                     let result = http::post_json(&addr, &path, &data, Instant::now() + SCORE_RETRY)
                         .await
                         .map(|reply| json!({ "status": reply.status, "body": reply.body }))
                         .map_err(|e| e.to_string());
-                    let _ = tx.send(Input::Custom { seq, command, result }).await;
+                    let _ = tx.send(Input::Task(Task::Score { seq, result })).await;
                 });
             }
             "dockdap/sync" => self.custom_sync(seq, command, &args).await,
@@ -75,19 +64,21 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         }
     }
 
-    /// A custom request's task finished.
-    pub(super) async fn custom_done(&mut self, seq: i64, command: &str, result: Result<Value, String>) {
-        if command == "restart" {
-            // Not a custom request: the first half of a DAP `restart` finished.
-            self.restart_prepared(seq, result).await;
-            return;
+    /// Where `dockdap/score` posts: `port` on 127.0.0.1, else the
+    /// runtime's first service port.
+    fn score_address(&self, port: Option<u16>) -> Result<String, String> {
+        if let Some(port) = port {
+            return Ok(format!("127.0.0.1:{port}"));
         }
-        if command == "dockdap/commit"
-            && let Ok(body) = &result
-            && let Some(image) = body.get("image").and_then(Value::as_str)
-        {
-            self.snapshot = Some(image.to_owned());
+        let container = self.runtime.as_ref().and_then(|r| r.container());
+        match container.and_then(|c| c.service_ports.first()) {
+            Some(port) => Ok(port.address.to_string()),
+            None => Err("no service port is known: pass `port` (the host port of the scoring service)".into()),
         }
+    }
+
+    /// A custom request's task finished: its answer goes to the client.
+    pub(super) async fn answer_custom(&mut self, seq: i64, command: &str, result: Result<Value, String>) {
         let reply = match result {
             Ok(body) => Message::success(seq, command, Some(&body)),
             Err(why) => Message::failure(seq, command, &why),
@@ -96,7 +87,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     }
 }
 
-/// `dockdap/logs`'s `tail` (default 200 lines).
+/// `dockdap/logs`'s `tail`, checked.
 fn tail_lines(args: &Value) -> Result<usize, String> {
     match args.get("tail") {
         None | Some(Value::Null) => Ok(200),

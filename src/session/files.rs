@@ -3,10 +3,9 @@
 //! debuggee stops, and the last sync and `commitOnExit` in the shutdown
 //! order (step 3b, while the container still exists).
 //!
-//! Slow work runs as tasks that report back through `Input::Custom`; the
-//! loop keeps forwarding meanwhile, so a DAP request made during a commit
-//! is answered. The container is reached only through the session's
-//! `Target` (`Target::container_ref`).
+//! Slow work runs as tasks that report back as a `Task`; the loop keeps
+//! forwarding meanwhile, so a DAP request made during a commit is answered.
+//! The container is reached only through the session's `Runtime`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,14 +13,14 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::AsyncWrite;
 
-use super::{Input, Session};
+use super::{Input, Session, Task};
 use crate::config::{ConfigError, Request, SessionConfig, SyncMode};
-use crate::container::commit::{CommitRequest, Snapshot};
+use crate::console::{Category, Event, EventSender};
 use crate::dap::Message;
 use crate::error::Error;
+use crate::runtime::{CommitRequest, Runtime, Snapshot};
 use crate::sync::guard::{self, Unfit};
 use crate::sync::{Directions, Side, SyncHandle, SyncSetup};
-use crate::target::{EventSender, TargetEvent};
 
 /// How long the session waits for sync's first look before attaching.
 const FIRST_LOOK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,8 +80,11 @@ const SYNC_OFF: &str =
 impl<W: AsyncWrite + Send + Unpin> Session<W> {
     /// The target is up: start syncing files if it is a container and a direction is on.
     pub(super) async fn start_sync(&mut self) {
-        let (Some(config), Some(target)) = (&self.config, &self.target) else { return };
-        let Some(container) = target.container_ref() else { return };
+        let (Some(config), Some(runtime)) = (&self.config, &self.runtime) else { return };
+        if runtime.container().is_none() {
+            return;
+        }
+        let runtime = runtime.clone();
         let settings = config.sync();
         let directions = Directions {
             from_container: settings.from_container != SyncMode::Off,
@@ -97,7 +99,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 "[dockdap] files are not synced: the workspace folder {} does not exist (set `localRoot`)",
                 workspace.display()
             );
-            self.console("console", &text).await;
+            self.console(Category::Console, &text).await;
             return;
         }
         let setup = SyncSetup {
@@ -107,7 +109,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             watch_workspace: settings.to_container == SyncMode::Auto,
             poll_container: settings.from_container == SyncMode::Auto,
         };
-        let sync = SyncHandle::spawn(container, setup, self.events_tx.clone(), &self.tasks);
+        let sync = SyncHandle::spawn(runtime, setup, self.events_tx.clone(), &self.tasks);
         // The first look happens before debugpy is attached (and so before
         // the editor's `launch` is answered), so an edit made once the session
         // is up is an edit, not a difference found at the start.
@@ -127,7 +129,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     /// `dockdap/sync {resolve?: "workspace" | "container", paths?: [..]}`.
     pub(super) async fn custom_sync(&mut self, seq: i64, command: &str, args: &Value) {
         let Some(sync) = self.sync.clone() else {
-            let why = if self.target.as_ref().and_then(|t| t.container()).is_none() {
+            let why = if self.runtime.as_ref().and_then(|r| r.container()).is_none() {
                 "this session has no container, so there are no files to sync"
             } else {
                 "file sync is off for this session (`sync` in the launch configuration, or the workspace folder is missing)"
@@ -143,19 +145,18 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             }
         };
         let tx = self.inputs_tx.clone();
-        let command = command.to_owned();
         self.tasks.spawn(async move {
             let result = match sync.sync(resolve).await {
                 Some(answer) => Ok(answer.to_json()),
                 None => Err("file sync has stopped for this session".to_owned()),
             };
-            let _ = tx.send(Input::Custom { seq, command, result }).await;
+            let _ = tx.send(Input::Task(Task::Sync { seq, result })).await;
         });
     }
 
     /// `dockdap/commit {tag?, pause? = false}`: sync, then snapshot.
     pub(super) async fn custom_commit(&mut self, seq: i64, command: &str, args: &Value) {
-        let Some(container) = self.target.as_ref().and_then(|t| t.container_ref()) else {
+        let Some(runtime) = self.runtime.clone().filter(|r| r.container().is_some()) else {
             let why = "this session has no container to snapshot";
             self.send_to_client(Message::failure(seq, command, why)).await;
             return;
@@ -177,16 +178,24 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let sync = self.sync.clone();
         let events = self.events_tx.clone();
         let tx = self.inputs_tx.clone();
-        let command = command.to_owned();
         self.tasks.spawn(async move {
             if let Some(sync) = &sync {
                 // The snapshot holds the workspace's saves; the container's
                 // edits come into the workspace while it is made (`snapshot`).
                 let _ = sync.to_container().await;
             }
-            let result = snapshot(&container, &request, &events, sync.as_ref()).await.map(|s| snapshot_json(&s));
-            let _ = tx.send(Input::Custom { seq, command, result }).await;
+            let result = snapshot(runtime.as_ref(), &request, &events, sync.as_ref()).await;
+            let _ = tx.send(Input::Task(Task::Commit { seq, result })).await;
         });
+    }
+
+    /// `dockdap/commit` finished: remember the snapshot (a restart starts
+    /// from it) and answer.
+    pub(super) async fn commit_done(&mut self, seq: i64, result: Result<Snapshot, String>) {
+        if let Ok(snap) = &result {
+            self.snapshot = Some(snap.image.clone());
+        }
+        self.answer_custom(seq, "dockdap/commit", result.map(|snap| snapshot_json(&snap))).await;
     }
 
     /// Shutdown step 3b: the container's last edits come into the workspace,
@@ -203,25 +212,26 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                     let text = format!(
                         "[dockdap] the last sync took over {FINAL_SYNC_TIMEOUT:?} and was abandoned; edits still in the container may not be in the workspace\n"
                     );
-                    self.events_tx.send(TargetEvent::Output { category: "stderr", text }).await;
+                    self.events_tx.send(Event::Output { category: Category::Stderr, text }).await;
                 }
             }
         }
         let commit = self.config.as_ref().is_some_and(|c| c.commit_on_exit());
-        if let (true, Some(container)) = (commit, self.target.as_ref().and_then(|t| t.container_ref())) {
+        let runtime = self.runtime.clone().filter(|r| r.container().is_some());
+        if let (true, Some(runtime)) = (commit, runtime) {
             let request = CommitRequest {
                 tag: None,
                 pause: false,
                 app_root: self.config.as_ref().map(|c| c.paths().app_root.clone()).unwrap_or_default(),
             };
             let events = self.events_tx.clone();
-            match tokio::time::timeout(COMMIT_TIMEOUT, snapshot(&container, &request, &events, None)).await {
+            match tokio::time::timeout(COMMIT_TIMEOUT, snapshot(runtime.as_ref(), &request, &events, None)).await {
                 Ok(Ok(snap)) => self.snapshot = Some(snap.image),
                 Ok(Err(_)) => {}
                 Err(_) => {
                     let text =
                         format!("[dockdap] commitOnExit: the snapshot took over {COMMIT_TIMEOUT:?}; giving up\n");
-                    self.events_tx.send(TargetEvent::Output { category: "stderr", text }).await;
+                    self.events_tx.send(Event::Output { category: Category::Stderr, text }).await;
                 }
             }
         }
@@ -232,30 +242,30 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
 /// `sync`, the files the snapshot changed are copied into the workspace
 /// while the engine commits, so both hold the same files when it is done.
 pub(super) async fn snapshot(
-    container: &crate::container::ContainerRef,
+    runtime: &dyn Runtime,
     request: &CommitRequest,
     events: &EventSender,
     sync: Option<&SyncHandle>,
 ) -> Result<Snapshot, String> {
-    let say = |category: &'static str, text: String| TargetEvent::Output { category, text: format!("{text}\n") };
+    let say = |category: Category, text: String| Event::Output { category, text: format!("{text}\n") };
+    let name = runtime.container().map(|c| c.name.clone()).unwrap_or_default();
     let start = if request.pause {
         format!(
-            "[dockdap] snapshotting {}: the container is paused, so the program and debugpy are frozen until it is done",
-            container.name
+            "[dockdap] snapshotting {name}: the container is paused, so the program and debugpy are frozen until it is done"
         )
     } else {
-        format!("[dockdap] snapshotting {} without pausing it", container.name)
+        format!("[dockdap] snapshotting {name} without pausing it")
     };
-    events.send(say("console", start)).await;
+    events.send(say(Category::Console, start)).await;
     let commit = async {
-        let plan = container.plan_commit(request).await?;
+        let plan = runtime.plan_snapshot(request).await?;
         let files: Vec<String> = plan.existing_files().map(str::to_owned).collect();
         let pull = async {
             if let Some(sync) = sync {
                 sync.pull(files).await;
             }
         };
-        let (snap, ()) = tokio::join!(container.run_commit(plan), pull);
+        let (snap, ()) = tokio::join!(runtime.snapshot(plan), pull);
         snap
     };
     match commit.await {
@@ -265,15 +275,15 @@ pub(super) async fn snapshot(
             } else {
                 format!("changed: {}", snap.changed.join(", "))
             };
-            events.send(say("console", format!("[dockdap] snapshot {} ({what})", snap.image))).await;
+            events.send(say(Category::Console, format!("[dockdap] snapshot {} ({what})", snap.image))).await;
             for warning in &snap.warnings {
-                events.send(say("important", format!("[dockdap] snapshot {}: {warning}", snap.image))).await;
+                events.send(say(Category::Important, format!("[dockdap] snapshot {}: {warning}", snap.image))).await;
             }
             Ok(snap)
         }
         Err(e) => {
-            let why = format!("the snapshot of {} failed: {e}", container.name);
-            events.send(say("stderr", format!("[dockdap] {why}"))).await;
+            let why = format!("the snapshot of {name} failed: {e}");
+            events.send(say(Category::Stderr, format!("[dockdap] {why}"))).await;
             Err(why)
         }
     }

@@ -9,7 +9,7 @@
 
 use tokio::io::AsyncWrite;
 
-use super::{End, Session};
+use super::{End, Farewell, Initialized, Phase, Session};
 use crate::dap::{AdapterSeq, BridgeTag, ClientSeq, Kind, Message, Origin, Pending};
 use crate::paths::PathRewriter;
 
@@ -82,18 +82,18 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     /// (`body.dockdap`), so editors and scripts learn the container and the
     /// host ports of its service without parsing console text.
     fn describe_target_in(&self, message: &mut Message) {
-        let Some(container) = self.target.as_ref().and_then(|t| t.container()) else {
+        let Some(container) = self.runtime.as_ref().and_then(|r| r.container()) else {
             return;
         };
         let ports: Vec<serde_json::Value> = container
-            .ports
+            .service_ports
             .iter()
-            .map(|(c, h)| serde_json::json!({ "container": c, "host": h, "url": format!("http://127.0.0.1:{h}") }))
+            .map(|p| serde_json::json!({ "container": p.container, "host": p.address.port(), "url": p.url() }))
             .collect();
         let info = serde_json::json!({
             "container": container.name,
             "containerId": container.id,
-            "debugAddress": container.debug_addr,
+            "debugAddress": container.debug_address,
             "ports": ports,
         });
         let mut body =
@@ -114,10 +114,20 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             tracing::warn!(error = %e, event, "could not rewrite paths; forwarding unchanged");
         }
         match event {
-            "terminated" => self.terminated_sent = true,
-            "initialized" if self.suppress_initialized => {
-                self.suppress_initialized = false;
-                return;
+            "terminated" => self.farewell = self.farewell.max(Farewell::Terminated),
+            "initialized" => {
+                if let Phase::Running { next_initialized } = &mut self.phase {
+                    match std::mem::replace(next_initialized, Initialized::Forward) {
+                        Initialized::Forward => {}
+                        // A followed subprocess's: not the client's business.
+                        Initialized::Suppress => return,
+                        // A restarted debugpy's: configured as the client had.
+                        Initialized::Replay => {
+                            self.replay_configuration().await;
+                            return;
+                        }
+                    }
+                }
             }
             "debugpyAttach" if !self.info.as_ref().is_some_and(|i| i.supports_start_debugging) => {
                 let child = message.field::<serde_json::Value>("body").ok().flatten().unwrap_or_default();
@@ -132,9 +142,6 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         }
         if event == "stopped" {
             self.sync_on_stop();
-        }
-        if event == "initialized" && self.restart_initialized().await {
-            return;
         }
         self.send_to_client(message).await;
     }

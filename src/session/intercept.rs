@@ -17,18 +17,25 @@
 //! Everything else goes through `forward`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use tokio::io::AsyncWrite;
+use tokio::time::Instant;
 use tokio_util::codec::FramedWrite;
 
-use super::{ClientInfo, End, Phase, Session, Side};
+use super::{ClientInfo, End, Initialized, Input, Phase, Session, Side, StartCommand, Task};
 use crate::config::{ConfigError, SessionConfig, TransportMode};
+use crate::console::Category;
 use crate::dap::requests::{CLIENT_REQUESTS, is_client_request};
 use crate::dap::{AdapterSeq, BridgeTag, ClientSeq, DapCodec, Kind, Message, Origin, Pending};
 use crate::error::{Blame, Error};
 use crate::paths::PathRewriter;
-use crate::target::{self, Connected};
+use crate::runtime::{self, ContainerError, Context, Failed, Started};
+
+/// How often a start waiting for debugpy's answer looks whether the runtime
+/// stalled, once the configuration's `timeout` has passed.
+const START_WATCH: Duration = Duration::from_secs(1);
 
 /// debugpy's `initialize` answer (1.8, `adapter/clients.py`), promised to the
 /// client before debugpy exists. The real answer is compared on arrival.
@@ -107,8 +114,12 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 self.initialize(message).await;
                 None
             }
-            "launch" | "attach" => {
-                self.start(command, message).await;
+            "launch" => {
+                self.start(StartCommand::Launch, message).await;
+                None
+            }
+            "attach" => {
+                self.start(StartCommand::Attach, message).await;
                 None
             }
             "cancel" => {
@@ -123,13 +134,19 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 self.send_to_client(Message::success(message.seq(), "disconnect", None)).await;
                 Some(End::Disconnected)
             }
+            "disconnect" if let Some(stall) = self.stall("when the editor disconnected") => {
+                // debugpy cannot answer: the client is not kept waiting for it.
+                self.console(Category::Console, &format!("[dockdap] {stall}; disconnecting without debugpy")).await;
+                self.send_to_client(Message::success(message.seq(), "disconnect", None)).await;
+                Some(End::Disconnected)
+            }
             _ if command.starts_with("dockdap/") => {
                 self.custom_request(command, message).await;
                 None
             }
             _ => {
                 match &self.phase {
-                    Phase::Running => self.forward_request_to_adapter(message).await,
+                    Phase::Running { .. } | Phase::Restarting => self.forward_request_to_adapter(message).await,
                     Phase::Starting { .. } => self.queued.push_back(message),
                     Phase::Idle => {
                         let reply = Message::failure(message.seq(), command, &too_early(command));
@@ -173,8 +190,10 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         self.send_to_client(reply).await;
     }
 
-    /// `launch` or `attach`: parse the configuration and start the target.
-    async fn start(&mut self, command: &str, message: Message) {
+    /// `launch` or `attach`: parse the configuration and start the runtime.
+    async fn start(&mut self, command: StartCommand, message: Message) {
+        let is_launch = command == StartCommand::Launch;
+        let command = command.as_str();
         if !matches!(self.phase, Phase::Idle) {
             let reply = Message::failure(message.seq(), command, "the session has already started");
             self.send_to_client(reply).await;
@@ -183,9 +202,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         // Arguments that are not JSON must not become `{}` ("`image` is required").
         let parsed = message.field::<Value>("arguments").map(|a| a.unwrap_or_else(|| json!({})));
         let config = match parsed {
-            Ok(arguments) => SessionConfig::parse(command == "launch", &arguments),
+            Ok(arguments) => SessionConfig::parse(is_launch, &arguments),
             Err(e) => Err(ConfigError {
-                request: if command == "launch" { "launch" } else { "attach" },
+                request: command,
                 message: format!("its `arguments` are not valid JSON ({e}); the editor sent a broken configuration"),
             }),
         };
@@ -193,14 +212,14 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             Ok(config) => config,
             Err(e) => {
                 let why = e.to_string();
-                self.console("stderr", &format!("[dockdap] {why}")).await;
+                self.console(Category::Stderr, &format!("[dockdap] {why}")).await;
                 self.send_to_client(Message::failure(message.seq(), command, &why)).await;
                 self.phase = Phase::Failed(why);
                 return;
             }
         };
         for note in &config.notes {
-            self.console("important", &format!("[dockdap] {note}")).await;
+            self.console(Category::Important, &format!("[dockdap] {note}")).await;
         }
         let mut rewriter = PathRewriter::new(config.paths().path_map(&self.options.workspace));
         let uses_uris =
@@ -210,65 +229,87 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             tracing::info!(host = %mapping.host, container = %mapping.container, "path mapping");
         }
         self.rewriter = Some(rewriter);
+        let command = if is_launch { StartCommand::Launch } else { StartCommand::Attach };
         self.spawn_start(config, ClientSeq(message.seq()), command);
     }
 
-    /// Starts the target in a task that reports back with `Input::Started`;
+    /// Starts the runtime in a task that reports back with `Task::Started`;
     /// `request`/`command` is the client request the start answers.
-    pub(super) fn spawn_start(&mut self, config: SessionConfig, request: ClientSeq, command: &str) {
-        self.phase = Phase::Starting { request, command: command.to_owned() };
+    pub(super) fn spawn_start(&mut self, config: SessionConfig, request: ClientSeq, command: StartCommand) {
+        let start = self.tasks.child();
+        let since = tokio::time::Instant::now();
+        self.phase = Phase::Starting { request, command, cancel: start.stop_token().clone(), since };
         self.config = Some(config.clone());
-        self.starting = true;
-        let events = self.events_tx.clone();
-        let cancel = self.stop.child_token();
+        let cx = Context { events: self.events_tx.clone(), tasks: start };
         let tx = self.inputs_tx.clone();
+        // Not stopped with the session: a cancelled start reports what it
+        // created, so that shutdown puts it back.
         let workspace = PathBuf::from(config.paths().local_root_on(&self.options.workspace));
-        self.tasks.spawn(async move {
+        self.tasks.spawn_unstoppable(async move {
+            // Nothing starts, and nothing is read, for folders unfit to sync.
             let result = match super::files::check_folders(&config, workspace).await {
-                Ok(()) => target::start(&config, events, cancel).await,
-                Err(refused) => Err(refused),
+                Ok(()) => runtime::start(&config, &cx).await,
+                Err(refused) => Err(Failed::from(ContainerError::Unusable(refused.to_string()))),
             };
-            let _ = tx.send(super::Input::Started(Box::new(result))).await;
+            let _ = tx.send(Input::Task(Task::Started(Box::new(result)))).await;
         });
     }
 
-    /// The target is up (or failed): connect the adapter link, replay
+    /// The runtime is up (or failed): connect the adapter link, replay
     /// `initialize`, send debugpy its `attach`, and release queued requests.
-    pub(super) async fn on_started(&mut self, result: Result<Connected, Error>) -> Option<End> {
-        self.starting = false;
-        let Phase::Starting { request, command } = std::mem::replace(&mut self.phase, Phase::Running) else {
-            // Started after the session moved on: just keep the target for cleanup.
-            if let Ok(connected) = result {
-                self.target = Some(connected.target);
+    pub(super) async fn on_started(&mut self, result: Result<Started, Failed>) -> Option<End> {
+        let next_initialized = Initialized::Forward;
+        let running = Phase::Running { next_initialized };
+        let Phase::Starting { request, command, since, .. } = std::mem::replace(&mut self.phase, running) else {
+            // Started after the session moved on: just keep the runtime for cleanup.
+            match result {
+                Ok(started) => self.end_in_background(Some(started.runtime)),
+                Err(failed) => self.end_in_background(failed.leftover),
             }
             return None;
         };
-        let connected = match result {
-            Ok(connected) => connected,
-            Err(e) => {
+        if command == StartCommand::Restart {
+            self.phase = Phase::Running { next_initialized: Initialized::Replay };
+        }
+        let command = command.as_str();
+        let started = match result {
+            Ok(started) => started,
+            Err(failed) => {
+                self.end_in_background(failed.leftover);
+                let e = Error::from(failed.error);
                 let why = match e.blame() {
                     Blame::Internal => {
-                        tracing::error!(error = %e, "internal error while starting the target");
+                        tracing::error!(error = %e, "internal error while starting the runtime");
                         format!("internal error in dockdap (please report it): {e}")
                     }
                     Blame::User | Blame::Nobody => e.to_string(),
                 };
                 self.end_progress("failed").await;
-                self.console("stderr", &format!("[dockdap] {why}")).await;
-                self.send_to_client(Message::failure(request.0, &command, &why)).await;
+                self.console(Category::Stderr, &format!("[dockdap] {why}")).await;
+                self.send_to_client(Message::failure(request.0, command, &why)).await;
                 self.phase = Phase::Failed(why);
                 return None;
             }
         };
         self.adapter_link += 1;
-        self.spawn_reader(connected.reader, Side::Adapter(self.adapter_link));
-        self.adapter = Some(FramedWrite::new(connected.writer, DapCodec::default()));
-        let description = connected.target.describe();
-        self.target = Some(connected.target);
-        self.adapter_attach = connected.attach;
+        let Started { runtime, adapter } = started;
+        self.spawn_reader(adapter.link.reader, Side::Adapter(self.adapter_link));
+        self.adapter = Some(FramedWrite::new(adapter.link.writer, DapCodec::default()));
+        let description = runtime.describe();
+        self.runtime = Some(runtime);
+        self.adapter_attach = adapter.attach;
         self.end_progress(&format!("attached to {description}")).await;
-        self.console("console", &format!("[dockdap] attached to {description}")).await;
+        self.console(Category::Console, &format!("[dockdap] attached to {description}")).await;
         self.start_sync().await;
+        // Said once nothing more is started in the container: a pause the
+        // user makes on reading it catches no process half-started (runc#2753).
+        if let Some(runtime) = &self.runtime {
+            let step = format!("connecting to debugpy ({})", runtime.debug_address());
+            self.progress(&step).await;
+        }
+        let timeout = self.config.as_ref().map_or(0.0, SessionConfig::timeout);
+        let answer_by = (since + Duration::from_secs_f64(timeout.max(0.0))).max(Instant::now() + START_WATCH);
+        self.start_watch = Some((request, answer_by));
 
         let replay = self.replayed_initialize();
         if let Ok(init) = Message::request("initialize", &replay) {
@@ -276,9 +317,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         }
         let attach_args = self.attach_arguments();
         match Message::request("attach", &attach_args) {
-            Ok(attach) => self.request_adapter(attach, Origin::Peer(request), &command).await,
+            Ok(attach) => self.request_adapter(attach, Origin::Peer(request), command).await,
             Err(e) => {
-                let reply = Message::failure(request.0, &command, &e.to_string());
+                let reply = Message::failure(request.0, command, &e.to_string());
                 self.send_to_client(reply).await;
             }
         }
@@ -286,6 +327,32 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             self.forward_request_to_adapter(queued).await;
         }
         None
+    }
+
+    /// Why debugpy cannot answer right now, if the runtime knows.
+    fn stall(&self, during: &str) -> Option<String> {
+        Some(self.runtime.as_ref()?.stall(during)?.to_string())
+    }
+
+    /// The client's `launch`/`attach` is still waiting for debugpy: if the
+    /// runtime stalled (a paused container), answer it with why, retire the
+    /// link (debugpy cannot answer it), and leave the session failed; else
+    /// look again in a second.
+    pub(super) async fn check_start(&mut self) {
+        let Some((request, _)) = self.start_watch.take() else { return };
+        if self.seq.adapter_seq_of(request).is_none() {
+            return;
+        }
+        let Some(why) = self.stall("while debugpy was attaching") else {
+            self.start_watch = Some((request, Instant::now() + START_WATCH));
+            return;
+        };
+        tracing::warn!(%why, "debugpy cannot answer the start");
+        self.adapter_link += 1;
+        self.adapter = None;
+        self.answer_adapter_pending(&why).await;
+        self.console(Category::Stderr, &format!("[dockdap] {why}")).await;
+        self.phase = Phase::Failed(why);
     }
 
     /// The client's `initialize` arguments as debugpy gets them: dockdap
@@ -370,7 +437,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 let reply = Message::failure(message.seq(), command, why);
                 self.send_to_adapter(reply).await;
                 self.console(
-                    "console",
+                    Category::Console,
                     "[dockdap] refused a request from debugpy to run a command in the editor's terminal",
                 )
                 .await;
@@ -380,7 +447,8 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 let config = self.config.clone();
                 let local_root =
                     self.rewriter.as_ref().and_then(|r| r.map().mappings().first()).map(|m| m.host.clone());
-                let container = self.target.as_ref().and_then(|t| t.container()).map(|c| (c.name.clone(), c.transport));
+                let container =
+                    self.runtime.as_ref().and_then(|r| r.container()).map(|c| (c.name.clone(), c.transport));
                 let _ = message.edit_field("arguments", |args| {
                     child_configuration(args, config.as_ref(), local_root.as_deref(), container.as_ref())
                 });

@@ -11,7 +11,7 @@
 //!    requests pending on it are answered), the old container removed.
 //! 3. A new container from the newest snapshot this session made (else the
 //!    configured image) is started like a `launch`, with the phase
-//!    `Starting { command: "restart" }`, so debugpy's `attach` answer
+//!    `Starting { command: Restart }`, so debugpy's `attach` answer
 //!    becomes the `restart` response.
 //! 4. debugpy's `initialized` event is not forwarded (the client is already
 //!    configured): dockdap replays the client's last `setBreakpoints` per
@@ -25,11 +25,12 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use tokio::io::AsyncWrite;
 
-use super::{Input, Phase, Session};
+use super::{Initialized, Input, Phase, Session, StartCommand, Task};
 use crate::config::{Request, SessionConfig};
-use crate::container::commit::CommitRequest;
+use crate::console::Category;
 use crate::dap::{BridgeTag, ClientSeq, Message, Origin};
 use crate::paths::PathRewriter;
+use crate::runtime::CommitRequest;
 
 /// The client's breakpoint requests, as it last sent them (its own paths),
 /// to be replayed to a new debugpy.
@@ -87,7 +88,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     pub(super) async fn restart(&mut self, message: Message) {
         let seq = message.seq();
         let fail = |why: &str| Message::failure(seq, "restart", why);
-        if !matches!(self.phase, Phase::Running) || self.restarting {
+        if !matches!(self.phase, Phase::Running { next_initialized: Initialized::Forward | Initialized::Suppress }) {
             self.send_to_client(fail("the session is not running, or is already restarting")).await;
             return;
         }
@@ -111,15 +112,15 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             self.send_to_client(fail(why)).await;
             return;
         };
-        let Some(container) = self.target.as_ref().and_then(|t| t.container_ref()) else {
+        let Some(runtime) = self.runtime.clone().filter(|r| r.container().is_some()) else {
             self.send_to_client(fail("the session has no container to restart")).await;
             return;
         };
         let commit = launch.commit_on_restart;
         let app_root = launch.paths.app_root.clone();
         self.config = Some(config);
-        self.restarting = true;
-        self.console("console", "[dockdap] restarting: bringing the container's files in first").await;
+        self.phase = Phase::Restarting;
+        self.console(Category::Console, "[dockdap] restarting: bringing the container's files in first").await;
         let sync = self.sync.take();
         let tx = self.inputs_tx.clone();
         let events = self.events_tx.clone();
@@ -127,27 +128,27 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             if let Some(sync) = &sync {
                 let _ = sync.finish().await;
             }
-            let mut result = Ok(json!({}));
+            let mut result = Ok(None);
             if commit {
                 let request = CommitRequest { tag: None, pause: false, app_root };
-                result = super::files::snapshot(&container, &request, &events, None)
+                result = super::files::snapshot(runtime.as_ref(), &request, &events, None)
                     .await
-                    .map(|snap| json!({ "image": snap.image }));
+                    .map(|snap| Some(snap.image));
             }
-            let _ = tx.send(Input::Custom { seq, command: "restart".into(), result }).await;
+            let _ = tx.send(Input::Task(Task::RestartPrepared { seq, result })).await;
         });
     }
 
     /// Step 2 and 3: the files are in (and the snapshot made, if asked).
-    pub(super) async fn restart_prepared(&mut self, seq: i64, result: Result<Value, String>) {
+    pub(super) async fn restart_prepared(&mut self, seq: i64, result: Result<Option<String>, String>) {
         match result {
-            Ok(body) => {
-                if let Some(image) = body.get("image").and_then(Value::as_str) {
-                    self.snapshot = Some(image.to_owned());
+            Ok(image) => {
+                if let Some(image) = image {
+                    self.snapshot = Some(image);
                 }
             }
             Err(why) => {
-                self.restarting = false;
+                self.phase = Phase::Running { next_initialized: Initialized::Forward };
                 let why = format!("restart stopped: {why}; the session goes on as it was");
                 self.start_sync().await;
                 self.send_to_client(Message::failure(seq, "restart", &why)).await;
@@ -159,8 +160,8 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         self.adapter_link += 1;
         self.adapter = None;
         self.answer_adapter_pending("debugpy is restarting").await;
-        if let Some(old) = self.target.take()
-            && tokio::time::timeout(super::TEARDOWN_TIMEOUT, old.end()).await.is_err()
+        if let Some(old) = self.runtime.take()
+            && tokio::time::timeout(super::shutdown::TEARDOWN_TIMEOUT, old.end()).await.is_err()
         {
             tracing::error!("removing the old container took too long; `dockdap reap` removes it");
         }
@@ -172,19 +173,8 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             Request::Launch(launch) => launch.image.clone(),
             Request::Attach(_) => String::new(),
         };
-        self.console("console", &format!("[dockdap] restarting from {image}")).await;
-        self.spawn_start(config, ClientSeq(seq), "restart");
-    }
-
-    /// Step 4: the new debugpy is initialized; configure it as the client had.
-    /// Returns `true` if the `initialized` event was consumed here.
-    pub(super) async fn restart_initialized(&mut self) -> bool {
-        if !self.restarting {
-            return false;
-        }
-        self.restarting = false;
-        self.replay_configuration().await;
-        true
+        self.console(Category::Console, &format!("[dockdap] restarting from {image}")).await;
+        self.spawn_start(config, ClientSeq(seq), StartCommand::Restart);
     }
 
     /// Configures a new debugpy as the client had configured the old one:

@@ -3,8 +3,8 @@
 //!
 //! It owns the per-file state of one session and is driven by one task (the
 //! worker), so no two syncs ever interleave. The container is reached only
-//! through the `Remote` trait, which `container::ContainerRef` implements and
-//! the tests fake; this module never imports Docker.
+//! through the `Remote` trait, which the session's `Runtime` serves and the
+//! tests fake; this module never imports Docker.
 //!
 //! Cost model: a container file is fetched only when its stat (size,
 //! modification time; one HEAD request) moved since the last look. Files
@@ -28,9 +28,10 @@ use bytes::Bytes;
 
 use super::extract::{Hash, Limits};
 use super::names::{CONFLICT_SUFFIX, HostOs, RelPath, is_ignored};
+use super::notes::{Note, Notes};
 use super::proof::Identity;
 use super::state::{Action, Base, FileState, decide};
-use crate::container::ContainerError;
+use crate::runtime::ContainerError;
 use look::Seen;
 
 mod carry;
@@ -126,7 +127,7 @@ pub struct SyncReport {
     /// Conflicts found in this round (also in `conflicts` of the engine).
     pub new_conflicts: Vec<RelPath>,
     /// Lines for the debug console: refusals, deletions, conflicts, errors.
-    pub notes: Vec<String>,
+    pub notes: Notes,
 }
 
 impl SyncReport {
@@ -490,7 +491,7 @@ impl<R: Remote> SyncEngine<R> {
                 (_, None) => "was changed in the workspace and deleted in the container",
                 _ => "changed in both the workspace and the container",
             };
-            report.notes.push(format!("conflict: {path} {what}; neither copy was overwritten{beside}"));
+            report.notes.push(Note::conflict(format!("conflict: {path} {what}; neither copy was overwritten{beside}")));
         }
         if new {
             report.new_conflicts.push(path.clone());

@@ -15,7 +15,8 @@
 //! - `engine`: the sync rounds and their decisions; the container is reached
 //!   through the `Remote` trait only. `engine/look.rs` reads both sides,
 //!   `engine/carry.rs` writes them.
-//! - `remote`: `container::ContainerRef` as a `Remote`.
+//! - `remote`: the session's `Runtime` as a `Remote`.
+//! - `notes`: what a round tells the user, and how loudly.
 //! - `worker`: the session's sync task: commands, the workspace watcher, the
 //!   container poll, console reports.
 //!
@@ -29,13 +30,14 @@
 //! **Architecture Invariant:** nothing from a container archive reaches the
 //! disk except through `RelPath::parse` and `write::write_beneath`.
 //!
-//! This module never imports Docker (bollard); it knows the container only
-//! as a `Remote`.
+//! This module never imports Docker (bollard) nor a runtime's module; it
+//! knows the container only as a `Remote`.
 
 pub mod engine;
 pub mod extract;
 pub mod guard;
 pub mod names;
+pub mod notes;
 pub mod proof;
 pub mod remote;
 pub mod state;

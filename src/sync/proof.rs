@@ -21,20 +21,8 @@
 
 use super::names::RelPath;
 
-/// One path's identity in the container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    /// The absolute path.
-    pub path: String,
-    /// `f` file, `d` folder, `l` symlink, anything else for other kinds.
-    pub kind: char,
-    /// The inode number.
-    pub inode: u64,
-    /// How many names the inode has.
-    pub links: u64,
-    /// The change time, compared as given.
-    pub ctime: String,
-}
+/// What a path is, as the container's runtime read it.
+pub use crate::runtime::FileIdentity as Identity;
 
 /// The app root, each folder under it on the way to `path`, and `path`'s file.
 pub fn chain(app_root: &str, path: &RelPath) -> Vec<String> {

@@ -1,59 +1,50 @@
-//! The container side of sync: `container::ContainerRef` seen through the
-//! `Remote` trait. Only translation lives here; the Engine API calls are in
-//! `container::archive`.
+//! The container side of sync: the session's `Runtime` seen through the
+//! `Remote` trait. Only translation lives here; which runtime it is (a
+//! Docker container, a pod) sync never learns.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::engine::{Remote, RemoteChange, RemoteKind, RemoteStat};
 use super::proof::Identity;
-use crate::container::{ContainerError, ContainerRef};
+use crate::runtime::{Change, ContainerError, FileKind, Runtime};
 
-impl Remote for ContainerRef {
+fn change(c: Change) -> RemoteChange {
+    RemoteChange { path: c.path, deleted: c.deleted, links: c.links }
+}
+
+impl Remote for Arc<dyn Runtime> {
     async fn changes(&self) -> Result<Vec<RemoteChange>, ContainerError> {
-        let list = ContainerRef::changes(self).await?;
-        Ok(list.into_iter().map(|c| RemoteChange { path: c.path, deleted: c.deleted, links: None }).collect())
+        Ok(Runtime::changes(self.as_ref()).await?.into_iter().map(change).collect())
     }
 
     async fn changes_once(&self, app_root: &str) -> Result<Vec<RemoteChange>, ContainerError> {
-        let root = app_root.trim_end_matches('/');
-        if let Some(files) = self.quick_changes(root).await {
-            return Ok(files
-                .into_iter()
-                .map(|(f, links)| RemoteChange { path: format!("{root}/{f}"), deleted: false, links: Some(links) })
-                .collect());
-        }
-        Remote::changes(self).await
+        Ok(Runtime::changes_once(self.as_ref(), app_root).await?.into_iter().map(change).collect())
     }
 
     async fn stat(&self, path: &str) -> Result<Option<RemoteStat>, ContainerError> {
-        let Some(stat) = ContainerRef::stat(self, path).await? else {
+        let Some(stat) = Runtime::stat(self.as_ref(), path).await? else {
             return Ok(None);
         };
-        let kind = if stat.is_dir() {
-            RemoteKind::Folder
-        } else if stat.is_symlink() {
-            RemoteKind::Link(stat.link_target.clone())
-        } else if stat.is_file() {
-            RemoteKind::File
-        } else {
-            RemoteKind::Other
+        let kind = match stat.kind {
+            FileKind::File => RemoteKind::File,
+            FileKind::Folder => RemoteKind::Folder,
+            FileKind::Link(target) => RemoteKind::Link(target),
+            FileKind::Other => RemoteKind::Other,
         };
         Ok(Some(RemoteStat { size: stat.size, mtime: stat.mtime, kind }))
     }
 
     async fn fetch(&self, path: &str, max_bytes: u64) -> Result<Option<Bytes>, ContainerError> {
-        self.download(path, max_bytes).await
+        self.read_archive(path, max_bytes).await
     }
 
     async fn put(&self, dir: &str, archive: Bytes) -> Result<(), ContainerError> {
-        self.upload(dir, archive).await
+        self.write_archive(dir, archive).await
     }
 
     async fn identities(&self, paths: &[String]) -> Result<Vec<Identity>, ContainerError> {
-        let seen = ContainerRef::identities(self, paths).await?;
-        Ok(seen
-            .into_iter()
-            .map(|i| Identity { path: i.path, kind: i.kind, inode: i.inode, links: i.links, ctime: i.ctime })
-            .collect())
+        Runtime::identities(self.as_ref(), paths).await
     }
 }

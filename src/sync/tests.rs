@@ -15,7 +15,7 @@ use super::engine::{Directions, Remote, RemoteChange, RemoteKind, RemoteStat, Si
 use super::extract::{Limits, Placement, extract_to};
 use super::names::{HostOs, RelPath};
 use super::proof::Identity;
-use crate::container::ContainerError;
+use crate::runtime::ContainerError;
 
 // ---------------------------------------------------------------- archives
 
@@ -764,12 +764,12 @@ async fn directions_can_be_turned_off() {
 
 #[tokio::test]
 async fn saves_are_debounced_and_the_last_one_wins() {
-    use crate::target::EventSender;
+    use crate::console::EventSender;
     use std::time::Duration;
     let s = setup(&[("score.py", "v0")], &[("score.py", "v0")]);
     let (events, mut rx) = EventSender::channel(1024);
     tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let tasks = tokio_util::task::TaskTracker::new();
+    let tasks = crate::tasks::Tasks::new(tokio_util::sync::CancellationToken::new());
     let setup = super::SyncSetup {
         workspace: s.ws.clone(),
         app_root: APP.into(),

@@ -19,12 +19,12 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::engine::{Directions, Remote, RemoteChange, Side, SyncEngine, SyncReport};
 use super::names::RelPath;
-use crate::container::ContainerError;
-use crate::target::{EventSender, TargetEvent};
+use crate::console::{Category, Event, EventSender};
+use crate::runtime::ContainerError;
+use crate::tasks::Tasks;
 
 /// How often files sync knows are polled in the container when `fromContainer` is `auto`.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -103,17 +103,16 @@ pub struct SyncHandle {
 impl SyncHandle {
     /// Starts the worker: a first look at both sides (reported, nothing
     /// copied), then watching and polling as `setup` says.
-    pub fn spawn<R: Remote + 'static>(
-        remote: R,
-        setup: SyncSetup,
-        events: EventSender,
-        tasks: &TaskTracker,
-    ) -> SyncHandle {
+    /// The worker and its helpers run on a child of `tasks`: stopped by
+    /// `stop` or by the owner's end, and awaited by the owner.
+    pub fn spawn<R: Remote + 'static>(remote: R, setup: SyncSetup, events: EventSender, tasks: &Tasks) -> SyncHandle {
         let (tx, rx) = mpsc::channel(16);
-        let stop = CancellationToken::new();
+        let tasks = tasks.child();
+        let stop = tasks.stop_token().clone();
         let engine = SyncEngine::new(remote, setup.workspace.clone(), &setup.app_root, setup.directions);
         let (started_tx, started) = tokio::sync::watch::channel(false);
-        tasks.spawn(run(engine, setup, rx, events, stop.clone(), started_tx));
+        let helpers = tasks.clone();
+        tasks.spawn(run(engine, setup, rx, events, helpers, started_tx));
         SyncHandle { tx, stop, started }
     }
 
@@ -174,9 +173,10 @@ async fn run<R: Remote>(
     setup: SyncSetup,
     mut commands: mpsc::Receiver<Command>,
     events: EventSender,
-    stop: CancellationToken,
+    tasks: Tasks,
     started: tokio::sync::watch::Sender<bool>,
 ) {
+    let stop = tasks.stop_token().clone();
     let first = engine.start().await;
     let _ = started.send(true);
     tell(&events, &first).await;
@@ -190,6 +190,7 @@ async fn run<R: Remote>(
     let mut worker = Worker {
         engine,
         events,
+        tasks,
         watching: watcher.is_some(),
         paths,
         discover_at: Instant::now() + DISCOVER_MIN,
@@ -240,7 +241,7 @@ async fn start_watcher(
                 "[dockdap] cannot watch {} for edits ({e}); workspace edits reach the container on `dockdap/sync` only\n",
                 setup.workspace.display()
             );
-            events.send(TargetEvent::Output { category: "console", text }).await;
+            events.send(Event::Output { category: Category::Console, text }).await;
             None
         }
     }
@@ -258,6 +259,8 @@ enum Flow {
 struct Worker<R> {
     engine: SyncEngine<R>,
     events: EventSender,
+    /// The worker's task set: helpers it starts are owned by the session.
+    tasks: Tasks,
     /// The workspace watcher runs (saves arrive on `paths`).
     watching: bool,
     paths: mpsc::UnboundedReceiver<PathBuf>,
@@ -421,7 +424,7 @@ impl<R: Remote> Worker<R> {
         self.listing = Some(Instant::now());
         let remote = self.engine.remote().clone();
         let tx = self.listed_tx.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let _ = tx.send(remote.changes().await).await;
         });
     }
@@ -455,26 +458,25 @@ fn answer<R: Remote>(engine: &SyncEngine<R>, report: &SyncReport) -> SyncAnswer 
         pushed: report.pushed.iter().map(host).collect(),
         conflicts: engine.conflicts().map(host).collect(),
         diverged: engine.diverged().map(host).collect(),
-        notes: report.notes.clone(),
+        notes: report.notes.iter().map(str::to_owned).collect(),
     }
 }
 
 /// Debug console lines for what a round did.
 async fn tell(events: &EventSender, report: &SyncReport) {
-    let mut lines: Vec<(&'static str, String)> = Vec::new();
+    let mut lines: Vec<(Category, String)> = Vec::new();
     for path in &report.pulled {
-        lines.push(("console", format!("[dockdap] sync: {path} copied from the container into the workspace")));
+        lines.push((Category::Console, format!("[dockdap] sync: {path} copied from the container into the workspace")));
     }
     for path in &report.pushed {
-        lines.push(("console", format!("[dockdap] sync: {path} copied from the workspace into the container")));
+        lines.push((Category::Console, format!("[dockdap] sync: {path} copied from the workspace into the container")));
     }
-    for note in &report.notes {
-        let category = if note.starts_with("conflict:") { "important" } else { "console" };
-        lines.push((category, format!("[dockdap] sync: {note}")));
+    for note in report.notes.entries() {
+        lines.push((note.category(), format!("[dockdap] sync: {}", note.text)));
     }
     for (category, text) in lines {
         tracing::info!("{text}");
-        events.send(TargetEvent::Output { category, text: format!("{text}\n") }).await;
+        events.send(Event::Output { category, text: format!("{text}\n") }).await;
     }
 }
 

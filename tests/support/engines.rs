@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use dockdap::container::discover::DockerEnv;
+use dockdap::runtime::docker::discover::DockerEnv;
 
 use super::require;
 
@@ -42,8 +42,8 @@ impl Engines {
 /// An environment with no Docker variable set and no HOME.
 pub fn plain_env() -> DockerEnv {
     DockerEnv {
-        default_socket: PathBuf::from(dockdap::container::discover::DEFAULT_SOCKET),
-        podman_system_socket: PathBuf::from(dockdap::container::discover::PODMAN_SYSTEM_SOCKET),
+        default_socket: PathBuf::from(dockdap::runtime::docker::discover::DEFAULT_SOCKET),
+        podman_system_socket: PathBuf::from(dockdap::runtime::docker::discover::PODMAN_SYSTEM_SOCKET),
         ..DockerEnv::default()
     }
 }

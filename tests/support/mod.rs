@@ -381,3 +381,100 @@ impl Drop for KubeNamespace {
         let _ = self.sim.kubectl().args(["delete", "namespace", &self.name, "--wait=false"]).output();
     }
 }
+
+/// dockdap in `--listen 127.0.0.1:0` mode with debug logs; returns the
+/// child, the address, and its log lines as they come.
+pub async fn spawn_logged_listener(cwd: &Path) -> (Child, String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let mut child = Command::new(dockdap_bin())
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .current_dir(cwd)
+        .env("DOCKDAP_LOG", "dockdap=debug")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if std::env::var("DOCKDAP_TEST_SHOW_LOGS").is_ok() {
+                eprintln!("[dockdap] {line}");
+            }
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let addr = tokio::time::timeout(WAIT, async {
+        while let Some(line) = rx.recv().await {
+            if let Some(addr) = line.strip_prefix("dockdap: listening on ") {
+                return addr.to_owned();
+            }
+        }
+        panic!("dockdap exited without listening");
+    })
+    .await
+    .expect("dockdap did not say where it listens");
+    (child, addr, rx)
+}
+
+/// The id of a container, from `docker ps` (which answers even when Docker
+/// hangs on the container itself).
+fn container_id(name: &str) -> Option<String> {
+    let filter = format!("name=^{name}$");
+    let out = std::process::Command::new("docker")
+        .args(["ps", "-a", "--no-trunc", "--filter", &filter, "--format", "{{.ID}}"])
+        .output()
+        .ok()?;
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (!id.is_empty()).then_some(id)
+}
+
+/// A `docker exec` that a `docker pause` caught half-started leaves its
+/// `runc init` frozen, and Docker then hangs on every call for that
+/// container (runc#2753; ARCHITECTURE.md). This finds such a process in
+/// the container's cgroup and thaws the container's freezer (cgroup v1 or
+/// v2), so that the container can be removed. Returns whether one was
+/// frozen; needs root (as the test machines run).
+pub fn thaw_frozen_exec(name: &str) -> bool {
+    let Some(id) = container_id(name) else { return false };
+    let frozen_init = std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        let dir = entry.path();
+        let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+        let cgroup = std::fs::read_to_string(dir.join("cgroup")).unwrap_or_default();
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+        let state = stat.rsplit(") ").next().and_then(|rest| rest.split_whitespace().next()).unwrap_or("");
+        cmdline.starts_with(b"runc\0init") && cgroup.contains(&id) && state == "D"
+    });
+    if !frozen_init {
+        return false;
+    }
+    eprintln!("a pause froze a docker exec half-started in {name} (runc#2753); thawing its freezer cgroup");
+    let v1 = format!("/sys/fs/cgroup/freezer/docker/{id}/freezer.state");
+    let v2 = format!("/sys/fs/cgroup/system.slice/docker-{id}.scope/cgroup.freeze");
+    let thawed = std::fs::write(&v1, "THAWED").is_ok() || std::fs::write(&v2, "0").is_ok();
+    assert!(thawed, "cannot thaw {name}: neither {v1} nor {v2} could be written");
+    true
+}
+
+/// Whether `docker ps` and `docker inspect NAME` both answer within 20 s.
+pub async fn docker_answers(name: &str) -> bool {
+    for args in [vec!["ps", "-q"], vec!["inspect", "--format", "{{.State.Status}}", name]] {
+        let run = tokio::process::Command::new("docker")
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .status();
+        if tokio::time::timeout(Duration::from_secs(20), run).await.is_err() {
+            eprintln!("`docker {}` hangs", args.join(" "));
+            return false;
+        }
+    }
+    true
+}

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::look::{Seen, off_runtime};
 use super::{Remote, SyncEngine, SyncReport};
-use crate::container::ContainerError;
+use crate::runtime::ContainerError;
 use crate::sync::extract::{ArchiveFile, Hash};
 use crate::sync::names::{CONFLICT_SUFFIX, RelPath};
 use crate::sync::proof;

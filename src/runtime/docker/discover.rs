@@ -257,6 +257,12 @@ pub enum DiscoveryError {
     },
 }
 
+impl From<DiscoveryError> for crate::runtime::ContainerError {
+    fn from(e: DiscoveryError) -> Self {
+        crate::runtime::ContainerError::Discovery(e.to_string())
+    }
+}
+
 /// The engines to try, in order: one when the user named it (`DOCKER_HOST`,
 /// a context), else the default socket followed by Podman's sockets.
 pub fn candidates(env: &DockerEnv) -> Result<Vec<Candidate>, DiscoveryError> {

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 use super::engine::{ContainerError, Engine, Subject};
-use super::{LABEL_KEEP, LABEL_SESSION};
+use crate::runtime::labels::LABEL_SESSION;
 
 /// The engine's own account of itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,13 +67,6 @@ pub struct ImageInfo {
     pub labels: HashMap<String, String>,
 }
 
-impl ImageInfo {
-    /// The value of an environment variable in the image's `Env`.
-    pub fn env_var(&self, name: &str) -> Option<&str> {
-        env_lookup(&self.env, name)
-    }
-}
-
 /// The value of `name` in a `K=V` list (the last one wins, as in Docker).
 pub fn env_lookup<'a>(env: &'a [String], name: &str) -> Option<&'a str> {
     env.iter().rev().find_map(|e| e.strip_prefix(name)?.strip_prefix('='))
@@ -122,11 +115,6 @@ impl ContainerInfo {
     /// Whether dockdap created it (it carries dockdap's session label).
     pub fn is_dockdap(&self) -> bool {
         self.labels.contains_key(LABEL_SESSION)
-    }
-
-    /// Whether it was started to outlive its dockdap process (`keepContainer`, `dockdap up`).
-    pub fn is_kept(&self) -> bool {
-        self.labels.contains_key(LABEL_KEEP)
     }
 }
 

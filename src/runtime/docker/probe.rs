@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::engine::{ContainerError, Engine, Subject};
-use super::reap;
+use crate::runtime::labels;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -90,7 +90,7 @@ async fn run_once(
         cmd: Some(cmd),
         env: Some(env),
         working_dir: program.working_dir.clone(),
-        labels: Some(reap::labels(&crate::target::new_session_id(), &program.image)),
+        labels: Some(labels::labels(&labels::new_session_id(), &program.image)),
         network_disabled: program.no_network.then_some(true),
         attach_stdout: Some(false),
         attach_stderr: Some(false),
@@ -111,7 +111,7 @@ async fn run_once(
         .map_err(|e| engine.error(e, Subject::Image(&program.image)))?;
     let result = tokio::select! {
         r = start_wait_read(engine, &created.id, program.timeout, python) => r,
-        () = cancel.cancelled() => Err(ContainerError::Unusable("cancelled".into())),
+        () = cancel.cancelled() => Err(ContainerError::Cancelled),
     };
     let remove = RemoveContainerOptions { force: true, v: true, ..Default::default() };
     if let Err(e) = engine.docker.remove_container(&created.id, Some(remove)).await {

@@ -34,44 +34,21 @@
 //!   in the snapshot), and environment variables whose names look like
 //!   secrets (the image keeps the container's `Env`). Values are never shown.
 
-use bollard::models::{ContainerConfig, ContainerInspectResponse, MountPoint};
+use bollard::models::ContainerConfig;
 use bollard::query_parameters::{CommitContainerOptions, InspectContainerOptions};
 
-use super::archive::ContainerRef;
 use super::engine::{ContainerError, Subject};
-use super::{LABEL_HOST, LABEL_IMAGE, LABEL_PID, LABEL_SESSION};
+use super::handle::ContainerRef;
+use crate::runtime::labels::{LABEL_HOST, LABEL_IMAGE, LABEL_PID, LABEL_SESSION};
+pub use crate::runtime::{CommitRequest, DELETED, Snapshot, SnapshotPlan};
 
 /// Label on snapshot images: the image the committed container ran.
 pub const LABEL_SNAPSHOT_OF: &str = "dockdap.snapshot-of";
 /// Label on snapshot images: always `true`.
 pub const LABEL_SNAPSHOT: &str = "dockdap.snapshot";
 
-/// What to snapshot and how.
-#[derive(Debug, Clone, Default)]
-pub struct CommitRequest {
-    /// `repo:tag` for the image; the next version of the container's image when absent.
-    pub tag: Option<String>,
-    /// Pause the container while committing (a consistent snapshot, a frozen debuggee).
-    pub pause: bool,
-    /// The app's folder in the container: its changes are named in the comment.
-    pub app_root: String,
-}
-
-/// A snapshot made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot {
-    /// `repo:tag`.
-    pub image: String,
-    /// The image id.
-    pub id: String,
-    /// Files under the app root that differ from the image the container ran.
-    pub changed: Vec<String>,
-    /// What the user should know (mounts, secrets).
-    pub warnings: Vec<String>,
-}
-
 /// The next version of an image reference (without checking what exists).
-pub fn next_tag(image: &str) -> (String, String) {
+fn next_tag(image: &str) -> (String, String) {
     let without_digest = image.split('@').next().unwrap_or(image);
     let is_id = without_digest.starts_with("sha256:")
         || (without_digest.len() == 64 && without_digest.chars().all(|c| c.is_ascii_hexdigit()));
@@ -106,7 +83,7 @@ fn bump(tag: &str) -> String {
 }
 
 /// Names of environment variables that look like secrets.
-pub fn secret_names(env: &[String]) -> Vec<String> {
+fn secret_names(env: &[String]) -> Vec<String> {
     env.iter()
         .filter_map(|e| e.split('=').next())
         .filter(|name| {
@@ -124,45 +101,6 @@ fn label_instruction(pairs: &[(&str, &str)]) -> String {
     format!("LABEL {}", body.join(" "))
 }
 
-/// Warnings for mounts at or above `app_root`: their files are not in a snapshot.
-fn mount_warnings(app_root: &str, mounts: &[MountPoint]) -> Vec<String> {
-    let mut warnings = Vec::new();
-    for mount in mounts {
-        let Some(destination) = mount.destination.as_deref() else { continue };
-        let destination = destination.trim_end_matches('/');
-        if app_root == destination || app_root.starts_with(&format!("{destination}/")) || destination.is_empty() {
-            warnings.push(format!(
-                "{app_root} is on a {} mount ({}): its files are not in the snapshot, which keeps only the container's own layer",
-                mount.typ.as_deref().unwrap_or("volume"),
-                mount.source.as_deref().or(mount.name.as_deref()).unwrap_or("?"),
-            ));
-        }
-    }
-    warnings
-}
-
-/// A commit worked out and not yet run: what `run_commit` sends the engine.
-#[derive(Debug, Clone)]
-pub struct CommitPlan {
-    options: CommitContainerOptions,
-    /// `repo:tag`.
-    pub image: String,
-    /// Paths under the app root (relative to it) that changed; deleted ones
-    /// end in ` (deleted)`.
-    pub changed: Vec<String>,
-    /// What the user should know (mounts, secrets).
-    pub warnings: Vec<String>,
-}
-
-impl CommitPlan {
-    /// The changed paths that still exist (relative to the app root).
-    pub fn existing_files(&self) -> impl Iterator<Item = &str> {
-        self.changed.iter().filter(|c| !c.ends_with(DELETED)).map(String::as_str)
-    }
-}
-
-const DELETED: &str = " (deleted)";
-
 impl ContainerRef {
     /// Commits the container into a new image; see the module documentation.
     pub async fn commit(&self, request: &CommitRequest) -> Result<Snapshot, ContainerError> {
@@ -171,72 +109,17 @@ impl ContainerRef {
     }
 
     /// Works out the tag, the labels, the comment and the warnings.
-    pub async fn plan_commit(&self, request: &CommitRequest) -> Result<CommitPlan, ContainerError> {
-        let inspect = self
-            .engine
-            .docker
+    pub async fn plan_commit(&self, request: &CommitRequest) -> Result<SnapshotPlan, ContainerError> {
+        let docker = &self.engine.docker;
+        let inspect = docker
             .inspect_container(&self.id, None::<InspectContainerOptions>)
             .await
             .map_err(|e| self.engine.error(e, Subject::Container(&self.name)))?;
-        let config = inspect.config.clone().unwrap_or_default();
+        let config = inspect.config.unwrap_or_default();
         let ran = config.image.clone().unwrap_or_default();
-        let app_root = request.app_root.trim_end_matches('/');
-        let (repo, tag, changed, elsewhere) = self.tag_and_changes(request, &inspect, &ran, app_root).await?;
-        let mut warnings = mount_warnings(app_root, inspect.mounts.as_deref().unwrap_or_default());
-        let secrets = secret_names(&config.env.clone().unwrap_or_default());
-        if !secrets.is_empty() {
-            warnings.push(format!(
-                "the snapshot keeps the container's environment, including {} (names that look like secrets); do not push {repo}:{tag} anywhere others can pull it, or pass such values at run time instead",
-                secrets.join(", ")
-            ));
-        }
-        let labels = config.labels.clone().unwrap_or_default();
-        let original = labels.get(LABEL_IMAGE).cloned().unwrap_or_else(|| ran.clone());
-        let session = labels.get(LABEL_SESSION).cloned().unwrap_or_default();
-        let changes = label_instruction(&[
-            (LABEL_SESSION, &session),
-            (LABEL_IMAGE, &original),
-            (LABEL_SNAPSHOT_OF, &ran),
-            (LABEL_SNAPSHOT, "true"),
-            (LABEL_PID, ""),
-            (LABEL_HOST, ""),
-        ]);
-        let options = CommitContainerOptions {
-            container: Some(self.id.clone()),
-            repo: Some(repo.clone()),
-            tag: Some(tag.clone()),
-            comment: Some(self.comment(&ran, app_root, &changed, elsewhere)),
-            author: Some("dockdap".into()),
-            pause: request.pause,
-            changes: Some(changes),
-        };
-        Ok(CommitPlan { options, image: format!("{repo}:{tag}"), changed, warnings })
-    }
 
-    /// The snapshot's repository and tag, the files changed under
-    /// `app_root`, and how many paths changed elsewhere. The free tag and
-    /// the listing are independent engine calls: both at once.
-    async fn tag_and_changes(
-        &self,
-        request: &CommitRequest,
-        inspect: &ContainerInspectResponse,
-        ran: &str,
-        app_root: &str,
-    ) -> Result<(String, String, Vec<String>, usize), ContainerError> {
-        let tag = async {
-            match &request.tag {
-                Some(given) => {
-                    let (repo, tag) = split_reference(given);
-                    if repo.is_empty() {
-                        return Err(ContainerError::Unusable(format!(
-                            "{given:?} is not an image name; write it as REPOSITORY:TAG, e.g. debug:2"
-                        )));
-                    }
-                    Ok((repo.to_owned(), tag.map_or_else(|| next_tag(repo).1, str::to_owned)))
-                }
-                None => Ok(self.free_tag(ran).await),
-            }
-        };
+        // The free tag and the listing are independent engine calls: both at once.
+        let app_root = request.app_root.trim_end_matches('/');
         // No exec into a paused container: it would hang (runc#2753).
         let paused = inspect.state.as_ref().and_then(|s| s.paused).unwrap_or(false);
         let listed = async {
@@ -245,39 +128,64 @@ impl ContainerRef {
                 _ => None,
             }
         };
-        let (tag, listed) = tokio::join!(tag, listed);
+        let (tag, listed) = tokio::join!(self.tag_for(request, &ran), listed);
         let (repo, tag) = tag?;
         let (changed, elsewhere) = match listed {
             Some(files) => (files, 0),
             None => self.changed_by_diff(app_root).await?,
         };
-        Ok((repo, tag, changed, elsewhere))
+        let image = format!("{repo}:{tag}");
+        let mut warnings = mount_warnings(app_root, inspect.mounts.unwrap_or_default());
+        let secrets = secret_names(&config.env.clone().unwrap_or_default());
+        if !secrets.is_empty() {
+            warnings.push(format!(
+                "the snapshot keeps the container's environment, including {} (names that look like secrets); do not push {image} anywhere others can pull it, or pass such values at run time instead",
+                secrets.join(", ")
+            ));
+        }
+        Ok(SnapshotPlan {
+            comment: comment(&self.name, &ran, app_root, &changed, elsewhere),
+            labels: snapshot_labels(&config.labels.unwrap_or_default(), &ran),
+            image,
+            pause: request.pause,
+            changed,
+            warnings,
+        })
     }
 
-    /// The image's comment: what it is a snapshot of and what changed.
-    fn comment(&self, ran: &str, app_root: &str, changed: &[String], elsewhere: usize) -> String {
-        let mut comment = format!("dockdap snapshot of container {} (ran {ran})", self.name);
-        if changed.is_empty() {
-            comment.push_str(&format!("; nothing changed under {app_root}"));
-        } else {
-            let shown: Vec<&str> = changed.iter().take(20).map(String::as_str).collect();
-            comment.push_str(&format!("; changed under {app_root}: {}", shown.join(", ")));
-            if changed.len() > shown.len() {
-                comment.push_str(&format!(" and {} more", changed.len() - shown.len()));
+    /// The repository and tag: the one asked for, else the next free version.
+    async fn tag_for(&self, request: &CommitRequest, ran: &str) -> Result<(String, String), ContainerError> {
+        match &request.tag {
+            Some(given) => {
+                let (repo, tag) = split_reference(given);
+                if repo.is_empty() {
+                    return Err(ContainerError::Unusable(format!(
+                        "{given:?} is not an image name; write it as REPOSITORY:TAG, e.g. debug:2"
+                    )));
+                }
+                Ok((repo.to_owned(), tag.map_or_else(|| next_tag(repo).1, str::to_owned)))
             }
+            None => Ok(self.free_tag(ran).await),
         }
-        if elsewhere > 0 {
-            comment.push_str(&format!("; {elsewhere} other path(s) changed outside it"));
-        }
-        comment
     }
 
     /// Runs a planned commit.
-    pub async fn run_commit(&self, plan: CommitPlan) -> Result<Snapshot, ContainerError> {
+    pub async fn run_commit(&self, plan: SnapshotPlan) -> Result<Snapshot, ContainerError> {
+        let (repo, tag) = split_reference(&plan.image);
+        let labels: Vec<(&str, &str)> = plan.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let options = CommitContainerOptions {
+            container: Some(self.id.clone()),
+            repo: Some(repo.to_owned()),
+            tag: tag.map(str::to_owned),
+            comment: Some(plan.comment),
+            author: Some("dockdap".into()),
+            pause: plan.pause,
+            changes: Some(label_instruction(&labels)),
+        };
         let id = self
             .engine
             .docker
-            .commit_container(plan.options, ContainerConfig::default())
+            .commit_container(options, ContainerConfig::default())
             .await
             .map_err(|e| self.engine.error(e, Subject::Container(&self.name)))?
             .id;
@@ -313,30 +221,58 @@ impl ContainerRef {
         }
         (repo, tag)
     }
-
-    /// Removes a snapshot image this process made (tests and cleanup); only
-    /// images carrying `dockdap.snapshot=true` are touched.
-    pub async fn remove_snapshot(&self, image: &str) -> Result<(), ContainerError> {
-        remove_snapshot(&self.engine, image).await
-    }
 }
 
-/// Removes `image` if it is a dockdap snapshot; anything else is left alone.
-pub async fn remove_snapshot(engine: &super::Engine, image: &str) -> Result<(), ContainerError> {
-    let inspect = engine.docker.inspect_image(image).await.map_err(|e| engine.error(e, Subject::Image(image)))?;
-    let is_snapshot = inspect
-        .config
-        .and_then(|c| c.labels)
-        .is_some_and(|l| l.get(LABEL_SNAPSHOT).map(String::as_str) == Some("true"));
-    if !is_snapshot {
-        return Err(ContainerError::Unusable(format!("{image} is not a dockdap snapshot; it is left alone")));
+/// The image's description: what it was taken of, and what changed.
+fn comment(name: &str, ran: &str, app_root: &str, changed: &[String], elsewhere: usize) -> String {
+    let mut comment = format!("dockdap snapshot of container {name} (ran {ran})");
+    if changed.is_empty() {
+        comment.push_str(&format!("; nothing changed under {app_root}"));
+    } else {
+        let shown: Vec<&str> = changed.iter().take(20).map(String::as_str).collect();
+        comment.push_str(&format!("; changed under {app_root}: {}", shown.join(", ")));
+        if changed.len() > shown.len() {
+            comment.push_str(&format!(" and {} more", changed.len() - shown.len()));
+        }
     }
-    engine
-        .docker
-        .remove_image(image, None::<bollard::query_parameters::RemoveImageOptions>, None)
-        .await
-        .map_err(|e| engine.error(e, Subject::Image(image)))?;
-    Ok(())
+    if elsewhere > 0 {
+        comment.push_str(&format!("; {elsewhere} other path(s) changed outside it"));
+    }
+    comment
+}
+
+/// A warning for each mount that holds the app root: its files are not in the snapshot.
+fn mount_warnings(app_root: &str, mounts: Vec<bollard::models::MountPoint>) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for mount in mounts {
+        let Some(destination) = mount.destination.as_deref() else { continue };
+        let destination = destination.trim_end_matches('/');
+        if app_root == destination || app_root.starts_with(&format!("{destination}/")) || destination.is_empty() {
+            warnings.push(format!(
+                "{app_root} is on a {} mount ({}): its files are not in the snapshot, which keeps only the container's own layer",
+                mount.typ.as_deref().unwrap_or("volume"),
+                mount.source.as_deref().or(mount.name.as_deref()).unwrap_or("?"),
+            ));
+        }
+    }
+    warnings
+}
+
+/// The snapshot's labels, from the container's (see the module documentation).
+fn snapshot_labels(labels: &std::collections::HashMap<String, String>, ran: &str) -> Vec<(String, String)> {
+    let original = labels.get(LABEL_IMAGE).map_or(ran, String::as_str);
+    let session = labels.get(LABEL_SESSION).map_or("", String::as_str);
+    [
+        (LABEL_SESSION, session),
+        (LABEL_IMAGE, original),
+        (LABEL_SNAPSHOT_OF, ran),
+        (LABEL_SNAPSHOT, "true"),
+        (LABEL_PID, ""),
+        (LABEL_HOST, ""),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect()
 }
 
 #[cfg(test)]
@@ -368,19 +304,6 @@ mod tests {
             ["PATH=/bin", "AZURE_STORAGE_KEY=x", "api_token=y", "DB_PASSWORD=", "MONKEY_BUSINESS=1", "HOME=/root"]
                 .map(String::from);
         assert_eq!(secret_names(&env), ["AZURE_STORAGE_KEY", "api_token", "DB_PASSWORD", "MONKEY_BUSINESS"]);
-    }
-
-    #[test]
-    fn mounts_at_or_above_the_app_root_are_warned_about() {
-        let mount = |destination: &str| MountPoint {
-            destination: Some(destination.into()),
-            typ: None,
-            source: Some("/host/app".into()),
-            ..Default::default()
-        };
-        let warnings = mount_warnings("/var/azureml-app", &[mount("/var/azureml-app/"), mount("/var"), mount("/data")]);
-        assert_eq!(warnings.len(), 2, "{warnings:?}");
-        assert!(warnings[0].starts_with("/var/azureml-app is on a volume mount (/host/app)"), "{warnings:?}");
     }
 
     #[test]

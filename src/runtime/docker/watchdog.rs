@@ -12,42 +12,47 @@
 //! (macOS, Windows: no `/proc`) the owner gives it a pipe as stdin and never
 //! writes to it; when the owner dies, however it dies, the system closes its
 //! end and the watchdog reads end-of-file (`--pipe`).
-//!
-//! The owner keeps each watchdog's `Child` (and with it the pipe's end) and
-//! waits for those that have exited whenever it starts another, so a
-//! long-running `dockdap --listen` collects them instead of keeping zombies.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Child;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use bollard::query_parameters::{InspectContainerOptions, RemoveContainerOptions};
 use tokio::io::AsyncReadExt as _;
 
-use bollard::query_parameters::{InspectContainerOptions, RemoveContainerOptions};
-
-use super::LABEL_PID;
 use super::engine::{ContainerError, Engine};
+use crate::runtime::labels::LABEL_PID;
 
 /// How often the owner's pid is checked.
 const OWNER_POLL: Duration = Duration::from_millis(250);
 /// How often the container's existence is checked.
 const CONTAINER_POLL: Duration = Duration::from_secs(5);
-
-/// The watchdogs this process started, until they have exited.
-static WATCHDOGS: Mutex<Vec<Child>> = Mutex::new(Vec::new());
+/// How long one inspect may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one removal may take.
+const REMOVE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait between tries.
+const RETRY: Duration = Duration::from_secs(2);
+/// How long the watchdog tries before it leaves the container to `dockdap reap`.
+const GIVE_UP: Duration = Duration::from_secs(3600);
 
 /// Whether the owner hands the watchdog a pipe to watch (no `/proc`).
 const PIPE: bool = !cfg!(target_os = "linux");
 
-/// Starts a detached watchdog for `container`, owned by this process.
+/// The watchdogs started with a pipe, kept (and with them the pipe's
+/// writing end) until they have exited.
+static PIPED: Mutex<Vec<tokio::process::Child>> = Mutex::new(Vec::new());
+
+/// Starts a detached watchdog for `container`, owned by this process. It
+/// is not waited for: it outlives this process if it must, and tokio reaps
+/// it when it ends first (a long-lived `--listen` keeps no zombies).
 pub fn spawn(container: &str) {
     let Ok(exe) = std::env::current_exe() else {
         tracing::warn!("cannot find dockdap's own executable; no watchdog for {container}");
         return;
     };
-    let mut command = std::process::Command::new(exe);
+    let mut command = tokio::process::Command::new(exe);
     command
         .args(["watchdog", "--owner", &std::process::id().to_string(), "--container", container])
         .stdin(if PIPE { std::process::Stdio::piped() } else { std::process::Stdio::null() })
@@ -60,7 +65,11 @@ pub fn spawn(container: &str) {
     match command.spawn() {
         Ok(child) => {
             tracing::debug!(pid = child.id(), container, "watchdog started");
-            keep(child);
+            if PIPE {
+                let mut piped = PIPED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                piped.retain_mut(|w| matches!(w.try_wait(), Ok(None)));
+                piped.push(child);
+            }
         }
         Err(e) => tracing::warn!(error = %e, container, "could not start the watchdog"),
     }
@@ -69,25 +78,17 @@ pub fn spawn(container: &str) {
 /// Its own process group (and on Windows no console): a Ctrl-C, a closed
 /// console or a SIGKILL of the editor's process group must not take the
 /// watchdog with it.
-fn detach(command: &mut std::process::Command) {
+fn detach(command: &mut tokio::process::Command) {
     #[cfg(unix)]
-    std::os::unix::process::CommandExt::process_group(command, 0);
+    command.process_group(0);
     #[cfg(windows)]
     {
         const DETACHED_PROCESS: u32 = 0x0000_0008;
         const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
-        std::os::windows::process::CommandExt::creation_flags(command, DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP);
+        command.creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP);
     }
     #[cfg(not(any(unix, windows)))]
     let _ = command;
-}
-
-/// Keeps `child` (its pipe stays open), and lets go of the watchdogs that
-/// have exited.
-fn keep(child: Child) {
-    let mut watchdogs = WATCHDOGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    watchdogs.retain_mut(|w| matches!(w.try_wait(), Ok(None)));
-    watchdogs.push(child);
 }
 
 /// The watchdog's loop; returns when the container is gone or removed.
@@ -115,9 +116,10 @@ pub async fn run(owner: u32, container: &str, pipe: bool) -> Result<(), Containe
         }
         if last_check.elapsed() >= CONTAINER_POLL {
             last_check = Instant::now();
-            // Only a 404 means gone; the engine may be away for a moment.
-            if let Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) =
-                engine.docker.inspect_container(container, None::<InspectContainerOptions>).await
+            // Only a 404 means gone; the engine may be away, or slow to
+            // answer for this container, for a while.
+            if let Ok(Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })) =
+                tokio::time::timeout(CALL_TIMEOUT, inspect(&engine, container)).await
             {
                 return Ok(());
             }
@@ -135,18 +137,50 @@ async fn end_of_input(mut input: impl tokio::io::AsyncRead + Unpin) {
     }
 }
 
-async fn remove_if_owned(engine: &Engine, owner: u32, container: &str) -> Result<(), ContainerError> {
-    let Ok(inspect) = engine.docker.inspect_container(container, None::<InspectContainerOptions>).await else {
-        return Ok(());
-    };
-    let labels: HashMap<String, String> = inspect.config.and_then(|c| c.labels).unwrap_or_default();
-    if labels.get(LABEL_PID) != Some(&owner.to_string()) {
-        return Ok(());
-    }
-    let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-    engine.docker.remove_container(container, Some(options)).await.map_err(|e| ContainerError::Api(e.to_string()))
+async fn inspect(
+    engine: &Engine,
+    container: &str,
+) -> Result<bollard::models::ContainerInspectResponse, bollard::errors::Error> {
+    engine.docker.inspect_container(container, None::<InspectContainerOptions>).await
 }
 
+/// Removes the container if the dead owner's label is still on it. Docker
+/// may not answer for a while (the engine restarting, or a container whose
+/// process a pause froze, runc#2753, until someone thaws it): every call
+/// has a timeout, and the watchdog keeps trying until `GIVE_UP`.
+async fn remove_if_owned(engine: &Engine, owner: u32, container: &str) -> Result<(), ContainerError> {
+    let give_up = Instant::now() + GIVE_UP;
+    loop {
+        match tokio::time::timeout(CALL_TIMEOUT, inspect(engine, container)).await {
+            Ok(Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })) => return Ok(()),
+            Ok(Ok(inspect)) => {
+                let labels: HashMap<String, String> = inspect.config.and_then(|c| c.labels).unwrap_or_default();
+                if labels.get(LABEL_PID) != Some(&owner.to_string()) {
+                    return Ok(());
+                }
+                let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+                let removing = engine.docker.remove_container(container, Some(options));
+                match tokio::time::timeout(REMOVE_TIMEOUT, removing).await {
+                    Ok(Ok(()))
+                    | Ok(Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })) => {
+                        return Ok(());
+                    }
+                    Ok(Err(e)) => tracing::debug!(error = %e, "removing failed; trying again"),
+                    Err(_) => tracing::debug!("removing took too long; trying again"),
+                }
+            }
+            Ok(Err(e)) => tracing::debug!(error = %e, "inspect failed; trying again"),
+            Err(_) => tracing::debug!("the engine does not answer for the container; trying again"),
+        }
+        if Instant::now() >= give_up {
+            return Err(ContainerError::Api(format!(
+                "the watchdog gave up removing {container} after {}s; `dockdap reap` removes it",
+                GIVE_UP.as_secs()
+            )));
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,18 +1,33 @@
-//! Labels on everything dockdap creates, and removing what dead dockdap
-//! processes left behind.
+//! Labels on everything dockdap creates, whatever the runtime: the session,
+//! the owning process and its host, the image; and who owns a labelled
+//! object (`owner_alive`), which decides what reaping may remove.
 //!
-//! A container carries the session id, the owning process's pid and host
-//! name, and the image. A later dockdap (any session start, or `dockdap
-//! reap`) removes labelled containers whose owner is no longer alive on this
-//! host. Nothing without dockdap's labels is ever touched, and containers
-//! owned by another host's dockdap are left alone: a pid means nothing there.
+//! Names and values only: applying them and listing by them is each
+//! runtime's business.
 
 use std::collections::HashMap;
 
-use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+/// Label: the session that created the object.
+pub const LABEL_SESSION: &str = "dockdap.session";
+/// Label: the pid of the dockdap process that owns the object.
+pub const LABEL_PID: &str = "dockdap.pid";
+/// Label: the image the container was started from.
+pub const LABEL_IMAGE: &str = "dockdap.image";
+/// Label: the host name of the machine the owning dockdap runs on (a pid
+/// means nothing on another machine sharing a remote engine).
+pub const LABEL_HOST: &str = "dockdap.host";
+/// Label: the container is meant to outlive the dockdap process that
+/// started it (`keepContainer`, `dockdap up`), so reaping leaves it alone;
+/// `dockdap down` removes it.
+pub const LABEL_KEEP: &str = "dockdap.keep";
 
-use super::engine::{ContainerError, Engine, Subject};
-use super::{LABEL_HOST, LABEL_IMAGE, LABEL_KEEP, LABEL_PID, LABEL_SESSION};
+/// A short random id for a session, used in labels and container names.
+pub fn new_session_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    format!("{:08x}", hasher.finish() as u32)
+}
 
 /// The labels for a container this process creates.
 pub fn labels(session_id: &str, image: &str) -> HashMap<String, String> {
@@ -83,38 +98,6 @@ pub fn owner_alive(labels: &HashMap<String, String>) -> bool {
         return true;
     }
     std::path::Path::new("/proc").join(pid.to_string()).exists()
-}
-
-/// Removes every dockdap-labelled container whose owner is dead; returns their names.
-pub async fn reap(engine: &Engine) -> Result<Vec<String>, ContainerError> {
-    let filters = HashMap::from([("label".to_owned(), vec![LABEL_SESSION.to_owned()])]);
-    let containers = engine
-        .docker
-        .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters), ..Default::default() }))
-        .await
-        .map_err(|e| engine.error(e, Subject::Engine))?;
-    let mut removed = Vec::new();
-    for container in containers {
-        let labels = container.labels.unwrap_or_default();
-        if !labels.contains_key(LABEL_SESSION) || owner_alive(&labels) {
-            continue;
-        }
-        let Some(id) = container.id else { continue };
-        let name = container
-            .names
-            .and_then(|n| n.into_iter().next())
-            .map(|n| n.trim_start_matches('/').to_owned())
-            .unwrap_or_else(|| id.clone());
-        let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-        match engine.docker.remove_container(&id, Some(options)).await {
-            Ok(()) => {
-                tracing::info!(%name, "removed a container left behind by a dead dockdap");
-                removed.push(name);
-            }
-            Err(e) => tracing::warn!(%name, error = %e, "could not remove a leftover container"),
-        }
-    }
-    Ok(removed)
 }
 
 #[cfg(test)]

@@ -1,17 +1,9 @@
-//! The container's output: streamed to the session as it comes, and the last
-//! lines kept for the diagnosis when the container dies.
-//!
-//! Output is attached *before* the container starts (create, attach, start),
-//! so nothing it prints in its first second is lost, and a container that
-//! dies at once still leaves its traceback behind.
+//! The last lines a program printed, kept for the diagnosis when it dies and
+//! for `dockdap/logs`. Runtimes push what they stream to the session into
+//! it; this module keeps text and nothing else.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-
-use bollard::container::LogOutput;
-use futures_util::{Stream, StreamExt};
-
-use crate::target::EventSender;
 
 /// How many lines the tail keeps.
 const TAIL_LINES: usize = 200;
@@ -60,27 +52,6 @@ impl LogTail {
         }
         let start = lines.len().saturating_sub(n);
         lines[start..].join("\n")
-    }
-}
-
-/// Forwards a container output stream to the session and the tail until it ends.
-pub async fn pump<S>(mut output: S, events: EventSender, tail: LogTail)
-where
-    S: Stream<Item = Result<LogOutput, bollard::errors::Error>> + Unpin,
-{
-    while let Some(item) = output.next().await {
-        let (category, bytes) = match item {
-            Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => ("stdout", message),
-            Ok(LogOutput::StdErr { message }) => ("stderr", message),
-            Ok(LogOutput::StdIn { .. }) => continue,
-            Err(e) => {
-                tracing::debug!(error = %e, "container output stream ended");
-                break;
-            }
-        };
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        tail.push(&text);
-        events.output(category, text);
     }
 }
 

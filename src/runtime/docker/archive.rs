@@ -5,11 +5,9 @@
 //! archives out (`GET /archive`) and in (`PUT /archive` with
 //! `noOverwriteDirNonDir`).
 //!
-//! `ContainerRef` is a cheap, clonable handle on one container, which the
-//! session hands to its sync worker and commit tasks (through
-//! `Target::container_ref`). It moves bytes and reports what the engine says;
-//! it does not judge archives (the container is untrusted: `sync::extract`
-//! checks every entry) and never unpacks anything on the host.
+//! These are `ContainerRef` methods. They move bytes and report what the
+//! engine says; they do not judge archives (the container is untrusted:
+//! `sync::extract` checks every entry) and never unpack anything on the host.
 
 use bollard::models::ChangeType;
 use bollard::query_parameters::{
@@ -18,39 +16,19 @@ use bollard::query_parameters::{
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
-use super::engine::{ContainerError, Engine, Subject};
-use super::launch::DebugContainer;
+use super::engine::{ContainerError, Subject};
+use super::handle::ContainerRef;
+use crate::runtime::{Change, FileIdentity, FileKind, FileStat};
 
-/// A handle on one container for its files and snapshots.
-#[derive(Debug, Clone)]
-pub struct ContainerRef {
-    pub(super) engine: Engine,
-    /// The container's id.
-    pub id: String,
-    /// Its name, for messages.
-    pub name: String,
-}
-
-/// One entry of the change list.
+/// What is at a path in the container, as the engine reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
-    /// The absolute path in the container.
-    pub path: String,
-    /// Whether the path was deleted (otherwise added or modified).
-    pub deleted: bool,
-}
-
-/// What is at a path in the container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PathStat {
-    /// Size in bytes.
-    pub size: u64,
-    /// Modification time as the engine reports it (RFC 3339).
-    pub mtime: String,
+struct PathStat {
+    size: u64,
+    mtime: String,
     /// Go's `os.FileMode` bits, as the engine sends them.
-    pub mode: u32,
+    mode: u32,
     /// Where a symlink points; empty otherwise.
-    pub link_target: String,
+    link_target: String,
 }
 
 impl PathStat {
@@ -63,17 +41,17 @@ impl PathStat {
     const IRREGULAR: u32 = 1 << 19;
 
     /// A folder.
-    pub fn is_dir(&self) -> bool {
+    fn is_dir(&self) -> bool {
         self.mode & Self::DIR != 0
     }
 
     /// A symbolic link.
-    pub fn is_symlink(&self) -> bool {
+    fn is_symlink(&self) -> bool {
         self.mode & Self::SYMLINK != 0
     }
 
     /// A regular file.
-    pub fn is_file(&self) -> bool {
+    fn is_file(&self) -> bool {
         self.mode
             & (Self::DIR
                 | Self::SYMLINK
@@ -86,29 +64,22 @@ impl PathStat {
     }
 }
 
-impl DebugContainer {
-    /// A handle on this container for files and snapshots.
-    pub fn reference(&self) -> ContainerRef {
-        ContainerRef { engine: self.engine.clone(), id: self.id.clone(), name: self.name.clone() }
+impl PathStat {
+    fn into_file_stat(self) -> FileStat {
+        let kind = if self.is_dir() {
+            FileKind::Folder
+        } else if self.is_symlink() {
+            FileKind::Link(self.link_target.clone())
+        } else if self.is_file() {
+            FileKind::File
+        } else {
+            FileKind::Other
+        };
+        FileStat { size: self.size, mtime: self.mtime, kind }
     }
 }
 
 impl ContainerRef {
-    /// A handle on the container called `name` (or with that id).
-    pub async fn find(name: &str) -> Result<ContainerRef, ContainerError> {
-        let engine = Engine::connect().await?;
-        let inspect = engine
-            .docker
-            .inspect_container(name, None::<InspectContainerOptions>)
-            .await
-            .map_err(|e| engine.error(e, Subject::Container(name)))?;
-        Ok(ContainerRef {
-            id: inspect.id.unwrap_or_else(|| name.to_owned()),
-            name: inspect.name.map(|n| n.trim_start_matches('/').to_owned()).unwrap_or_else(|| name.to_owned()),
-            engine,
-        })
-    }
-
     /// Every path the container added, changed or deleted since it was created.
     pub async fn changes(&self) -> Result<Vec<Change>, ContainerError> {
         let list = self
@@ -120,13 +91,13 @@ impl ContainerRef {
         Ok(list
             .unwrap_or_default()
             .into_iter()
-            .map(|c| Change { path: c.path, deleted: c.kind == ChangeType::_2 })
+            .map(|c| Change { path: c.path, deleted: c.kind == ChangeType::_2, links: None })
             .collect())
     }
 
     /// `changed_since_with_links` the container's creation, for a one-off
-    /// look; `None` (use `changes()`) when the container is paused (an exec
-    /// into a frozen container hangs, runc#2753) or `find` cannot run.
+    /// look; `None` (use `changes()`) when the container is paused (no process
+    /// is ever started in a paused container, runc#2753) or `find` cannot run.
     pub async fn quick_changes(&self, root: &str) -> Option<Vec<(String, u64)>> {
         let inspect = self.engine.docker.inspect_container(&self.id, None::<InspectContainerOptions>).await.ok()?;
         if inspect.state.as_ref().and_then(|s| s.paused).unwrap_or(false) || root.is_empty() {
@@ -151,7 +122,7 @@ impl ContainerRef {
     /// too (a hard link to `/etc/shadow`), which the archive API does not say.
     pub async fn changed_since_with_links(&self, root: &str, since: &str) -> Option<Vec<(String, u64)>> {
         let cmd = ["find", root, "-mindepth", "1", "!", "-type", "d", "-newerct", since, "-printf", "%n %p\\0"];
-        match super::exec::run(&self.engine, &self.id, &cmd).await {
+        match super::exec::run(self, &cmd).await {
             Ok((0, out)) => {
                 let prefix = format!("{}/", root.trim_end_matches('/'));
                 let mut files: Vec<(String, u64)> = out
@@ -180,32 +151,20 @@ impl ContainerRef {
     /// (`%C@`: change time in nanoseconds), else by the container's Python
     /// (`-I -S`: nothing of the image's or dockdap's start-up code runs).
     /// Refused for a paused container (an exec would hang, runc#2753).
-    pub async fn identities(&self, paths: &[String]) -> Result<Vec<PathIdentity>, ContainerError> {
-        let inspect = self
-            .engine
-            .docker
-            .inspect_container(&self.id, None::<InspectContainerOptions>)
-            .await
-            .map_err(|e| self.engine.error(e, Subject::Container(&self.name)))?;
-        if inspect.state.as_ref().and_then(|s| s.paused).unwrap_or(false) {
-            return Err(ContainerError::Unusable(format!(
-                "{} is paused; files are looked at once it resumes",
-                self.name
-            )));
-        }
+    pub async fn identities(&self, paths: &[String]) -> Result<Vec<FileIdentity>, ContainerError> {
         let mut find = vec!["find"];
         find.extend(paths.iter().map(String::as_str));
         find.extend(["-maxdepth", "0", "-printf", "%y %i %n %C@ %p\\0"]);
         // find exits 1 when a path is missing; what it printed still counts.
-        if let Ok((0 | 1, out)) = super::exec::run(&self.engine, &self.id, &find).await
-            && (!out.is_empty() || paths.is_empty())
-        {
-            return Ok(parse_identities(&out));
+        match super::exec::run(self, &find).await {
+            Ok((0 | 1, out)) if !out.is_empty() || paths.is_empty() => return Ok(parse_identities(&out)),
+            Err(e @ (ContainerError::Paused { .. } | ContainerError::Frozen { .. })) => return Err(e),
+            _ => {}
         }
         for python in ["python3", "python"] {
             let mut cmd = vec![python, "-I", "-S", "-c", IDENTITIES_PY];
             cmd.extend(paths.iter().map(String::as_str));
-            if let Ok((0, out)) = super::exec::run(&self.engine, &self.id, &cmd).await {
+            if let Ok((0, out)) = super::exec::run(self, &cmd).await {
                 return Ok(parse_identities(&out));
             }
         }
@@ -216,15 +175,18 @@ impl ContainerRef {
     }
 
     /// What is at `path`, or `None` if nothing is.
-    pub async fn stat(&self, path: &str) -> Result<Option<PathStat>, ContainerError> {
+    pub async fn stat(&self, path: &str) -> Result<Option<FileStat>, ContainerError> {
         let options = ContainerArchiveInfoOptions { path: path.to_owned() };
         match self.engine.docker.get_container_archive_info(&self.id, Some(options)).await {
-            Ok(stat) => Ok(Some(PathStat {
-                size: u64::try_from(stat.size).unwrap_or(0),
-                mtime: stat.modification_time.unwrap_or_default(),
-                mode: stat.file_mode,
-                link_target: stat.link_target,
-            })),
+            Ok(stat) => Ok(Some(
+                PathStat {
+                    size: u64::try_from(stat.size).unwrap_or(0),
+                    mtime: stat.modification_time.unwrap_or_default(),
+                    mode: stat.file_mode,
+                    link_target: stat.link_target,
+                }
+                .into_file_stat(),
+            )),
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
             Err(e) => Err(self.engine.error(e, Subject::Container(&self.name))),
         }
@@ -239,7 +201,7 @@ impl ContainerRef {
         while let Some(chunk) = stream.next().await {
             match chunk {
                 Ok(bytes) => {
-                    if (buffer.len() + bytes.len()) as u64 > max_bytes {
+                    if u64::try_from(buffer.len() + bytes.len()).unwrap_or(u64::MAX) > max_bytes {
                         return Err(ContainerError::Unusable(format!(
                             "the archive of {path} in {} is larger than {max_bytes} bytes; it is not copied",
                             self.name
@@ -286,21 +248,6 @@ impl ContainerRef {
     }
 }
 
-/// One path's identity, as `ContainerRef::identities` reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PathIdentity {
-    /// The absolute path.
-    pub path: String,
-    /// `f` file, `d` folder, `l` symlink, anything else for other kinds.
-    pub kind: char,
-    /// The inode number.
-    pub inode: u64,
-    /// How many names the inode has.
-    pub links: u64,
-    /// The change time, as the tool printed it (compared, never read).
-    pub ctime: String,
-}
-
 /// `find -printf '%y %i %n %C@ %p\0'`, done in Python for images without GNU find.
 const IDENTITIES_PY: &str = r#"import os, stat, sys
 for p in sys.argv[1:]:
@@ -313,7 +260,7 @@ for p in sys.argv[1:]:
     sys.stdout.write("%s %d %d %d %s\0" % (k, s.st_ino, s.st_nlink, s.st_ctime_ns, p))
 "#;
 
-fn parse_identities(out: &str) -> Vec<PathIdentity> {
+fn parse_identities(out: &str) -> Vec<FileIdentity> {
     out.split('\0')
         .filter_map(|line| {
             let mut fields = line.splitn(5, ' ');
@@ -322,7 +269,7 @@ fn parse_identities(out: &str) -> Vec<PathIdentity> {
             let links = fields.next()?.parse().ok()?;
             let ctime = fields.next()?.to_owned();
             let path = fields.next()?.to_owned();
-            Some(PathIdentity { path, kind, inode, links, ctime })
+            Some(FileIdentity { path, kind, inode, links, ctime })
         })
         .collect()
 }
@@ -337,14 +284,14 @@ mod tests {
         assert_eq!(
             parse_identities(out),
             [
-                PathIdentity {
+                FileIdentity {
                     path: "/var/azureml-app/a b.py".into(),
                     kind: 'f',
                     inode: 12,
                     links: 2,
                     ctime: "1700000000.5".into()
                 },
-                PathIdentity { path: "/var/azureml-app".into(), kind: 'd', inode: 3, links: 4, ctime: "17.0".into() },
+                FileIdentity { path: "/var/azureml-app".into(), kind: 'd', inode: 3, links: 4, ctime: "17.0".into() },
             ]
         );
     }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use bollard::errors::Error as BollardError;
 use bollard::{API_DEFAULT_VERSION, Docker};
 
-use super::discover::{self, Address, Candidate, DiscoveryError, DockerEnv, Origin};
+use super::discover::{self, Address, Candidate, DockerEnv, Origin};
 use super::reach::{self, Locality};
 
 /// bollard's timeout for one request, in seconds (its own default).
@@ -25,136 +25,13 @@ const REQUEST_TIMEOUT: u64 = 120;
 /// How long the first answer may take; the Docker CLI's SSH connect timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What went wrong talking to Docker, worded for the user.
-#[derive(Debug, thiserror::Error)]
-pub enum ContainerError {
-    /// Nothing answers at the engine's address.
-    #[error("cannot reach the Docker Engine at {host} ({reason}); {advice}")]
-    Unreachable {
-        /// The engine address tried.
-        host: String,
-        /// What the connection said.
-        reason: String,
-        /// What to check, for this kind of address.
-        advice: String,
-    },
-    /// The engine's address could not be worked out from the environment
-    /// and the Docker CLI's files.
-    #[error(transparent)]
-    Discovery(#[from] DiscoveryError),
-    /// The engine answered in TLS terms and the connection did not.
-    #[error(
-        "the engine at {host} ({found}) speaks only TLS; tell dockdap as you tell `docker`: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem (default ~/.docker), or use a Docker context that has them"
-    )]
-    TlsRequired {
-        /// The engine address tried.
-        host: String,
-        /// How it was found.
-        found: String,
-    },
-    /// The TLS handshake failed: a certificate was refused by either side.
-    #[error("TLS with the engine at {host} failed ({reason}); {advice}")]
-    Tls {
-        /// The engine address tried.
-        host: String,
-        /// What TLS said.
-        reason: String,
-        /// What to check.
-        advice: String,
-    },
-    /// SSH to the engine's host, or `docker` on the far side, failed.
-    #[error("cannot reach the Docker Engine over {host}: {said}; {advice}")]
-    Ssh {
-        /// The `ssh://` address.
-        host: String,
-        /// What `ssh` or the far side said.
-        said: String,
-        /// The fix.
-        advice: String,
-    },
-    /// The socket exists but this user may not use it.
-    #[error(
-        "permission denied on the Docker socket {host}; add your user to the `docker` group (`sudo usermod -aG docker $USER`, then log in again)"
-    )]
-    PermissionDenied {
-        /// The engine address tried.
-        host: String,
-    },
-    /// The image is not in the engine's store (and there is no registry to pull from).
-    #[error(
-        "image {image:?} not found in the Docker Engine; build it first (the example image: `dockdap demo` or `images/build-images.sh`), or fix `image` in the launch configuration"
-    )]
-    ImageNotFound {
-        /// The image asked for.
-        image: String,
-    },
-    /// A container with that name exists and is not one dockdap may remove.
-    #[error(
-        "a container named {name:?} already exists; remove it (`docker rm -f {name}`) or set another `containerName`"
-    )]
-    NameConflict {
-        /// The name.
-        name: String,
-    },
-    /// A host port asked for in `ports` is taken.
-    #[error(
-        "host port {port} is already in use on 127.0.0.1; pick another host port in `ports` (e.g. \"0:{container_port}\" lets Docker choose) or stop what uses it"
-    )]
-    PortTaken {
-        /// The host port.
-        port: u16,
-        /// The container port it was meant for.
-        container_port: u16,
-    },
-    /// The container named in `attach` does not exist.
-    #[error("container {name:?} not found; is it running? (`docker ps` lists the running ones)")]
-    ContainerNotFound {
-        /// The name or id asked for.
-        name: String,
-    },
-    /// A folder named in a copy into the container does not exist there.
-    #[error("there is no folder {path} in container {container}")]
-    PathNotFound {
-        /// The container.
-        container: String,
-        /// The path in it.
-        path: String,
-    },
-    /// The container ended before debugpy was reachable.
-    #[error("the container exited with code {code} before debugpy was ready\n{diagnosis}")]
-    ExitedEarly {
-        /// Its exit code.
-        code: i64,
-        /// What it said last, read in plain language.
-        diagnosis: String,
-    },
-    /// debugpy never listened in time.
-    #[error(
-        "debugpy did not listen on port {port} in container {name} within {secs}s; the container is still running (see `docker logs {name}`). Does the image start debugpy (`debugpy.listen((\"0.0.0.0\", {port}))`)? Otherwise raise `timeout` or check `debugPort`\n{tail}"
-    )]
-    DebuggerTimeout {
-        /// The container.
-        name: String,
-        /// The debug port inside it.
-        port: u16,
-        /// How long we waited.
-        secs: f64,
-        /// The last log lines.
-        tail: String,
-    },
-    /// The configuration asks for something the container cannot give.
-    #[error("{0}")]
-    Unusable(String),
-    /// Any other answer from the engine, as the engine said it.
-    #[error("the engine said: {0}")]
-    Api(String),
-}
+pub use crate::runtime::ContainerError;
 
 /// A connection to the Docker Engine, where it is and how it was found.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    /// The bollard client.
-    pub docker: Docker,
+    /// The bollard client: private to the Docker runtime.
+    pub(super) docker: Docker,
     /// The address, for messages (`unix:///var/run/docker.sock`, `ssh://root@host`).
     pub host: String,
     /// How it was found: "DOCKER_HOST=ssh://root@10.0.0.2 (environment)",
@@ -262,7 +139,7 @@ impl Engine {
     }
 
     /// Maps an API error; `subject` names what the call was about.
-    pub fn error(&self, e: BollardError, subject: Subject<'_>) -> ContainerError {
+    pub(super) fn error(&self, e: BollardError, subject: Subject<'_>) -> ContainerError {
         match (&e, subject) {
             (BollardError::DockerResponseServerError { status_code: 404, .. }, Subject::Image(image)) => {
                 ContainerError::ImageNotFound { image: image.to_owned() }
@@ -340,7 +217,7 @@ fn tls_error(host: &str, tls: &discover::Tls, reason: String) -> ContainerError 
 
 /// What an API call was about, for error messages.
 #[derive(Debug, Clone, Copy)]
-pub enum Subject<'a> {
+pub(super) enum Subject<'a> {
     /// An image, by reference.
     Image(&'a str),
     /// A container, by name or id.
