@@ -202,24 +202,40 @@ async fn run<R: Remote>(
     };
     loop {
         let deadline = worker.save_deadline();
-        tokio::select! {
+        let command = tokio::select! {
             biased;
             () = stop.cancelled() => return,
-            command = commands.recv() => match command {
-                None => return,
-                Some(command) => {
-                    if worker.on_command(command).await == Flow::Stop {
-                        return;
-                    }
-                }
+            command = commands.recv() => command,
+            Some(path) = worker.paths.recv() => {
+                worker.on_saved(&path);
+                continue;
+            }
+            () = sleep_until(deadline) => {
+                worker.copy_saves().await;
+                continue;
+            }
+            // Looking at the container can take seconds (the engine answers
+            // a stat only when no `docker diff` holds the container): a
+            // command (the session's last sync above all) does not wait
+            // for it. Nothing is lost: the next round looks again.
+            _ = poll.tick(), if polling => tokio::select! {
+                biased;
+                command = commands.recv() => command,
+                () = worker.poll() => continue,
             },
-            Some(path) = worker.paths.recv() => worker.on_saved(&path),
-            () = sleep_until(deadline) => worker.copy_saves().await,
-            _ = poll.tick(), if polling => worker.poll().await,
             () = tokio::time::sleep_until(worker.discover_at), if polling && worker.listing.is_none() => {
                 worker.start_listing();
+                continue;
             }
-            Some(listed) = listed_rx.recv() => worker.on_listed(listed).await,
+            Some(listed) = listed_rx.recv() => tokio::select! {
+                biased;
+                command = commands.recv() => command,
+                () = worker.on_listed(listed) => continue,
+            },
+        };
+        let Some(command) = command else { return };
+        if worker.on_command(command).await == Flow::Stop {
+            return;
         }
     }
 }
@@ -431,9 +447,9 @@ impl<R: Remote> Worker<R> {
 
     async fn on_listed(&mut self, listed: Result<Vec<RemoteChange>, ContainerError>) {
         let took = self.listing.take().map(|started| started.elapsed()).unwrap_or_default();
+        self.discover_at = Instant::now() + (took * 4).clamp(DISCOVER_MIN, DISCOVER_MAX);
         let report = self.engine.sync_changes(listed).await;
         tell(&self.events, &report).await;
-        self.discover_at = Instant::now() + (took * 4).clamp(DISCOVER_MIN, DISCOVER_MAX);
     }
 }
 
