@@ -234,8 +234,31 @@ async fn run<R: Remote>(
             },
         };
         let Some(command) = command else { return };
-        if worker.on_command(command).await == Flow::Stop {
-            return;
+        let mut next = Some(command);
+        while let Some(command) = next.take() {
+            // The sync on `stopped` is a courtesy: a command that follows it
+            // (the session's last sync above all) replaces it rather than
+            // waits. Dropping the round midway loses nothing: a file it
+            // already wrote makes both sides equal, which the next round
+            // records as agreed.
+            let flow = if matches!(command, Command::FromContainer) {
+                tokio::select! {
+                    biased;
+                    command = commands.recv() => match command {
+                        Some(command) => {
+                            next = Some(command);
+                            continue;
+                        }
+                        None => return,
+                    },
+                    flow = worker.on_command(command) => flow,
+                }
+            } else {
+                worker.on_command(command).await
+            };
+            if flow == Flow::Stop {
+                return;
+            }
         }
     }
 }
