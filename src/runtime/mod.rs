@@ -368,6 +368,12 @@ pub async fn start(config: &SessionConfig, cx: &Context) -> Result<Started, Fail
     let deadline = Instant::now() + Duration::from_secs_f64(config.timeout().max(0.0));
     let cancel = cx.tasks.stop_token().clone();
     let runtime: Arc<dyn Runtime> = match &config.request {
+        Request::Attach(attach) if attach.compose.is_some() => {
+            return Err(ContainerError::Unsupported("`compose` is not supported yet".into()).into());
+        }
+        Request::Launch(launch) if launch.compose.is_some() => {
+            return Err(ContainerError::Unsupported("`compose` is not supported yet".into()).into());
+        }
         Request::Attach(attach) => match (&attach.connect, &attach.container) {
             (Some(connect), _) => {
                 Arc::new(address::AddressRuntime::new(&connect.host, connect.port, config.timeout(), cx.events.clone()))
