@@ -57,6 +57,11 @@ struct DownOnDrop(String, Vec<&'static str>);
 
 impl Drop for DownOnDrop {
     fn drop(&mut self) {
+        let networks =
+            Command::new("docker").args(["network", "ls", "-q", "--filter", &format!("name={}", self.0)]).output();
+        if containers(&self.0).is_empty() && networks.is_ok_and(|n| n.stdout.is_empty()) {
+            return;
+        }
         let _ = compose(&self.0, &self.1, &["down", "--timeout", "1"]);
     }
 }
@@ -210,6 +215,42 @@ async fn launch_debugs_one_service_reached_through_another_and_brings_the_projec
     let networks =
         Command::new("docker").args(["network", "ls", "-q", "--filter", &format!("name={project}")]).output().unwrap();
     assert!(networks.stdout.is_empty(), "its network is gone too");
+}
+
+#[tokio::test]
+async fn the_editor_vanishing_brings_the_project_down() {
+    if !require_compose() {
+        return;
+    }
+    let project = project("vanish");
+    let _down = DownOnDrop(project.clone(), vec!["docker-compose.yml"]);
+    let (mut dockdap, mut client) = spawn_stdio(&example_dir());
+    initialize(&mut client).await;
+    let launch = client
+        .send_request(
+            "launch",
+            json!({"localRoot": example_dir(), "timeout": 60, "waitForDebugger": false,
+                   "compose": {"file": [fixture("docker-compose.yml")], "service": "scoring", "project": project}}),
+        )
+        .await
+        .unwrap();
+    let first =
+        client.wait_for("initialized", |m| m.is_event("initialized") || m.request_seq() == Some(launch)).await.unwrap();
+    assert!(first.is_event("initialized"), "launch failed: {:?}", first.field::<String>("message"));
+    client.request("configurationDone", json!({})).await.unwrap();
+    let launched = client.wait_response(launch).await.unwrap();
+    assert!(launched.field::<bool>("success").unwrap().unwrap_or(false), "{launched:?}");
+    assert_eq!(containers(&project).len(), 2);
+
+    // The editor goes away without a word: its streams close.
+    drop(client);
+    let status = tokio::time::timeout(Duration::from_secs(60), dockdap.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+    assert!(
+        wait_no_containers(&project, Duration::from_secs(30)).await,
+        "the project is down: {:?}",
+        containers(&project)
+    );
 }
 
 #[tokio::test]

@@ -115,13 +115,16 @@ impl Project {
     /// stay, as with `docker compose down`), then dockdap's folder.
     pub(crate) async fn down(&self) -> Result<(), String> {
         self.events.console(format!("[dockdap] bringing the Compose project down (`{} down`)", self.tool.name()));
-        let downing = self.run(&["down", "--timeout", STOP_TIMEOUT_SECS]);
+        let downing =
+            self.tool.run_to_the_end(Some(&self.overlay), &["down", "--timeout", STOP_TIMEOUT_SECS], &self.events);
         let result = match tokio::time::timeout(DOWN_TIMEOUT, downing).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("`{} down` took over {}s", self.tool.name(), DOWN_TIMEOUT.as_secs())),
         };
-        if let Err(e) = std::fs::remove_dir_all(&self.folder) {
+        if result.is_ok()
+            && let Err(e) = std::fs::remove_dir_all(&self.folder)
+        {
             tracing::debug!(error = %e, folder = %self.folder.display(), "could not remove the override's folder");
         }
         result

@@ -84,10 +84,32 @@ impl Tool {
         command: &[&str],
         events: &EventSender,
     ) -> Result<String, ContainerError> {
+        self.run_as(overlay, command, events, true).await
+    }
+
+    /// `run` for a command that must finish even if dockdap stops waiting
+    /// (`down` at the end of a session whose teardown timed out, or whose
+    /// process exits): the tool is not killed when the wait is dropped.
+    pub async fn run_to_the_end(
+        &self,
+        overlay: Option<&Path>,
+        command: &[&str],
+        events: &EventSender,
+    ) -> Result<String, ContainerError> {
+        self.run_as(overlay, command, events, false).await
+    }
+
+    async fn run_as(
+        &self,
+        overlay: Option<&Path>,
+        command: &[&str],
+        events: &EventSender,
+        kill_on_drop: bool,
+    ) -> Result<String, ContainerError> {
         let mut cmd = tokio::process::Command::new(&self.program[0]);
         cmd.args(&self.program[1..]).args(self.arguments(overlay)).args(command);
         cmd.current_dir(&self.dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        cmd.kill_on_drop(true);
+        cmd.kill_on_drop(kill_on_drop);
         let shown = format!("{} {}", self.name(), command.first().copied().unwrap_or_default());
         tracing::debug!(command = ?cmd.as_std(), "running the Compose tool");
         let mut child =
