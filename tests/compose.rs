@@ -144,6 +144,20 @@ async fn wait_no_containers(project: &str, within: Duration) -> bool {
     false
 }
 
+/// `initialize`, then a `launch` of the fixture's scoring service (with
+/// `extra`) until `initialized`; returns the launch's seq.
+async fn launch_fixture(client: &mut DapClient, project: &str, extra: Value) -> i64 {
+    initialize(client).await;
+    let mut args = json!({"type": "dockdap", "request": "launch", "localRoot": example_dir(), "timeout": 60,
+                          "compose": {"file": [fixture("docker-compose.yml")], "service": "scoring", "project": project}});
+    args.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let launch = client.send_request("launch", args).await.unwrap();
+    let first =
+        client.wait_for("initialized", |m| m.is_event("initialized") || m.request_seq() == Some(launch)).await.unwrap();
+    assert!(first.is_event("initialized"), "launch failed: {:?}", first.field::<String>("message"));
+    launch
+}
+
 #[tokio::test]
 async fn launch_debugs_one_service_reached_through_another_and_brings_the_project_down() {
     if !require_compose() {
@@ -156,18 +170,7 @@ async fn launch_debugs_one_service_reached_through_another_and_brings_the_projec
     let init_line = line_of(&score, "dockdap-demo: init-breakpoint");
     let run_line = line_of(&score, "dockdap-demo: breakpoint");
     let (mut dockdap, mut client) = spawn_stdio(&example_dir());
-    initialize(&mut client).await;
-    let launch = client
-        .send_request(
-            "launch",
-            json!({"type": "dockdap", "request": "launch", "localRoot": example_dir(), "timeout": 60,
-                   "compose": {"file": [fixture("docker-compose.yml")], "service": "scoring", "project": project}}),
-        )
-        .await
-        .unwrap();
-    let first =
-        client.wait_for("initialized", |m| m.is_event("initialized") || m.request_seq() == Some(launch)).await.unwrap();
-    assert!(first.is_event("initialized"), "launch failed: {:?}", first.field::<String>("message"));
+    let launch = launch_fixture(&mut client, &project, json!({})).await;
     let bps = client
         .request(
             "setBreakpoints",
@@ -225,18 +228,7 @@ async fn the_editor_vanishing_brings_the_project_down() {
     let project = project("vanish");
     let _down = DownOnDrop(project.clone(), vec!["docker-compose.yml"]);
     let (mut dockdap, mut client) = spawn_stdio(&example_dir());
-    initialize(&mut client).await;
-    let launch = client
-        .send_request(
-            "launch",
-            json!({"localRoot": example_dir(), "timeout": 60, "waitForDebugger": false,
-                   "compose": {"file": [fixture("docker-compose.yml")], "service": "scoring", "project": project}}),
-        )
-        .await
-        .unwrap();
-    let first =
-        client.wait_for("initialized", |m| m.is_event("initialized") || m.request_seq() == Some(launch)).await.unwrap();
-    assert!(first.is_event("initialized"), "launch failed: {:?}", first.field::<String>("message"));
+    let launch = launch_fixture(&mut client, &project, json!({"waitForDebugger": false})).await;
     client.request("configurationDone", json!({})).await.unwrap();
     let launched = client.wait_response(launch).await.unwrap();
     assert!(launched.field::<bool>("success").unwrap().unwrap_or(false), "{launched:?}");
