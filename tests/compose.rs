@@ -310,6 +310,7 @@ async fn the_compose_tools_own_words_for_a_bad_file_and_an_unknown_service() {
         .unwrap();
     let answer = client.wait_response(launch).await.unwrap();
     let message: String = answer.field("message").unwrap().unwrap();
+    eprintln!("a bad file: {message}");
     assert!(message.contains("failed:") && message.contains("docker-compose.yml"), "{message}");
     assert!(message.contains("line 4"), "the tool's file and line: {message}");
 
@@ -324,6 +325,22 @@ async fn the_compose_tools_own_words_for_a_bad_file_and_an_unknown_service() {
         .unwrap();
     let answer = client.wait_response(launch).await.unwrap();
     let message: String = answer.field("message").unwrap().unwrap();
+    eprintln!("an unknown service: {message}");
     assert!(message.contains("no such service") && message.contains("scoring, proxy"), "{message}");
     assert!(containers(&project("unknown")).is_empty(), "nothing was created");
+
+    // Attach without a project name asks the tool which containers are the
+    // service's (`ps`): none, as this project is not up.
+    let (_dockdap, mut client) = spawn_stdio(&example_dir());
+    initialize(&mut client).await;
+    let attach = client
+        .send_request(
+            "attach",
+            json!({"localRoot": example_dir(), "compose": {"file": [fixture("docker-compose.yml")], "service": "scoring"}}),
+        )
+        .await
+        .unwrap();
+    let answer = client.wait_response(attach).await.unwrap();
+    let message: String = answer.field("message").unwrap().unwrap();
+    assert!(message.contains("has no container; is the project up"), "{message}");
 }
