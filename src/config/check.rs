@@ -450,6 +450,12 @@ fn launch(args: &LaunchArguments) -> Result<(), String> {
                 compose.service
             ));
         }
+        if args.commit_on_restart {
+            return Err(format!(
+                "`commitOnRestart` cannot be used with `compose`: a restart brings the project up again from its Compose files; remove it (`commitOnExit` still snapshots the service's container), e.g. \"compose\": {{\"service\": {:?}}}",
+                compose.service
+            ));
+        }
         return paths(&args.paths);
     }
     if args.image.trim().is_empty() {

@@ -336,6 +336,11 @@ const ROWS: &[(bool, &str, &str)] = &[
         r#"{"compose":{"service":"scoring"},"containerName":"x"}"#,
         r#"`containerName` "x" cannot be used with `compose`: the Compose tool names the service's container; remove it, e.g. "compose": {"service": "scoring"}"#,
     ),
+    (
+        LAUNCH,
+        r#"{"compose":{"service":"scoring"},"commitOnRestart":true}"#,
+        r#"`commitOnRestart` cannot be used with `compose`: a restart brings the project up again from its Compose files; remove it (`commitOnExit` still snapshots the service's container), e.g. "compose": {"service": "scoring"}"#,
+    ),
     (ATTACH, r#"{"compose":{"service":"scoring","index":"2"}}"#, "accepted; notes: []"),
     (
         ATTACH,
