@@ -246,6 +246,38 @@ async fn the_editor_vanishing_brings_the_project_down() {
 }
 
 #[tokio::test]
+async fn a_killed_dockdap_leaves_no_project_behind() {
+    if !require_compose() {
+        return;
+    }
+    let project = project("killed");
+    let _down = DownOnDrop(project.clone(), vec!["docker-compose.yml"]);
+    let (mut dockdap, mut client) = spawn_stdio(&example_dir());
+    let launch = launch_fixture(&mut client, &project, json!({"waitForDebugger": false})).await;
+    client.request("configurationDone", json!({})).await.unwrap();
+    client.wait_response(launch).await.unwrap();
+    assert_eq!(containers(&project).len(), 2);
+
+    // SIGKILL: no shutdown runs; the watchdogs remove the containers, the
+    // last one the project's network.
+    dockdap.start_kill().unwrap();
+    dockdap.wait().await.unwrap();
+    assert!(wait_no_containers(&project, Duration::from_secs(60)).await, "{:?}", containers(&project));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let networks = Command::new("docker")
+            .args(["network", "ls", "-q", "--filter", &format!("label=com.docker.compose.project={project}")])
+            .output()
+            .unwrap();
+        if networks.stdout.is_empty() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the project's network is left");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
 async fn attach_joins_a_running_project_and_leaves_it_up() {
     if !require_compose() {
         return;

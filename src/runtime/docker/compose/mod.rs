@@ -30,8 +30,9 @@ use std::time::Duration;
 
 use bollard::query_parameters::InspectContainerOptions;
 
+pub(super) use project::LABEL_PROJECT;
 pub(crate) use project::Project;
-use project::{LABEL_NUMBER, LABEL_PROJECT, LABEL_SERVICE, Member, label_filter, members};
+use project::{LABEL_NUMBER, LABEL_SERVICE, Member, label_filter, members};
 use tool::Tool;
 
 use super::container::DebugContainer;

@@ -15,7 +15,7 @@ use crate::runtime::ContainerError;
 use crate::runtime::docker::engine::{Engine, Subject};
 
 /// The Compose tool's labels on a service's container.
-pub(super) const LABEL_PROJECT: &str = "com.docker.compose.project";
+pub(in crate::runtime::docker) const LABEL_PROJECT: &str = "com.docker.compose.project";
 pub(super) const LABEL_SERVICE: &str = "com.docker.compose.service";
 pub(super) const LABEL_NUMBER: &str = "com.docker.compose.container-number";
 
