@@ -159,8 +159,7 @@ async fn create(
             files(&project.tool)
         )));
     }
-    let session = project.folder.file_name().and_then(|f| f.to_str()).unwrap_or_default();
-    let session = session.trim_start_matches("dockdap-compose-").to_owned();
+    let session = project.session.clone();
     let mut labels = labels::launch_labels(&session, "", args.keep_container);
     labels.remove(LABEL_IMAGE);
     project.write(&overlay::overlay(&services, &labels, None))?;

@@ -78,6 +78,8 @@ pub(crate) struct Project {
     pub(super) folder: PathBuf,
     /// The override file in it.
     pub(super) overlay: PathBuf,
+    /// The session whose labels the override puts on every service.
+    pub(super) session: String,
     pub(super) events: EventSender,
 }
 
@@ -95,7 +97,7 @@ impl Project {
             ))
         })?;
         let overlay = folder.join("dockdap.override.json");
-        Ok(Project { tool, folder, overlay, events: events.clone() })
+        Ok(Project { tool, folder, overlay, session: session.to_owned(), events: events.clone() })
     }
 
     /// Writes the override.
@@ -114,6 +116,11 @@ impl Project {
     /// `down`: the project's containers and networks go (its named volumes
     /// stay, as with `docker compose down`), then dockdap's folder.
     pub(crate) async fn down(&self) -> Result<(), String> {
+        if !self.overlay.exists() {
+            // Nothing was brought up with it.
+            let _ = std::fs::remove_dir_all(&self.folder);
+            return Ok(());
+        }
         self.events.console(format!("[dockdap] bringing the Compose project down (`{} down`)", self.tool.name()));
         let downing =
             self.tool.run_to_the_end(Some(&self.overlay), &["down", "--timeout", STOP_TIMEOUT_SECS], &self.events);
