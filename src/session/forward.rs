@@ -4,8 +4,11 @@
 //! A message is parsed beyond its envelope only when its command or event is
 //! one that carries paths (`PathRewriter::*_has_paths`), and an `output`
 //! event only when its text shows a `source` or a traceback frame
-//! (`PathRewriter::event_body_may_have_paths`); everything else is forwarded
-//! with envelope work only.
+//! (`PathRewriter::event_body_may_have_paths`), and a response only when its
+//! text can hold a mapped path (`PathRewriter::response_may_change`: a
+//! `scopes` answer never does); everything else is forwarded with envelope
+//! work only. Requests of the step cycle may be answered by the prefetch
+//! (`prefetch`) instead.
 
 use tokio::io::AsyncWrite;
 
