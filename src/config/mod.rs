@@ -95,6 +95,11 @@ pub struct LaunchArguments {
     /// ~44 ms stall per request).
     #[serde(default = "yes")]
     pub tune_debugger: bool,
+    /// When debugpy stops, ask it at once for what the editor asked after its
+    /// previous stop (threads, stack, scopes, variables) and answer the
+    /// editor's identical requests from that; false: forward every request.
+    #[serde(default = "yes")]
+    pub prefetch: bool,
     /// `debugger: "inject"`/`"azureml"`: the debugpy package folder to copy into
     /// the container; default: DOCKDAP_DEBUGPY, else the one this machine's python3 imports.
     #[serde(default)]
@@ -132,6 +137,11 @@ pub struct AttachArguments {
     /// Which directions files are synced in.
     #[serde(default)]
     pub sync: SyncSettings,
+    /// When debugpy stops, ask it at once for what the editor asked after its
+    /// previous stop (threads, stack, scopes, variables) and answer the
+    /// editor's identical requests from that; false: forward every request.
+    #[serde(default = "yes")]
+    pub prefetch: bool,
 }
 
 /// Where the app's files are, in both places.
@@ -412,6 +422,14 @@ impl SessionConfig {
         }
     }
 
+    /// Whether to fetch the step cycle ahead of the editor (`session::prefetch`).
+    pub fn prefetch(&self) -> bool {
+        match &self.request {
+            Request::Launch(a) => a.prefetch,
+            Request::Attach(a) => a.prefetch,
+        }
+    }
+
     /// Whether to snapshot the container when the session ends.
     pub fn commit_on_exit(&self) -> bool {
         matches!(&self.request, Request::Launch(a) if a.commit_on_exit)
@@ -613,6 +631,7 @@ mod tests {
             "commitOnRestart",
             "sync",
             "tuneDebugger",
+            "prefetch",
         ] {
             assert!(names.iter().any(|n| n == attr), "{attr} missing from {names:?}");
         }

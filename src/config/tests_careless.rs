@@ -265,6 +265,11 @@ const ROWS: &[(bool, &str, &str)] = &[
     (LAUNCH, r#"{"image":"x","tuneDebugger":null}"#, r#"`tuneDebugger` must be true or false, e.g. true, not null"#),
     (
         ATTACH,
+        r#"{"container":"c","prefetch":"off"}"#,
+        r#"`prefetch` must be true or false, e.g. true, not the string "off""#,
+    ),
+    (
+        ATTACH,
         r#"{"container":""}"#,
         r#"`container` is empty: name a running container, e.g. "score-debug" (`docker ps` lists them)"#,
     ),

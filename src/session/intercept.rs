@@ -109,6 +109,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     }
 
     async fn client_request(&mut self, command: &str, message: Message) -> Option<End> {
+        if super::prefetch::changes_state(command) {
+            self.prefetch.drop_answers();
+        }
         match command {
             "initialize" => {
                 self.initialize(message).await;
@@ -229,6 +232,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             tracing::info!(host = %mapping.host, container = %mapping.container, "path mapping");
         }
         self.rewriter = Some(rewriter);
+        self.prefetch = super::prefetch::Prefetch::new(config.prefetch());
         let command = if is_launch { StartCommand::Launch } else { StartCommand::Attach };
         self.spawn_start(config, ClientSeq(message.seq()), command);
     }
@@ -292,6 +296,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             }
         };
         self.adapter_link += 1;
+        self.prefetch.reset();
         let Started { runtime, adapter } = started;
         self.spawn_reader(adapter.link.reader, Side::Adapter(self.adapter_link));
         self.adapter = Some(FramedWrite::new(adapter.link.writer, DapCodec::default()));
@@ -349,6 +354,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         };
         tracing::warn!(%why, "debugpy cannot answer the start");
         self.adapter_link += 1;
+        self.prefetch.reset();
         self.adapter = None;
         self.answer_adapter_pending(&why).await;
         self.console(Category::Stderr, &format!("[dockdap] {why}")).await;

@@ -158,6 +158,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         // Retire the old debugpy: late messages from it are dropped, requests
         // waiting on it are answered, and its container goes.
         self.adapter_link += 1;
+        self.prefetch.reset();
         self.adapter = None;
         self.answer_adapter_pending("debugpy is restarting").await;
         if let Some(old) = self.runtime.take()
