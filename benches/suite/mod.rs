@@ -46,6 +46,7 @@ pub mod roundtrip;
 pub mod stats;
 pub mod synthetic;
 pub mod throughput;
+pub mod watcher;
 
 use std::io::Write;
 use std::path::PathBuf;
