@@ -6,8 +6,9 @@
 //! console lines).
 //!
 //! The container is watched by a watcher inside it (`watch`: one
-//! long-lived exec, started before the first look so that nothing made
-//! meanwhile is missed), whose events are acted on as they come. Where it
+//! long-lived exec, started while the first look runs, then one change
+//! list read catches what changed in between), whose events are acted on
+//! as they come. Where it
 //! cannot run (no Python, a runtime without exec) or once it ends, the
 //! worker polls instead: the files it knows every `POLL` (cheap stats), and
 //! the change list for new files at a pace set by what that costs.
@@ -194,9 +195,13 @@ async fn run<R: Remote>(
     let stop = tasks.stop_token().clone();
     engine.set_copy_deletions(setup.copy_deletions);
     let polling = setup.poll_container && setup.directions.from_container;
-    // Started before the first look, so that what changes during it is seen.
-    let container_events = if polling { start_container_watcher(&engine, &setup, &events, &tasks).await } else { None };
-    let first = engine.start().await;
+    // The container's watcher starts while the first look runs: a launch
+    // waits for both (before "connecting to debugpy", after which no
+    // process is started), not for one after the other.
+    let remote = engine.remote().clone();
+    let watching =
+        async { if polling { start_container_watcher(&remote, &setup, &events, &tasks).await } else { None } };
+    let (container_events, first) = tokio::join!(watching, engine.start());
     let _ = started.send(true);
     tell(&events, &first).await;
     let (paths_tx, paths) = mpsc::unbounded_channel::<PathBuf>();
@@ -219,6 +224,11 @@ async fn run<R: Remote>(
         quiet_until: None,
         container_events,
     };
+    if worker.container_events.is_some() {
+        // What changed after the first look read it and before the watcher
+        // watched it is in the change list (an Engine API call, no process).
+        worker.start_listing();
+    }
     loop {
         let deadline = worker.save_deadline();
         let command = tokio::select! {
@@ -267,12 +277,12 @@ async fn run<R: Remote>(
 /// Starts the watcher in the container; says so in the debug console when
 /// it cannot, and the worker polls instead.
 async fn start_container_watcher<R: Remote>(
-    engine: &SyncEngine<R>,
+    remote: &R,
     setup: &SyncSetup,
     events: &EventSender,
     tasks: &Tasks,
 ) -> Option<mpsc::Receiver<WatchEvent>> {
-    match watch::start(engine.remote(), &setup.app_root, tasks).await {
+    match watch::start(remote, &setup.app_root, tasks).await {
         Ok(running) => {
             tracing::info!(mode = %running.mode, "watching {} in the container", setup.app_root);
             Some(running.events)
