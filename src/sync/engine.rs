@@ -31,7 +31,7 @@ use super::names::{CONFLICT_SUFFIX, HostOs, RelPath, is_ignored};
 use super::notes::{Note, Notes};
 use super::proof::Identity;
 use super::state::{Action, Base, FileState, decide};
-use super::watch::WatchBatch;
+use super::watch::{WatchBatch, Watched};
 use crate::runtime::{ContainerError, Link};
 use look::Seen;
 
@@ -176,8 +176,9 @@ pub struct SyncEngine<R> {
     cursor: usize,
     /// Deletions in the container are carried into the workspace (else reported).
     copy_deletions: bool,
-    /// Content the container's watcher read with proof, for the round under way.
-    offered: BTreeMap<RelPath, ArchiveFile>,
+    /// What the container's watcher saw, for the round under way: content
+    /// read with proof, or `None`: nothing is there.
+    offered: BTreeMap<RelPath, Option<ArchiveFile>>,
 }
 
 impl<R: Remote> SyncEngine<R> {
@@ -366,7 +367,15 @@ impl<R: Remote> SyncEngine<R> {
             let under = format!("{folder}/");
             paths.extend(self.files.keys().filter(|p| p.as_str().starts_with(&under)).cloned());
         }
-        self.offered = batch.files.into_iter().filter_map(|(path, file)| Some((path, file?))).collect();
+        self.offered = batch
+            .files
+            .into_iter()
+            .filter_map(|(path, now)| match now {
+                Watched::Proven(file) => Some((path, Some(file))),
+                Watched::Gone => Some((path, None)),
+                Watched::Named => None,
+            })
+            .collect();
         for path in paths {
             let round = self.sync_one(&path, true).await;
             report.merge(round);

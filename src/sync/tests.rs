@@ -803,13 +803,16 @@ async fn saves_are_debounced_and_the_last_one_wins() {
 fn watched(files: &[(&str, Option<&str>)]) -> super::watch::WatchBatch {
     let mut batch = super::watch::WatchBatch::default();
     for (name, content) in files {
-        let proven = content.map(|c| super::extract::ArchiveFile {
-            path: rel(name),
-            content: c.as_bytes().to_vec(),
-            hash: super::extract::Hash::of(c.as_bytes()),
-            mode: 0o640,
-        });
-        batch.add(super::watch::WatchEvent::File { path: rel(name), proven });
+        let now = match content {
+            Some(c) => super::watch::Watched::Proven(super::extract::ArchiveFile {
+                path: rel(name),
+                content: c.as_bytes().to_vec(),
+                hash: super::extract::Hash::of(c.as_bytes()),
+                mode: 0o640,
+            }),
+            None => super::watch::Watched::Named,
+        };
+        batch.add(super::watch::WatchEvent::File { path: rel(name), now });
     }
     batch
 }
@@ -854,7 +857,12 @@ async fn deletions_in_the_container_are_copied_only_over_the_agreed_content() {
     s.fake.remove("a.py");
     s.fake.remove("b.py");
     fs::write(s.ws.join("b.py"), "b edited in the workspace").unwrap();
-    let report = s.engine.sync_watched(watched(&[("a.py", None), ("b.py", None)])).await;
+    // Taken at the watcher's word for a.py (no look into the container), looked at for b.py.
+    s.fake.0.lock().unwrap().blind = true;
+    let mut batch = watched(&[("b.py", None)]);
+    batch.add(super::watch::WatchEvent::File { path: rel("a.py"), now: super::watch::Watched::Gone });
+    let report = s.engine.sync_watched(batch).await;
+    s.fake.0.lock().unwrap().blind = false;
     assert_eq!(report.removed, [rel("a.py")], "{report:?}");
     assert!(!s.ws.join("a.py").exists());
     // Edited in the workspace, deleted in the container: a conflict, and the edit stays.

@@ -46,15 +46,28 @@ const QUEUE: usize = 256;
 /// Lines above this size are parsed (base64, hash) on the blocking pool.
 const BIG_LINE: usize = 16 * 1024;
 
+/// What the watcher says a changed path holds now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watched {
+    /// This content, read with proof (see the module comment).
+    Proven(ArchiveFile),
+    /// Nothing: it was deleted (or moved away). Taken at its word: a
+    /// container that lies about it can only make sync remove a workspace
+    /// file whose content it still holds itself.
+    Gone,
+    /// Something the watcher could not prove: sync looks the usual way.
+    Named,
+}
+
 /// What the watcher saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WatchEvent {
-    /// A file changed, appeared or went; with its content when the watcher could prove it.
+    /// A file changed, appeared or went.
     File {
         /// The path under `appRoot`.
         path: RelPath,
-        /// Its content, read with proof (see the module comment).
-        proven: Option<ArchiveFile>,
+        /// What it holds now, as far as the watcher could tell.
+        now: Watched,
     },
     /// A folder moved away or was removed: the files sync knows under it changed.
     Folder(RelPath),
@@ -67,8 +80,8 @@ pub enum WatchEvent {
 /// What the worker does with a batch of events.
 #[derive(Debug, Default)]
 pub struct WatchBatch {
-    /// Files to look at, with proven content when there is some (the last event for a path wins).
-    pub files: BTreeMap<RelPath, Option<ArchiveFile>>,
+    /// Files to look at, with what the watcher saw (the last event for a path wins).
+    pub files: BTreeMap<RelPath, Watched>,
     /// Folders whose known files are looked at.
     pub folders: BTreeSet<RelPath>,
     /// Everything is to be looked at.
@@ -84,8 +97,8 @@ impl WatchBatch {
     /// Adds one event.
     pub fn add(&mut self, event: WatchEvent) {
         match event {
-            WatchEvent::File { path, proven } => {
-                self.files.insert(path, proven);
+            WatchEvent::File { path, now } => {
+                self.files.insert(path, now);
             }
             WatchEvent::Folder(path) => {
                 self.folders.insert(path);
@@ -109,6 +122,7 @@ struct Line {
     mode: Option<serde_json::Value>,
     p: Option<String>,
     data: Option<String>,
+    gone: Option<u8>,
     dir: Option<u8>,
     rescan: Option<u8>,
 }
@@ -137,7 +151,8 @@ pub fn parse_line(line: &str, host: HostOs) -> Result<Option<WatchEvent>, String
     if line.dir.is_some() {
         return Ok(Some(WatchEvent::Folder(path)));
     }
-    let proven = match (line.data, line.mode) {
+    let now = match (line.data, line.mode) {
+        (None, None) if line.gone.is_some() => Watched::Gone,
         (Some(data), Some(serde_json::Value::Number(mode))) => {
             let mode = mode.as_u64().filter(|m| *m <= 0o7777).ok_or("the container's watcher sent a bad mode")?;
             let content = base64::engine::general_purpose::STANDARD
@@ -147,12 +162,12 @@ pub fn parse_line(line: &str, host: HostOs) -> Result<Option<WatchEvent>, String
                 return Err(format!("the container's watcher sent more than {MAX_INLINE} bytes for {path}"));
             }
             let hash = Hash::of(&content);
-            Some(ArchiveFile { path: path.clone(), content, hash, mode: (mode as u32) & 0o777 })
+            Watched::Proven(ArchiveFile { path: path.clone(), content, hash, mode: (mode as u32) & 0o777 })
         }
-        (None, None) => None,
+        (None, None) => Watched::Named,
         _ => return Err(format!("the container's watcher sent content for {path} without its mode")),
     };
-    Ok(Some(WatchEvent::File { path, proven }))
+    Ok(Some(WatchEvent::File { path, now }))
 }
 
 /// A watcher that said it runs: how it watches, and its events.
@@ -275,9 +290,14 @@ mod tests {
         let parse = |l: &str| parse_line(l, HostOs::Posix);
         assert_eq!(parse(r#"{"hello":1,"mode":"inotify"}"#), Ok(None));
         assert_eq!(parse(r#"{"rescan":1}"#), Ok(Some(WatchEvent::Rescan)));
-        assert_eq!(parse(r#"{"p":"a/b.py"}"#), Ok(Some(WatchEvent::File { path: rel("a/b.py"), proven: None })));
+        assert_eq!(parse(r#"{"p":"a/b.py"}"#), Ok(Some(WatchEvent::File { path: rel("a/b.py"), now: Watched::Named })));
+        assert_eq!(
+            parse(r#"{"p":"a.py","gone":1}"#),
+            Ok(Some(WatchEvent::File { path: rel("a.py"), now: Watched::Gone }))
+        );
         assert_eq!(parse(r#"{"p":"lib","dir":1}"#), Ok(Some(WatchEvent::Folder(rel("lib")))));
-        let Ok(Some(WatchEvent::File { proven: Some(file), .. })) = parse(r#"{"p":"x.py","data":"aGkK","mode":2541}"#)
+        let Ok(Some(WatchEvent::File { now: Watched::Proven(file), .. })) =
+            parse(r#"{"p":"x.py","data":"aGkK","mode":2541}"#)
         else {
             panic!("no content");
         };
@@ -340,8 +360,12 @@ mod tests {
             let mut seen = BTreeMap::new();
             while !want.iter().all(|w| seen.contains_key(*w)) {
                 let line = lines.next().unwrap().unwrap();
-                if let Some(WatchEvent::File { path, proven }) = parse_line(&line, HostOs::Posix).unwrap() {
-                    seen.insert(path.as_str().to_owned(), proven.map(|f| f.content));
+                if let Some(WatchEvent::File { path, now }) = parse_line(&line, HostOs::Posix).unwrap() {
+                    let content = match now {
+                        Watched::Proven(file) => Some(file.content),
+                        _ => None,
+                    };
+                    seen.insert(path.as_str().to_owned(), content);
                 }
             }
             assert_eq!(seen["lib/new.py"].as_deref(), Some(&b"new\n"[..]), "{mode}");
@@ -351,10 +375,10 @@ mod tests {
             std::fs::remove_file(root.join("lib/new.py")).unwrap();
             loop {
                 let line = lines.next().unwrap().unwrap();
-                if let Some(WatchEvent::File { path, proven }) = parse_line(&line, HostOs::Posix).unwrap()
+                if let Some(WatchEvent::File { path, now }) = parse_line(&line, HostOs::Posix).unwrap()
                     && path.as_str() == "lib/new.py"
                 {
-                    assert_eq!(proven, None, "{mode}: a deletion has no content");
+                    assert_eq!(now, Watched::Gone, "{mode}");
                     break;
                 }
             }
@@ -368,7 +392,7 @@ mod tests {
     fn a_flood_of_paths_becomes_one_rescan() {
         let mut batch = WatchBatch::default();
         for i in 0..=WatchBatch::MAX_PATHS {
-            batch.add(WatchEvent::File { path: rel(&format!("f{i}.py")), proven: None });
+            batch.add(WatchEvent::File { path: rel(&format!("f{i}.py")), now: Watched::Named });
         }
         assert!(batch.rescan && batch.files.is_empty());
     }

@@ -12,8 +12,9 @@
 #   {"p":"a/b.py","data":B64,"mode":420}   a regular file with one link,
 #                                          reached through real folders
 #                                          (no symlink), unchanged while read
-#   {"p":"a/b.py"}                         changed, gone, or not provable
-#                                          here: dockdap looks the usual way
+#   {"p":"a/b.py","gone":1}                nothing is at that path now
+#   {"p":"a/b.py"}                         changed, but not provable here:
+#                                          dockdap looks the usual way
 #   {"p":"a","dir":1}                      a folder moved or removed
 #   {"rescan":1}                           events were lost: read everything
 #
@@ -50,10 +51,13 @@ def watch_stdin():
     os._exit(0)
 
 
+GONE = "gone"
+
+
 def proven(rel):
     """The content and mode of ROOT/rel if it is a regular file with one
     link, reached through folders opened without following a symlink, and
-    unchanged while read; else None."""
+    unchanged while read; GONE if nothing is there; else None."""
     parts = rel.split("/")
     fds = []
     try:
@@ -79,6 +83,8 @@ def proven(rel):
         if size > MAX_INLINE or b.st_nlink != 1 or b.st_ctime_ns != a.st_ctime_ns or b.st_size != size:
             return None
         return b"".join(chunks), stat.S_IMODE(a.st_mode)
+    except FileNotFoundError:
+        return GONE
     except (OSError, ValueError):
         return None
     finally:
@@ -95,7 +101,9 @@ def report(rel, is_dir):
         emit({"p": rel, "dir": 1})
         return
     got = proven(rel)
-    if got is None:
+    if got is GONE:
+        emit({"p": rel, "gone": 1})
+    elif got is None:
         emit({"p": rel})
     else:
         emit({"p": rel, "data": base64.b64encode(got[0]).decode(), "mode": got[1]})
@@ -237,9 +245,10 @@ def walk():
 
 
 def run_walk():
+    # The first walk before the greeting: what changes after it is seen.
+    before = walk()
     emit({"hello": 1, "mode": "walk"})
     OUT.flush()
-    before = walk()
     while True:
         took = time.monotonic()
         now = walk()

@@ -70,12 +70,12 @@ impl<R: Remote> SyncEngine<R> {
     /// folder above it (`proof`), which must show a file with one link
     /// reached through folders, and agree.
     async fn fetch_proven(&mut self, path: &RelPath) -> Result<ArchiveFile, String> {
-        if let Some(file) = self.offered.get(path) {
-            // Read by the container's watcher with the same proof (`sync::watch`).
-            return Ok(file.clone());
-        }
         let target = path.in_container(&self.app_root);
         let refuse = |why: String| format!("refused {target} from the container: {why}");
+        if let Some(offered) = self.offered.get(path) {
+            // Read by the container's watcher with the same proof (`sync::watch`).
+            return offered.clone().ok_or_else(|| refuse("it is gone".into()));
+        }
         let chain = proof::chain(&self.app_root, path);
         let look = |e: ContainerError| refuse(format!("its link count cannot be read, so it is not copied ({e})"));
         let before = self.remote.identities(&chain).await.map_err(look)?;

@@ -70,7 +70,12 @@ impl<R: Remote> SyncEngine<R> {
     /// The container's current content of `path`, fetched only when the
     /// change list names it and its size or time moved since the last look.
     pub(super) async fn remote_now(&mut self, path: &RelPath, changed: bool) -> Result<Seen, String> {
-        if let Some(file) = self.offered.get(path) {
+        if let Some(offered) = self.offered.get(path) {
+            let Some(file) = offered else {
+                // The watcher found nothing there.
+                self.files.entry(path.clone()).or_default().remote_seen = Some((None, None));
+                return Ok(Seen { hash: None, content: None, executable: false });
+            };
             let seen = Seen {
                 hash: Some(file.hash),
                 executable: file.mode & 0o100 != 0,
