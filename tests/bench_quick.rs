@@ -61,6 +61,9 @@ async fn quick_benchmarks_run_and_print_every_figure() {
             "sync.workspace_to_container.median",
             "sync.container_to_workspace.cp_ratio",
             "sync.workspace_to_container.cp_ratio",
+            "sync.new_file_to_workspace.median",
+            "sync.deletion_to_workspace.p90",
+            "sync.idle.watcher_cpu",
             "commit.ratio",
         ]);
     }

@@ -155,8 +155,8 @@ async fn container_edit_appears_in_the_workspace() {
         .await;
         latencies.push(seen.unwrap_or_else(|| panic!("edit {i} did not reach the workspace within 5 s")));
     }
-    // A new file in a new folder comes too, found through the change list
-    // (read at a pace that follows its cost: seconds on fuse-overlayfs).
+    // A new file in a new folder comes too (reported by the watcher in the
+    // container; where none can run, found through the change list).
     exec(&name, "mkdir -p /var/azureml-app/lib && echo 'X = 1' > /var/azureml-app/lib/helper.py");
     let helper = w.ws.join("lib/helper.py");
     let found =
@@ -660,4 +660,79 @@ async fn the_end_of_the_session_brings_the_last_edits_in_and_commits() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "# last edit\n");
     assert!(wait_gone(&name, Duration::from_secs(20)).await, "the container is removed after the snapshot");
+}
+
+/// The pid of dockdap's watcher in the container (`runtime/python/watcher.py`),
+/// found by its program text on its command line.
+fn watcher_pids(name: &str) -> Vec<String> {
+    // The bracket keeps the pattern from matching grep's own command line.
+    let out = exec(name, "grep -l '[d]ockdap.s watcher' /proc/[0-9]*/cmdline 2>/dev/null || true");
+    out.lines().filter_map(|l| l.strip_prefix("/proc/")?.strip_suffix("/cmdline")).map(str::to_owned).collect()
+}
+
+/// Issue 20: every kind of change made inside the container reaches the
+/// workspace by itself (no `dockdap/sync`), through the one watcher the
+/// session starts in the container; a pause and an unpause keep the
+/// session and the same watcher.
+#[tokio::test]
+async fn container_changes_arrive_through_the_watcher() {
+    if !require_docker() {
+        return;
+    }
+    let w = workspace();
+    let mut cleanup = Cleanup::default();
+    let name = unique("watch");
+    cleanup.containers.push(name.clone());
+    let mut running = launch(&w.ws, &name, json!({}), &[]).await;
+    let app = "/var/azureml-app";
+    let watchers = watcher_pids(&name);
+    assert_eq!(watchers.len(), 1, "one watcher in the container: {watchers:?}");
+    let arrives = |what: &str, path: &Path, want: Option<&str>| {
+        let (what, path, want) = (what.to_owned(), path.to_path_buf(), want.map(str::to_owned));
+        async move {
+            let seen = wait_until(Duration::from_secs(10), || match &want {
+                Some(want) => std::fs::read_to_string(&path).is_ok_and(|t| t == *want),
+                None => !path.exists(),
+            })
+            .await;
+            let seen = seen.unwrap_or_else(|| panic!("{what} did not reach the workspace within 10 s"));
+            eprintln!("{what}: {seen:?}");
+            seen
+        }
+    };
+    exec(&name, &format!("echo 'X = 1' > {app}/new.py"));
+    arrives("a new file", &w.ws.join("new.py"), Some("X = 1\n")).await;
+    let score = w.ws.join("score.py");
+    let edited = format!("{}# edited in the container\n", std::fs::read_to_string(&score).unwrap());
+    exec(&name, &format!("echo '# edited in the container' >> {app}/score.py"));
+    arrives("an edit", &score, Some(&edited)).await;
+    exec(&name, &format!("mv {app}/new.py {app}/renamed.py"));
+    arrives("a rename (new name)", &w.ws.join("renamed.py"), Some("X = 1\n")).await;
+    arrives("a rename (old name)", &w.ws.join("new.py"), None).await;
+    exec(&name, &format!("rm {app}/renamed.py"));
+    arrives("a deletion", &w.ws.join("renamed.py"), None).await;
+    exec(&name, &format!("for i in $(seq 1 300); do echo \"line $i\" >> {app}/log.txt; done"));
+    let log: String = (1..=300).map(|i| format!("line {i}\n")).collect();
+    arrives("300 small appends", &w.ws.join("log.txt"), Some(&log)).await;
+    exec(&name, &format!("mkdir -p {app}/lib/deep && echo 'Y = 2' > {app}/lib/deep/helper.py"));
+    arrives("a file in new folders", &w.ws.join("lib/deep/helper.py"), Some("Y = 2\n")).await;
+    // Paused and resumed: the session answers, the same watcher goes on.
+    let paused = Command::new("docker").args(["pause", &name]).status().unwrap();
+    assert!(paused.success());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(Command::new("docker").args(["unpause", &name]).status().unwrap().success());
+    running.client.request("threads", json!({})).await.unwrap();
+    exec(&name, &format!("echo 'after the pause' > {app}/after.txt"));
+    arrives("a new file after a pause", &w.ws.join("after.txt"), Some("after the pause\n")).await;
+    assert_eq!(watcher_pids(&name), watchers, "the same watcher runs after the pause");
+    let console: String = running
+        .client
+        .drain_backlog()
+        .iter()
+        .filter(|m| m.is_event("output"))
+        .filter_map(|m| body(m)["output"].as_str().map(str::to_owned))
+        .collect();
+    assert!(console.contains("renamed.py was deleted in the container, so it was removed"), "{console}");
+    assert!(!console.contains("cannot watch") && !console.contains("watcher in the container ended"), "{console}");
+    disconnect(running).await;
 }

@@ -61,6 +61,7 @@ pub async fn run(
     let result = async {
         if sync {
             run_sync(options, report, &workspace, &name, &mut shell).await?;
+            super::watcher::run(options.quick, report, &workspace.ws, &mut shell, listener).await?;
         }
         if commit {
             run_commit(options, report, &mut client, &name).await?;
@@ -131,7 +132,7 @@ async fn launch(listener: &Listener, ws: &Path, name: &str) -> anyhow::Result<Da
 
 /// `docker exec -i NAME sh`, kept open: a command costs a pipe write, not
 /// an exec.
-struct Shell {
+pub struct Shell {
     child: tokio::process::Child,
     stdin: tokio::process::ChildStdin,
     lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
@@ -155,17 +156,33 @@ impl Shell {
     }
 
     /// Sends `script` (one line); its end is `wait`ed for separately.
-    async fn send(&mut self, script: &str) -> anyhow::Result<()> {
+    pub async fn send(&mut self, script: &str) -> anyhow::Result<()> {
         self.stdin.write_all(format!("{script}; echo __dockdap_done__\n").as_bytes()).await?;
         self.stdin.flush().await?;
         Ok(())
     }
 
-    async fn wait(&mut self) -> anyhow::Result<()> {
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        self.read_to_done(None).await
+    }
+
+    /// The lines `script` prints.
+    pub async fn capture(&mut self, script: &str) -> anyhow::Result<Vec<String>> {
+        self.send(script).await?;
+        let mut out = Vec::new();
+        self.read_to_done(Some(&mut out)).await?;
+        Ok(out)
+    }
+
+    /// Reads to the end of the last script sent, keeping its lines in `out`.
+    async fn read_to_done(&mut self, mut out: Option<&mut Vec<String>>) -> anyhow::Result<()> {
         let done = tokio::time::timeout(ARRIVE, async {
             while let Some(line) = self.lines.next_line().await? {
                 if line == "__dockdap_done__" {
                     return Ok(());
+                }
+                if let Some(out) = out.as_deref_mut() {
+                    out.push(line);
                 }
             }
             bail!("the shell in the container ended")
@@ -187,7 +204,7 @@ impl Shell {
 
 /// A varying gap between edits (20..220 ms), so that edits land at every
 /// phase of dockdap's container poll.
-fn gap(i: usize) -> Duration {
+pub fn gap(i: usize) -> Duration {
     Duration::from_millis(20 + (i as u64 * 37) % 200)
 }
 

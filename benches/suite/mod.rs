@@ -51,6 +51,7 @@ pub mod stats;
 pub mod steps;
 pub mod synthetic;
 pub mod throughput;
+pub mod watcher;
 
 use std::io::Write;
 use std::path::PathBuf;

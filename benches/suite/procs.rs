@@ -34,12 +34,17 @@ pub fn memory(pid: u32) -> anyhow::Result<Memory> {
 /// CPU time (user + system) a process has used so far.
 pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).context("reading /proc/PID/stat")?;
+    Ok(cpu_ticks(&stat))
+}
+
+/// The CPU time (user + system) in the text of a `/proc/PID/stat`.
+pub fn cpu_ticks(stat: &str) -> Duration {
     // Fields after the `(comm)`, which may hold spaces: state is field 3, utime 14, stime 15.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
     // Linux reports these in USER_HZ, which is 100 on every Linux ABI.
-    Ok(Duration::from_millis((ticks(14) + ticks(15)) * 10))
+    Duration::from_millis((ticks(14) + ticks(15)) * 10)
 }
 
 /// `dockdap --listen 127.0.0.1:0`, as an editor that speaks TCP would run it.

@@ -248,6 +248,19 @@ pub enum SyncMode {
     Off,
 }
 
+/// What sync does with a file deleted in the container.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeletionMode {
+    /// Remove it from the workspace too, when the workspace still holds
+    /// what both sides last agreed on (else it is a conflict that keeps the
+    /// workspace's copy).
+    #[default]
+    Copy,
+    /// Only say so in the debug console; the workspace keeps its copy.
+    Report,
+}
+
 /// File sync directions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -263,6 +276,11 @@ pub struct SyncSettings {
     /// such launches are refused otherwise.
     #[serde(default)]
     pub allow_any_folder: bool,
+    /// A file deleted in the container: `"copy"` removes it from the
+    /// workspace too (only when the workspace still holds what both last
+    /// agreed on), `"report"` only says so.
+    #[serde(default)]
+    pub deletions: DeletionMode,
 }
 
 fn default_ports() -> Vec<String> {

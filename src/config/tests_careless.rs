@@ -230,7 +230,7 @@ const ROWS: &[(bool, &str, &str)] = &[
     (
         LAUNCH,
         r#"{"image":"x","sync":{"from":"off"}}"#,
-        r#"`sync` has no setting `from`: it takes `fromContainer`, `toContainer`, `allowAnyFolder`, e.g. {"fromContainer": "auto", "toContainer": "off"}"#,
+        r#"`sync` has no setting `from`: it takes `fromContainer`, `toContainer`, `allowAnyFolder`, `deletions`, e.g. {"fromContainer": "auto", "toContainer": "off"}"#,
     ),
     (
         LAUNCH,

@@ -1,6 +1,7 @@
 //! The small Python programs dockdap runs inside a container, whatever the
 //! runtime: the relay that carries DAP between a process's stdio and a port
-//! in the container, and the waiter that tells when debugpy listens.
+//! in the container, the waiter that tells when debugpy listens, and sync's
+//! watcher (`python/watcher.py`, read by `sync::watch`).
 //!
 //! They use nothing but the standard library and run on any Python 3 the
 //! image has. They never connect to debugpy to find out whether it is
@@ -69,6 +70,11 @@ while not listening():
     time.sleep(0.1)
 os.write(1, b"listening\n")
 "#;
+
+/// Reports changes under a folder as JSON lines for as long as its stdin
+/// is open: inotify through ctypes, else a stat walk; see the program's
+/// header for its protocol and `sync::watch` for how it is read.
+pub const WATCHER: &str = include_str!("python/watcher.py");
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWrite;
 
 use super::{Input, Session, Task};
-use crate::config::{ConfigError, Request, SessionConfig, SyncMode};
+use crate::config::{ConfigError, DeletionMode, Request, SessionConfig, SyncMode};
 use crate::console::{Category, Event, EventSender};
 use crate::dap::Message;
 use crate::error::Error;
@@ -108,6 +108,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             directions,
             watch_workspace: settings.to_container == SyncMode::Auto,
             poll_container: settings.from_container == SyncMode::Auto,
+            copy_deletions: settings.deletions == DeletionMode::Copy,
         };
         let sync = SyncHandle::spawn(runtime, setup, self.events_tx.clone(), &self.tasks);
         // The first look happens before debugpy is attached (and so before

@@ -26,12 +26,13 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::extract::{Hash, Limits};
+use super::extract::{ArchiveFile, Hash, Limits};
 use super::names::{CONFLICT_SUFFIX, HostOs, RelPath, is_ignored};
 use super::notes::{Note, Notes};
 use super::proof::Identity;
 use super::state::{Action, Base, FileState, decide};
-use crate::runtime::ContainerError;
+use super::watch::{WatchBatch, Watched};
+use crate::runtime::{ContainerError, Link};
 use look::Seen;
 
 mod carry;
@@ -97,6 +98,13 @@ pub trait Remote: Clone + Send + Sync + 'static {
     /// The identity (kind, inode, link count, change time) of each of
     /// `paths` that exists, not following a symlink at the path; see `proof`.
     fn identities(&self, paths: &[String]) -> impl Future<Output = Result<Vec<Identity>, ContainerError>> + Send;
+    /// Starts `command` in the container, once per session, and hands back
+    /// its stdout and stdin: sync's watcher (`watch`). Never while the
+    /// container is paused.
+    fn watch(&self, command: Vec<String>) -> impl Future<Output = Result<Link, ContainerError>> + Send {
+        let _ = command;
+        async { Err(ContainerError::Unsupported("this container cannot run a watcher".into())) }
+    }
 }
 
 /// Which directions may copy files.
@@ -124,6 +132,8 @@ pub struct SyncReport {
     pub pulled: Vec<RelPath>,
     /// Files copied from the workspace into the container.
     pub pushed: Vec<RelPath>,
+    /// Workspace files removed because the container deleted them.
+    pub removed: Vec<RelPath>,
     /// Conflicts found in this round (also in `conflicts` of the engine).
     pub new_conflicts: Vec<RelPath>,
     /// Lines for the debug console: refusals, deletions, conflicts, errors.
@@ -133,12 +143,17 @@ pub struct SyncReport {
 impl SyncReport {
     /// Whether anything happened that the user should hear about.
     pub fn is_empty(&self) -> bool {
-        self.pulled.is_empty() && self.pushed.is_empty() && self.new_conflicts.is_empty() && self.notes.is_empty()
+        self.pulled.is_empty()
+            && self.pushed.is_empty()
+            && self.removed.is_empty()
+            && self.new_conflicts.is_empty()
+            && self.notes.is_empty()
     }
 
     fn merge(&mut self, other: SyncReport) {
         self.pulled.extend(other.pulled);
         self.pushed.extend(other.pushed);
+        self.removed.extend(other.removed);
         self.new_conflicts.extend(other.new_conflicts);
         self.notes.extend(other.notes);
     }
@@ -159,6 +174,11 @@ pub struct SyncEngine<R> {
     told: BTreeSet<String>,
     /// Where `poll_known` goes on next time.
     cursor: usize,
+    /// Deletions in the container are carried into the workspace (else reported).
+    copy_deletions: bool,
+    /// What the container's watcher saw, for the round under way: content
+    /// read with proof, or `None`: nothing is there.
+    offered: BTreeMap<RelPath, Option<ArchiveFile>>,
 }
 
 impl<R: Remote> SyncEngine<R> {
@@ -177,12 +197,21 @@ impl<R: Remote> SyncEngine<R> {
             diverged: BTreeSet::new(),
             told: BTreeSet::new(),
             cursor: 0,
+            copy_deletions: false,
+            offered: BTreeMap::new(),
         }
     }
 
     /// Changes the caps (tests use small ones).
     pub fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
+    }
+
+    /// Whether a file the container deleted is removed from the workspace
+    /// too (when the workspace still holds what both last agreed on), or
+    /// only reported.
+    pub fn set_copy_deletions(&mut self, copy: bool) {
+        self.copy_deletions = copy;
     }
 
     /// The container side.
@@ -325,6 +354,36 @@ impl<R: Remote> SyncEngine<R> {
         report
     }
 
+    /// What the container's watcher saw: each file, with the content it
+    /// read with proof when it could (used instead of reading the file
+    /// again), and the known files under folders that moved or went.
+    pub async fn sync_watched(&mut self, batch: WatchBatch) -> SyncReport {
+        let mut report = SyncReport::default();
+        for refusal in batch.refused {
+            self.problem(&mut report, refusal);
+        }
+        let mut paths: BTreeSet<RelPath> = batch.files.keys().cloned().collect();
+        for folder in &batch.folders {
+            let under = format!("{folder}/");
+            paths.extend(self.files.keys().filter(|p| p.as_str().starts_with(&under)).cloned());
+        }
+        self.offered = batch
+            .files
+            .into_iter()
+            .filter_map(|(path, now)| match now {
+                Watched::Proven(file) => Some((path, Some(file))),
+                Watched::Gone => Some((path, None)),
+                Watched::Named => None,
+            })
+            .collect();
+        for path in paths {
+            let round = self.sync_one(&path, true).await;
+            report.merge(round);
+        }
+        self.offered.clear();
+        report
+    }
+
     /// The cheap container poll: the stat of up to `budget` files sync
     /// already knows (taking turns when there are more), fetching only those
     /// whose size or time moved. New files in the container are found by
@@ -447,6 +506,11 @@ impl<R: Remote> SyncEngine<R> {
                 }
             }
             Action::Pull | Action::Push => {}
+            Action::DeletedInContainer if self.copy_deletions && self.directions.from_container => {
+                if let Some(agreed) = local.hash {
+                    self.remove_agreed(path, agreed, &mut report).await;
+                }
+            }
             Action::DeletedInContainer | Action::DeletedInWorkspace => {
                 self.report_deletion(path, action, &local, &remote, &mut report);
             }

@@ -17,8 +17,10 @@
 //!   `engine/carry.rs` writes them.
 //! - `remote`: the session's `Runtime` as a `Remote`.
 //! - `notes`: what a round tells the user, and how loudly.
+//! - `watch`: the watcher inside the container (one long-lived exec) and
+//!   its output, read as untrusted input.
 //! - `worker`: the session's sync task: commands, the workspace watcher, the
-//!   container poll, console reports.
+//!   container's watcher (or the container poll), console reports.
 //!
 //! **Architecture Invariant:** no workspace file is overwritten unless the
 //! container changed it and the workspace did not since they last agreed
@@ -41,6 +43,7 @@ pub mod notes;
 pub mod proof;
 pub mod remote;
 pub mod state;
+pub mod watch;
 pub mod worker;
 pub mod write;
 

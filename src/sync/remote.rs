@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::engine::{Remote, RemoteChange, RemoteKind, RemoteStat};
 use super::proof::Identity;
-use crate::runtime::{Change, ContainerError, FileKind, Runtime};
+use crate::runtime::{Change, ContainerError, FileKind, Link, Runtime};
 
 fn change(c: Change) -> RemoteChange {
     RemoteChange { path: c.path, deleted: c.deleted, links: c.links }
@@ -46,5 +46,9 @@ impl Remote for Arc<dyn Runtime> {
 
     async fn identities(&self, paths: &[String]) -> Result<Vec<Identity>, ContainerError> {
         Runtime::identities(self.as_ref(), paths).await
+    }
+
+    async fn watch(&self, command: Vec<String>) -> Result<Link, ContainerError> {
+        self.exec_stream(command, vec!["DOCKDAP_ROLE=watcher".to_owned()]).await
     }
 }

@@ -776,6 +776,7 @@ async fn saves_are_debounced_and_the_last_one_wins() {
         directions: BOTH,
         watch_workspace: true,
         poll_container: true,
+        copy_deletions: false,
     };
     let handle = super::SyncHandle::spawn(s.fake.clone(), setup, events, &tasks);
     // Let the first look and the watcher start.
@@ -808,4 +809,110 @@ async fn saves_are_debounced_and_the_last_one_wins() {
     );
     let last = handle.finish().await.unwrap();
     assert!(last.conflicts.is_empty());
+}
+
+/// What the container's watcher says about `name`: its content read with
+/// proof, or only its name.
+fn watched(files: &[(&str, Option<&str>)]) -> super::watch::WatchBatch {
+    let mut batch = super::watch::WatchBatch::default();
+    for (name, content) in files {
+        let now = match content {
+            Some(c) => super::watch::Watched::Proven(super::extract::ArchiveFile {
+                path: rel(name),
+                content: c.as_bytes().to_vec(),
+                hash: super::extract::Hash::of(c.as_bytes()),
+                mode: 0o640,
+            }),
+            None => super::watch::Watched::Named,
+        };
+        batch.add(super::watch::WatchEvent::File { path: rel(name), now });
+    }
+    batch
+}
+
+#[tokio::test]
+async fn the_watchers_proven_content_is_written_without_looking_again() {
+    let mut s = setup(&[("score.py", "v1")], &[("score.py", "v1")]);
+    s.engine.start().await;
+    s.fake.edit("score.py", "v2");
+    s.fake.edit("new.py", "new");
+    // No identity look can be made: the watcher's proof stands in for it.
+    s.fake.0.lock().unwrap().blind = true;
+    let report = s.engine.sync_watched(watched(&[("score.py", Some("v2")), ("new.py", Some("new"))])).await;
+    assert_eq!(report.pulled, [rel("new.py"), rel("score.py")], "{report:?}");
+    assert_eq!(read(&s.ws, "score.py"), "v2");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(fs::metadata(s.ws.join("new.py")).unwrap().permissions().mode() & 0o777, 0o640);
+    }
+    // A file only named (not provable by the watcher) is looked at the
+    // usual way, with the identity looks: a hard link is refused.
+    s.fake.0.lock().unwrap().blind = false;
+    s.fake.edit("shadow.py", "secret");
+    s.fake.hard_link("shadow.py", 2);
+    let report = s.engine.sync_watched(watched(&[("shadow.py", None)])).await;
+    assert!(report.pulled.is_empty(), "{report:?}");
+    assert!(report.notes.iter().any(|n| n.contains("hard links")), "{:?}", report.notes);
+    assert!(!s.ws.join("shadow.py").exists());
+    // What was offered is not kept for later rounds.
+    s.fake.edit("score.py", "v3");
+    let report = s.engine.sync_watched(watched(&[("score.py", None)])).await;
+    assert_eq!(read(&s.ws, "score.py"), "v3", "{report:?}");
+}
+
+#[tokio::test]
+async fn deletions_in_the_container_are_copied_only_over_the_agreed_content() {
+    let files = [("a.py", "a"), ("b.py", "b"), ("lib/c.py", "c"), ("lib/d.py", "d")];
+    let mut s = setup(&files, &files);
+    s.engine.set_copy_deletions(true);
+    s.engine.start().await;
+    s.fake.remove("a.py");
+    s.fake.remove("b.py");
+    fs::write(s.ws.join("b.py"), "b edited in the workspace").unwrap();
+    // Taken at the watcher's word for a.py (no look into the container), looked at for b.py.
+    s.fake.0.lock().unwrap().blind = true;
+    let mut batch = watched(&[("b.py", None)]);
+    batch.add(super::watch::WatchEvent::File { path: rel("a.py"), now: super::watch::Watched::Gone });
+    let report = s.engine.sync_watched(batch).await;
+    s.fake.0.lock().unwrap().blind = false;
+    assert_eq!(report.removed, [rel("a.py")], "{report:?}");
+    assert!(!s.ws.join("a.py").exists());
+    // Edited in the workspace, deleted in the container: a conflict, and the edit stays.
+    assert_eq!(report.new_conflicts, [rel("b.py")]);
+    assert_eq!(read(&s.ws, "b.py"), "b edited in the workspace");
+    // A folder that went: the files sync knew under it are looked at.
+    s.fake.remove("lib/c.py");
+    s.fake.remove("lib/d.py");
+    let mut batch = super::watch::WatchBatch::default();
+    batch.add(super::watch::WatchEvent::Folder(rel("lib")));
+    let report = s.engine.sync_watched(batch).await;
+    assert_eq!(report.removed, [rel("lib/c.py"), rel("lib/d.py")], "{report:?}");
+    // A file made again after its deletion comes back as new.
+    s.fake.edit("a.py", "again");
+    s.engine.sync_watched(watched(&[("a.py", Some("again"))])).await;
+    assert_eq!(read(&s.ws, "a.py"), "again");
+}
+
+#[test]
+fn a_file_saved_while_it_is_removed_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = super::extract::Hash::of(b"agreed");
+    fs::write(dir.path().join("x.py"), "agreed").unwrap();
+    assert!(super::write::remove_beneath(dir.path(), &rel("x.py"), hash, 1 << 20).unwrap());
+    assert!(!dir.path().join("x.py").exists());
+    fs::write(dir.path().join("x.py"), "saved since").unwrap();
+    assert!(!super::write::remove_beneath(dir.path(), &rel("x.py"), hash, 1 << 20).unwrap());
+    assert_eq!(read(dir.path(), "x.py"), "saved since");
+    #[cfg(unix)]
+    {
+        // Never through a symlinked folder.
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("y.py"), "agreed").unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("sub")).unwrap();
+        assert!(!super::write::remove_beneath(dir.path(), &rel("sub/y.py"), hash, 1 << 20).unwrap());
+        assert!(outside.path().join("y.py").exists());
+    }
+    let entries: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(entries.len(), 2, "no temporary file left: {entries:?}");
 }

@@ -1,11 +1,17 @@
 //! The task that runs a session's sync: one engine, one loop, so no two
 //! syncs interleave. It takes commands from the session (`dockdap/sync`, the
 //! debuggee stopped, the session ends), watches the workspace (the `notify`
-//! crate, debounced) and polls the container's change list when the
-//! directions are `auto`, and tells the user what it did through the
-//! session's `EventSender` (debug console lines). The container poll looks
-//! at the files it knows every `POLL` (cheap stats) and reads the change
-//! list for new files at a pace set by what that costs.
+//! crate, debounced) and the container when the directions are `auto`, and
+//! tells the user what it did through the session's `EventSender` (debug
+//! console lines).
+//!
+//! The container is watched by a watcher inside it (`watch`: one
+//! long-lived exec, started while the first look runs, then one change
+//! list read catches what changed in between), whose events are acted on
+//! as they come. Where it
+//! cannot run (no Python, a runtime without exec) or once it ends, the
+//! worker polls instead: the files it knows every `POLL` (cheap stats), and
+//! the change list for new files at a pace set by what that costs.
 //!
 //! A file dockdap itself just wrote is not echoed back: the watcher sees it,
 //! but its content is what both sides already agree on, so the decision is
@@ -22,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::engine::{Directions, Remote, RemoteChange, Side, SyncEngine, SyncReport};
 use super::names::RelPath;
+use super::watch::{self, WatchBatch, WatchEvent};
 use crate::console::{Category, Event, EventSender};
 use crate::runtime::ContainerError;
 use crate::tasks::Tasks;
@@ -40,6 +47,8 @@ pub const SNAPSHOT_HOLD: Duration = Duration::from_secs(10);
 pub const DEBOUNCE: Duration = Duration::from_millis(50);
 /// The longest a burst of saves can delay a copy.
 pub const MAX_DELAY: Duration = Duration::from_millis(300);
+/// Most events of the container's watcher taken in one turn of the loop.
+const WATCH_BATCH: usize = 512;
 
 /// How a session's sync is set up.
 #[derive(Debug, Clone)]
@@ -52,8 +61,12 @@ pub struct SyncSetup {
     pub directions: Directions,
     /// Watch the workspace and copy saves at once (`toContainer: "auto"`).
     pub watch_workspace: bool,
-    /// Poll the container's change list (`fromContainer: "auto"`).
+    /// Watch (or poll) the container (`fromContainer: "auto"`).
     pub poll_container: bool,
+    /// A file the container deleted is removed from the workspace too
+    /// (`sync.deletions: "copy"`), when the workspace still holds what both
+    /// last agreed on; else deletions are only reported.
+    pub copy_deletions: bool,
 }
 
 /// What a `dockdap/sync` (or the final sync) reports.
@@ -63,6 +76,8 @@ pub struct SyncAnswer {
     pub pulled: Vec<String>,
     /// Workspace paths copied into the container.
     pub pushed: Vec<String>,
+    /// Workspace paths removed because the container deleted them.
+    pub removed: Vec<String>,
     /// Workspace paths in conflict, all of them (not only new ones).
     pub conflicts: Vec<String>,
     /// Workspace paths that differed at the start and were left alone.
@@ -77,6 +92,7 @@ impl SyncAnswer {
         json!({
             "pulled": self.pulled,
             "pushed": self.pushed,
+            "removed": self.removed,
             "conflicts": self.conflicts,
             "diverged": self.diverged,
             "notes": self.notes,
@@ -177,12 +193,19 @@ async fn run<R: Remote>(
     started: tokio::sync::watch::Sender<bool>,
 ) {
     let stop = tasks.stop_token().clone();
-    let first = engine.start().await;
+    engine.set_copy_deletions(setup.copy_deletions);
+    let polling = setup.poll_container && setup.directions.from_container;
+    // The container's watcher starts while the first look runs: a launch
+    // waits for both (before "connecting to debugpy", after which no
+    // process is started), not for one after the other.
+    let remote = engine.remote().clone();
+    let watching =
+        async { if polling { start_container_watcher(&remote, &setup, &events, &tasks).await } else { None } };
+    let (container_events, first) = tokio::join!(watching, engine.start());
     let _ = started.send(true);
     tell(&events, &first).await;
     let (paths_tx, paths) = mpsc::unbounded_channel::<PathBuf>();
     let watcher = start_watcher(&setup, paths_tx, &events).await;
-    let polling = setup.poll_container && setup.directions.from_container;
     let mut poll = tokio::time::interval(POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // A change list being read in its own task.
@@ -199,7 +222,13 @@ async fn run<R: Remote>(
         pending: BTreeSet::new(),
         first_pending: None,
         quiet_until: None,
+        container_events,
     };
+    if worker.container_events.is_some() {
+        // What changed after the first look read it and before the watcher
+        // watched it is in the change list (an Engine API call, no process).
+        worker.start_listing();
+    }
     loop {
         let deadline = worker.save_deadline();
         let command = tokio::select! {
@@ -218,12 +247,17 @@ async fn run<R: Remote>(
             // a stat only when no `docker diff` holds the container): a
             // command (the session's last sync above all) does not wait
             // for it. Nothing is lost: the next round looks again.
-            _ = poll.tick(), if polling => tokio::select! {
+            event = recv(&mut worker.container_events), if worker.container_events.is_some() => {
+                worker.on_watched(event).await;
+                continue;
+            }
+            _ = poll.tick(), if polling && worker.container_events.is_none() => tokio::select! {
                 biased;
                 command = commands.recv() => command,
                 () = worker.poll() => continue,
             },
-            () = tokio::time::sleep_until(worker.discover_at), if polling && worker.listing.is_none() => {
+            () = tokio::time::sleep_until(worker.discover_at),
+                if polling && worker.listing.is_none() && worker.container_events.is_none() => {
                 worker.start_listing();
                 continue;
             }
@@ -237,6 +271,38 @@ async fn run<R: Remote>(
         if worker.serve(command, &mut commands).await == Flow::Stop {
             return;
         }
+    }
+}
+
+/// Starts the watcher in the container; says so in the debug console when
+/// it cannot, and the worker polls instead.
+async fn start_container_watcher<R: Remote>(
+    remote: &R,
+    setup: &SyncSetup,
+    events: &EventSender,
+    tasks: &Tasks,
+) -> Option<mpsc::Receiver<WatchEvent>> {
+    match watch::start(remote, &setup.app_root, tasks).await {
+        Ok(running) => {
+            tracing::info!(mode = %running.mode, "watching {} in the container", setup.app_root);
+            Some(running.events)
+        }
+        Err(e) => {
+            let text = format!(
+                "[dockdap] cannot watch {} in the container ({e}); its edits are found by polling, new files within seconds\n",
+                setup.app_root
+            );
+            events.send(Event::Output { category: Category::Console, text }).await;
+            None
+        }
+    }
+}
+
+/// The next event of the container's watcher; `None` once it ended.
+async fn recv(events: &mut Option<mpsc::Receiver<WatchEvent>>) -> Option<WatchEvent> {
+    match events {
+        Some(events) => events.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -290,6 +356,8 @@ struct Worker<R> {
     pending: BTreeSet<RelPath>,
     first_pending: Option<Instant>,
     quiet_until: Option<Instant>,
+    /// The container's watcher's events, while it runs (else the container is polled).
+    container_events: Option<mpsc::Receiver<WatchEvent>>,
 }
 
 impl<R: Remote> Worker<R> {
@@ -427,6 +495,30 @@ impl<R: Remote> Worker<R> {
         tell(&self.events, &report).await;
     }
 
+    /// What the container's watcher saw (`event`, and whatever else is
+    /// waiting); `None`: it ended, and polling takes over.
+    async fn on_watched(&mut self, event: Option<WatchEvent>) {
+        let Some(event) = event else {
+            self.container_events = None;
+            let text = "[dockdap] the watcher in the container ended; its edits are found by polling from now on\n";
+            self.events.send(Event::Output { category: Category::Console, text: text.into() }).await;
+            return;
+        };
+        let mut batch = WatchBatch::default();
+        batch.add(event);
+        if let Some(events) = &mut self.container_events {
+            for _ in 0..WATCH_BATCH {
+                let Ok(event) = events.try_recv() else { break };
+                batch.add(event);
+            }
+        }
+        if std::mem::take(&mut batch.rescan) && self.listing.is_none() {
+            self.start_listing();
+        }
+        let report = self.engine.sync_watched(batch).await;
+        tell(&self.events, &report).await;
+    }
+
     /// The cheap container poll.
     async fn poll(&mut self) {
         let report = self.engine.poll_known(POLL_BUDGET).await;
@@ -493,6 +585,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 fn merge(report: &mut SyncReport, other: SyncReport) {
     report.pulled.extend(other.pulled);
     report.pushed.extend(other.pushed);
+    report.removed.extend(other.removed);
     report.new_conflicts.extend(other.new_conflicts);
     report.notes.extend(other.notes);
 }
@@ -502,6 +595,7 @@ fn answer<R: Remote>(engine: &SyncEngine<R>, report: &SyncReport) -> SyncAnswer 
     SyncAnswer {
         pulled: report.pulled.iter().map(host).collect(),
         pushed: report.pushed.iter().map(host).collect(),
+        removed: report.removed.iter().map(host).collect(),
         conflicts: engine.conflicts().map(host).collect(),
         diverged: engine.diverged().map(host).collect(),
         notes: report.notes.iter().map(str::to_owned).collect(),
@@ -516,6 +610,12 @@ async fn tell(events: &EventSender, report: &SyncReport) {
     }
     for path in &report.pushed {
         lines.push((Category::Console, format!("[dockdap] sync: {path} copied from the workspace into the container")));
+    }
+    for path in &report.removed {
+        lines.push((
+            Category::Console,
+            format!("[dockdap] sync: {path} was deleted in the container, so it was removed from the workspace"),
+        ));
     }
     for note in report.notes.entries() {
         lines.push((note.category(), format!("[dockdap] sync: {}", note.text)));

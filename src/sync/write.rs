@@ -229,6 +229,53 @@ pub fn read_beneath(root: &Path, rel: &RelPath, max_bytes: u64) -> Result<Option
     }
 }
 
+/// Removes the file `rel` beneath `root` if it still holds the content
+/// whose hash is `expected` (reached without symlinks, as `read_beneath`
+/// reads it); `false` when it does not (changed, gone, not a plain file).
+/// The file is first renamed aside and checked again there, so a save that
+/// lands meanwhile is never what goes: then the file is put back, or, if
+/// the name was taken again meanwhile, kept beside it and named in the error.
+pub fn remove_beneath(
+    root: &Path,
+    rel: &RelPath,
+    expected: super::extract::Hash,
+    max_bytes: u64,
+) -> Result<bool, WriteError> {
+    use super::extract::Hash;
+    let held = |path: &Path| -> io::Result<bool> {
+        let meta = fs::symlink_metadata(path)?;
+        if !meta.is_file() || meta.len() > max_bytes {
+            return Ok(false);
+        }
+        Ok(Hash::of(&fs::read(path)?) == expected)
+    };
+    match read_beneath(root, rel, max_bytes)? {
+        Some(content) if Hash::of(&content) == expected => {}
+        _ => return Ok(false),
+    }
+    let target = rel.on_host(root);
+    let dir = target.parent().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let aside = dir.join(format!(".{}.{}-{n}{TEMP_SUFFIX}", rel.file_name(), std::process::id()));
+    match fs::rename(&target, &aside) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io_err(&target)(e)),
+    }
+    if held(&aside).unwrap_or(false) {
+        fs::remove_file(&aside).map_err(io_err(&aside))?;
+        return Ok(true);
+    }
+    // Saved meanwhile: put it back, never over a newer file.
+    if fs::symlink_metadata(&target).is_err() && fs::rename(&aside, &target).is_ok() {
+        return Ok(false);
+    }
+    Err(WriteError::Refused {
+        path: rel.to_string(),
+        why: format!("it changed while dockdap removed it; that version is kept as {}", aside.display()),
+    })
+}
+
 /// Whether a file beneath `root` is marked executable.
 pub fn is_executable(root: &Path, rel: &RelPath) -> bool {
     fs::symlink_metadata(rel.on_host(root)).map(|m| permissions(&m) & 0o111 != 0).unwrap_or(false)

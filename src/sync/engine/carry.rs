@@ -12,6 +12,7 @@ use crate::runtime::ContainerError;
 use crate::sync::extract::{ArchiveFile, Hash};
 use crate::sync::names::{CONFLICT_SUFFIX, RelPath};
 use crate::sync::proof;
+use crate::sync::state::Base;
 use crate::sync::write;
 
 impl<R: Remote> SyncEngine<R> {
@@ -71,6 +72,10 @@ impl<R: Remote> SyncEngine<R> {
     async fn fetch_proven(&mut self, path: &RelPath) -> Result<ArchiveFile, String> {
         let target = path.in_container(&self.app_root);
         let refuse = |why: String| format!("refused {target} from the container: {why}");
+        if let Some(offered) = self.offered.get(path) {
+            // Read by the container's watcher with the same proof (`sync::watch`).
+            return offered.clone().ok_or_else(|| refuse("it is gone".into()));
+        }
         let chain = proof::chain(&self.app_root, path);
         let look = |e: ContainerError| refuse(format!("its link count cannot be read, so it is not copied ({e})"));
         let before = self.remote.identities(&chain).await.map_err(look)?;
@@ -97,6 +102,27 @@ impl<R: Remote> SyncEngine<R> {
         off_runtime(&what, move || write::write_beneath_capped(&root, &rel, &content, mode))
             .await?
             .map_err(|e| e.to_string())
+    }
+
+    /// The container deleted `path`, and the workspace still holds what
+    /// both last agreed on (`agreed`): the workspace file goes too, unless
+    /// it changed meanwhile (then it stays, and the next round sees it).
+    pub(super) async fn remove_agreed(&mut self, path: &RelPath, agreed: Hash, report: &mut SyncReport) {
+        let (root, rel, max_bytes) = (self.workspace.clone(), path.clone(), self.limits.max_file_bytes);
+        let removed =
+            off_runtime(&format!("removing {path}"), move || write::remove_beneath(&root, &rel, agreed, max_bytes))
+                .await
+                .and_then(|r| r.map_err(|e| e.to_string()));
+        match removed {
+            Ok(true) => {
+                let state = self.files.entry(path.clone()).or_default();
+                state.base = Base::Agreed(None);
+                state.reported = None;
+                report.removed.push(path.clone());
+            }
+            Ok(false) => {}
+            Err(note) => report.notes.push(note),
+        }
     }
 
     /// Copies the workspace's version (`local`) of `path` into the container.

@@ -70,6 +70,21 @@ impl<R: Remote> SyncEngine<R> {
     /// The container's current content of `path`, fetched only when the
     /// change list names it and its size or time moved since the last look.
     pub(super) async fn remote_now(&mut self, path: &RelPath, changed: bool) -> Result<Seen, String> {
+        if let Some(offered) = self.offered.get(path) {
+            let Some(file) = offered else {
+                // The watcher found nothing there.
+                self.files.entry(path.clone()).or_default().remote_seen = Some((None, None));
+                return Ok(Seen { hash: None, content: None, executable: false });
+            };
+            let seen = Seen {
+                hash: Some(file.hash),
+                executable: file.mode & 0o100 != 0,
+                content: Some(Bytes::from(file.content.clone())),
+            };
+            // No stat of the engine's kind was read: the next look reads one.
+            self.files.entry(path.clone()).or_default().remote_seen = Some((seen.hash, None));
+            return Ok(seen);
+        }
         let seen = self.files.get(path).and_then(|s| s.remote_seen.clone());
         if let Some((hash, stat)) = &seen {
             if !changed {
