@@ -234,11 +234,13 @@ pub fn environment(args: &LaunchArguments, mode: DebuggerMode, facts: &ImageFact
     let has = |name: &str| args.env.contains_key(name);
     match mode {
         DebuggerMode::Inject => {
+            env.push("DOCKDAP_ABSORB=1".into());
             env.push(format!("DOCKDAP_LISTEN=0.0.0.0:{}", args.debug_port));
             env.push(format!("DOCKDAP_LISTEN_AT={}", if forks_workers(facts) { "fork" } else { "start" }));
             env.push(format!("DOCKDAP_WAIT={}", if args.wait_for_debugger { 1 } else { 0 }));
         }
         DebuggerMode::Azureml => {
+            env.push("DOCKDAP_ABSORB=1".into());
             env.push(format!("AZUREML_DEBUG_PORT={}", args.debug_port));
             env.push(format!("DOCKDAP_GATE={}", args.debug_port));
             if !has("DOCKDAP_GATE_TIMEOUT") {
@@ -312,6 +314,7 @@ mod tests {
         let f = facts(&["azmlinfsrv"], &[], &[]);
         let env = environment(&args, DebuggerMode::Azureml, &f);
         assert!(env.contains(&"AZUREML_DEBUG_PORT=5678".to_owned()), "{env:?}");
+        assert!(env.contains(&"DOCKDAP_ABSORB=1".to_owned()), "the app's own debugger calls are absorbed: {env:?}");
         assert!(env.contains(&"WORKER_TIMEOUT=86400".to_owned()));
         let env = environment(&args, DebuggerMode::Inject, &f);
         assert!(env.contains(&"DOCKDAP_LISTEN_AT=fork".to_owned()), "{env:?}");
