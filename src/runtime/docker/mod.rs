@@ -44,6 +44,7 @@ pub mod image;
 pub mod inspect;
 mod join;
 mod launch;
+mod peek;
 pub mod probe;
 pub(crate) mod pull;
 pub mod reach;
