@@ -375,7 +375,8 @@ pub async fn start(config: &SessionConfig, cx: &Context) -> Result<Started, Fail
             }
             (None, Some(name)) => {
                 cx.events.progress(format!("joining container {name}")).await;
-                let joining = docker::join(name, attach, cx);
+                let subprocess = config.for_debugpy.contains_key("subProcessId");
+                let joining = docker::join(name, attach, subprocess, cx);
                 tokio::select! {
                     joined = joining => joined?,
                     () = cancel.cancelled() => return Err(ContainerError::Cancelled.into()),

@@ -68,6 +68,11 @@ pub(super) async fn launch(args: &LaunchArguments, cx: &Context) -> Result<Arc<d
 }
 
 /// Joins a running container (`request: "attach"` with `container`).
-pub(super) async fn join(name: &str, args: &AttachArguments, cx: &Context) -> Result<Arc<dyn Runtime>, ContainerError> {
-    Ok(Arc::new(DebugContainer::join(name, args, cx).await?))
+pub(super) async fn join(
+    name: &str,
+    args: &AttachArguments,
+    subprocess: bool,
+    cx: &Context,
+) -> Result<Arc<dyn Runtime>, ContainerError> {
+    Ok(Arc::new(DebugContainer::join(name, args, subprocess, cx).await?))
 }
