@@ -93,9 +93,12 @@ build() {
       || die "pip download failed for $req"
   fi
   rm -rf "$tree" && mkdir -p "$tree$APP_ROOT"
-  # No .pyc from the host's python: its minor version may differ from the image's.
+  # .pyc as pip writes them, when the host's python has the image's minor
+  # version (else the image would write them into the container at run time).
+  local compile=--no-compile
+  if [ "$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" = 3.11 ]; then compile=--compile; fi
   "$PYTHON" -m pip install -q --no-index --find-links "$WHEEL_DIR" "${PIP_PLATFORM_ARGS[@]}" \
-      --target "$tree$SITE_PACKAGES" --no-compile --no-warn-conflicts -r "$req" >&2 \
+      --target "$tree$SITE_PACKAGES" $compile --no-warn-conflicts -r "$req" >&2 \
     || die "pip install --target failed for $req"
   rm -rf "$tree$SITE_PACKAGES/bin"
   cp "$score" "$tree$APP_ROOT/score.py"
