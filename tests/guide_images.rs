@@ -265,3 +265,62 @@ async fn guide_debugpy_calls_are_absorbed_by_the_azureml_hook() {
 async fn guide_debugpy_calls_are_absorbed_by_injection() {
     guide_debugpy_absorbed("inject", false).await;
 }
+
+/// The bootstrap on this machine's Python, no container: after dockdap's
+/// own `debugpy.listen`, the app's listen, wait and ptvsd calls (ptvsd is
+/// not even installed here) answer at once, with dockdap's endpoint, and
+/// say so; without `DOCKDAP_ABSORB` nothing is touched (and debugpy
+/// refuses the second listen).
+#[test]
+fn the_bootstrap_absorbs_the_apps_own_debugger_calls() {
+    if !require("debugpy for the test Python", have_debugpy()) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app.py");
+    std::fs::write(
+        &app,
+        "import debugpy\n\
+         print('listen', debugpy.listen(('0.0.0.0', 5678)))\n\
+         debugpy.wait_for_client()\n\
+         import ptvsd\n\
+         ptvsd.enable_attach(address=('0.0.0.0', 5678), redirect_output=True)\n\
+         ptvsd.wait_for_attach(timeout=30)\n\
+         print('attached', ptvsd.is_attached())\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let bootstrap = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/runtime/python");
+    let run = |absorb: bool| {
+        let mut command = std::process::Command::new(python());
+        command
+            .arg(&app)
+            .env("PYTHONPATH", &bootstrap)
+            .env("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+            .env("DOCKDAP_LISTEN", format!("127.0.0.1:{port}"))
+            .env("DOCKDAP_WAIT", "0");
+        if absorb {
+            command.env("DOCKDAP_ABSORB", "1");
+        }
+        command.output().unwrap()
+    };
+    let out = run(true);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains(&format!("listen ('127.0.0.1', {port})")), "dockdap's endpoint: {stdout}");
+    assert!(stdout.contains("attached False"), "{stdout}");
+    for expected in [
+        "app.py:2 calls debugpy.listen(('0.0.0.0', 5678)), but debugpy already runs in this process (dockdap started it",
+        "app.py:3 calls debugpy.wait_for_client(), but this process already waited",
+        "app.py:4 imports ptvsd: dockdap debugs this container with debugpy",
+        "app.py:5 calls ptvsd.enable_attach(('0.0.0.0', 5678)), but debugpy already runs",
+        "app.py:6 calls ptvsd.wait_for_attach(), but this process already waited",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} not in:\n{stderr}");
+    }
+    // Without DOCKDAP_ABSORB the bootstrap leaves the app's calls alone, and debugpy refuses the second listen.
+    let out = run(false);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("debugpy.listen() has already been called"), "{out:?}");
+}

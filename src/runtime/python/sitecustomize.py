@@ -317,20 +317,31 @@ class _AbsorbingFinder:
     def find_spec(self, name, path=None, target=None):
         if name not in ("ptvsd", "debugpy") or self._finding:
             return None
-        import importlib.machinery
-        import importlib.util
-
-        if name == "ptvsd":
-            _say(
-                f"{_app_caller()} imports ptvsd: dockdap debugs this container with debugpy, "
-                f"so ptvsd's calls map onto debugpy (ptvsd's own debugger would collide with it)"
-            )
-            return importlib.util.spec_from_loader(name, _ShimLoader(), origin="dockdap")
-        self._finding = True
+        # While debugpy is looked for (and imported, for the shim), this
+        # finder steps aside: the real finders find it, wrapped once.
+        self._finding = name == "debugpy"
         try:
-            spec = importlib.machinery.PathFinder.find_spec(name, path)
+            return self._ptvsd_shim_spec() if name == "ptvsd" else self._watched_debugpy_spec(path)
+        except Exception as error:  # never in the way of an import: Python's own finders go on
+            _say(f"cannot watch the app's {name} calls: {type(error).__name__}: {error}")
+            return None
         finally:
             self._finding = False
+
+    def _ptvsd_shim_spec(self):
+        import importlib.util
+
+        shim = _ptvsd_shim()
+        _say(
+            f"{_app_caller()} imports ptvsd: dockdap debugs this container with debugpy, "
+            f"so ptvsd's calls map onto debugpy (ptvsd's own debugger would collide with it)"
+        )
+        return importlib.util.spec_from_loader("ptvsd", _ShimLoader(shim), origin="dockdap")
+
+    def _watched_debugpy_spec(self, path):
+        import importlib.machinery
+
+        spec = importlib.machinery.PathFinder.find_spec("debugpy", path)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         real_exec = spec.loader.exec_module
@@ -347,8 +358,11 @@ class _AbsorbingFinder:
 
 
 class _ShimLoader:
+    def __init__(self, shim):
+        self._shim = shim
+
     def create_module(self, spec):
-        return _ptvsd_shim()
+        return self._shim
 
     def exec_module(self, module):
         pass
