@@ -88,7 +88,8 @@ async fn an_editor_without_start_debugging_is_served_the_worker_in_the_same_sess
     hit_run(&mut client, port).await;
     assert!(client.drain_backlog().iter().all(|m| !m.is_event("debugpyAttach")), "the event is handled, not passed on");
     client.request("disconnect", json!({})).await.unwrap();
-    assert!(wait_gone(info["container"].as_str().unwrap(), Duration::from_secs(15)).await);
+    // A bound, not a measure: the last sync and the removal are slow on a loaded machine.
+    assert!(wait_gone(info["container"].as_str().unwrap(), Duration::from_secs(60)).await);
 }
 
 #[tokio::test]
@@ -126,7 +127,8 @@ async fn an_editor_with_start_debugging_opens_a_child_session_through_dockdap() 
     hit_run(&mut child, port).await;
     child.request("disconnect", json!({})).await.unwrap();
     client.request("disconnect", json!({})).await.unwrap();
-    assert!(wait_gone(info["container"].as_str().unwrap(), Duration::from_secs(15)).await);
+    // A bound, not a measure: the last sync and the removal are slow on a loaded machine.
+    assert!(wait_gone(info["container"].as_str().unwrap(), Duration::from_secs(60)).await);
 }
 
 /// The stock image serving `tests/fixtures/fork/score.py`, whose run()
