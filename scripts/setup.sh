@@ -8,8 +8,9 @@
 #   - debugpy for the host's python3 (the DAP core tests run a real debugpy),
 #     and the official Kubernetes Python client (tests/kube_sim.rs checks the
 #     Kubernetes API simulation with it; kubectl itself comes with the machine);
-#   - the images dockdap/python, dockdap/azureml-score:{stock,debug}
-#     (skipped when their recipe hash label is unchanged).
+#   - the images dockdap/python, dockdap/azureml-score:{stock,debug} and the
+#     guide images dockdap/guide:{debugpy,ptvsd} (each skipped when its recipe
+#     hash label is unchanged).
 # Safe to run again: every step checks before it acts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,3 +78,4 @@ fi
 
 say "building the example images (a no-op when they are up to date)"
 bash images/build-images.sh
+bash images/build-guide-images.sh

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use super::scan::{self, Debugger, ImageFiles};
 use super::tune::{SITECUSTOMIZE, TUNE_DIR};
 use crate::config::{DebuggerMode, LaunchArguments};
 
@@ -63,6 +64,8 @@ pub struct ImageFacts {
     pub exposed: Vec<String>,
     /// Labels.
     pub labels: Vec<(String, String)>,
+    /// What the image's files say (read before start; empty when unread).
+    pub files: ImageFiles,
 }
 
 impl ImageFacts {
@@ -81,32 +84,74 @@ pub fn forks_workers(facts: &ImageFacts) -> bool {
     runs_azureml_server(facts) || facts.mentions("gunicorn") || facts.mentions("uwsgi")
 }
 
-/// `debugger: "auto"`: the image's own debugpy if it starts one, the Azure ML
-/// server's hook if it runs that server, else injection.
+/// `debugger: "auto"`, from what the image will really do: the image's own
+/// debugpy when its command or entry script starts one as it loads (on the
+/// debug port), else dockdap's debugpy (through the Azure ML server's hook
+/// when it runs that server, else injected), which absorbs the debugger
+/// calls the app makes itself (ptvsd's included: ptvsd is never the better
+/// choice, its calls map onto debugpy).
 pub fn choose(requested: DebuggerMode, facts: &ImageFacts, debug_port: u16) -> Choice {
     let reason = |mode, reason: String| Choice { mode, reason };
     match requested {
         DebuggerMode::Image => reason(DebuggerMode::Image, "as configured (`debugger: \"image\"`)".into()),
         DebuggerMode::Inject => reason(DebuggerMode::Inject, "as configured (`debugger: \"inject\"`)".into()),
         DebuggerMode::Azureml => reason(DebuggerMode::Azureml, "as configured (`debugger: \"azureml\"`)".into()),
-        DebuggerMode::Auto => {
-            let port = format!("{debug_port}/tcp");
-            if facts.labels.iter().any(|(k, v)| k == "dockdap.debugger" && v == "image") {
-                reason(DebuggerMode::Image, "the image is labelled dockdap.debugger=image".into())
-            } else if facts.exposed.contains(&port) || facts.mentions("debugpy") {
-                reason(
-                    DebuggerMode::Image,
-                    format!("the image exposes {port} or mentions debugpy, so it starts debugpy itself"),
-                )
-            } else if runs_azureml_server(facts) {
-                reason(
-                    DebuggerMode::Azureml,
-                    "the image runs the Azure ML inference server, whose AZUREML_DEBUG_PORT hook connects each worker to the debugger".into(),
-                )
-            } else {
-                reason(DebuggerMode::Inject, "the image does not start debugpy, so dockdap adds it".into())
-            }
+        DebuggerMode::Auto => choose_auto(facts, debug_port),
+    }
+}
+
+fn choose_auto(facts: &ImageFacts, debug_port: u16) -> Choice {
+    let reason = |mode, reason: String| Choice { mode, reason };
+    let port = format!("{debug_port}/tcp");
+    let calls: Vec<scan::DebuggerCall> = facts.files.scripts.iter().flat_map(scan::debugger_calls).collect();
+    let debugpy_missing = facts.files.has_package("debugpy") == Some(false);
+    let own_listen = calls.iter().find(|c| {
+        c.call == "debugpy.listen" && c.when_loaded && c.port.is_none_or(|p| p == debug_port) && !debugpy_missing
+    });
+    let ptvsd = calls.iter().find(|c| c.debugger == Debugger::Ptvsd);
+    let hook = runs_azureml_server(facts);
+    let ours = if hook { DebuggerMode::Azureml } else { DebuggerMode::Inject };
+    let how = if hook { "through the Azure ML server's AZUREML_DEBUG_PORT hook" } else { "injected at start-up" };
+    let absorbed = match calls.first() {
+        Some(call) => {
+            format!("; {} ({}) is answered by that debugger instead of starting a second one", call.call, call.at)
         }
+        None => String::new(),
+    };
+    if facts.labels.iter().any(|(k, v)| k == "dockdap.debugger" && v == "image") {
+        reason(DebuggerMode::Image, "the image is labelled dockdap.debugger=image".into())
+    } else if facts.mentions("debugpy") {
+        reason(DebuggerMode::Image, "the image's command starts debugpy itself".into())
+    } else if let Some(call) = own_listen {
+        reason(
+            DebuggerMode::Image,
+            format!(
+                "{} calls debugpy.listen on port {debug_port} as it loads, so dockdap attaches to the image's own debugpy",
+                call.at
+            ),
+        )
+    } else if let Some(call) = ptvsd {
+        reason(
+            ours,
+            format!(
+                "{} calls {} (ptvsd, debugpy's deprecated predecessor): dockdap starts debugpy {how} and maps the script's ptvsd calls onto it",
+                call.at, call.call
+            ),
+        )
+    } else if facts.exposed.contains(&port) && !debugpy_missing {
+        reason(DebuggerMode::Image, format!("the image exposes {port}, so it starts debugpy itself"))
+    } else if hook {
+        reason(
+            DebuggerMode::Azureml,
+            format!(
+                "the image runs the Azure ML inference server, whose AZUREML_DEBUG_PORT hook connects each worker to the debugger{absorbed}"
+            ),
+        )
+    } else {
+        reason(
+            DebuggerMode::Inject,
+            format!("the image does not start debugpy as it loads, so dockdap adds it{absorbed}"),
+        )
     }
 }
 
@@ -234,11 +279,13 @@ pub fn environment(args: &LaunchArguments, mode: DebuggerMode, facts: &ImageFact
     let has = |name: &str| args.env.contains_key(name);
     match mode {
         DebuggerMode::Inject => {
+            env.push("DOCKDAP_ABSORB=1".into());
             env.push(format!("DOCKDAP_LISTEN=0.0.0.0:{}", args.debug_port));
             env.push(format!("DOCKDAP_LISTEN_AT={}", if forks_workers(facts) { "fork" } else { "start" }));
             env.push(format!("DOCKDAP_WAIT={}", if args.wait_for_debugger { 1 } else { 0 }));
         }
         DebuggerMode::Azureml => {
+            env.push("DOCKDAP_ABSORB=1".into());
             env.push(format!("AZUREML_DEBUG_PORT={}", args.debug_port));
             env.push(format!("DOCKDAP_GATE={}", args.debug_port));
             if !has("DOCKDAP_GATE_TIMEOUT") {
@@ -269,8 +316,14 @@ mod tests {
             command: command.iter().map(|s| (*s).to_owned()).collect(),
             env: env.iter().map(|s| (*s).to_owned()).collect(),
             exposed: exposed.iter().map(|s| (*s).to_owned()).collect(),
-            labels: Vec::new(),
+            ..Default::default()
         }
+    }
+
+    fn with_script(mut f: ImageFacts, text: &str, packages: &[&str]) -> ImageFacts {
+        f.files.scripts.push(scan::ScriptFile { path: "/var/azureml-app/score.py".into(), text: text.into() });
+        f.files.packages = Some(packages.iter().map(|p| (*p).to_owned()).collect());
+        f
     }
 
     #[track_caller]
@@ -299,6 +352,35 @@ mod tests {
     }
 
     #[test]
+    fn auto_reads_the_entry_script() {
+        let server = || facts(&["azmlinfsrv", "--entry_script", "score.py"], &[], &["5001/tcp"]);
+        let listen = "import debugpy\ndebugpy.listen((\"0.0.0.0\", 5678))\ndebugpy.wait_for_client()\n";
+        let choice = choose(DebuggerMode::Auto, &with_script(server(), listen, &["debugpy"]), 5678);
+        assert_eq!(choice.mode, DebuggerMode::Image, "{choice:?}");
+        assert!(choice.reason.contains("score.py:2 calls debugpy.listen on port 5678"), "{choice:?}");
+        // Another port, a conditional call, or no debugpy installed: dockdap's own, absorbing the call.
+        for (text, packages) in [
+            ("debugpy.listen(5679)\n", &["debugpy"][..]),
+            ("def init():\n    debugpy.listen(5678)\n", &["debugpy"][..]),
+            (listen, &[][..]),
+        ] {
+            let choice = choose(DebuggerMode::Auto, &with_script(server(), text, packages), 5678);
+            assert_eq!(choice.mode, DebuggerMode::Azureml, "{text}: {choice:?}");
+            assert!(choice.reason.contains("is answered by that debugger"), "{choice:?}");
+        }
+        let ptvsd = "import ptvsd\nptvsd.enable_attach(address=('0.0.0.0', 5678), redirect_output=True)\n";
+        let mut exposed = with_script(server(), ptvsd, &["ptvsd"]);
+        exposed.exposed.push("5678/tcp".into());
+        let choice = choose(DebuggerMode::Auto, &exposed, 5678);
+        assert_eq!(choice.mode, DebuggerMode::Azureml, "ptvsd is never the better choice: {choice:?}");
+        assert!(choice.reason.contains("score.py:2 calls ptvsd.enable_attach"), "{choice:?}");
+        let plain = with_script(facts(&["python3", "app.py"], &[], &[]), ptvsd, &["ptvsd"]);
+        assert_eq!(choose(DebuggerMode::Auto, &plain, 5678).mode, DebuggerMode::Inject);
+        let no_debugpy = with_script(facts(&["python3", "app.py"], &[], &["5678/tcp"]), "print(1)\n", &[]);
+        assert_eq!(choose(DebuggerMode::Auto, &no_debugpy, 5678).mode, DebuggerMode::Inject, "nothing can listen");
+    }
+
+    #[test]
     fn isolated_python_cannot_be_wrapped() {
         assert!(check_wrappable(&facts(&["python3", "-I", "app.py"], &[], &[])).is_err());
         assert!(check_wrappable(&facts(&["/usr/bin/python3.11", "-Es", "app.py"], &[], &[])).is_err());
@@ -312,6 +394,7 @@ mod tests {
         let f = facts(&["azmlinfsrv"], &[], &[]);
         let env = environment(&args, DebuggerMode::Azureml, &f);
         assert!(env.contains(&"AZUREML_DEBUG_PORT=5678".to_owned()), "{env:?}");
+        assert!(env.contains(&"DOCKDAP_ABSORB=1".to_owned()), "the app's own debugger calls are absorbed: {env:?}");
         assert!(env.contains(&"WORKER_TIMEOUT=86400".to_owned()));
         let env = environment(&args, DebuggerMode::Inject, &f);
         assert!(env.contains(&"DOCKDAP_LISTEN_AT=fork".to_owned()), "{env:?}");

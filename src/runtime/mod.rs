@@ -30,6 +30,7 @@ pub(crate) mod labels;
 pub(crate) mod offload;
 pub(crate) mod programs;
 pub(crate) mod ready;
+pub(crate) mod scan;
 pub(crate) mod tail;
 pub mod tune;
 
@@ -377,7 +378,8 @@ pub async fn start(config: &SessionConfig, cx: &Context) -> Result<Started, Fail
             }
             (None, Some(name), _) => {
                 cx.events.progress(format!("joining container {name}")).await;
-                let joining = docker::join(name, attach, cx);
+                let subprocess = config.for_debugpy.contains_key("subProcessId");
+                let joining = docker::join(name, attach, subprocess, cx);
                 tokio::select! {
                     joined = joining => joined?,
                     () = cancel.cancelled() => return Err(ContainerError::Cancelled.into()),

@@ -59,6 +59,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let mut attach = child;
         if let Some(obj) = attach.as_object_mut() {
             obj.insert("request".into(), json!("attach"));
+            super::intercept::without_listen_for_subprocess(obj);
         }
         for (command, arguments) in [("initialize", self.replayed_initialize()), ("attach", attach)] {
             if let Ok(request) = Message::request(command, &arguments) {

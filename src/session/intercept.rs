@@ -380,6 +380,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let mut args = self.config.as_ref().map(|c| c.for_debugpy.clone()).unwrap_or_default();
         args.insert("request".into(), json!("attach"));
         args.extend(self.adapter_attach.clone());
+        without_listen_for_subprocess(&mut args);
         Value::Object(args)
     }
 
@@ -495,6 +496,14 @@ fn too_early(command: &str) -> String {
     )
 }
 
+/// A subprocess's attach (`subProcessId`) reaches the adapter that already
+/// serves it: debugpy refuses it with `listen` ("mutually exclusive").
+pub(super) fn without_listen_for_subprocess(args: &mut serde_json::Map<String, Value>) {
+    if args.contains_key("subProcessId") {
+        args.remove("listen");
+    }
+}
+
 /// Rewrites the configuration of debugpy's `startDebugging` so that the
 /// editor's child session is another dockdap session attached to the child's
 /// debugpy, with the same path mapping as this one. debugpy's `connect`
@@ -511,6 +520,7 @@ fn child_configuration(
     };
     configuration.insert("type".into(), json!("dockdap"));
     configuration.insert("request".into(), json!("attach"));
+    without_listen_for_subprocess(configuration);
     if let Some(config) = config {
         let paths = config.paths();
         configuration.insert("appRoot".into(), json!(paths.app_root));
@@ -543,5 +553,18 @@ mod tests {
         assert_eq!(Value::Object(capability_changes(&promised, &promised)), json!({}));
         let actual = json!({"a": true, "c": true, "d": 1});
         assert_eq!(Value::Object(capability_changes(&promised, &actual)), json!({"c": true, "d": 1, "b": false}));
+    }
+
+    #[test]
+    fn a_subprocess_attach_never_listens() {
+        let mut args = json!({"configuration": {"request": "attach", "subProcessId": 7,
+                              "listen": {"host": "127.0.0.1", "port": 5678}, "connect": {"host": "127.0.0.1", "port": 40001}}});
+        assert!(child_configuration(&mut args, None, None, Some(&("c".to_owned(), TransportMode::Exec))));
+        let config = &args["configuration"];
+        assert!(config.get("listen").is_none(), "{config}");
+        assert_eq!(config["debugPort"], 40001, "{config}");
+        let mut parent = json!({"request": "attach", "listen": {"port": 5678}});
+        without_listen_for_subprocess(parent.as_object_mut().unwrap());
+        assert!(parent.get("listen").is_some(), "a parent's attach keeps it");
     }
 }

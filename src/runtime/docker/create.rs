@@ -134,6 +134,7 @@ pub(super) fn image_facts(image: &bollard::models::ImageInspect, args: &LaunchAr
         env,
         exposed: config.exposed_ports.unwrap_or_default(),
         labels: config.labels.unwrap_or_default().into_iter().collect(),
+        ..Default::default()
     }
 }
 

@@ -59,7 +59,7 @@ pub async fn make_debug_image(
             .collect(),
         env: config.env.clone().unwrap_or_default(),
         exposed: config.exposed_ports.clone().unwrap_or_default(),
-        labels: Vec::new(),
+        ..Default::default()
     };
     inject::check_wrappable(&facts).map_err(ContainerError::Unusable)?;
     let debugpy = offload::find_debugpy(debugpy_path.map(str::to_owned))

@@ -17,7 +17,13 @@ use crate::runtime::Context;
 
 impl DebugContainer {
     /// Joins the container `name`, and waits until its debugpy listens.
-    pub async fn join(name: &str, args: &AttachArguments, cx: &Context) -> Result<DebugContainer, ContainerError> {
+    /// `subprocess`: the attach is for a subprocess debugpy reported.
+    pub async fn join(
+        name: &str,
+        args: &AttachArguments,
+        subprocess: bool,
+        cx: &Context,
+    ) -> Result<DebugContainer, ContainerError> {
         let transport = if args.transport == TransportMode::Auto { TransportMode::Exec } else { args.transport };
         let handle = ContainerRef::find_in(Engine::connect().await?, name).await?;
         let inspect = handle.inspect().await?;
@@ -26,7 +32,11 @@ impl DebugContainer {
                 "container {name:?} is not running; start it first (`docker start {name}`)"
             )));
         }
-        let hook = azureml_hook(&inspect.env);
+        // A subprocess's attach (`subProcessId`, from debugpy's
+        // `startDebugging`) goes to the port its own adapter listens on,
+        // never through a new adapter for the hook: debugpy refuses
+        // `listen` together with `subProcessId`.
+        let hook = if subprocess { None } else { azureml_hook(&inspect.env) };
         if hook.is_some() && transport == TransportMode::Port {
             return Err(ContainerError::Unusable(format!(
                 "container {name:?} was started with the Azure ML hook (`debugger: \"azureml\"`), whose server connects out to debugpy's adapter inside the container; attach with `transport: \"exec\"` (or \"auto\")"

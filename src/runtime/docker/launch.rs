@@ -179,7 +179,15 @@ async fn prepare(
     // A missing image whose reference names a registry is pulled with the user's credentials.
     let mut pull_progress = |line: String| events.console(format!("[dockdap] {line}"));
     let image = super::pull::inspect_or_pull(&engine, &args.image, &mut pull_progress).await?;
-    let facts = create::image_facts(&image, args);
+    let mut facts = create::image_facts(&image, args);
+    if args.debugger == DebuggerMode::Auto {
+        events.progress("reading the image's entry script").await;
+        let working_dir = image.config.as_ref().and_then(|c| c.working_dir.clone()).unwrap_or_default();
+        match super::peek::read_files(&engine, &args.image, &facts.command, &facts.env, &working_dir).await {
+            Ok(files) => facts.files = files,
+            Err(e) => tracing::warn!(error = %e, "could not read the image's files; `auto` decides from its command"),
+        }
+    }
     let plan = plan(args, &facts, events).await?;
     Ok((engine, facts, plan))
 }

@@ -48,6 +48,7 @@ pub mod image;
 pub mod inspect;
 mod join;
 mod launch;
+mod peek;
 pub mod probe;
 pub(crate) mod pull;
 pub mod reach;
@@ -71,8 +72,13 @@ pub(super) async fn launch(args: &LaunchArguments, cx: &Context) -> Result<Arc<d
 }
 
 /// Joins a running container (`request: "attach"` with `container`).
-pub(super) async fn join(name: &str, args: &AttachArguments, cx: &Context) -> Result<Arc<dyn Runtime>, ContainerError> {
-    Ok(Arc::new(DebugContainer::join(name, args, cx).await?))
+pub(super) async fn join(
+    name: &str,
+    args: &AttachArguments,
+    subprocess: bool,
+    cx: &Context,
+) -> Result<Arc<dyn Runtime>, ContainerError> {
+    Ok(Arc::new(DebugContainer::join(name, args, subprocess, cx).await?))
 }
 
 /// Brings a Compose project up with one service debuggable (`request:

@@ -20,6 +20,14 @@ ACK, about 40 ms on Linux, on every request that reaches the debuggee.
 3. A gate (DOCKDAP_GATE=PORT, debugger "azureml"): the process waits until
    debugpy's adapter, which dockdap runs in the container, listens on that
    port, so the inference server's own debugpy.connect() finds it.
+4. Absorbing the app's own debugger calls (DOCKDAP_ABSORB=1, with "inject"
+   and "azureml"): once debugpy runs in a process, a second
+   debugpy.listen()/connect() would bind a second port or fail, and a second
+   wait_for_client() would wait again. Those calls become no-ops that answer
+   for the debugger that runs, and `import ptvsd` (debugpy's predecessor,
+   whose own copy of pydevd cannot run beside debugpy's) gives a small module
+   that maps ptvsd 4's calls onto debugpy. Each absorbed call is reported on
+   stderr, which dockdap shows in the debug console.
 
 Processes dockdap runs itself (DOCKDAP_ROLE set: the adapter, the relay) only
 get the tuning. Afterwards the image's own sitecustomize (if any) runs, so
@@ -127,10 +135,13 @@ def _start_debugpy(address, wait):
 
     debugpy.listen((host or "0.0.0.0", int(port)))
     print(f"dockdap: debugpy {debugpy.__version__} listening on {address} in pid {os.getpid()}", flush=True)
+    _ABSORBED["running"] = f"dockdap started it, listening on {address}"
     if wait:
         print("dockdap: waiting for the debugger to attach", flush=True)
         debugpy.wait_for_client()
         print("dockdap: debugger attached", flush=True)
+    # Whether this process waits is dockdap's `waitForDebugger`: the app's own waits return at once.
+    _ABSORBED["waited"] = True
 
 
 def _debugger():
@@ -161,11 +172,219 @@ def _debugger():
         _start_debugpy(address, wait)
 
 
+# ---------------------------------------------------------------------------
+# 4. Absorbing the app's own debugger calls (DOCKDAP_ABSORB=1).
+
+_ABSORBED = {"running": None, "endpoint": None, "waited": False}
+
+
+def _say(text):
+    print(f"dockdap: {text}", file=sys.stderr, flush=True)
+
+
+def _app_caller():
+    """`file:line` of the first frame outside this bootstrap."""
+    try:
+        frame = sys._getframe(1)
+        while frame is not None and (
+            frame.f_code.co_filename == __file__ or frame.f_code.co_filename.startswith("<frozen")
+        ):
+            frame = frame.f_back
+        if frame is not None:
+            return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+    except Exception:
+        pass
+    return "the app"
+
+
+def _endpoint(address):
+    if isinstance(address, int):
+        return ("127.0.0.1", address)
+    try:
+        host, port = address
+        return (host, int(port))
+    except Exception:
+        return address
+
+
+_REAL = {}
+
+
+def _start(call, real, address, args=(), kwargs=None):
+    """The app's `call` (debugpy.listen, ptvsd.enable_attach, ...): real if
+    no debugger runs in this process yet, else a no-op answering with the
+    endpoint of the one that runs."""
+    caller = _app_caller()
+    running = _ABSORBED["running"]
+    if running:
+        _say(
+            f"{caller} calls {call}({address!r}), but debugpy already runs in this process "
+            f"({running}): the call does nothing, the debugger that runs serves the app"
+        )
+        return _ABSORBED["endpoint"] or _endpoint(address)
+    endpoint = _REAL[real](address, *args, **(kwargs or {}))
+    _ABSORBED["running"] = f"started by {caller} with {call}({address!r})"
+    _ABSORBED["endpoint"] = endpoint if endpoint is not None else _endpoint(address)
+    return endpoint
+
+
+def _wait(call, real_wait):
+    """The app's wait for the debugger: real the first time in a process
+    (the Azure ML server's hook), else it returns at once."""
+    if _ABSORBED["waited"]:
+        _say(
+            f"{_app_caller()} calls {call}(), but this process already waited for the debugger "
+            f"(or dockdap's `waitForDebugger` is off): the call returns at once"
+        )
+        return False
+    _ABSORBED["waited"] = True
+    real_wait()
+    return True
+
+
+def _patch_debugpy(debugpy):
+    """Wraps debugpy's listen/connect/wait_for_client: the first start and
+    the first wait in a process are real, later ones answer at once."""
+    if getattr(debugpy, "_dockdap_absorbs", False):
+        return
+    _REAL.update(listen=debugpy.listen, connect=debugpy.connect, wait_for_client=debugpy.wait_for_client)
+
+    def listen(address, *args, **kwargs):
+        return _start("debugpy.listen", "listen", address, args, kwargs)
+
+    def connect(address, *args, **kwargs):
+        return _start("debugpy.connect", "connect", address, args, kwargs)
+
+    def wait_for_client():
+        _wait("debugpy.wait_for_client", _REAL["wait_for_client"])
+
+    for name, function in (("listen", listen), ("connect", connect), ("wait_for_client", wait_for_client)):
+        function.__doc__ = getattr(debugpy, name).__doc__
+        setattr(debugpy, name, function)
+    debugpy._dockdap_absorbs = True
+
+
+def _ptvsd_shim():
+    """ptvsd 4's public calls, on top of the debugpy that dockdap runs."""
+    import types
+
+    import debugpy
+
+    shim = types.ModuleType("ptvsd", "dockdap's stand-in for ptvsd 4: its calls map onto debugpy")
+    shim.__version__ = "4.3.2+dockdap"
+    shim.__author__ = "dockdap"
+    shim.__file__ = __file__
+    shim.__all__ = ["__version__", "__author__", "enable_attach", "wait_for_attach", "break_into_debugger", "is_attached"]
+
+    def enable_attach(address=("0.0.0.0", 5678), redirect_output=None, log_dir=None):
+        return _start("ptvsd.enable_attach", "listen", _endpoint(address))
+
+    def attach(address, redirect_output=None, log_dir=None):
+        return _start("ptvsd.attach", "connect", _endpoint(address))
+
+    def wait_for_attach(timeout=None):
+        if timeout is None or _ABSORBED["waited"]:
+            _wait("ptvsd.wait_for_attach", _REAL["wait_for_client"])
+            return
+        import time
+
+        deadline = time.monotonic() + float(timeout)
+        while not debugpy.is_client_connected() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def tracing(should_trace=None):
+        if should_trace is None:
+            return True
+        debugpy.trace_this_thread(bool(should_trace))
+        return None
+
+    shim.enable_attach = enable_attach
+    shim.attach = attach
+    shim.wait_for_attach = wait_for_attach
+    shim.is_attached = debugpy.is_client_connected
+    shim.break_into_debugger = debugpy.breakpoint
+    shim.debug_this_thread = debugpy.debug_this_thread
+    shim.tracing = tracing
+    return shim
+
+
+class _AbsorbingFinder:
+    """Hands out the ptvsd shim, and wraps debugpy as it is imported."""
+
+    def __init__(self):
+        self._finding = False
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in ("ptvsd", "debugpy") or self._finding:
+            return None
+        # While debugpy is looked for (and imported, for the shim), this
+        # finder steps aside: the real finders find it, wrapped once.
+        self._finding = name == "debugpy"
+        try:
+            return self._ptvsd_shim_spec() if name == "ptvsd" else self._watched_debugpy_spec(path)
+        except Exception as error:  # never in the way of an import: Python's own finders go on
+            _say(f"cannot watch the app's {name} calls: {type(error).__name__}: {error}")
+            return None
+        finally:
+            self._finding = False
+
+    def _ptvsd_shim_spec(self):
+        import importlib.util
+
+        shim = _ptvsd_shim()
+        _say(
+            f"{_app_caller()} imports ptvsd: dockdap debugs this container with debugpy, "
+            f"so ptvsd's calls map onto debugpy (ptvsd's own debugger would collide with it)"
+        )
+        return importlib.util.spec_from_loader("ptvsd", _ShimLoader(shim), origin="dockdap")
+
+    def _watched_debugpy_spec(self, path):
+        import importlib.machinery
+
+        spec = importlib.machinery.PathFinder.find_spec("debugpy", path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        real_exec = spec.loader.exec_module
+
+        def exec_module(module):
+            real_exec(module)
+            try:
+                _patch_debugpy(module)
+            except Exception as error:
+                _say(f"cannot watch the app's debugpy calls: {type(error).__name__}: {error}")
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+class _ShimLoader:
+    def __init__(self, shim):
+        self._shim = shim
+
+    def create_module(self, spec):
+        return self._shim
+
+    def exec_module(self, module):
+        pass
+
+
+def _absorb():
+    if os.environ.get("DOCKDAP_ABSORB") != "1" or os.environ.get("DOCKDAP_ROLE"):
+        return
+    if "debugpy" in sys.modules:
+        _patch_debugpy(sys.modules["debugpy"])
+    sys.meta_path.insert(0, _AbsorbingFinder())
+
+
 if os.environ.get("DOCKDAP_TUNE_DEBUGGER", "1") != "0":
     try:
         _tune()
     except Exception:
         pass
+try:
+    _absorb()
+except Exception as error:
+    print(f"dockdap: cannot watch the app's debugger calls: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
 try:
     _debugger()
 except Exception as error:

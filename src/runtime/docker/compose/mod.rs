@@ -242,6 +242,7 @@ async fn facts_of(engine: &Engine, member: &Member) -> Result<(String, inject::I
         env: config.env.unwrap_or_default(),
         exposed: config.exposed_ports.unwrap_or_default(),
         labels: config.labels.unwrap_or_default().into_iter().collect(),
+        ..Default::default()
     };
     Ok((config.image.unwrap_or_default(), facts))
 }
@@ -281,5 +282,5 @@ pub(in crate::runtime::docker) async fn join(
         "[dockdap] joining service {} of Compose project {} (container {})",
         compose.service, member.project, member.name
     ));
-    DebugContainer::join(&member.id, args, cx).await
+    DebugContainer::join(&member.id, args, false, cx).await
 }
