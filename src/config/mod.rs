@@ -73,6 +73,14 @@ pub struct LaunchArguments {
     /// Replaces the image's entrypoint.
     #[serde(default)]
     pub entrypoint: Option<Vec<String>>,
+    /// Start the container with a read-only root filesystem (Docker's
+    /// `--read-only`); dockdap's own files then go to a volume of their own.
+    #[serde(default)]
+    pub readonly_rootfs: bool,
+    /// Container folders to mount a fresh tmpfs on (Docker's `--tmpfs`),
+    /// e.g. `/tmp` for an app that writes temporary files on a read-only root.
+    #[serde(default)]
+    pub tmpfs: Vec<String>,
     /// Leave the container running after the session.
     #[serde(default)]
     pub keep_container: bool,
@@ -576,6 +584,8 @@ mod tests {
             "command",
             "entrypoint",
             "keepContainer",
+            "readonlyRootfs",
+            "tmpfs",
             "commitOnExit",
             "commitOnRestart",
             "sync",

@@ -7,6 +7,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
 
 pub mod engines;
+pub mod score;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
