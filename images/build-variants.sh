@@ -79,12 +79,14 @@ recipe_hash() { # PARENT_HASH FILE...
   } | sha256_of_stdin
 }
 label_of() { "$DOCKER" image inspect --format '{{index .Config.Labels "dockdap.recipe"}}' "$1" 2>/dev/null || true; }
+REPLACED=()
 up_to_date() { # IMAGE HASH
   if [ "$FORCE" -eq 0 ] && [ "$(label_of "$1")" = "$2" ]; then
     log "$1 is up to date (dockdap.recipe=${2:0:12}), skipping"
     return 0
   fi
   log "building $1"
+  REPLACED+=("$("$DOCKER" image inspect --format '{{.Id}}' "$1" 2>/dev/null || true)")
   return 1
 }
 
@@ -233,7 +235,7 @@ fi
 # installed into a Python prefix of its own, first on PATH.
 prefix_variant() {
   local tag=$1 prefix=$2 flags=$3 extra=$4 description=$5 hash tree
-  hash=$(recipe_hash "$BOOKWORM_HASH" "$SCRIPT_PATH" "$REQ_311" "${EXAMPLE_FILES[@]}")
+  hash=$(recipe_hash "$BOOKWORM_HASH $prefix $flags" "$SCRIPT_PATH" "$REQ_311" "${EXAMPLE_FILES[@]}")
   up_to_date "$tag" "$hash" && return 0
   tree=$BUILD_DIR/$(basename "$prefix")
   install_server 3.11 "$REQ_311" "$prefix/lib/python3.11/site-packages" "$prefix/bin" "$prefix/bin/python" "$tree"
@@ -250,4 +252,10 @@ prefix_variant dockdap/azureml-score:conda /opt/conda --copies \
   "mkdir -p /opt/conda/conda-meta; : >/opt/conda/conda-meta/history; rm -f /usr/bin/python3 /usr/bin/python3.11;" \
   "Azure ML inference server in a conda-style prefix /opt/conda first on PATH, no /usr/bin/python3"
 
+# Drop the images this run replaced, when nothing uses them any more (best effort).
+# Newest first: a replaced variant goes before the replaced base it was built on.
+for ((i = ${#REPLACED[@]} - 1; i >= 0; i--)); do
+  id=${REPLACED[i]}
+  if [ -n "$id" ] && "$DOCKER" rmi "$id" >/dev/null 2>&1; then log "removed the replaced image ${id:7:12}"; fi
+done
 log "done"

@@ -103,5 +103,32 @@ async fn a_read_only_root_filesystem() {
         "the console says where dockdap's files went: {:?}",
         session.console
     );
-    assert!(!session.name.is_empty());
+    assert!(
+        session.console.iter().any(|l| l.contains("workspace edits are not copied into the container")),
+        "the console says why edits stay in the workspace: {:?}",
+        session.console
+    );
+}
+
+#[tokio::test]
+async fn python_3_9_without_a_debugpy_that_fits_is_a_clear_error() {
+    let image = "dockdap/azureml-score:py3.9";
+    if !require_variant(image) {
+        return;
+    }
+    // No debugpy in dockdap's cache: only the host's, which needs 3.10.
+    let empty = tempfile::tempdir().unwrap();
+    let (_dockdap, mut client) = spawn_stdio_env(&example_dir(), &[("DOCKDAP_CACHE", empty.path().as_os_str())]);
+    client.set_timeout(std::time::Duration::from_secs(90));
+    client.request("initialize", json!({"adapterID": "dockdap"})).await.unwrap();
+    let name = format!("dockdap-test-images-nofit-{}", std::process::id());
+    let launch = client
+        .send_request("launch", json!({"image": image, "ports": ["0:5001"], "containerName": name}))
+        .await
+        .unwrap();
+    let answer = client.wait_response(launch).await.unwrap();
+    let message: String = answer.field("message").unwrap().unwrap_or_default();
+    assert!(message.contains("the image runs Python 3.9") && message.contains("needs Python 3.10"), "{message}");
+    assert!(message.contains("pip install --target") && message.contains("debugpyPath"), "says what to do: {message}");
+    assert!(inspect_container(&name).is_none(), "nothing was created");
 }

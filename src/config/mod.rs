@@ -103,6 +103,17 @@ pub struct LaunchArguments {
     pub debugpy_path: Option<String>,
 }
 
+impl LaunchArguments {
+    /// `readonlyRootfs` with `appRoot` on the read-only root (not under a `tmpfs`).
+    fn app_root_is_read_only(&self) -> bool {
+        let under = |dir: &str| {
+            let dir = dir.trim_end_matches('/');
+            self.paths.app_root == dir || self.paths.app_root.starts_with(&format!("{dir}/"))
+        };
+        self.readonly_rootfs && !self.tmpfs.iter().any(|t| under(t))
+    }
+}
+
 /// `"request": "attach"`: join a running container, or a debugpy at an address.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -379,11 +390,26 @@ impl SessionConfig {
         }
     }
 
-    /// The file sync directions.
+    /// The file sync directions. Workspace edits cannot go into an `appRoot`
+    /// on a read-only root filesystem (one not under a `tmpfs`): that
+    /// direction is off there, and [`SessionConfig::sync_note`] says why.
     pub fn sync(&self) -> SyncSettings {
         match &self.request {
+            Request::Launch(a) if a.app_root_is_read_only() => SyncSettings { to_container: SyncMode::Off, ..a.sync },
             Request::Launch(a) => a.sync,
             Request::Attach(a) => a.sync,
+        }
+    }
+
+    /// A line for the debug console when a sync direction the user asked
+    /// for cannot be had.
+    pub fn sync_note(&self) -> Option<String> {
+        match &self.request {
+            Request::Launch(a) if a.app_root_is_read_only() && a.sync.to_container != SyncMode::Off => Some(format!(
+                "[dockdap] workspace edits are not copied into the container: `appRoot` {} is on its read-only root filesystem (`readonlyRootfs`); container edits still come back",
+                a.paths.app_root
+            )),
+            _ => None,
         }
     }
 
@@ -554,6 +580,23 @@ mod tests {
         let config = SessionConfig::parse(false, &args).unwrap();
         let map = config.paths().path_map(Path::new("/home/u/ws"));
         assert_eq!(map.to_container("/home/u/ws/src/a.py").as_deref(), Some("/var/azureml-app/a.py"));
+    }
+
+    #[test]
+    fn a_read_only_app_root_is_not_synced_into() {
+        let config = SessionConfig::parse(true, &json!({"image": "x", "readonlyRootfs": true})).unwrap();
+        assert_eq!(config.sync().to_container, SyncMode::Off);
+        assert_eq!(config.sync().from_container, SyncMode::Auto);
+        assert!(config.sync_note().unwrap().contains("read-only root filesystem"));
+        let config = SessionConfig::parse(
+            true,
+            &json!({"image": "x", "readonlyRootfs": true, "tmpfs": ["/var/azureml-app"], "appRoot": "/var/azureml-app"}),
+        )
+        .unwrap();
+        assert_eq!(config.sync().to_container, SyncMode::Auto);
+        assert!(config.sync_note().is_none());
+        let config = SessionConfig::parse(true, &json!({"image": "x"})).unwrap();
+        assert_eq!(config.sync().to_container, SyncMode::Auto);
     }
 
     #[test]
