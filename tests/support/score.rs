@@ -103,7 +103,7 @@ pub async fn debug_score(image: &str, extra: Value, start_debugging: bool, step:
         .collect();
     let inspect = inspect_container(&name).unwrap();
     client.request("disconnect", json!({})).await.unwrap();
-    assert!(wait_gone(&name, Duration::from_secs(60)).await, "{image}: container {name} is still there");
+    assert!(wait_gone(&name, Duration::from_secs(120)).await, "{image}: container {name} is still there");
     let _ = tokio::time::timeout(Duration::from_secs(15), dockdap.wait()).await;
     Session { console, name, inspect, stepped_to }
 }
