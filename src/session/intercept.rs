@@ -240,11 +240,11 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let since = tokio::time::Instant::now();
         self.phase = Phase::Starting { request, command, cancel: start.stop_token().clone(), since };
         self.config = Some(config.clone());
-        let cx = Context { events: self.events_tx.clone(), tasks: start };
+        let workspace = PathBuf::from(config.paths().local_root_on(&self.options.workspace));
+        let cx = Context { events: self.events_tx.clone(), tasks: start, workspace: workspace.clone() };
         let tx = self.inputs_tx.clone();
         // Not stopped with the session: a cancelled start reports what it
         // created, so that shutdown puts it back.
-        let workspace = PathBuf::from(config.paths().local_root_on(&self.options.workspace));
         self.tasks.spawn_unstoppable(async move {
             // Nothing starts, and nothing is read, for folders unfit to sync.
             let result = match super::files::check_folders(&config, workspace).await {

@@ -169,11 +169,14 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         if let (Request::Launch(launch), Some(image)) = (&mut config.request, &self.snapshot) {
             launch.image = image.clone();
         }
-        let image = match &config.request {
-            Request::Launch(launch) => launch.image.clone(),
+        let from = match &config.request {
+            Request::Launch(launch) => match &launch.compose {
+                Some(compose) => format!("Compose service {}", compose.service),
+                None => launch.image.clone(),
+            },
             Request::Attach(_) => String::new(),
         };
-        self.console(Category::Console, &format!("[dockdap] restarting from {image}")).await;
+        self.console(Category::Console, &format!("[dockdap] restarting from {from}")).await;
         self.spawn_start(config, ClientSeq(seq), StartCommand::Restart);
     }
 

@@ -37,7 +37,7 @@ pub async fn debug_score(image: &str, extra: Value, start_debugging: bool, step:
     let run_line = line_of(&score, "dockdap-demo: breakpoint");
     let (mut dockdap, mut client) = spawn_stdio(&example_dir());
     // A cold container start on a busy machine: the waits are for answers, not speed.
-    client.set_timeout(Duration::from_secs(90));
+    client.set_timeout(Duration::from_secs(180));
     client
         .request(
             "initialize",
@@ -47,7 +47,7 @@ pub async fn debug_score(image: &str, extra: Value, start_debugging: bool, step:
         .await
         .unwrap();
     let mut args = json!({"type": "dockdap", "request": "launch", "image": image,
-                          "localRoot": example_dir(), "ports": ["0:5001"], "timeout": 60});
+                          "localRoot": example_dir(), "ports": ["0:5001"], "timeout": 150});
     args.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     let launch = client.send_request("launch", args).await.unwrap();
     let first =

@@ -51,29 +51,7 @@ pub(super) fn create_body(
         let host = if host == 0 { String::new() } else { host.to_string() };
         bindings.insert(format!("{container}/tcp"), loopback(host));
     }
-    let mut env: Vec<String> = args.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    if !args.wait_for_debugger {
-        // Understood by the debug entry of dockdap's example images.
-        env.push("DOCKDAP_WAIT_FOR_CLIENT=0".into());
-    }
-    env.extend(inject::environment(args, plan.mode, facts));
-    if plan.needs_bootstrap(args) {
-        if !args.tune_debugger {
-            env.push("DOCKDAP_TUNE_DEBUGGER=0".into());
-        }
-        let existing = args
-            .env
-            .get("PYTHONPATH")
-            .map(String::as_str)
-            .or_else(|| facts.env.iter().find_map(|e| e.strip_prefix("PYTHONPATH=")));
-        let existing = match (&plan.debugpy, existing) {
-            (Some(_), Some(p)) if !p.is_empty() => Some(format!("{}:{p}", inject::PYTHON_DIR)),
-            (Some(_), _) => Some(inject::PYTHON_DIR.to_owned()),
-            (None, p) => p.map(str::to_owned),
-        };
-        env.retain(|e| !e.starts_with("PYTHONPATH="));
-        env.push(format!("PYTHONPATH={}", tune::pythonpath(existing.as_deref())));
-    }
+    let env = environment(args, facts, plan);
     Ok(ContainerCreateBody {
         image: Some(args.image.clone()),
         cmd: args.command.clone(),
@@ -105,6 +83,36 @@ pub(super) fn create_body(
     })
 }
 
+/// The environment dockdap adds for the debugger: `env`, the debugger
+/// mode's variables, and `PYTHONPATH` with the bootstrap (and debugpy) in
+/// front of the one the image or `env` sets.
+pub(super) fn environment(args: &LaunchArguments, facts: &inject::ImageFacts, plan: &Plan) -> Vec<String> {
+    let mut env: Vec<String> = args.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if !args.wait_for_debugger {
+        // Understood by the debug entry of dockdap's example images.
+        env.push("DOCKDAP_WAIT_FOR_CLIENT=0".into());
+    }
+    env.extend(inject::environment(args, plan.mode, facts));
+    if plan.needs_bootstrap(args) {
+        if !args.tune_debugger {
+            env.push("DOCKDAP_TUNE_DEBUGGER=0".into());
+        }
+        let existing = args
+            .env
+            .get("PYTHONPATH")
+            .map(String::as_str)
+            .or_else(|| facts.env.iter().find_map(|e| e.strip_prefix("PYTHONPATH=")));
+        let existing = match (&plan.debugpy, existing) {
+            (Some(_), Some(p)) if !p.is_empty() => Some(format!("{}:{p}", inject::PYTHON_DIR)),
+            (Some(_), _) => Some(inject::PYTHON_DIR.to_owned()),
+            (None, p) => p.map(str::to_owned),
+        };
+        env.retain(|e| !e.starts_with("PYTHONPATH="));
+        env.push(format!("PYTHONPATH={}", tune::pythonpath(existing.as_deref())));
+    }
+    env
+}
+
 /// What a launch decided: the debugger mode, the transport, and the debugpy
 /// package to copy in (inject and azureml modes).
 #[derive(Debug, Clone)]
@@ -126,6 +134,11 @@ impl Plan {
     /// exists only once it runs).
     pub fn bootstrap_root(&self, args: &LaunchArguments) -> &'static str {
         if args.readonly_rootfs && self.needs_bootstrap(args) { inject::DOCKDAP_DIR } else { "/" }
+    }
+
+    /// `PYTHONPATH` for processes dockdap runs in the container: the copied debugpy.
+    pub fn pythonpath(&self) -> Option<String> {
+        self.debugpy.is_some().then(|| format!("{}:{}", tune::TUNE_DIR, inject::PYTHON_DIR))
     }
 }
 
