@@ -8,9 +8,9 @@
 #   - debugpy for the host's python3 (the DAP core tests run a real debugpy),
 #     and the official Kubernetes Python client (tests/kube_sim.rs checks the
 #     Kubernetes API simulation with it; kubectl itself comes with the machine);
-#   - the images dockdap/python, dockdap/azureml-score:{stock,debug} and the
-#     guide images dockdap/guide:{debugpy,ptvsd} (each skipped when its recipe
-#     hash label is unchanged).
+#   - the images dockdap/python, dockdap/azureml-score:{stock,debug}, the
+#     guide images dockdap/guide:{debugpy,ptvsd} and images/build-variants.sh's
+#     (each skipped when its recipe hash label is unchanged).
 # Safe to run again: every step checks before it acts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,3 +79,16 @@ fi
 say "building the example images (a no-op when they are up to date)"
 bash images/build-images.sh
 bash images/build-guide-images.sh
+
+# >>> images (issue 14): the images users really have (Python 3.9/3.13, an
+# unprivileged user, a venv, a conda-style prefix; tests/images.rs), and a
+# debugpy that still runs on Python 3.9 (1.8.18 and later need 3.10), kept
+# where dockdap looks for one when the host's does not fit the image's Python.
+bash images/build-variants.sh
+legacy_debugpy=${DOCKDAP_CACHE:-$HOME/.cache/dockdap}/debugpy/1.8.17
+if [ ! -f "$legacy_debugpy/debugpy/__init__.py" ]; then
+  say "installing debugpy 1.8.17 (pure Python, for Python 3.8/3.9 images) into $legacy_debugpy"
+  "$PYTHON" -m pip install -q --disable-pip-version-check --no-deps --no-compile --only-binary=:all: \
+    --implementation py --python-version 3.9 --target "$legacy_debugpy" "debugpy==1.8.17"
+fi
+# <<< images

@@ -9,87 +9,21 @@ mod support;
 
 use std::time::Duration;
 
-use dockdap::http;
 use serde_json::{Value, json};
 use support::*;
-
-fn body(m: &dockdap::dap::Message) -> Value {
-    m.field("body").unwrap().unwrap_or_default()
-}
 
 fn require_stock() -> bool {
     require_docker() && require(&format!("the image {STOCK_IMAGE}"), have_image(STOCK_IMAGE))
 }
 
-/// Launches the stock image with `extra`, stops in init() and in run() after a
-/// real POST, checks the reply; returns the console output and the container name.
+/// Launches the stock image (or `extra`'s `image`) with `extra`, stops in
+/// init() and in run() after a real POST, checks the reply; returns the
+/// console output (and last, the port bindings) and the container name.
 async fn debug_stock(extra: Value, start_debugging: bool) -> (Vec<String>, String) {
-    let score = example_dir().join("score.py");
-    let score_path = score.to_str().unwrap().to_owned();
-    let init_line = line_of(&score, "dockdap-demo: init-breakpoint");
-    let run_line = line_of(&score, "dockdap-demo: breakpoint");
-    let (mut dockdap, mut client) = spawn_stdio(&example_dir());
-    client
-        .request(
-            "initialize",
-            json!({"adapterID": "dockdap", "pathFormat": "path", "linesStartAt1": true,
-                   "supportsStartDebuggingRequest": start_debugging}),
-        )
-        .await
-        .unwrap();
-    let mut args = json!({"type": "dockdap", "request": "launch", "image": STOCK_IMAGE,
-                          "localRoot": example_dir(), "ports": ["0:5001"], "timeout": 60});
-    args.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    let launch = client.send_request("launch", args).await.unwrap();
-    let first =
-        client.wait_for("initialized", |m| m.is_event("initialized") || m.request_seq() == Some(launch)).await.unwrap();
-    assert!(first.is_event("initialized"), "launch failed: {:?}", first.field::<String>("message"));
-    client
-        .request(
-            "setBreakpoints",
-            json!({"source": {"path": score_path}, "breakpoints": [{"line": init_line}, {"line": run_line}]}),
-        )
-        .await
-        .unwrap();
-    client.request("configurationDone", json!({})).await.unwrap();
-    let launched = client.wait_response(launch).await.unwrap();
-    let info = body(&launched)["dockdap"].clone();
-    let name = info["container"].as_str().unwrap().to_owned();
-    let port = info["ports"][0]["host"].as_u64().unwrap();
-
-    let mut stops = Vec::new();
-    for expected in [init_line, run_line] {
-        if expected == run_line {
-            let addr = format!("127.0.0.1:{port}");
-            stops.push(tokio::spawn(async move {
-                http::post_json(&addr, "/score", http::SAMPLE, tokio::time::Instant::now() + Duration::from_secs(60))
-                    .await
-            }));
-        }
-        let stopped = client.wait_event("stopped").await.unwrap();
-        let thread = body(&stopped)["threadId"].as_i64().unwrap();
-        let trace = client.request("stackTrace", json!({"threadId": thread, "levels": 1})).await.unwrap();
-        let top = body(&trace)["stackFrames"][0].clone();
-        assert_eq!(top["source"]["path"], score_path.as_str(), "{top}");
-        assert_eq!(top["line"], expected, "{top}");
-        client.request("continue", json!({"threadId": thread})).await.unwrap();
-    }
-    let reply = stops.pop().unwrap().await.unwrap().unwrap();
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(serde_json::from_str::<Value>(&reply.body).unwrap(), json!([39.0, 22.5]));
-
-    let console: Vec<String> = client
-        .drain_backlog()
-        .iter()
-        .filter(|m| m.is_event("output"))
-        .filter_map(|m| body(m)["output"].as_str().map(str::to_owned))
-        .collect();
-    let inspect = inspect_container(&name).unwrap();
-    client.request("disconnect", json!({})).await.unwrap();
-    assert!(wait_gone(&name, Duration::from_secs(15)).await);
-    let _ = tokio::time::timeout(Duration::from_secs(15), dockdap.wait()).await;
-    let bindings = inspect["HostConfig"]["PortBindings"].clone();
-    (console.into_iter().chain([bindings.to_string()]).collect(), name)
+    let image = extra.get("image").and_then(Value::as_str).unwrap_or(STOCK_IMAGE).to_owned();
+    let session = score::debug_score(&image, extra, start_debugging, false).await;
+    let bindings = session.inspect["HostConfig"]["PortBindings"].to_string();
+    (session.console.into_iter().chain([bindings]).collect(), session.name)
 }
 
 #[tokio::test]

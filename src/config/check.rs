@@ -47,6 +47,8 @@ const ATTRIBUTES: &[(&str, &str, &str)] = &[
     ("command[]", "a string", r#""score.py""#),
     ("entrypoint", "a list of strings", r#"["/bin/sh", "/var/azureml-app/start.sh"]"#),
     ("entrypoint[]", "a string", r#""/bin/sh""#),
+    ("tmpfs", "a list of absolute paths in the container", r#"["/tmp"]"#),
+    ("tmpfs[]", "an absolute path in the container", r#""/tmp""#),
     ("sync", "an object", r#"{"fromContainer": "auto", "toContainer": "off"}"#),
     ("debugpyPath", "a folder on this machine", r#""/usr/lib/python3/dist-packages/debugpy""#),
     ("container", "a container name or id", r#""score-debug""#),
@@ -472,6 +474,13 @@ fn launch(args: &LaunchArguments) -> Result<(), String> {
         if host != 0 && !hosts.insert(host) {
             return Err(format!(
                 "`ports[{i}]` {pair:?} publishes host port {host} a second time: give each pair its own host port, e.g. [\"8000:5001\", \"8001:5002\"] (or 0 to let Docker choose)"
+            ));
+        }
+    }
+    for (i, path) in args.tmpfs.iter().enumerate() {
+        if !path.starts_with('/') || path.contains(':') || path.trim() != path {
+            return Err(format!(
+                "`tmpfs[{i}]` {path:?} is not an absolute path in the container: write a folder such as \"/tmp\" (Docker's `--tmpfs` options are not taken here)"
             ));
         }
     }

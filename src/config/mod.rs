@@ -79,6 +79,14 @@ pub struct LaunchArguments {
     /// Replaces the image's entrypoint.
     #[serde(default)]
     pub entrypoint: Option<Vec<String>>,
+    /// Start the container with a read-only root filesystem (Docker's
+    /// `--read-only`); dockdap's own files then go to a volume of their own.
+    #[serde(default)]
+    pub readonly_rootfs: bool,
+    /// Container folders to mount a fresh tmpfs on (Docker's `--tmpfs`),
+    /// e.g. `/tmp` for an app that writes temporary files on a read-only root.
+    #[serde(default)]
+    pub tmpfs: Vec<String>,
     /// Leave the container running after the session.
     #[serde(default)]
     pub keep_container: bool,
@@ -104,6 +112,17 @@ pub struct LaunchArguments {
     /// the container; default: DOCKDAP_DEBUGPY, else the one this machine's python3 imports.
     #[serde(default)]
     pub debugpy_path: Option<String>,
+}
+
+impl LaunchArguments {
+    /// `readonlyRootfs` with `appRoot` on the read-only root (not under a `tmpfs`).
+    fn app_root_is_read_only(&self) -> bool {
+        let under = |dir: &str| {
+            let dir = dir.trim_end_matches('/');
+            self.paths.app_root == dir || self.paths.app_root.starts_with(&format!("{dir}/"))
+        };
+        self.readonly_rootfs && !self.tmpfs.iter().any(|t| under(t))
+    }
 }
 
 /// `"request": "attach"`: join a running container, or a debugpy at an address.
@@ -432,9 +451,12 @@ impl SessionConfig {
         }
     }
 
-    /// The file sync directions.
+    /// The file sync directions. Workspace edits cannot go into an `appRoot`
+    /// on a read-only root filesystem (one not under a `tmpfs`): that
+    /// direction is off there, and [`SessionConfig::sync_note`] says why.
     pub fn sync(&self) -> SyncSettings {
         match &self.request {
+            Request::Launch(a) if a.app_root_is_read_only() => SyncSettings { to_container: SyncMode::Off, ..a.sync },
             Request::Launch(a) => a.sync,
             Request::Attach(a) => a.sync,
         }
@@ -445,6 +467,18 @@ impl SessionConfig {
         match &self.request {
             Request::Launch(a) => a.prefetch,
             Request::Attach(a) => a.prefetch,
+        }
+    }
+
+    /// A line for the debug console when a sync direction the user asked
+    /// for cannot be had.
+    pub fn sync_note(&self) -> Option<String> {
+        match &self.request {
+            Request::Launch(a) if a.app_root_is_read_only() && a.sync.to_container != SyncMode::Off => Some(format!(
+                "[dockdap] workspace edits are not copied into the container: `appRoot` {} is on its read-only root filesystem (`readonlyRootfs`); container edits still come back",
+                a.paths.app_root
+            )),
+            _ => None,
         }
     }
 
@@ -618,6 +652,23 @@ mod tests {
     }
 
     #[test]
+    fn a_read_only_app_root_is_not_synced_into() {
+        let config = SessionConfig::parse(true, &json!({"image": "x", "readonlyRootfs": true})).unwrap();
+        assert_eq!(config.sync().to_container, SyncMode::Off);
+        assert_eq!(config.sync().from_container, SyncMode::Auto);
+        assert!(config.sync_note().unwrap().contains("read-only root filesystem"));
+        let config = SessionConfig::parse(
+            true,
+            &json!({"image": "x", "readonlyRootfs": true, "tmpfs": ["/var/azureml-app"], "appRoot": "/var/azureml-app"}),
+        )
+        .unwrap();
+        assert_eq!(config.sync().to_container, SyncMode::Auto);
+        assert!(config.sync_note().is_none());
+        let config = SessionConfig::parse(true, &json!({"image": "x"})).unwrap();
+        assert_eq!(config.sync().to_container, SyncMode::Auto);
+    }
+
+    #[test]
     fn ports() {
         assert_eq!(parse_port_pair("8000:5001"), Ok((8000, 5001)));
         assert_eq!(parse_port_pair("5001"), Ok((5001, 5001)));
@@ -645,6 +696,8 @@ mod tests {
             "command",
             "entrypoint",
             "keepContainer",
+            "readonlyRootfs",
+            "tmpfs",
             "commitOnExit",
             "commitOnRestart",
             "sync",

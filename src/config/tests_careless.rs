@@ -219,6 +219,21 @@ const ROWS: &[(bool, &str, &str)] = &[
     ),
     (
         LAUNCH,
+        r#"{"image":"x","readonlyRootfs":"yes"}"#,
+        r#"`readonlyRootfs` must be true or false, e.g. false, not the string "yes""#,
+    ),
+    (
+        LAUNCH,
+        r#"{"image":"x","tmpfs":"/tmp"}"#,
+        r#"`tmpfs` must be a list of absolute paths in the container, e.g. ["/tmp"], not the string "/tmp"; a single value is written as a list: ["/tmp"]"#,
+    ),
+    (
+        LAUNCH,
+        r#"{"image":"x","tmpfs":["tmp"]}"#,
+        r#"`tmpfs[0]` "tmp" is not an absolute path in the container: write a folder such as "/tmp" (Docker's `--tmpfs` options are not taken here)"#,
+    ),
+    (
+        LAUNCH,
         r#"{"image":"x","sync":"off"}"#,
         r#"`sync` must be an object, e.g. {"fromContainer": "auto", "toContainer": "off"}, not the string "off""#,
     ),

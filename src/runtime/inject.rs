@@ -22,6 +22,11 @@ use crate::config::{DebuggerMode, LaunchArguments};
 /// Where the copied debugpy package goes in the container.
 pub const PYTHON_DIR: &str = "/opt/dockdap/python";
 
+/// The folder holding everything dockdap copies into a container (the
+/// bootstrap's and debugpy's folders): on a read-only root filesystem, a
+/// volume of the container's own is mounted here and the files go into it.
+pub const DOCKDAP_DIR: &str = "/opt/dockdap";
+
 /// Why debugpy could not be injected.
 #[derive(Debug, thiserror::Error)]
 pub enum InjectError {
@@ -204,30 +209,29 @@ fn is_debugpy(path: &Path) -> bool {
     path.join("__init__.py").is_file() && path.join("adapter").is_dir()
 }
 
-/// A tar (extracted at `/`) with the bootstrap and, if given, a debugpy package.
-pub fn archive(debugpy: Option<&Path>) -> Result<Bytes, InjectError> {
+/// A tar with the bootstrap and, if given, a debugpy package, to be
+/// extracted at `root`: `/`, or [`DOCKDAP_DIR`] (a volume on a read-only
+/// root filesystem, where the folders above it cannot be written).
+pub fn archive(debugpy: Option<&Path>, root: &str) -> Result<Bytes, InjectError> {
     let pack_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| InjectError::Pack { path, source }
     };
     let mut builder = tar::Builder::new(Vec::new());
     builder.mode(tar::HeaderMode::Deterministic);
-    append_dirs(&mut builder, TUNE_DIR).map_err(pack_err(Path::new(TUNE_DIR)))?;
+    let under =
+        |dir: &str| dir.strip_prefix(root.trim_end_matches('/')).unwrap_or(dir).trim_start_matches('/').to_owned();
+    append_dirs(&mut builder, &under(TUNE_DIR)).map_err(pack_err(Path::new(TUNE_DIR)))?;
     let mut file = tar::Header::new_gnu();
     file.set_entry_type(tar::EntryType::Regular);
     file.set_mode(0o644);
     file.set_size(SITECUSTOMIZE.len() as u64);
     builder
-        .append_data(
-            &mut file,
-            format!("{}/sitecustomize.py", TUNE_DIR.trim_start_matches('/')),
-            SITECUSTOMIZE.as_bytes(),
-        )
+        .append_data(&mut file, format!("{}/sitecustomize.py", under(TUNE_DIR)), SITECUSTOMIZE.as_bytes())
         .map_err(pack_err(Path::new(TUNE_DIR)))?;
     if let Some(debugpy) = debugpy {
-        append_dirs(&mut builder, PYTHON_DIR).map_err(pack_err(debugpy))?;
-        append_tree(&mut builder, debugpy, &format!("{}/debugpy", PYTHON_DIR.trim_start_matches('/')))
-            .map_err(pack_err(debugpy))?;
+        append_dirs(&mut builder, &under(PYTHON_DIR)).map_err(pack_err(debugpy))?;
+        append_tree(&mut builder, debugpy, &format!("{}/debugpy", under(PYTHON_DIR))).map_err(pack_err(debugpy))?;
     }
     builder.into_inner().map(Bytes::from).map_err(pack_err(Path::new("/")))
 }
@@ -238,7 +242,7 @@ fn append_dirs(builder: &mut tar::Builder<Vec<u8>>, dir: &str) -> std::io::Resul
     dir_header.set_mode(0o755);
     dir_header.set_size(0);
     let mut path = String::new();
-    for part in dir.trim_start_matches('/').split('/') {
+    for part in dir.trim_start_matches('/').split('/').filter(|p| !p.is_empty()) {
         path.push_str(part);
         path.push('/');
         builder.append_data(&mut dir_header.clone(), &path, std::io::empty())?;
@@ -301,7 +305,14 @@ pub fn environment(args: &LaunchArguments, mode: DebuggerMode, facts: &ImageFact
             env.push("WORKER_TIMEOUT=86400".into());
         }
         if !has("GUNICORN_CMD_ARGS") {
-            env.push("GUNICORN_CMD_ARGS=--timeout 86400".into());
+            // Added to the image's own arguments (gunicorn's last
+            // `--timeout` wins), never in place of them: an image may
+            // need its `--worker-tmp-dir /dev/shm` on a read-only root.
+            let image_args = facts.env.iter().rev().find_map(|e| e.strip_prefix("GUNICORN_CMD_ARGS="));
+            env.push(match image_args {
+                Some(args) if !args.trim().is_empty() => format!("GUNICORN_CMD_ARGS={args} --timeout 86400"),
+                _ => "GUNICORN_CMD_ARGS=--timeout 86400".into(),
+            });
         }
     }
     env
@@ -412,15 +423,32 @@ mod tests {
         std::fs::write(pkg.join("adapter/__main__.py"), "x = 1").unwrap();
         std::fs::write(pkg.join("adapter/__pycache__/x.pyc"), "junk").unwrap();
         assert!(is_debugpy(&pkg));
-        let bytes = archive(Some(&pkg)).unwrap();
-        let mut names: Vec<String> = tar::Archive::new(&bytes[..])
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        assert!(names.contains(&"opt/dockdap/tune/sitecustomize.py".to_owned()), "{names:?}");
-        assert!(names.contains(&"opt/dockdap/python/debugpy/adapter/__main__.py".to_owned()), "{names:?}");
-        assert!(!names.iter().any(|n| n.contains("__pycache__")), "{names:?}");
+        let names = |root: &str| -> Vec<String> {
+            let bytes = archive(Some(&pkg), root).unwrap();
+            let mut names: Vec<String> = tar::Archive::new(&bytes[..])
+                .entries()
+                .unwrap()
+                .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let at_root = names("/");
+        assert!(at_root.contains(&"opt/dockdap/tune/sitecustomize.py".to_owned()), "{at_root:?}");
+        assert!(at_root.contains(&"opt/dockdap/python/debugpy/adapter/__main__.py".to_owned()), "{at_root:?}");
+        assert!(!at_root.iter().any(|n| n.contains("__pycache__")), "{at_root:?}");
+        // Into the volume of a read-only root: the same files, under it.
+        let in_volume = names(DOCKDAP_DIR);
+        assert!(in_volume.contains(&"tune/sitecustomize.py".to_owned()), "{in_volume:?}");
+        assert!(in_volume.contains(&"python/debugpy/adapter/__main__.py".to_owned()), "{in_volume:?}");
+        assert!(!in_volume.iter().any(|n| n.starts_with("opt") || n.starts_with('/')), "{in_volume:?}");
+    }
+
+    #[test]
+    fn gunicorn_arguments_of_the_image_are_kept() {
+        let args: LaunchArguments = serde_json::from_value(serde_json::json!({"image": "x"})).unwrap();
+        let f = facts(&["gunicorn", "app:app"], &["GUNICORN_CMD_ARGS=--worker-tmp-dir /dev/shm"], &[]);
+        let env = environment(&args, DebuggerMode::Inject, &f);
+        assert!(env.contains(&"GUNICORN_CMD_ARGS=--worker-tmp-dir /dev/shm --timeout 86400".to_owned()), "{env:?}");
     }
 }

@@ -25,6 +25,7 @@ pub(crate) mod address;
 pub(crate) mod diagnose;
 pub mod docker;
 mod error;
+pub(crate) mod fit;
 pub(crate) mod inject;
 pub(crate) mod labels;
 pub(crate) mod offload;

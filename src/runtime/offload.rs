@@ -20,9 +20,9 @@ pub async fn find_debugpy(configured: Option<String>) -> Result<PathBuf, InjectE
 }
 
 /// `inject::archive`, on the blocking pool.
-pub async fn archive(debugpy: Option<PathBuf>) -> Result<Bytes, InjectError> {
+pub async fn archive(debugpy: Option<PathBuf>, root: &'static str) -> Result<Bytes, InjectError> {
     let path = debugpy.clone().unwrap_or_else(|| PathBuf::from("/"));
-    tokio::task::spawn_blocking(move || inject::archive(debugpy.as_deref()))
+    tokio::task::spawn_blocking(move || inject::archive(debugpy.as_deref(), root))
         .await
         .unwrap_or_else(|e| Err(InjectError::Pack { path, source: std::io::Error::other(e) }))
 }
@@ -37,6 +37,6 @@ mod tests {
         let err = find_debugpy(Some(dir.path().display().to_string())).await.unwrap_err();
         assert!(matches!(err, InjectError::NotDebugpy(_)), "{err:?}");
         // The bootstrap alone packs without a debugpy.
-        assert!(!archive(None).await.unwrap().is_empty());
+        assert!(!archive(None, "/").await.unwrap().is_empty());
     }
 }

@@ -86,6 +86,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         }
         let runtime = runtime.clone();
         let settings = config.sync();
+        let note = config.sync_note();
         let directions = Directions {
             from_container: settings.from_container != SyncMode::Off,
             to_container: settings.to_container != SyncMode::Off,
@@ -110,6 +111,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             poll_container: settings.from_container == SyncMode::Auto,
             copy_deletions: settings.deletions == DeletionMode::Copy,
         };
+        if let Some(note) = note {
+            self.console(Category::Console, &note).await;
+        }
         let sync = SyncHandle::spawn(runtime, setup, self.events_tx.clone(), &self.tasks);
         // The first look happens before debugpy is attached (and so before
         // the editor's `launch` is answered), so an edit made once the session

@@ -7,6 +7,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
 
 pub mod engines;
+pub mod score;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -115,8 +116,14 @@ pub fn dockdap_bin() -> PathBuf {
 /// dockdap in stdio mode, with a client on its stdin/stdout. Logs at trace
 /// level go to stderr, so a stray log line on stdout would break the framing.
 pub fn spawn_stdio(cwd: &Path) -> (Child, DapClient) {
+    spawn_stdio_env(cwd, &[])
+}
+
+/// `spawn_stdio` with more environment variables for dockdap.
+pub fn spawn_stdio_env(cwd: &Path, env: &[(&str, &std::ffi::OsStr)]) -> (Child, DapClient) {
     let mut child = Command::new(dockdap_bin())
         .current_dir(cwd)
+        .envs(env.iter().copied())
         .env("DOCKDAP_LOG", "dockdap=trace")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, Mount, MountType, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
 
 use super::engine::ContainerError;
 use crate::config::{DebuggerMode, LaunchArguments, TransportMode, parse_port_pair};
@@ -65,6 +67,16 @@ pub(super) fn create_body(
             privileged: Some(false),
             auto_remove: Some(false),
             restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None }),
+            readonly_rootfs: args.readonly_rootfs.then_some(true),
+            tmpfs: (!args.tmpfs.is_empty()).then(|| args.tmpfs.iter().map(|p| (p.clone(), String::new())).collect()),
+            mounts: (plan.bootstrap_root(args) == inject::DOCKDAP_DIR).then(|| {
+                // Anonymous: removed with the container (`v: true`).
+                vec![Mount {
+                    target: Some(inject::DOCKDAP_DIR.into()),
+                    typ: Some(MountType::VOLUME),
+                    ..Default::default()
+                }]
+            }),
             ..Default::default()
         }),
         ..Default::default()
@@ -114,6 +126,14 @@ impl Plan {
     /// The bootstrap goes in for tuning, and to start or gate debugpy.
     pub fn needs_bootstrap(&self, args: &LaunchArguments) -> bool {
         args.tune_debugger || self.debugpy.is_some()
+    }
+
+    /// Where the bootstrap's archive is extracted: `/`, or on a read-only
+    /// root filesystem a volume at `inject::DOCKDAP_DIR` (the archive API
+    /// writes into a created container's volumes, not into a tmpfs, which
+    /// exists only once it runs).
+    pub fn bootstrap_root(&self, args: &LaunchArguments) -> &'static str {
+        if args.readonly_rootfs && self.needs_bootstrap(args) { inject::DOCKDAP_DIR } else { "/" }
     }
 
     /// `PYTHONPATH` for processes dockdap runs in the container: the copied debugpy.
@@ -199,6 +219,28 @@ mod tests {
         let labels = body.labels.unwrap();
         assert_eq!(labels["dockdap.session"], "s");
         assert_eq!(labels["dockdap.image"], "x");
+    }
+
+    #[test]
+    fn a_read_only_root_gets_a_volume_for_the_bootstrap() {
+        let args: LaunchArguments = serde_json::from_value(
+            serde_json::json!({"image": "x", "readonlyRootfs": true, "tmpfs": ["/tmp"], "ports": []}),
+        )
+        .unwrap();
+        let plan = Plan { mode: DebuggerMode::Inject, transport: TransportMode::Exec, debugpy: Some("/d".into()) };
+        assert_eq!(plan.bootstrap_root(&args), inject::DOCKDAP_DIR);
+        let host = create_body(&args, "s", &inject::ImageFacts::default(), &plan).unwrap().host_config.unwrap();
+        assert_eq!(host.readonly_rootfs, Some(true));
+        assert_eq!(host.tmpfs.unwrap()["/tmp"], "");
+        let mounts = host.mounts.unwrap();
+        assert_eq!(mounts[0].target.as_deref(), Some(inject::DOCKDAP_DIR));
+        assert_eq!(mounts[0].typ, Some(MountType::VOLUME));
+        assert!(mounts[0].source.is_none(), "anonymous, so removed with the container");
+        // A writable root needs no volume.
+        let args: LaunchArguments = serde_json::from_value(serde_json::json!({"image": "x"})).unwrap();
+        assert_eq!(plan.bootstrap_root(&args), "/");
+        let host = create_body(&args, "s", &inject::ImageFacts::default(), &plan).unwrap().host_config.unwrap();
+        assert!(host.mounts.is_none() && host.readonly_rootfs.is_none() && host.tmpfs.is_none());
     }
 
     #[test]

@@ -65,7 +65,8 @@ pub async fn make_debug_image(
     let debugpy = offload::find_debugpy(debugpy_path.map(str::to_owned))
         .await
         .map_err(|e| ContainerError::Unusable(e.to_string()))?;
-    let archive = offload::archive(Some(debugpy.clone())).await.map_err(|e| ContainerError::Unusable(e.to_string()))?;
+    let archive =
+        offload::archive(Some(debugpy.clone()), "/").await.map_err(|e| ContainerError::Unusable(e.to_string()))?;
     let tag = tag.map(str::to_owned).unwrap_or_else(|| default_tag(image));
 
     let created = engine

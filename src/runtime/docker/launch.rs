@@ -12,6 +12,7 @@
 //! created hands it back in `Failed::leftover`, to be removed once the
 //! client has its answer.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bollard::query_parameters::{AttachContainerOptions, CreateContainerOptions, UploadToContainerOptions};
@@ -20,10 +21,10 @@ use tokio::time::Instant;
 use super::container::DebugContainer;
 use super::create::{self, Plan};
 use super::engine::{ContainerError, Engine, Subject};
-use super::{reap, watch, watchdog};
+use super::{probe, reap, watch, watchdog};
 use crate::config::{DebuggerMode, LaunchArguments, TransportMode, parse_port_pair};
 use crate::console::EventSender;
-use crate::runtime::{Context, Failed, inject, labels, offload};
+use crate::runtime::{Context, Failed, fit, inject, labels, offload};
 
 /// How long the steps around the wait for debugpy (copying files in,
 /// attaching, starting) may take in all: a stuck engine call fails the
@@ -97,15 +98,21 @@ impl DebugContainer {
     }
 
     async fn copy_bootstrap(&self, args: &LaunchArguments, plan: &Plan) -> Result<(), ContainerError> {
+        let root = plan.bootstrap_root(args);
         let archive =
-            offload::archive(plan.debugpy.clone()).await.map_err(|e| ContainerError::Unusable(e.to_string()))?;
-        let options = UploadToContainerOptions { path: "/".into(), ..Default::default() };
+            offload::archive(plan.debugpy.clone(), root).await.map_err(|e| ContainerError::Unusable(e.to_string()))?;
+        let options = UploadToContainerOptions { path: root.into(), ..Default::default() };
         let engine = &self.handle.engine;
         engine
             .docker
             .upload_to_container(&self.id, Some(options), bollard::body_full(archive))
             .await
             .map_err(|e| engine.error(e, Subject::Container(&self.name)))?;
+        if root != "/" {
+            self.events.console(format!(
+                "[dockdap] the root filesystem is read-only: dockdap's files go to a volume of the container's own at {root}, removed with it"
+            ));
+        }
         if let Some(debugpy) = &plan.debugpy {
             self.events.console(format!("[dockdap] copied debugpy from {} into the container", debugpy.display()));
         }
@@ -188,7 +195,7 @@ async fn prepare(
             Err(e) => tracing::warn!(error = %e, "could not read the image's files; `auto` decides from its command"),
         }
     }
-    let plan = plan(args, &facts, events).await?;
+    let plan = plan(&engine, args, &facts, image.id.as_deref(), events).await?;
     Ok((engine, facts, plan))
 }
 
@@ -211,8 +218,10 @@ pub(super) async fn connect_and_reap(events: &EventSender) -> Result<Engine, Con
 /// The debugger mode and transport for what the container will run, and
 /// the debugpy to copy in; says the choice in the debug console.
 pub(super) async fn plan(
+    engine: &Engine,
     args: &LaunchArguments,
     facts: &inject::ImageFacts,
+    image_id: Option<&str>,
     events: &EventSender,
 ) -> Result<Plan, ContainerError> {
     let choice = inject::choose(args.debugger, facts, args.debug_port);
@@ -238,15 +247,78 @@ pub(super) async fn plan(
     let debugpy = match choice.mode {
         DebuggerMode::Inject | DebuggerMode::Azureml => {
             inject::check_wrappable(facts).map_err(ContainerError::Unusable)?;
-            Some(
-                offload::find_debugpy(args.debugpy_path.clone())
-                    .await
-                    .map_err(|e| ContainerError::Unusable(e.to_string()))?,
-            )
+            let found = offload::find_debugpy(args.debugpy_path.clone())
+                .await
+                .map_err(|e| ContainerError::Unusable(e.to_string()))?;
+            Some(fitting_debugpy(engine, args, image_id, found, events).await?)
         }
         _ => None,
     };
     Ok(Plan { mode: choice.mode, transport, debugpy })
+}
+
+/// `found`, if it runs on the image's Python; else a debugpy from dockdap's
+/// cache that does (unless the user named one); else why none can.
+async fn fitting_debugpy(
+    engine: &Engine,
+    args: &LaunchArguments,
+    image_id: Option<&str>,
+    found: PathBuf,
+    events: &EventSender,
+) -> Result<PathBuf, ContainerError> {
+    let Some(lowest) = fit::lowest_python(&found) else { return Ok(found) };
+    let Some(python) = image_python(engine, &args.image, image_id).await else { return Ok(found) };
+    if lowest <= python {
+        return Ok(found);
+    }
+    let named = args.debugpy_path.is_some() || std::env::var_os("DOCKDAP_DEBUGPY").is_some();
+    let cached = if named { Vec::new() } else { fit::cached_packages() };
+    match fit::first_fitting(&cached, python) {
+        Some(other) => {
+            events.console(format!(
+                "[dockdap] the image runs Python {}.{}, older than debugpy {} on this machine supports ({}.{}+): copying debugpy {} from {} instead",
+                python.0,
+                python.1,
+                fit::version_of(&found),
+                lowest.0,
+                lowest.1,
+                fit::version_of(&other),
+                other.display()
+            ));
+            Ok(other)
+        }
+        None => Err(ContainerError::Unusable(fit::no_fit_message(&found, lowest, python))),
+    }
+}
+
+/// The image's Python version, asked once per image in this process (a
+/// throwaway container, no network); `None` when it cannot be told.
+async fn image_python(engine: &Engine, image: &str, image_id: Option<&str>) -> Option<fit::Version> {
+    static SEEN: std::sync::Mutex<Vec<(String, fit::Version)>> = std::sync::Mutex::new(Vec::new());
+    let key = image_id.unwrap_or(image).to_owned();
+    if let Some(version) = SEEN.lock().ok()?.iter().find(|(k, _)| *k == key).map(|(_, v)| *v) {
+        return Some(version);
+    }
+    let program = probe::PythonProgram {
+        image: image.to_owned(),
+        code: "import sys; print('%d.%d' % sys.version_info[:2])".into(),
+        args: Vec::new(),
+        env: Vec::new(),
+        working_dir: None,
+        no_network: true,
+        timeout: Duration::from_secs(30),
+    };
+    let run = match probe::run_python(engine, &program, &tokio_util::sync::CancellationToken::new()).await {
+        Ok(Some(run)) => run,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::debug!(error = %e, "could not ask the image's Python for its version");
+            return None;
+        }
+    };
+    let version = fit::parse_version(&run.stdout)?;
+    SEEN.lock().ok()?.push((key, version));
+    Some(version)
 }
 
 /// Creates the container (and its watchdog), and starts watching it.

@@ -173,7 +173,7 @@ async fn create(
     effective.image = image.clone();
     effective.command = None;
     effective.entrypoint = None;
-    let plan = plan_for(&effective, &facts, &cx.events).await?;
+    let plan = plan_for(engine, &effective, &facts, None, &cx.events).await?;
     let debugged = overlay::Debugged {
         service: compose.service.clone(),
         env: create::environment(&effective, &facts, &plan),
