@@ -24,7 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     // The place debugpy runs.
     ("runtime", &["config", "console", "tasks", "transport"]),
     ("error", &["config", "dap", "runtime"]),
-    ("sync", &["console", "runtime", "tasks"]),
+    ("sync", &["console", "runtime", "tasks", "transport"]),
     ("session", &["config", "console", "dap", "error", "http", "paths", "runtime", "sync", "tasks", "transport"]),
     // The commands (`demo` runs a whole session through `client`).
     ("cli", &["client", "config", "console", "error", "http", "paths", "runtime", "session", "tasks"]),
