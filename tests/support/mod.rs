@@ -115,7 +115,21 @@ pub fn dockdap_bin() -> PathBuf {
 /// dockdap in stdio mode, with a client on its stdin/stdout. Logs at trace
 /// level go to stderr, so a stray log line on stdout would break the framing.
 pub fn spawn_stdio(cwd: &Path) -> (Child, DapClient) {
-    let mut child = Command::new(dockdap_bin())
+    spawn_stdio_with(cwd, &[])
+}
+
+/// `spawn_stdio` with these environment variables set (an empty value
+/// removes the variable).
+pub fn spawn_stdio_with(cwd: &Path, env: &[(String, String)]) -> (Child, DapClient) {
+    let mut command = Command::new(dockdap_bin());
+    for (key, value) in env {
+        if value.is_empty() {
+            command.env_remove(key);
+        } else {
+            command.env(key, value);
+        }
+    }
+    let mut child = command
         .current_dir(cwd)
         .env("DOCKDAP_LOG", "dockdap=trace")
         .stdin(Stdio::piped())

@@ -46,6 +46,10 @@ pub(super) fn create_body(
                 "port {pair:?} publishes the debug port; dockdap publishes it itself on a free port of 127.0.0.1: remove it from `ports`"
             )));
         }
+        if plan.forward {
+            // Forwarded through the API instead (`forward`): nothing on the remote host.
+            continue;
+        }
         let host = if host == 0 { String::new() } else { host.to_string() };
         bindings.insert(format!("{container}/tcp"), loopback(host));
     }
@@ -100,6 +104,9 @@ pub(super) struct Plan {
     pub mode: DebuggerMode,
     pub transport: TransportMode,
     pub debugpy: Option<std::path::PathBuf>,
+    /// The engine is remote: service ports are forwarded to this machine
+    /// through the API (`forward`), not published.
+    pub forward: bool,
 }
 
 impl Plan {
@@ -148,6 +155,11 @@ pub(super) fn published_ports(map: HashMap<String, Option<Vec<PortBinding>>>) ->
     ports
 }
 
+/// The service ports asked for in `ports`, as (host, container) pairs.
+pub(super) fn asked_ports(args: &LaunchArguments) -> Result<Vec<(u16, u16)>, ContainerError> {
+    args.ports.iter().map(|pair| parse_port_pair(pair).map_err(ContainerError::Unusable)).collect()
+}
+
 /// The service ports among published `(container, host)` pairs: all but the debug port.
 pub(super) fn service_ports(published: &[(u16, u16)], debug_port: u16) -> Vec<ServicePort> {
     published
@@ -170,7 +182,7 @@ mod tests {
     fn every_port_is_on_loopback() {
         let args: LaunchArguments =
             serde_json::from_value(serde_json::json!({"image": "x", "ports": ["8000:5001", "0:9000"]})).unwrap();
-        let plan = Plan { mode: DebuggerMode::Image, transport: TransportMode::Port, debugpy: None };
+        let plan = Plan { mode: DebuggerMode::Image, transport: TransportMode::Port, debugpy: None, forward: false };
         let body = create_body(&args, "s", &inject::ImageFacts::default(), &plan).unwrap();
         let bindings = body.host_config.unwrap().port_bindings.unwrap();
         assert_eq!(bindings.len(), 3);
@@ -188,10 +200,20 @@ mod tests {
     }
 
     #[test]
+    fn forwarded_ports_are_not_published() {
+        let args: LaunchArguments =
+            serde_json::from_value(serde_json::json!({"image": "x", "ports": ["8000:5001", "0:9000"]})).unwrap();
+        let plan = Plan { mode: DebuggerMode::Image, transport: TransportMode::Exec, debugpy: None, forward: true };
+        let body = create_body(&args, "s", &inject::ImageFacts::default(), &plan).unwrap();
+        assert!(body.host_config.unwrap().port_bindings.unwrap().is_empty());
+        assert_eq!(asked_ports(&args).unwrap(), [(8000, 5001), (0, 9000)]);
+    }
+
+    #[test]
     fn debug_port_cannot_be_published_by_hand() {
         let args: LaunchArguments =
             serde_json::from_value(serde_json::json!({"image": "x", "ports": ["5678:5678"]})).unwrap();
-        let plan = Plan { mode: DebuggerMode::Image, transport: TransportMode::Port, debugpy: None };
+        let plan = Plan { mode: DebuggerMode::Image, transport: TransportMode::Port, debugpy: None, forward: false };
         let facts = inject::ImageFacts::default();
         assert!(create_body(&args, "s", &facts, &plan).unwrap_err().to_string().contains("publishes the debug port"));
     }

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use super::container::DebugContainer;
 use super::create::{self, Plan};
 use super::engine::{ContainerError, Engine, Subject};
+use super::reach::Locality;
 use super::{reap, watch, watchdog};
 use crate::config::{DebuggerMode, LaunchArguments, TransportMode, parse_port_pair};
 use crate::console::EventSender;
@@ -72,15 +73,20 @@ impl DebugContainer {
         if let Err(e) = self.handle.engine.docker.start_container(&self.id, None).await {
             return Err(self.start_error(e, args));
         }
-        self.read_ports(args.debug_port).await?;
+        self.read_ports(args.debug_port, plan.forward).await?;
         if plan.mode == DebuggerMode::Azureml {
             // debugpy's adapter runs in the container once dockdap connects;
             // the server's workers wait for it at the bootstrap's gate.
             let deadline = Instant::now() + Duration::from_secs_f64(args.timeout.max(0.0));
             self.python = self.find_python(deadline).await?;
-            return Ok(());
+        } else {
+            self.wait_for_debugger(args.debug_port, args.timeout, plan.debugpy.is_some()).await?;
         }
-        self.wait_for_debugger(args.debug_port, args.timeout, plan.debugpy.is_some()).await
+        if plan.forward {
+            // The relay needs the container's Python, known only now.
+            self.forward_ports(&create::asked_ports(args)?).await?;
+        }
+        Ok(())
     }
 
     async fn copy_bootstrap(&self, args: &LaunchArguments, plan: &Plan) -> Result<(), ContainerError> {
@@ -119,8 +125,9 @@ impl DebugContainer {
     }
 
     /// The host ports from inspect: the debug port with the port transport,
-    /// the service ports; and whether the container was paused meanwhile.
-    async fn read_ports(&mut self, debug_port: u16) -> Result<(), ContainerError> {
+    /// the service ports (unless they are forwarded); and whether the
+    /// container was paused meanwhile.
+    async fn read_ports(&mut self, debug_port: u16, forwarded: bool) -> Result<(), ContainerError> {
         let inspect = self.handle.inspect().await?;
         self.set_paused.send_replace(inspect.paused);
         if self.transport == TransportMode::Port {
@@ -132,6 +139,9 @@ impl DebugContainer {
             self.facts.debug_address = format!("127.0.0.1:{host_port}");
         } else {
             self.facts.debug_address = format!("docker exec into {}", self.name);
+        }
+        if forwarded {
+            return Ok(());
         }
         self.facts.service_ports = create::service_ports(&inspect.ports, debug_port);
         for port in &self.facts.service_ports {
@@ -178,6 +188,9 @@ async fn prepare(
     let image = super::pull::inspect_or_pull(&engine, &args.image, &mut pull_progress).await?;
     let facts = create::image_facts(&image, args);
     let choice = inject::choose(args.debugger, &facts, args.debug_port);
+    if let (TransportMode::Port, Locality::Remote { why }) = (args.transport, &engine.locality) {
+        return Err(remote_port_transport(why));
+    }
     let transport = match (args.transport, choice.mode) {
         (TransportMode::Port, DebuggerMode::Azureml) => {
             return Err(ContainerError::Unusable(
@@ -208,7 +221,15 @@ async fn prepare(
         }
         _ => None,
     };
-    Ok((engine, facts, Plan { mode: choice.mode, transport, debugpy }))
+    let forward = engine.is_remote();
+    Ok((engine, facts, Plan { mode: choice.mode, transport, debugpy, forward }))
+}
+
+/// `transport: "port"` on an engine whose 127.0.0.1 is not this machine's.
+pub(super) fn remote_port_transport(why: &str) -> ContainerError {
+    ContainerError::Unusable(format!(
+        "`transport: \"port\"` needs debugpy's port published on this machine's 127.0.0.1, but the engine is remote ({why}); use `transport: \"exec\"` (or \"auto\"): DAP then goes through the Engine API, and service ports are forwarded to 127.0.0.1 here"
+    ))
 }
 
 /// Creates the container (and its watchdog), and starts watching it.

@@ -16,6 +16,8 @@
 //! - `wait`: until debugpy listens inside the container.
 //! - `watch`: its output, its exit, and its paused state.
 //! - `exec`: processes in it (DAP through `docker exec`, no published port).
+//! - `forward`: on a remote engine, service ports forwarded to this
+//!   machine's 127.0.0.1 through `docker exec` (nothing published there).
 //! - `handle`: `ContainerRef`, one container by id; `archive`: its files;
 //!   `commit`: its snapshots.
 //! - `discover`: which engine the Docker CLI would use (`DOCKER_HOST`, TLS
@@ -39,6 +41,7 @@ mod create;
 pub mod discover;
 pub mod engine;
 mod exec;
+mod forward;
 mod handle;
 pub mod image;
 pub mod inspect;
