@@ -12,6 +12,7 @@
 
 mod support;
 
+use std::path::Path;
 use std::time::Duration;
 
 use dockdap::http;
@@ -61,24 +62,65 @@ fn containers_named(e: &Engines, which: &str, name: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// `docker exec NAME sh -c SCRIPT` on the engine; its stdout.
+fn exec_on(e: &Engines, which: &str, name: &str, script: &str) -> String {
+    let out = std::process::Command::new("docker")
+        .args(e.docker_args(which))
+        .args(["exec", name, "sh", "-c", script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{script}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// While the debuggee is stopped: a file made in the container comes into
+/// the workspace and one made in the workspace goes into the container
+/// (`dockdap/sync`), and `dockdap/commit` makes a labelled image on that
+/// engine (removed again).
+async fn sync_and_commit(e: &Engines, which: &str, client: &mut dockdap::client::DapClient, ws: &Path, name: &str) {
+    exec_on(e, which, name, "echo made-in-the-container > /var/azureml-app/from-container.txt");
+    std::fs::write(ws.join("from-editor.txt"), "made-in-the-editor\n").unwrap();
+    let reply = body(&client.request("dockdap/sync", json!({})).await.unwrap());
+    assert_eq!(reply["conflicts"], json!([]), "{reply}");
+    assert_eq!(std::fs::read_to_string(ws.join("from-container.txt")).unwrap(), "made-in-the-container\n", "{reply}");
+    assert_eq!(exec_on(e, which, name, "cat /var/azureml-app/from-editor.txt"), "made-in-the-editor\n", "{reply}");
+    let tag = format!("dockdap-engines2-test/{which}:{}", std::process::id());
+    let reply = body(&client.request("dockdap/commit", json!({"tag": tag})).await.unwrap());
+    assert_eq!(reply["image"], tag.as_str(), "{reply}");
+    let out = std::process::Command::new("docker")
+        .args(e.docker_args(which))
+        .args(["image", "inspect", "--format", "{{json .Config.Labels}}", &tag])
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new("docker").args(e.docker_args(which)).args(["rmi", "-f", &tag]).output();
+    assert!(out.status.success(), "{out:?}");
+    let labels: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(labels["dockdap.snapshot"], "true", "{labels}");
+    assert_eq!(labels["dockdap.image"], STOCK_IMAGE, "{labels}");
+}
+
 /// Debugs the stock image on the engine `which`; returns the console lines.
 async fn debug_stock_on(which: &str, post: Post) -> Vec<String> {
     let e = engines().expect("the test engines");
-    let score = example_dir().join("score.py");
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("project");
+    let copied = std::process::Command::new("cp").arg("-r").arg(example_dir()).arg(&ws).status().unwrap();
+    assert!(copied.success());
+    let score = ws.join("score.py");
     let score_path = score.to_str().unwrap().to_owned();
     let init_line = line_of(&score, "dockdap-demo: init-breakpoint");
     let run_line = line_of(&score, "dockdap-demo: breakpoint");
     let mark = format!("{which}-{}", std::process::id());
     let mut env = e.process_env(which);
     env.push(("DOCKDAP_TEST_MARK".into(), mark.clone()));
-    let (mut dockdap, mut client) = spawn_stdio_with(&example_dir(), &env);
+    let (mut dockdap, mut client) = spawn_stdio_with(&ws, &env);
     client.set_timeout(Duration::from_secs(60));
     client
         .request("initialize", json!({"adapterID": "dockdap", "pathFormat": "path", "linesStartAt1": true}))
         .await
         .unwrap();
     let args = json!({"type": "dockdap", "request": "launch", "image": STOCK_IMAGE,
-                      "localRoot": example_dir(), "ports": ["0:5001"], "timeout": 60});
+                      "localRoot": ws, "ports": ["0:5001"], "timeout": 60});
     let launch = client.send_request("launch", args).await.unwrap();
     let first =
         client.wait_for("initialized", |m| m.is_event("initialized") || m.request_seq() == Some(launch)).await.unwrap();
@@ -129,6 +171,9 @@ async fn debug_stock_on(which: &str, post: Post) -> Vec<String> {
         let top = body(&trace)["stackFrames"][0].clone();
         assert_eq!(top["source"]["path"], score_path.as_str(), "{top}");
         assert_eq!(top["line"], expected, "{top}");
+        if expected == run_line {
+            sync_and_commit(&e, which, &mut client, &ws, &name).await;
+        }
         client.request("continue", json!({"threadId": thread})).await.unwrap();
     }
     let (status, reply) = match (posted, score_request) {

@@ -80,8 +80,13 @@ impl Forward {
                 cmd.push(self.container.to_string());
                 let (handle, env, events, port) = (handle.clone(), env.clone(), events.clone(), self.container);
                 connections.spawn(async move {
+                    let started = std::time::Instant::now();
                     match exec::start(&handle, cmd, env).await {
-                        Ok(process) => pipe(stream, process.link).await,
+                        Ok(process) => {
+                            tracing::debug!(port, ms = started.elapsed().as_millis(), "relay started");
+                            pipe(stream, process.link).await;
+                            tracing::debug!(port, ms = started.elapsed().as_millis(), "forwarded connection closed");
+                        }
                         Err(e) => {
                             let why = match e {
                                 StartError::Paused => "the container is paused".to_owned(),
