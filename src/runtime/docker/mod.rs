@@ -25,6 +25,7 @@
 //! - `engine`: connecting to it with bollard's connectors (socket, TCP, TLS,
 //!   SSH), and API errors as `ContainerError`s.
 //! - `reach`: whether the engine shares this machine's loopback; SSH failures.
+//! - `ssh`: an SSH engine over one master connection per process.
 //! - `reap` and `watchdog`: removing what dead dockdap processes left behind.
 //!
 //! For the command-line helpers: `inspect` (versions, image and container
@@ -51,6 +52,7 @@ pub mod probe;
 pub(crate) mod pull;
 pub mod reach;
 pub mod reap;
+mod ssh;
 mod wait;
 mod watch;
 pub mod watchdog;
