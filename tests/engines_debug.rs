@@ -258,3 +258,72 @@ async fn the_port_transport_is_refused_on_a_remote_engine() {
     let _ = client.request("disconnect", json!({})).await;
     let _ = tokio::time::timeout(Duration::from_secs(15), dockdap.wait()).await;
 }
+
+/// `dockdap` with the engine's variables; its stdout (it must succeed).
+async fn command_on(e: &Engines, which: &str, args: &[&str], cwd: &Path) -> String {
+    let mut command = tokio::process::Command::new(dockdap_bin());
+    command.args(args).current_dir(cwd).env("NO_COLOR", "1");
+    for (key, value) in e.process_env(which) {
+        if value.is_empty() {
+            command.env_remove(key);
+        } else {
+            command.env(key, value);
+        }
+    }
+    let out = tokio::time::timeout(Duration::from_secs(120), command.output()).await.unwrap().unwrap();
+    assert!(out.status.success(), "dockdap {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `dockdap up` on a remote engine, then the attach configuration it
+/// printed: the attach session forwards the container's service port to
+/// this machine again, and a POST there stops in `run()`. `dockdap down`
+/// removes the container.
+#[tokio::test]
+async fn up_then_attach_on_a_remote_engine_forwards_the_port_again() {
+    let Some(e) = engines() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("up.json");
+    let launch = json!({"request": "launch", "image": STOCK_IMAGE, "localRoot": example_dir(), "ports": ["0:5001"],
+                        "sync": {"fromContainer": "manual", "toContainer": "manual"}});
+    std::fs::write(&config, launch.to_string()).unwrap();
+    let up: Value =
+        serde_json::from_str(&command_on(&e, "ssh", &["up", config.to_str().unwrap(), "--json"], dir.path()).await)
+            .unwrap();
+    let name = up["container"].as_str().unwrap().to_owned();
+    let mut attach = up["attach"].clone();
+    attach["localRoot"] = json!(example_dir());
+    attach["timeout"] = json!(60);
+
+    let score = example_dir().join("score.py");
+    let run_line = line_of(&score, "dockdap-demo: breakpoint");
+    let (mut dockdap, mut client) = spawn_stdio_with(&example_dir(), &e.process_env("ssh"));
+    client.set_timeout(Duration::from_secs(60));
+    client.request("initialize", json!({"adapterID": "dockdap", "pathFormat": "path"})).await.unwrap();
+    let request = client.send_request("attach", attach).await.unwrap();
+    let first = client
+        .wait_for("initialized", |m| m.is_event("initialized") || m.request_seq() == Some(request))
+        .await
+        .unwrap();
+    assert!(first.is_event("initialized"), "attach failed: {:?}", first.field::<String>("message"));
+    client
+        .request("setBreakpoints", json!({"source": {"path": score}, "breakpoints": [{"line": run_line}]}))
+        .await
+        .unwrap();
+    client.request("configurationDone", json!({})).await.unwrap();
+    let attached = client.wait_response(request).await.unwrap();
+    let port = body(&attached)["dockdap"]["ports"][0]["host"].as_u64().unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let posted = tokio::spawn(async move { http::post_json(&addr, "/score", http::SAMPLE, deadline).await.unwrap() });
+    let stopped = client.wait_event("stopped").await.unwrap();
+    let thread = body(&stopped)["threadId"].as_i64().unwrap();
+    client.request("continue", json!({"threadId": thread})).await.unwrap();
+    let reply = posted.await.unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    client.request("disconnect", json!({})).await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(30), dockdap.wait()).await;
+    assert!(!containers_named(&e, "ssh", &name).is_empty(), "an attach session leaves the container running");
+    command_on(&e, "ssh", &["down", &name], dir.path()).await;
+    assert!(containers_named(&e, "ssh", &name).is_empty(), "dockdap down removed it");
+}

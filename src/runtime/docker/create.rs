@@ -46,11 +46,10 @@ pub(super) fn create_body(
                 "port {pair:?} publishes the debug port; dockdap publishes it itself on a free port of 127.0.0.1: remove it from `ports`"
             )));
         }
-        if plan.forward {
-            // Forwarded through the API instead (`forward`): nothing on the remote host.
-            continue;
-        }
-        let host = if host == 0 { String::new() } else { host.to_string() };
+        // A remote engine's ports are forwarded here through the API
+        // (`forward`); on the remote host they are published on its
+        // loopback, on any free port, only so that a later `attach` finds them.
+        let host = if host == 0 || plan.forward { String::new() } else { host.to_string() };
         bindings.insert(format!("{container}/tcp"), loopback(host));
     }
     let mut env: Vec<String> = args.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -200,12 +199,18 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_ports_are_not_published() {
+    fn forwarded_ports_take_any_port_of_the_remote_loopback() {
         let args: LaunchArguments =
             serde_json::from_value(serde_json::json!({"image": "x", "ports": ["8000:5001", "0:9000"]})).unwrap();
         let plan = Plan { mode: DebuggerMode::Image, transport: TransportMode::Exec, debugpy: None, forward: true };
         let body = create_body(&args, "s", &inject::ImageFacts::default(), &plan).unwrap();
-        assert!(body.host_config.unwrap().port_bindings.unwrap().is_empty());
+        let bindings = body.host_config.unwrap().port_bindings.unwrap();
+        assert_eq!(bindings.len(), 2);
+        for list in bindings.values() {
+            let binding = &list.as_ref().unwrap()[0];
+            assert_eq!(binding.host_ip.as_deref(), Some("127.0.0.1"));
+            assert_eq!(binding.host_port.as_deref(), Some(""), "the host port asked for is this machine's");
+        }
         assert_eq!(asked_ports(&args).unwrap(), [(8000, 5001), (0, 9000)]);
     }
 

@@ -3,9 +3,10 @@
 //!
 //! A port published by a remote engine is on *its* loopback, not the
 //! editor's, so the launch response, the console, `dockdap/score` and
-//! `dockdap score` would point at nothing. Instead dockdap publishes nothing
-//! on the remote host and listens on 127.0.0.1 here (on the host port the
-//! user asked for in `ports`, or a free one); each connection accepted there
+//! `dockdap score` would point at nothing. Instead dockdap listens on
+//! 127.0.0.1 here (on the host port the user asked for in `ports`, or a free
+//! one; on the remote host the port is published on its loopback only, on
+//! any free port, so that a later `attach` finds it); each connection accepted there
 //! runs the relay (`programs::RELAY`, the same one DAP uses over exec) in the
 //! container through `docker exec`, connected to the port on the container's
 //! own 127.0.0.1, and bytes are piped both ways. No published port needs to

@@ -17,7 +17,7 @@
 //! - `watch`: its output, its exit, and its paused state.
 //! - `exec`: processes in it (DAP through `docker exec`, no published port).
 //! - `forward`: on a remote engine, service ports forwarded to this
-//!   machine's 127.0.0.1 through `docker exec` (nothing published there).
+//!   machine's 127.0.0.1 through `docker exec`.
 //! - `handle`: `ContainerRef`, one container by id; `archive`: its files;
 //!   `commit`: its snapshots.
 //! - `discover`: which engine the Docker CLI would use (`DOCKER_HOST`, TLS
