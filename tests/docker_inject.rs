@@ -40,20 +40,7 @@ async fn debug_stock(extra: Value, start_debugging: bool) -> (Vec<String>, Strin
     let mut args = json!({"type": "dockdap", "request": "launch", "image": STOCK_IMAGE,
                           "localRoot": example_dir(), "ports": ["0:5001"], "timeout": 60});
     args.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    let launch = client.send_request("launch", args).await.unwrap();
-    let first =
-        client.wait_for("initialized", |m| m.is_event("initialized") || m.request_seq() == Some(launch)).await.unwrap();
-    assert!(first.is_event("initialized"), "launch failed: {:?}", first.field::<String>("message"));
-    client
-        .request(
-            "setBreakpoints",
-            json!({"source": {"path": score_path}, "breakpoints": [{"line": init_line}, {"line": run_line}]}),
-        )
-        .await
-        .unwrap();
-    client.request("configurationDone", json!({})).await.unwrap();
-    let launched = client.wait_response(launch).await.unwrap();
-    let info = body(&launched)["dockdap"].clone();
+    let info = start_with_breakpoints(&mut client, "launch", args, &score, &[init_line, run_line]).await;
     let name = info["container"].as_str().unwrap().to_owned();
     let port = info["ports"][0]["host"].as_u64().unwrap();
 

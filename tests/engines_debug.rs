@@ -121,20 +121,7 @@ async fn debug_stock_on(which: &str, post: Post) -> Vec<String> {
         .unwrap();
     let args = json!({"type": "dockdap", "request": "launch", "image": STOCK_IMAGE,
                       "localRoot": ws, "ports": ["0:5001"], "timeout": 60});
-    let launch = client.send_request("launch", args).await.unwrap();
-    let first =
-        client.wait_for("initialized", |m| m.is_event("initialized") || m.request_seq() == Some(launch)).await.unwrap();
-    assert!(first.is_event("initialized"), "launch failed: {:?}", first.field::<String>("message"));
-    client
-        .request(
-            "setBreakpoints",
-            json!({"source": {"path": score_path}, "breakpoints": [{"line": init_line}, {"line": run_line}]}),
-        )
-        .await
-        .unwrap();
-    client.request("configurationDone", json!({})).await.unwrap();
-    let launched = client.wait_response(launch).await.unwrap();
-    let info = body(&launched)["dockdap"].clone();
+    let info = start_with_breakpoints(&mut client, "launch", args, &score, &[init_line, run_line]).await;
     let name = info["container"].as_str().unwrap().to_owned();
     let port = info["ports"][0]["host"].as_u64().unwrap();
     assert_eq!(info["ports"][0]["url"], format!("http://127.0.0.1:{port}"), "{info}");
@@ -300,19 +287,8 @@ async fn up_then_attach_on_a_remote_engine_forwards_the_port_again() {
     let (mut dockdap, mut client) = spawn_stdio_with(&example_dir(), &e.process_env("ssh"));
     client.set_timeout(Duration::from_secs(60));
     client.request("initialize", json!({"adapterID": "dockdap", "pathFormat": "path"})).await.unwrap();
-    let request = client.send_request("attach", attach).await.unwrap();
-    let first = client
-        .wait_for("initialized", |m| m.is_event("initialized") || m.request_seq() == Some(request))
-        .await
-        .unwrap();
-    assert!(first.is_event("initialized"), "attach failed: {:?}", first.field::<String>("message"));
-    client
-        .request("setBreakpoints", json!({"source": {"path": score}, "breakpoints": [{"line": run_line}]}))
-        .await
-        .unwrap();
-    client.request("configurationDone", json!({})).await.unwrap();
-    let attached = client.wait_response(request).await.unwrap();
-    let port = body(&attached)["dockdap"]["ports"][0]["host"].as_u64().unwrap();
+    let info = start_with_breakpoints(&mut client, "attach", attach, &score, &[run_line]).await;
+    let port = info["ports"][0]["host"].as_u64().unwrap();
     let addr = format!("127.0.0.1:{port}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let posted = tokio::spawn(async move { http::post_json(&addr, "/score", http::SAMPLE, deadline).await.unwrap() });

@@ -257,6 +257,34 @@ impl Drop for RemoveOnDrop {
     }
 }
 
+/// Sends `command` (`launch` or `attach`) with `args`; once debugpy says
+/// `initialized`, sets breakpoints at `lines` of `source` and sends
+/// `configurationDone`; returns the response's `dockdap` body (container,
+/// ports). Panics with dockdap's message when the request fails.
+pub async fn start_with_breakpoints(
+    client: &mut DapClient,
+    command: &str,
+    args: serde_json::Value,
+    source: &Path,
+    lines: &[i64],
+) -> serde_json::Value {
+    let request = client.send_request(command, args).await.unwrap();
+    let first = client
+        .wait_for("initialized", |m| m.is_event("initialized") || m.request_seq() == Some(request))
+        .await
+        .unwrap();
+    assert!(first.is_event("initialized"), "{command} failed: {:?}", first.field::<String>("message"));
+    let breakpoints: Vec<serde_json::Value> = lines.iter().map(|l| serde_json::json!({"line": l})).collect();
+    client
+        .request("setBreakpoints", serde_json::json!({"source": {"path": source}, "breakpoints": breakpoints}))
+        .await
+        .unwrap();
+    client.request("configurationDone", serde_json::json!({})).await.unwrap();
+    let answer = client.wait_response(request).await.unwrap();
+    let body: serde_json::Value = answer.field("body").unwrap().unwrap_or_default();
+    body["dockdap"].clone()
+}
+
 /// After `initialized`: sets one breakpoint on the example's line marked
 /// `marker`, sends `configurationDone`, waits for the answer to the
 /// launch/attach request `request`, and waits until the debuggee stops.

@@ -71,7 +71,9 @@ impl Forward {
                 let (stream, peer) = match self.listener.accept().await {
                     Ok(accepted) => accepted,
                     Err(e) => {
+                        // Out of descriptors, say: try again a moment later, not in a tight loop.
                         tracing::debug!(error = %e, port = self.container, "accepting a forwarded connection");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                         continue;
                     }
                 };
