@@ -7,9 +7,8 @@
 //! foreground as dockdap's child) logs in once, and each HTTP connection is
 //! `ssh -S SOCKET ... docker system dial-stdio` over it, as the Docker CLI
 //! runs it; hyper's client (the one bollard uses) pools and upgrades them as
-//! it does bollard's own streams. The master goes when the engine's last
-//! handle is dropped (`-O exit`, then the child is killed), so a session
-//! leaves no `ssh` behind.
+//! it does bollard's own streams. The master is killed when the engine's
+//! last handle is dropped, so a session leaves no `ssh` behind.
 
 use std::future::Future;
 use std::io;
@@ -50,17 +49,10 @@ impl Master {
 }
 
 impl Drop for Master {
+    /// Kills the master (its sessions end with it) and removes the socket's
+    /// folder; nothing here waits, so it also runs within the short grace
+    /// dockdap's runtime gives its tasks at exit.
     fn drop(&mut self) {
-        // Ask the master to end its sessions and exit, then make sure.
-        let _ = std::process::Command::new("ssh")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(["-O", "exit"])
-            .args(&self.target)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
         if let Ok(mut child) = self.child.lock()
             && let Some(mut child) = child.take()
         {
