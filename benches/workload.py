@@ -7,10 +7,14 @@ a `variables` answer of 100 entries. The benchmark runs it under
 `python3 -m debugpy --listen ... --wait-for-client`, on this machine or in a
 container; it never ends by itself (the benchmark kills it) and prints
 nothing.
+
+With `--steps` (the step cycle), the innermost frame loops forever after the
+breakpoint, so `next` stops again and again in the frame with the 100 locals.
 """
+import sys
 
 
-def work(n):
+def work(n, steps=False):
     v000 = 0 * n
     v001 = 'value 1 ' * 3
     v002 = [n, 2, 2 + 1, 'x' * 2]
@@ -112,19 +116,23 @@ def work(n):
     v098 = {'key': 98, 'n': n, 'name': 'v98'}
     total = n  # bench: breakpoint
     total += 1  # bench: next
+    while steps:
+        total += 1  # bench: step
+        total -= 1
     return total
 
 
-def recurse(depth, n):
+def recurse(depth, n, steps=False):
     if depth == 0:
-        return work(n)
-    return recurse(depth - 1, n)
+        return work(n, steps)
+    return recurse(depth - 1, n, steps)
 
 
 def main():
     n = 0
+    steps = "--steps" in sys.argv
     while True:
-        n = recurse(19, n)
+        n = recurse(19, n, steps)
 
 
 if __name__ == "__main__":

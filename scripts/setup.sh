@@ -36,6 +36,8 @@ command -v lua5.4 >/dev/null || tools+=(lua5.4)                   # tests/editor
 command -v emacs >/dev/null || tools+=(emacs-nox)                 # tests/editors.rs: Emacs Lisp
 dpkg -s elpa-dap-mode >/dev/null 2>&1 || tools+=(elpa-dap-mode)   # tests/editors.rs: a real DAP client
 command -v node >/dev/null || tools+=(nodejs)                     # tests/editors.rs: the VS Code extension
+# tests/compose.rs: the Compose tool (Docker's plugin, else Debian's docker-compose)
+docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null || tools+=(docker-compose)
 if [ ${#tools[@]} -gt 0 ]; then apt_install --no-install-recommends "${tools[@]}"; fi
 
 # >>> engines (issue 16): the test engines of scripts/engines.sh: a second

@@ -17,4 +17,4 @@ bash scripts/setup.sh
 # service), started once and shared by every test that needs them; about
 # 30 s the first time, most of it copying the example images in.
 bash scripts/engines.sh up
-cargo test "$@"
+cargo test --no-fail-fast "$@"

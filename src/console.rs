@@ -8,7 +8,7 @@
 //! does not decide wording beyond the note about dropped output.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use tokio::sync::mpsc;
 
@@ -72,6 +72,9 @@ pub struct EventSender {
     tx: mpsc::Sender<Event>,
     dropped_lines: Arc<AtomicU64>,
     queued_bytes: Arc<AtomicUsize>,
+    /// Output was dropped and the session has not yet worked off half the
+    /// budget: output keeps being dropped until it has.
+    behind: Arc<AtomicBool>,
 }
 
 impl EventSender {
@@ -79,24 +82,41 @@ impl EventSender {
     pub fn channel(capacity: usize) -> (EventSender, mpsc::Receiver<Event>) {
         let (tx, rx) = mpsc::channel(capacity);
         (
-            EventSender { tx, dropped_lines: Arc::new(AtomicU64::new(0)), queued_bytes: Arc::new(AtomicUsize::new(0)) },
+            EventSender {
+                tx,
+                dropped_lines: Arc::new(AtomicU64::new(0)),
+                queued_bytes: Arc::new(AtomicUsize::new(0)),
+                behind: Arc::new(AtomicBool::new(false)),
+            },
             rx,
         )
     }
 
     /// Sends output, dropping it if the session is behind.
+    ///
+    /// Once output is dropped, it keeps being dropped until the session has
+    /// worked off half the budget; then one notice says how many lines were
+    /// lost. Without that slack, every chunk that happened to fit would
+    /// carry a notice of its own, and the notices would crowd out the output.
     pub fn output(&self, category: Category, text: String) {
-        let dropped = self.dropped_lines.swap(0, Ordering::Relaxed);
-        if dropped > 0 {
+        let lines = u64::try_from(text.matches('\n').count().max(1)).unwrap_or(u64::MAX);
+        if self.behind.load(Ordering::Relaxed) {
+            if self.queued_bytes.load(Ordering::Relaxed) > OUTPUT_BUDGET / 2 {
+                self.dropped_lines.fetch_add(lines, Ordering::Relaxed);
+                return;
+            }
+            let dropped = self.dropped_lines.swap(0, Ordering::Relaxed);
             let note =
                 format!("[dockdap] {dropped} lines of program output were dropped: the editor could not keep up\n");
             if !self.try_output(Category::Console, note) {
-                self.dropped_lines.fetch_add(dropped, Ordering::Relaxed);
+                self.dropped_lines.fetch_add(dropped.saturating_add(lines), Ordering::Relaxed);
+                return;
             }
+            self.behind.store(false, Ordering::Relaxed);
         }
-        let lines = u64::try_from(text.matches('\n').count().max(1)).unwrap_or(u64::MAX);
         if !self.try_output(category, text) {
             self.dropped_lines.fetch_add(lines, Ordering::Relaxed);
+            self.behind.store(true, Ordering::Relaxed);
         }
     }
 
@@ -175,5 +195,33 @@ mod tests {
         assert_eq!(text, "[dockdap] 10 lines of program output were dropped: the editor could not keep up\n");
         let Ok(Event::Output { text, .. }) = rx.try_recv() else { panic!() };
         assert_eq!(text, "after\n");
+    }
+
+    #[tokio::test]
+    async fn one_notice_per_time_the_editor_falls_behind() {
+        let (events, mut rx) = EventSender::channel(8192);
+        let chunk = "x".repeat(1023) + "\n";
+        let fits = OUTPUT_BUDGET / chunk.len();
+        for _ in 0..fits + 10 {
+            events.output(Category::Stdout, chunk.clone());
+        }
+        // The editor takes a few chunks: room for more, but still behind.
+        for _ in 0..100 {
+            let Ok(Event::Output { text, .. }) = rx.try_recv() else { panic!() };
+            events.delivered(text.len());
+        }
+        for _ in 0..50 {
+            events.output(Category::Stdout, chunk.clone());
+        }
+        assert_eq!(events.dropped(), 60, "dropped until half the budget is worked off");
+        let mut notices = 0;
+        while let Ok(Event::Output { text, .. }) = rx.try_recv() {
+            events.delivered(text.len());
+            notices += usize::from(text.contains("were dropped"));
+        }
+        assert_eq!(notices, 0);
+        events.output(Category::Stdout, "after\n".into());
+        let Ok(Event::Output { text, .. }) = rx.try_recv() else { panic!() };
+        assert_eq!(text, "[dockdap] 60 lines of program output were dropped: the editor could not keep up\n");
     }
 }

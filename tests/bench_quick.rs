@@ -45,6 +45,7 @@ async fn quick_benchmarks_run_and_print_every_figure() {
         expected.extend(["roundtrip.proxy.iteration.ratio", "roundtrip.proxy_tuned.iteration.ratio"]);
         expected.extend(["roundtrip.proxy.variables.ratio", "roundtrip.proxy_tuned.iteration.relay_ratio"]);
         expected.push("footprint.roundtrip.peak_rss");
+        expected.extend(["steps.ratio", "steps.stock_ratio"]);
     }
     if report.skipped.iter().all(|s| !s.starts_with("roundtrip.user") && !s.starts_with("launch")) {
         expected.extend([

@@ -347,6 +347,47 @@ fn vimspector_json_parses_and_uses_schema_attributes() {
     check_configs("editors/vim/.vimspector.json", &configs, &dockdap_schema());
 }
 
+/// vimspector asks a question at every start for each exception filter a
+/// configuration does not answer, and gives up on a request after its
+/// `async_timeout` (15 s by default): every shipped configuration answers
+/// each filter dockdap really advertises, and waits longer than dockdap's
+/// own launch timeout, so a cold container start is reported by dockdap.
+#[tokio::test]
+async fn vimspector_asks_nothing_and_outwaits_a_cold_start() {
+    let file = read_json(&repo().join("editors/vim/.vimspector.json"));
+    let (_child, mut client) = spawn_stdio(&repo());
+    let answer = client.request("initialize", json!({"adapterID": "dockdap"})).await.unwrap();
+    let capabilities: Value = answer.field("body").unwrap().expect("initialize has a body");
+    let filters: Vec<String> = capabilities["exceptionBreakpointFilters"]
+        .as_array()
+        .expect("dockdap advertises exception filters")
+        .iter()
+        .map(|f| f["filter"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!filters.is_empty());
+    for (name, entry) in file["configurations"].as_object().unwrap() {
+        let answers = &entry["breakpoints"]["exception"];
+        for filter in &filters {
+            let answer = answers[filter].as_str();
+            assert!(
+                matches!(answer, Some("Y" | "N" | "")),
+                "{name}: vimspector would ask about the {filter:?} exception filter on every start"
+            );
+        }
+    }
+    let launch_timeout_ms = dockdap_schema()["launch"]["properties"]["timeout"]["default"]
+        .as_f64()
+        .expect("the schema gives launch's timeout a default")
+        * 1000.0;
+    for (name, adapter) in file["adapters"].as_object().unwrap() {
+        let wait = adapter["async_timeout"].as_f64().unwrap_or(15_000.0);
+        assert!(
+            wait > launch_timeout_ms,
+            "{name}: vimspector gives up after {wait} ms, before dockdap's launch timeout"
+        );
+    }
+}
+
 // --- A real client: Emacs dap-mode ---
 
 fn have_dap_mode() -> bool {

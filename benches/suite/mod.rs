@@ -16,6 +16,10 @@
 //!    stall. (b) `roundtrip.user`: dockdap as it runs by default (a container
 //!    it launched, `tuneDebugger` on) against the stock debugpy in a container
 //!    started by hand, with `next` -> `stopped` added (issue 10's figure).
+//!    (c) `steps`: the step cycle (`next` -> `stopped`, `threads`,
+//!    `stackTrace`, `scopes`, `variables`, each after the previous answer)
+//!    through dockdap, straight to a tuned debugpy and straight to the stock
+//!    one, side by side (issue 22).
 //! 2. `throughput`: a synthetic adapter floods 1 KiB `output` events; dockdap
 //!    against a raw byte relay (`copy_bidirectional`); one 16 MiB message
 //!    each way.
@@ -44,6 +48,7 @@ pub mod procs;
 pub mod report;
 pub mod roundtrip;
 pub mod stats;
+pub mod steps;
 pub mod synthetic;
 pub mod throughput;
 

@@ -154,6 +154,11 @@ impl Debugpy {
     /// Starts debugpy on the workload; `tune` puts dockdap's bootstrap
     /// (`sitecustomize.py`, TCP_NODELAY on debugpy's sockets) on its `PYTHONPATH`.
     pub fn start(python: &str, workload: &Path, tune: bool) -> anyhow::Result<Debugpy> {
+        Debugpy::start_with(python, workload, tune, &[])
+    }
+
+    /// `start`, with arguments for the workload (`--steps`).
+    pub fn start_with(python: &str, workload: &Path, tune: bool, args: &[&str]) -> anyhow::Result<Debugpy> {
         let dir = tempfile::tempdir()?;
         let app_root = dir.path().join("app");
         std::fs::create_dir_all(&app_root)?;
@@ -161,6 +166,7 @@ impl Debugpy {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let mut cmd = Command::new(python);
         cmd.args(["-m", "debugpy", "--listen", &format!("127.0.0.1:{port}"), "--wait-for-client", "workload.py"])
+            .args(args)
             .current_dir(&app_root)
             .env_remove("PYTHONPATH")
             .stdin(Stdio::null())

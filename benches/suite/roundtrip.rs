@@ -38,6 +38,7 @@ pub async fn run(
         None => {
             host(options, listener, report, "roundtrip.proxy", false, n, warmup).await?;
             host(options, listener, report, "roundtrip.proxy_tuned", true, n, warmup).await?;
+            super::steps::run(options, listener, report, n, warmup).await?;
         }
     }
     match &prereq.no_docker {
@@ -49,12 +50,32 @@ pub async fn run(
 
 /// Attaches straight to a debugpy on this machine (or through a relay in
 /// front of it, at `addr`); returns the session stopped at the breakpoint.
-async fn attach_direct(addr: &str, debugpy: &Debugpy, line: i64) -> anyhow::Result<Side> {
+pub async fn attach_direct(addr: &str, debugpy: &Debugpy, line: i64) -> anyhow::Result<Side> {
     let mut client = connect_when_ready(addr, Duration::from_secs(30)).await?;
     let path = debugpy.app_root.join("workload.py");
     let thread = configure(&mut client, "attach", json!({"request": "attach"}), &path.to_string_lossy(), &[line])
         .await
         .with_context(|| format!("attaching straight to debugpy: {}", debugpy.log()))?;
+    Ok(Side::new(client, thread, line))
+}
+
+/// Attaches through dockdap (`attach` with `connect`) to a debugpy on this
+/// machine; returns the session stopped at the breakpoint.
+pub async fn attach_through(
+    options: &Options,
+    listener: &Listener,
+    debugpy: &Debugpy,
+    line: i64,
+) -> anyhow::Result<Side> {
+    let workload = options.source_root.join("benches/workload.py");
+    let mut client = connect(&listener.addr).await?;
+    client.request("initialize", initialize_arguments()).await?;
+    let args = json!({"type": "dockdap", "request": "attach", "name": "bench",
+                      "connect": {"host": "127.0.0.1", "port": debugpy.port},
+                      "appRoot": debugpy.app_root, "localRoot": options.source_root.join("benches"), "timeout": 30});
+    let thread = configure(&mut client, "attach", args, &workload.to_string_lossy(), &[line])
+        .await
+        .with_context(|| format!("attaching through dockdap: {}; {}", debugpy.log(), listener.log()))?;
     Ok(Side::new(client, thread, line))
 }
 
@@ -79,15 +100,7 @@ async fn host(
     let debugpy_b = Debugpy::start(&options.python, &workload, tune)?;
     let mut a = attach_direct(&debugpy_a.addr(), &debugpy_a, line).await?;
 
-    let mut b = connect(&listener.addr).await?;
-    b.request("initialize", initialize_arguments()).await?;
-    let args = json!({"type": "dockdap", "request": "attach", "name": "bench",
-                      "connect": {"host": "127.0.0.1", "port": debugpy_b.port},
-                      "appRoot": debugpy_b.app_root, "localRoot": options.source_root.join("benches"), "timeout": 30});
-    let b_thread = configure(&mut b, "attach", args, &workload.to_string_lossy(), &[line])
-        .await
-        .with_context(|| format!("attaching through dockdap: {}; {}", debugpy_b.log(), listener.log()))?;
-    let mut b = Side::new(b, b_thread, line);
+    let mut b = attach_through(options, listener, &debugpy_b, line).await?;
 
     let relayed = if tune {
         let debugpy_c = Debugpy::start(&options.python, &workload, tune)?;

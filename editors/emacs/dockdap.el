@@ -84,7 +84,31 @@
   (dolist (config (dockdap-dape-configs))
     (setq dape-configs (cons config (assq-delete-all (car config) dape-configs)))))
 
-(with-eval-after-load 'dape (dockdap-dape-setup))
+(defcustom dockdap-launch-timeout 90
+  "Seconds dape waits for dockdap to answer `launch' or `attach'.
+dockdap answers once debugpy runs in the container, and a cold start
+takes longer than `dape-request-timeout' (10 s by default), after which
+dape would end the session.  dockdap's own `timeout' (60 s) reports a
+start that hangs, with the reason, before this runs out."
+  :type 'natnum)
+
+(defvar dape-request-timeout)
+(declare-function dape--config "ext:dape" (conn))
+
+(defun dockdap--dape-patient-launch (launch conn)
+  "Call LAUNCH on CONN; a dockdap session waits `dockdap-launch-timeout'."
+  (let ((dape-request-timeout
+         (if (equal (plist-get (dape--config conn) :type) "dockdap")
+             (max dape-request-timeout dockdap-launch-timeout)
+           dape-request-timeout)))
+    (funcall launch conn)))
+
+(with-eval-after-load 'dape
+  (dockdap-dape-setup)
+  ;; Only the `launch'/`attach' request of a dockdap session waits longer;
+  ;; every other request keeps the user's timeout.
+  (when (fboundp 'dape--launch-or-attach)
+    (advice-add 'dape--launch-or-attach :around #'dockdap--dape-patient-launch)))
 
 ;;;; dap-mode
 

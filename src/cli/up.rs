@@ -61,13 +61,19 @@ async fn up(args: UpArgs, shutdown: CancellationToken) -> Result<ExitCode, CliEr
     let Request::Launch(mut launch) = parsed.request else {
         return Err(CliError::Usage("not a launch configuration".into()));
     };
+    if launch.compose.is_some() {
+        return Err(CliError::Usage(
+            "`dockdap up` starts one container from an image; for a Compose service, bring the project up with `docker compose up` and debug it with an `attach` configuration with `compose`".into(),
+        ));
+    }
     launch.keep_container = true;
     if matches!(launch.debugger, DebuggerMode::Auto | DebuggerMode::Azureml) {
         launch.env.entry("DOCKDAP_GATE_TIMEOUT".into()).or_insert_with(|| UP_GATE_TIMEOUT_SECS.into());
     }
 
     let (events, mut rx) = EventSender::channel(256);
-    let cx = Context { events, tasks: Tasks::new(shutdown.child_token()) };
+    let workspace = PathBuf::from(launch.paths.local_root_on(&cwd));
+    let cx = Context { events, tasks: Tasks::new(shutdown.child_token()), workspace };
     let mut progress = Progress::start(&format!("starting {}", launch.image));
     let style = progress.style();
     let started = tokio::time::Instant::now();

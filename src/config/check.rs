@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use super::{AttachArguments, LaunchArguments, PathArguments, Request};
+use super::{AttachArguments, ComposeArguments, LaunchArguments, PathArguments, Request};
 use crate::paths::{HostFlavour, Mapping, PathMap};
 
 /// What one attribute must be and an example of it, for the attributes whose
@@ -53,6 +53,14 @@ const ATTRIBUTES: &[(&str, &str, &str)] = &[
     ("connect", "an object", r#"{"host": "127.0.0.1", "port": 5678}"#),
     ("connect.host", "a host name or address", r#""127.0.0.1""#),
     ("connect.port", "a port number", "5678"),
+    ("compose", "an object", r#"{"service": "scoring"}"#),
+    ("compose.file", "a list of Compose files", r#"["docker-compose.yml"]"#),
+    ("compose.file[]", "a Compose file", r#""docker-compose.yml""#),
+    ("compose.service", "a service name", r#""scoring""#),
+    ("compose.project", "a project name", r#""shop""#),
+    ("compose.profiles", "a list of profile names", r#"["debug"]"#),
+    ("compose.profiles[]", "a profile name", r#""debug""#),
+    ("compose.index", "a replica number", "1"),
 ];
 
 /// Where a value sits: as shown to the user (`pathMappings[0].localRoot`)
@@ -92,21 +100,62 @@ pub(super) fn against_schema(args: &Map<String, Value>, schema: &Value) -> Resul
     }
     for key in required(schema) {
         if !args.contains_key(key) {
-            let place = Place::top(key);
-            let (noun, example) = place.known().unwrap_or(("a value", "\"...\""));
-            let mut message = format!("`{key}` is required: {noun} such as {example}");
-            if key == "image" {
-                message = format!(
-                    "`image` is required: the image to debug, e.g. {example} (build the example with `dockdap demo`)"
-                );
-            }
-            if let Some(near) = nearest(key, args.keys().map(String::as_str)) {
-                message.push_str(&format!("; `{near}` is not a dockdap attribute: did you mean `{key}`?"));
-            }
-            return Err(message);
+            return Err(missing(key, args));
         }
     }
     Ok(())
+}
+
+/// "`key` is required: ..." and the attribute it was probably misspelt as.
+fn missing(key: &str, args: &Map<String, Value>) -> String {
+    let place = Place::top(key);
+    let (noun, example) = place.known().unwrap_or(("a value", "\"...\""));
+    let mut message = format!("`{key}` is required: {noun} such as {example}");
+    if key == "image" {
+        message = format!(
+            "`image` is required: the image to debug, e.g. {example} (build the example with `dockdap demo`), or `compose` with the service to debug, e.g. \"compose\": {{\"service\": \"scoring\"}}"
+        );
+    }
+    if let Some(near) = nearest(key, args.keys().map(String::as_str)) {
+        message.push_str(&format!("; `{near}` is not a dockdap attribute: did you mean `{key}`?"));
+    }
+    message
+}
+
+/// A launch names what to run: an `image`, or a Compose service, not both.
+pub(super) fn launch_target(args: &Map<String, Value>) -> Result<(), String> {
+    match (args.contains_key("image"), args.contains_key("compose")) {
+        (false, false) => Err(missing("image", args)),
+        (true, true) => Err(
+            "`image` and `compose` exclude each other: with `compose` the image is the service's, from the Compose file; remove `image`, e.g. \"compose\": {\"service\": \"scoring\"}".into(),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// An attach names one thing to join: a container, a Compose service, or an address.
+pub(super) fn attach_target(args: &AttachArguments) -> Result<(), String> {
+    let named: Vec<&str> = [
+        args.container.as_ref().map(|_| "container"),
+        args.compose.as_ref().map(|_| "compose"),
+        args.connect.as_ref().map(|_| "connect"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    match named.as_slice() {
+        [] => Err(
+            "`container`, `compose` or `connect` says what to attach to: a running container's name or id, e.g. \"container\": \"score-debug\", a running Compose service, e.g. \"compose\": {\"service\": \"scoring\"}, or a debugpy's address, e.g. \"connect\": {\"host\": \"127.0.0.1\", \"port\": 5678}".into(),
+        ),
+        [_] => Ok(()),
+        [first, second, ..] => {
+            let keep = match first {
+                &"container" => format!("\"container\": {:?}", args.container.as_deref().unwrap_or_default()),
+                _ => format!("\"compose\": {{\"service\": {:?}}}", args.compose.as_ref().map(|c| c.service.as_str()).unwrap_or_default()),
+            };
+            Err(format!("`{first}` and `{second}` exclude each other: keep one, e.g. {keep}"))
+        }
+    }
 }
 
 fn required(schema: &Value) -> impl Iterator<Item = &str> {
@@ -393,6 +442,22 @@ pub(super) fn meanings(request: &Request) -> Result<(), String> {
 }
 
 fn launch(args: &LaunchArguments) -> Result<(), String> {
+    if let Some(compose) = &args.compose {
+        compose_service(compose)?;
+        if let Some(name) = &args.container_name {
+            return Err(format!(
+                "`containerName` {name:?} cannot be used with `compose`: the Compose tool names the service's container; remove it, e.g. \"compose\": {{\"service\": {:?}}}",
+                compose.service
+            ));
+        }
+        if args.commit_on_restart {
+            return Err(format!(
+                "`commitOnRestart` cannot be used with `compose`: a restart brings the project up again from its Compose files; remove it (`commitOnExit` still snapshots the service's container), e.g. \"compose\": {{\"service\": {:?}}}",
+                compose.service
+            ));
+        }
+        return paths(&args.paths);
+    }
     if args.image.trim().is_empty() {
         return Err("`image` is empty: name the image to debug, e.g. \"debug:1\"".into());
     }
@@ -420,7 +485,37 @@ fn launch(args: &LaunchArguments) -> Result<(), String> {
     Ok(())
 }
 
+/// A service and project name the Compose tool accepts, and files that are named.
+fn compose_service(compose: &ComposeArguments) -> Result<(), String> {
+    if compose.service.trim().is_empty() {
+        return Err("`compose.service` is empty: name the service to debug, e.g. \"scoring\" (`docker compose config --services` lists them)".into());
+    }
+    if let Some(project) = &compose.project {
+        let mut chars = project.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if !first_ok || !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-')) {
+            return Err(format!(
+                "`compose.project` {project:?} is not a project name Compose accepts: lowercase letters, digits, `_` and `-`, starting with a letter or digit, e.g. \"shop\""
+            ));
+        }
+    }
+    for (i, file) in compose.file.iter().enumerate() {
+        if file.trim().is_empty() {
+            return Err(format!("`compose.file[{i}]` is empty: name a Compose file, e.g. \"docker-compose.yml\""));
+        }
+    }
+    for (i, profile) in compose.profiles.iter().enumerate() {
+        if profile.trim().is_empty() {
+            return Err(format!("`compose.profiles[{i}]` is empty: name a profile, e.g. \"debug\""));
+        }
+    }
+    Ok(())
+}
+
 fn attach(args: &AttachArguments) -> Result<(), String> {
+    if let Some(compose) = &args.compose {
+        compose_service(compose)?;
+    }
     if let Some(name) = &args.container
         && name.trim().is_empty()
     {

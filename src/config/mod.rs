@@ -36,8 +36,14 @@ pub const DEFAULT_TIMEOUT_SECS: f64 = 60.0;
 #[serde(rename_all = "camelCase")]
 #[schemars(title = "dockdap launch configuration")]
 pub struct LaunchArguments {
-    /// Image to run, e.g. `debug:1`.
+    /// Image to run, e.g. `debug:1`; required unless `compose` names the service to debug.
+    #[serde(default)]
     pub image: String,
+    /// Debug one service of a Compose project, brought up by the Compose
+    /// tool (`docker compose`, else `docker-compose`) with an override
+    /// dockdap generates; the project's own files are never changed.
+    #[serde(default)]
+    pub compose: Option<ComposeArguments>,
     /// Name of the container; generated when absent.
     #[serde(default)]
     pub container_name: Option<String>,
@@ -89,6 +95,11 @@ pub struct LaunchArguments {
     /// ~44 ms stall per request).
     #[serde(default = "yes")]
     pub tune_debugger: bool,
+    /// When debugpy stops, ask it at once for what the editor asked after its
+    /// previous stop (threads, stack, scopes, variables) and answer the
+    /// editor's identical requests from that; false: forward every request.
+    #[serde(default = "yes")]
+    pub prefetch: bool,
     /// `debugger: "inject"`/`"azureml"`: the debugpy package folder to copy into
     /// the container; default: DOCKDAP_DEBUGPY, else the one this machine's python3 imports.
     #[serde(default)]
@@ -106,6 +117,9 @@ pub struct AttachArguments {
     /// The address of a debugpy that is not in a container dockdap can see.
     #[serde(default)]
     pub connect: Option<ConnectArguments>,
+    /// A service of a running Compose project whose debugpy to attach to.
+    #[serde(default)]
+    pub compose: Option<ComposeArguments>,
     /// Where the app's files are, in the container and on this machine.
     #[serde(flatten)]
     pub paths: PathArguments,
@@ -123,6 +137,11 @@ pub struct AttachArguments {
     /// Which directions files are synced in.
     #[serde(default)]
     pub sync: SyncSettings,
+    /// When debugpy stops, ask it at once for what the editor asked after its
+    /// previous stop (threads, stack, scopes, variables) and answer the
+    /// editor's identical requests from that; false: forward every request.
+    #[serde(default = "yes")]
+    pub prefetch: bool,
 }
 
 /// Where the app's files are, in both places.
@@ -161,6 +180,29 @@ pub struct ConnectArguments {
     #[serde(deserialize_with = "lenient::port")]
     #[schemars(range(min = 1))]
     pub port: u16,
+}
+
+/// One service of a Compose project.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ComposeArguments {
+    /// Compose files, in order (`-f`), relative to `localRoot`; default: the
+    /// Compose tool's own lookup from `localRoot` (`compose.yaml`,
+    /// `docker-compose.yml`, ... and their `.override` file, in that folder or above).
+    #[serde(default)]
+    pub file: Vec<String>,
+    /// The service to debug.
+    pub service: String,
+    /// The project name (`-p`); default: the Compose tool's (the folder of the first file).
+    #[serde(default)]
+    pub project: Option<String>,
+    /// Profiles to enable (`--profile`).
+    #[serde(default)]
+    pub profiles: Vec<String>,
+    /// Which replica of the service (its `com.docker.compose.container-number`).
+    #[serde(default = "one", deserialize_with = "lenient::replica")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub index: u16,
 }
 
 /// How debugpy is started in the container.
@@ -241,6 +283,9 @@ fn default_host() -> String {
 fn yes() -> bool {
     true
 }
+fn one() -> u16 {
+    1
+}
 
 /// Numbers that may arrive as strings. Helix's debug templates can only
 /// send strings (`port = "{1}"`), and so can vimspector's `${var}`
@@ -280,6 +325,15 @@ mod lenient {
             return Err(D::Error::custom(format!("{n} is not a TCP port (1 to 65535)")));
         }
         u16::try_from(n as u32).map_err(|_| D::Error::custom(format!("{n} is not a TCP port (1 to 65535)")))
+    }
+
+    /// A replica number, from 1.
+    pub fn replica<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+        let n = d.deserialize_any(Number)?;
+        if n.fract() != 0.0 || !(1.0..=65535.0).contains(&n) {
+            return Err(D::Error::custom(format!("{n} is not a replica number (1 or more)")));
+        }
+        u16::try_from(n as u32).map_err(|_| D::Error::custom(format!("{n} is not a replica number (1 or more)")))
     }
 
     /// At most a day: `Duration::from_secs_f64` panics on what does not fit.
@@ -334,26 +388,15 @@ impl SessionConfig {
         let owned = owned_attributes(is_launch);
         let schema = if is_launch { schema_of::<LaunchArguments>() } else { schema_of::<AttachArguments>() };
         check::against_schema(map, &schema).map_err(fail)?;
+        if is_launch {
+            check::launch_target(map).map_err(fail)?;
+        }
         let request = if is_launch {
             let args: LaunchArguments = serde_json::from_value(arguments.clone()).map_err(|e| fail(explain(&e)))?;
             Request::Launch(args)
         } else {
             let args: AttachArguments = serde_json::from_value(arguments.clone()).map_err(|e| fail(explain(&e)))?;
-            match (&args.container, &args.connect) {
-                (None, None) => {
-                    return Err(fail(
-                        "`container` or `connect` says what to attach to: a running container's name or id, e.g. \"container\": \"score-debug\", or a debugpy's address, e.g. \"connect\": {\"host\": \"127.0.0.1\", \"port\": 5678}"
-                            .into(),
-                    ));
-                }
-                (Some(_), Some(_)) => {
-                    let name = args.container.as_deref().unwrap_or_default();
-                    return Err(fail(format!(
-                        "`container` and `connect` exclude each other: keep one, e.g. \"container\": {name:?}"
-                    )));
-                }
-                _ => {}
-            }
+            check::attach_target(&args).map_err(fail)?;
             Request::Attach(args)
         };
         check::meanings(&request).map_err(fail)?;
@@ -376,6 +419,14 @@ impl SessionConfig {
         match &self.request {
             Request::Launch(a) => a.sync,
             Request::Attach(a) => a.sync,
+        }
+    }
+
+    /// Whether to fetch the step cycle ahead of the editor (`session::prefetch`).
+    pub fn prefetch(&self) -> bool {
+        match &self.request {
+            Request::Launch(a) => a.prefetch,
+            Request::Attach(a) => a.prefetch,
         }
     }
 
@@ -580,6 +631,7 @@ mod tests {
             "commitOnRestart",
             "sync",
             "tuneDebugger",
+            "prefetch",
         ] {
             assert!(names.iter().any(|n| n == attr), "{attr} missing from {names:?}");
         }

@@ -47,7 +47,7 @@ const ROWS: &[(bool, &str, &str)] = &[
     (
         LAUNCH,
         r#"{}"#,
-        r#"`image` is required: the image to debug, e.g. "debug:1" (build the example with `dockdap demo`)"#,
+        r#"`image` is required: the image to debug, e.g. "debug:1" (build the example with `dockdap demo`), or `compose` with the service to debug, e.g. "compose": {"service": "scoring"}"#,
     ),
     (LAUNCH, r#"{"image":" "}"#, r#"`image` is empty: name the image to debug, e.g. "debug:1""#),
     (
@@ -63,7 +63,7 @@ const ROWS: &[(bool, &str, &str)] = &[
     (
         ATTACH,
         r#"{}"#,
-        r#"`container` or `connect` says what to attach to: a running container's name or id, e.g. "container": "score-debug", or a debugpy's address, e.g. "connect": {"host": "127.0.0.1", "port": 5678}"#,
+        r#"`container`, `compose` or `connect` says what to attach to: a running container's name or id, e.g. "container": "score-debug", a running Compose service, e.g. "compose": {"service": "scoring"}, or a debugpy's address, e.g. "connect": {"host": "127.0.0.1", "port": 5678}"#,
     ),
     (
         ATTACH,
@@ -119,7 +119,7 @@ const ROWS: &[(bool, &str, &str)] = &[
     (
         LAUNCH,
         r#"{"imag":"x"}"#,
-        r#"`image` is required: the image to debug, e.g. "debug:1" (build the example with `dockdap demo`); `imag` is not a dockdap attribute: did you mean `image`?"#,
+        r#"`image` is required: the image to debug, e.g. "debug:1" (build the example with `dockdap demo`), or `compose` with the service to debug, e.g. "compose": {"service": "scoring"}; `imag` is not a dockdap attribute: did you mean `image`?"#,
     ),
     (
         LAUNCH,
@@ -265,6 +265,11 @@ const ROWS: &[(bool, &str, &str)] = &[
     (LAUNCH, r#"{"image":"x","tuneDebugger":null}"#, r#"`tuneDebugger` must be true or false, e.g. true, not null"#),
     (
         ATTACH,
+        r#"{"container":"c","prefetch":"off"}"#,
+        r#"`prefetch` must be true or false, e.g. true, not the string "off""#,
+    ),
+    (
+        ATTACH,
         r#"{"container":""}"#,
         r#"`container` is empty: name a running container, e.g. "score-debug" (`docker ps` lists them)"#,
     ),
@@ -288,6 +293,69 @@ const ROWS: &[(bool, &str, &str)] = &[
         ATTACH,
         r#"{"container":5}"#,
         r#"`container` must be a container name or id, e.g. "score-debug", not the number 5"#,
+    ),
+    (LAUNCH, r#"{"compose":{"service":"scoring"}}"#, "accepted; notes: []"),
+    (
+        LAUNCH,
+        r#"{"compose":{"service":"scoring","file":["a.yml","b.yml"],"project":"shop","profiles":["debug"],"index":2}}"#,
+        "accepted; notes: []",
+    ),
+    (
+        LAUNCH,
+        r#"{"image":"x","compose":{"service":"scoring"}}"#,
+        r#"`image` and `compose` exclude each other: with `compose` the image is the service's, from the Compose file; remove `image`, e.g. "compose": {"service": "scoring"}"#,
+    ),
+    (LAUNCH, r#"{"compose":{}}"#, r#"`compose` needs `service`, e.g. {"service": "scoring"}"#),
+    (
+        LAUNCH,
+        r#"{"compose":{"service":"scoring","files":["a.yml"]}}"#,
+        r#"`compose` has no setting `files`: it takes `file`, `service`, `project`, `profiles`, `index` (did you mean `file`?), e.g. {"service": "scoring"}"#,
+    ),
+    (
+        LAUNCH,
+        r#"{"compose":{"service":"scoring","file":"a.yml"}}"#,
+        r#"`compose.file` must be a list of Compose files, e.g. ["docker-compose.yml"], not the string "a.yml"; a single value is written as a list: ["a.yml"]"#,
+    ),
+    (
+        LAUNCH,
+        r#"{"compose":"scoring"}"#,
+        r#"`compose` must be an object, e.g. {"service": "scoring"}, not the string "scoring""#,
+    ),
+    (
+        LAUNCH,
+        r#"{"compose":{"service":" "}}"#,
+        r#"`compose.service` is empty: name the service to debug, e.g. "scoring" (`docker compose config --services` lists them)"#,
+    ),
+    (
+        LAUNCH,
+        r#"{"compose":{"service":"scoring","project":"My Shop"}}"#,
+        r#"`compose.project` "My Shop" is not a project name Compose accepts: lowercase letters, digits, `_` and `-`, starting with a letter or digit, e.g. "shop""#,
+    ),
+    (
+        LAUNCH,
+        r#"{"compose":{"service":"scoring","index":0}}"#,
+        r#"`compose.index` must be a replica number from 1 to 65535, e.g. 1, not the number 0"#,
+    ),
+    (
+        LAUNCH,
+        r#"{"compose":{"service":"scoring"},"containerName":"x"}"#,
+        r#"`containerName` "x" cannot be used with `compose`: the Compose tool names the service's container; remove it, e.g. "compose": {"service": "scoring"}"#,
+    ),
+    (
+        LAUNCH,
+        r#"{"compose":{"service":"scoring"},"commitOnRestart":true}"#,
+        r#"`commitOnRestart` cannot be used with `compose`: a restart brings the project up again from its Compose files; remove it (`commitOnExit` still snapshots the service's container), e.g. "compose": {"service": "scoring"}"#,
+    ),
+    (ATTACH, r#"{"compose":{"service":"scoring","index":"2"}}"#, "accepted; notes: []"),
+    (
+        ATTACH,
+        r#"{"container":"a","compose":{"service":"scoring"}}"#,
+        r#"`container` and `compose` exclude each other: keep one, e.g. "container": "a""#,
+    ),
+    (
+        ATTACH,
+        r#"{"compose":{"service":"scoring"},"connect":{"port":1}}"#,
+        r#"`compose` and `connect` exclude each other: keep one, e.g. "compose": {"service": "scoring"}"#,
     ),
 ];
 

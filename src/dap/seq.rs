@@ -37,6 +37,9 @@ pub enum BridgeTag {
     Initialize,
     /// Anything else, answered and then forgotten.
     Other,
+    /// A speculative fetch (`session::prefetch`): its answer is kept for a
+    /// client request to come, unless a client request adopts it first.
+    Prefetch,
 }
 
 /// A request sent and not yet answered.
@@ -87,6 +90,23 @@ impl SeqTable {
     /// Records a request written to the client as `sent`.
     pub fn sent_to_client(&mut self, sent: ClientSeq, pending: Pending<AdapterSeq>) {
         self.to_client.insert(sent, pending);
+    }
+
+    /// A client request joins the bridge's own request `sent` (a
+    /// `BridgeTag::Prefetch` still in flight): its answer goes to `pending`,
+    /// as if the client's request had been forwarded as `sent`. False (and
+    /// nothing changed) if `sent` is not such a request.
+    pub fn adopt(&mut self, sent: AdapterSeq, pending: Pending<ClientSeq>) -> bool {
+        match self.to_adapter.get_mut(&sent) {
+            Some(entry) if entry.origin == Origin::Bridge(BridgeTag::Prefetch) => {
+                if let Origin::Peer(client_seq) = pending.origin {
+                    self.by_client_seq.insert(client_seq, sent);
+                }
+                *entry = pending;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The adapter answered `request_seq`: who asked? `None` for a seq the
@@ -217,6 +237,25 @@ mod tests {
         let seq = table.stamp_to_client();
         table.sent_to_client(seq, Pending { origin: Origin::Bridge(BridgeTag::Other), command: "x".into() });
         assert_eq!(table.drain_to_client().len(), 1);
+    }
+
+    #[test]
+    fn a_client_request_adopts_a_prefetch_in_flight() {
+        let mut table = SeqTable::default();
+        let sent = table.stamp_to_adapter();
+        let prefetch = Pending { origin: Origin::Bridge(BridgeTag::Prefetch), command: "threads".into() };
+        table.sent_to_adapter(sent, prefetch);
+        // Only a prefetch can be adopted, and only once.
+        assert!(table.adopt(sent, from_client(7, "threads")));
+        assert!(!table.adopt(sent, from_client(8, "threads")));
+        assert_eq!(table.adapter_seq_of(ClientSeq(7)), Some(sent));
+        assert_eq!(table.answered_by_adapter(sent).map(|p| p.origin), Some(Origin::Peer(ClientSeq(7))));
+        // The link closing answers an adopted request like a forwarded one.
+        let sent = table.stamp_to_adapter();
+        let prefetch = Pending { origin: Origin::Bridge(BridgeTag::Prefetch), command: "scopes".into() };
+        table.sent_to_adapter(sent, prefetch);
+        assert!(table.adopt(sent, from_client(9, "scopes")));
+        assert_eq!(table.drain_to_adapter()[0].1.origin, Origin::Peer(ClientSeq(9)));
     }
 
     proptest::proptest! {

@@ -160,6 +160,22 @@ impl PathRewriter {
             })
     }
 
+    /// Whether a response's raw JSON `body` can hold anything
+    /// `response_to_host` changes, looked at before any parsing: a mapped
+    /// container path holds the last component of its root as text, unless
+    /// a `\u` escape spells it (then: yes). A client that takes URIs gets
+    /// unmapped paths rewritten too (yes). A `stackTrace` of library frames
+    /// or a `scopes` answer without paths is then forwarded without parsing.
+    pub fn response_may_change(&self, raw: &[u8]) -> bool {
+        if self.client_uses_uris || memchr::memmem::find(raw, b"\\u").is_some() {
+            return true;
+        }
+        match self.map.container_markers() {
+            None => true,
+            Some(markers) => markers.iter().any(|m| memchr::memmem::find(raw, m.as_bytes()).is_some()),
+        }
+    }
+
     /// Rewrites the request's `arguments` host -> container and remembers
     /// the client's spelling of every mapped path; true if anything changed.
     pub fn request_to_container(&mut self, command: &str, arguments: &mut Value) -> bool {
@@ -605,6 +621,23 @@ mod tests {
         assert!(!PathRewriter::response_has_paths("variables"));
         assert!(PathRewriter::event_has_paths("process"));
         assert!(!PathRewriter::event_has_paths("stopped"));
+    }
+
+    #[test]
+    fn responses_are_parsed_only_when_they_can_change() {
+        let rw = posix();
+        let may = |raw: &str| rw.response_may_change(raw.as_bytes());
+        assert!(may(r#"{"stackFrames":[{"id":1,"source":{"path":"/var/azureml-app/a.py"}}]}"#));
+        assert!(may(r#"{"stackFrames":[{"id":1,"source":{"path":"/var/./azureml-app/a.py"}}]}"#));
+        assert!(!may(r#"{"stackFrames":[{"id":1,"source":{"path":"/usr/lib/python3/json/__init__.py"}}]}"#));
+        assert!(!may(r#"{"scopes":[{"name":"Locals","variablesReference":3,"source":{}}]}"#));
+        assert!(may(r#"{"stackFrames":[{"source":{"path":"/var/\u0061zureml-app/a.py"}}]}"#));
+        // Whatever `response_may_change` says no to, `response_to_host` leaves alone.
+        let mut body = json!({"stackFrames":[{"id":1,"source":{"path":"/usr/lib/python3/json/__init__.py"}}]});
+        assert!(!rw.response_to_host("stackTrace", &mut body));
+        let mut uris = posix();
+        uris.set_client_uses_uris(true);
+        assert!(uris.response_may_change(br#"{"stackFrames":[{"source":{"path":"/usr/lib/a.py"}}]}"#));
     }
 
     #[test]

@@ -166,6 +166,14 @@ impl PathMap {
         Some(entry.host.join(rest))
     }
 
+    /// Text that every container path this map translates holds: the last
+    /// component of each container root (normalising a path only drops
+    /// components, it never makes new text). `None` when a root is `/`,
+    /// which every path is under.
+    pub fn container_markers(&self) -> Option<Vec<&str>> {
+        self.entries.iter().map(|e| e.container.comps.last().map(String::as_str)).collect()
+    }
+
     /// Lexically normalises an absolute POSIX path (`/a//b/./c/../d` ->
     /// `/a/b/d`); `None` for relative paths or a `..` above `/`. Used as the
     /// key when remembering how the editor spelled a path.

@@ -122,6 +122,15 @@ pub enum ContainerError {
         /// The last log lines.
         tail: String,
     },
+    /// The Compose tool refused or failed: what it said, as it said it
+    /// (with the file and line, when it gave them).
+    #[error("`{command}` failed:\n{said}")]
+    Compose {
+        /// The command, e.g. `docker compose up`.
+        command: String,
+        /// Its error output.
+        said: String,
+    },
     /// The configuration asks for something the container cannot give.
     #[error("{0}")]
     Unusable(String),

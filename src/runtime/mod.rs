@@ -4,9 +4,9 @@
 //! A session and its file sync hold an `Arc<dyn Runtime>` and never learn
 //! which runtime it is. `start` picks one from the configuration and brings
 //! it up: the Docker Engine (`docker`: a local or remote engine, and Podman
-//! through its Docker-compatible API), or a bare address (`address`). The
-//! next runtimes (Kubernetes: exec and port-forward through the API server;
-//! Compose: Docker containers started by the compose tool) are added here,
+//! through its Docker-compatible API), or a bare address (`address`). A Compose
+//! service is a Docker container the Compose tool created (`docker::compose`).
+//! The next runtimes (Kubernetes: exec and port-forward through the API server) are added here,
 //! as a module and a branch of `start`, without the session knowing.
 //!
 //! What every runtime shares lives beside the trait: the debugger modes and
@@ -331,6 +331,9 @@ pub struct Context {
     /// Where the runtime's background work runs (a child of the session's:
     /// stopped by `Runtime::end` or by the session's end, whichever is first).
     pub tasks: Tasks,
+    /// The folder `localRoot` names on this machine: where the Compose tool
+    /// looks for the project's files.
+    pub workspace: std::path::PathBuf,
 }
 
 /// A runtime that is up, and the session's stream to its debugpy.
@@ -368,11 +371,11 @@ pub async fn start(config: &SessionConfig, cx: &Context) -> Result<Started, Fail
     let deadline = Instant::now() + Duration::from_secs_f64(config.timeout().max(0.0));
     let cancel = cx.tasks.stop_token().clone();
     let runtime: Arc<dyn Runtime> = match &config.request {
-        Request::Attach(attach) => match (&attach.connect, &attach.container) {
-            (Some(connect), _) => {
+        Request::Attach(attach) => match (&attach.connect, &attach.container, &attach.compose) {
+            (Some(connect), _, _) => {
                 Arc::new(address::AddressRuntime::new(&connect.host, connect.port, config.timeout(), cx.events.clone()))
             }
-            (None, Some(name)) => {
+            (None, Some(name), _) => {
                 cx.events.progress(format!("joining container {name}")).await;
                 let joining = docker::join(name, attach, cx);
                 tokio::select! {
@@ -380,9 +383,20 @@ pub async fn start(config: &SessionConfig, cx: &Context) -> Result<Started, Fail
                     () = cancel.cancelled() => return Err(ContainerError::Cancelled.into()),
                 }
             }
-            (None, None) => return Err(ContainerError::Unusable("nothing to attach to".into()).into()),
+            (None, None, Some(compose)) => {
+                cx.events.progress(format!("joining Compose service {}", compose.service)).await;
+                let joining = docker::join_compose(attach, compose, cx);
+                tokio::select! {
+                    joined = joining => joined?,
+                    () = cancel.cancelled() => return Err(ContainerError::Cancelled.into()),
+                }
+            }
+            (None, None, None) => return Err(ContainerError::Unusable("nothing to attach to".into()).into()),
         },
-        Request::Launch(launch) => docker::launch(launch, cx).await?,
+        Request::Launch(launch) => match &launch.compose {
+            Some(compose) => docker::launch_compose(launch, compose, cx).await?,
+            None => docker::launch(launch, cx).await?,
+        },
     };
     let deadline = deadline.max(Instant::now() + MIN_CONNECT);
     let connected = tokio::select! {

@@ -43,6 +43,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             self.parked.push(parent);
         }
         self.adapter_link += 1;
+        self.prefetch.reset();
         self.spawn_reader(link.reader, Side::Adapter(self.adapter_link));
         self.adapter = Some(FramedWrite::new(link.writer, DapCodec::default()));
         if let Phase::Running { next_initialized } = &mut self.phase {

@@ -4,8 +4,11 @@
 //! A message is parsed beyond its envelope only when its command or event is
 //! one that carries paths (`PathRewriter::*_has_paths`), and an `output`
 //! event only when its text shows a `source` or a traceback frame
-//! (`PathRewriter::event_body_may_have_paths`); everything else is forwarded
-//! with envelope work only.
+//! (`PathRewriter::event_body_may_have_paths`), and a response only when its
+//! text can hold a mapped path (`PathRewriter::response_may_change`: a
+//! `scopes` answer never does); everything else is forwarded with envelope
+//! work only. Requests of the step cycle may be answered by the prefetch
+//! (`prefetch`) instead.
 
 use tokio::io::AsyncWrite;
 
@@ -15,9 +18,12 @@ use crate::paths::PathRewriter;
 
 impl<W: AsyncWrite + Send + Unpin> Session<W> {
     /// A client request, rewritten to container paths, on to debugpy.
-    pub(super) async fn forward_request_to_adapter(&mut self, mut message: Message) {
+    pub(super) async fn forward_request_to_adapter(&mut self, message: Message) {
         let command = message.command().unwrap_or_default().to_owned();
         self.breakpoints.remember(&command, &message);
+        let Some(mut message) = self.answer_from_prefetch(&command, message).await else {
+            return;
+        };
         if PathRewriter::request_has_paths(&command)
             && let Some(rewriter) = self.rewriter.as_mut()
             && let Err(e) = message.edit_field("arguments", |args| rewriter.request_to_container(&command, args))
@@ -47,35 +53,53 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         }
     }
 
-    async fn adapter_response(&mut self, request_seq: AdapterSeq, command: &str, mut message: Message) -> Option<End> {
+    async fn adapter_response(&mut self, request_seq: AdapterSeq, command: &str, message: Message) -> Option<End> {
         let Some(Pending { origin, command: asked_as }) = self.seq.answered_by_adapter(request_seq) else {
             tracing::warn!(request_seq = request_seq.0, command, "dropping a debugpy response to an unknown request");
             return None;
         };
         match origin {
             Origin::Peer(client_seq) => {
-                if PathRewriter::response_has_paths(command)
-                    && let Some(rewriter) = self.rewriter.as_ref()
-                    && let Err(e) = message.edit_field("body", |body| rewriter.response_to_host(command, body))
-                {
-                    tracing::warn!(error = %e, command, "could not rewrite paths; forwarding unchanged");
-                }
-                message.set_request_seq(client_seq.0);
-                if asked_as != command {
-                    message.set_command(&asked_as);
-                }
-                if matches!(asked_as.as_str(), "launch" | "attach" | "restart") {
-                    self.describe_target_in(&mut message);
-                }
-                self.send_to_client(message).await;
-                (asked_as == "disconnect").then_some(End::Disconnected)
+                let message = self.prefetch_on_answer(request_seq, Some(client_seq), command, message).await?;
+                self.answer_client(client_seq, &asked_as, command, message).await
             }
             Origin::Bridge(BridgeTag::Initialize) => {
                 self.on_adapter_initialized(&message).await;
                 None
             }
+            Origin::Bridge(BridgeTag::Prefetch) => {
+                self.prefetch_on_answer(request_seq, None, command, message).await;
+                None
+            }
             Origin::Bridge(BridgeTag::Other) => None,
         }
+    }
+
+    /// debugpy's answer to `command`, to the client's request `client_seq`
+    /// (made as `asked_as`): paths rewritten, renumbered, renamed.
+    pub(super) async fn answer_client(
+        &mut self,
+        client_seq: ClientSeq,
+        asked_as: &str,
+        command: &str,
+        mut message: Message,
+    ) -> Option<End> {
+        if PathRewriter::response_has_paths(command)
+            && let Some(rewriter) = self.rewriter.as_ref()
+            && message.raw_field("body").is_some_and(|b| rewriter.response_may_change(&b))
+            && let Err(e) = message.edit_field("body", |body| rewriter.response_to_host(command, body))
+        {
+            tracing::warn!(error = %e, command, "could not rewrite paths; forwarding unchanged");
+        }
+        message.set_request_seq(client_seq.0);
+        if asked_as != command {
+            message.set_command(asked_as);
+        }
+        if matches!(asked_as, "launch" | "attach" | "restart") {
+            self.describe_target_in(&mut message);
+        }
+        self.send_to_client(message).await;
+        (asked_as == "disconnect").then_some(End::Disconnected)
     }
 
     /// Adds what dockdap started to the `launch`/`attach` response body
@@ -107,6 +131,11 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     }
 
     async fn adapter_event(&mut self, event: &str, mut message: Message) {
+        if event == "stopped" {
+            self.prefetch_on_stop(&message).await;
+        } else if super::prefetch::event_changes_state(event) {
+            self.prefetch.drop_answers();
+        }
         if message.raw_field("body").is_some_and(|b| PathRewriter::event_body_may_have_paths(event, &b))
             && let Some(rewriter) = self.rewriter.as_ref()
             && let Err(e) = message.edit_field("body", |body| rewriter.event_to_host(event, body))

@@ -109,6 +109,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     }
 
     async fn client_request(&mut self, command: &str, message: Message) -> Option<End> {
+        if super::prefetch::changes_state(command) {
+            self.prefetch.drop_answers();
+        }
         match command {
             "initialize" => {
                 self.initialize(message).await;
@@ -229,6 +232,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             tracing::info!(host = %mapping.host, container = %mapping.container, "path mapping");
         }
         self.rewriter = Some(rewriter);
+        self.prefetch = super::prefetch::Prefetch::new(config.prefetch());
         let command = if is_launch { StartCommand::Launch } else { StartCommand::Attach };
         self.spawn_start(config, ClientSeq(message.seq()), command);
     }
@@ -240,11 +244,11 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let since = tokio::time::Instant::now();
         self.phase = Phase::Starting { request, command, cancel: start.stop_token().clone(), since };
         self.config = Some(config.clone());
-        let cx = Context { events: self.events_tx.clone(), tasks: start };
+        let workspace = PathBuf::from(config.paths().local_root_on(&self.options.workspace));
+        let cx = Context { events: self.events_tx.clone(), tasks: start, workspace: workspace.clone() };
         let tx = self.inputs_tx.clone();
         // Not stopped with the session: a cancelled start reports what it
         // created, so that shutdown puts it back.
-        let workspace = PathBuf::from(config.paths().local_root_on(&self.options.workspace));
         self.tasks.spawn_unstoppable(async move {
             // Nothing starts, and nothing is read, for folders unfit to sync.
             let result = match super::files::check_folders(&config, workspace).await {
@@ -292,6 +296,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             }
         };
         self.adapter_link += 1;
+        self.prefetch.reset();
         let Started { runtime, adapter } = started;
         self.spawn_reader(adapter.link.reader, Side::Adapter(self.adapter_link));
         self.adapter = Some(FramedWrite::new(adapter.link.writer, DapCodec::default()));
@@ -349,6 +354,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         };
         tracing::warn!(%why, "debugpy cannot answer the start");
         self.adapter_link += 1;
+        self.prefetch.reset();
         self.adapter = None;
         self.answer_adapter_pending(&why).await;
         self.console(Category::Stderr, &format!("[dockdap] {why}")).await;

@@ -54,18 +54,10 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         Some(seq)
     }
 
-    /// Sends what both links have buffered. A failed flush is a closed link,
-    /// as a failed write is.
+    /// Sends what both links have buffered, debugpy's first (after a stop,
+    /// the prefetch's requests go out before the `stopped` event). A failed
+    /// flush is a closed link, as a failed write is.
     pub(super) async fn flush_links(&mut self) {
-        if std::mem::take(&mut self.client_dirty) && self.client_open {
-            match SinkExt::<Message>::flush(&mut self.client).await {
-                Ok(()) => shrink(self.client.write_buffer_mut()),
-                Err(e) => {
-                    tracing::info!(error = %e, "cannot write to the client; ending the session");
-                    self.client_open = false;
-                }
-            }
-        }
         if std::mem::take(&mut self.adapter_dirty)
             && let Some(adapter) = self.adapter.as_mut()
         {
@@ -74,6 +66,15 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot write to debugpy");
                     self.adapter = None;
+                }
+            }
+        }
+        if std::mem::take(&mut self.client_dirty) && self.client_open {
+            match SinkExt::<Message>::flush(&mut self.client).await {
+                Ok(()) => shrink(self.client.write_buffer_mut()),
+                Err(e) => {
+                    tracing::info!(error = %e, "cannot write to the client; ending the session");
+                    self.client_open = false;
                 }
             }
         }

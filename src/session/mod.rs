@@ -33,6 +33,7 @@ mod files;
 mod forward;
 mod intercept;
 mod links;
+mod prefetch;
 mod restart;
 mod shutdown;
 
@@ -241,6 +242,8 @@ struct Session<W> {
     snapshot: Option<String>,
     /// The client's breakpoint requests, replayed after a restart.
     breakpoints: restart::Breakpoints,
+    /// The speculative fetch of the step cycle.
+    prefetch: prefetch::Prefetch,
 }
 
 /// Runs one session over a client stream until it ends, then cleans up.
@@ -286,6 +289,7 @@ where
         sync: None,
         snapshot: None,
         breakpoints: restart::Breakpoints::default(),
+        prefetch: prefetch::Prefetch::default(),
     };
     session.spawn_reader(reader, Side::Client);
     let end = session.run_loop().await;

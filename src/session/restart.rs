@@ -158,6 +158,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         // Retire the old debugpy: late messages from it are dropped, requests
         // waiting on it are answered, and its container goes.
         self.adapter_link += 1;
+        self.prefetch.reset();
         self.adapter = None;
         self.answer_adapter_pending("debugpy is restarting").await;
         if let Some(old) = self.runtime.take()
@@ -169,11 +170,14 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         if let (Request::Launch(launch), Some(image)) = (&mut config.request, &self.snapshot) {
             launch.image = image.clone();
         }
-        let image = match &config.request {
-            Request::Launch(launch) => launch.image.clone(),
+        let from = match &config.request {
+            Request::Launch(launch) => match &launch.compose {
+                Some(compose) => format!("Compose service {}", compose.service),
+                None => launch.image.clone(),
+            },
             Request::Attach(_) => String::new(),
         };
-        self.console(Category::Console, &format!("[dockdap] restarting from {image}")).await;
+        self.console(Category::Console, &format!("[dockdap] restarting from {from}")).await;
         self.spawn_start(config, ClientSeq(seq), StartCommand::Restart);
     }
 

@@ -781,18 +781,31 @@ async fn saves_are_debounced_and_the_last_one_wins() {
     // Let the first look and the watcher start.
     handle.sync(None).await.unwrap();
     let puts = s.fake.puts();
-    // T13: 50 saves in one second.
+    // T13: 50 saves in about one second. A loaded machine can space them
+    // wider than the debounce, and then each such pause may copy: the bound
+    // counts what the writer really did.
+    let started = std::time::Instant::now();
+    let mut last = started;
+    let mut pauses = 0;
     for i in 1..=50 {
         fs::write(s.ws.join("score.py"), format!("save {i}")).unwrap();
+        let now = std::time::Instant::now();
+        pauses += usize::from(now - last >= super::worker::DEBOUNCE);
+        last = now;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let windows = (started.elapsed().as_millis() / super::worker::MAX_DELAY.as_millis()) as usize;
+    let bound = 2 + pauses + windows;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while s.fake.content("score.py").as_deref() != Some("save 50") && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(s.fake.content("score.py").as_deref(), Some("save 50"));
     let uploads = s.fake.puts() - puts;
-    assert!((1..=8).contains(&uploads), "{uploads} uploads for 50 saves");
+    assert!(
+        (1..=bound.min(49)).contains(&uploads),
+        "{uploads} uploads for 50 saves ({pauses} pauses over the debounce, {windows} max-delay windows)"
+    );
     let last = handle.finish().await.unwrap();
     assert!(last.conflicts.is_empty());
 }

@@ -234,7 +234,7 @@ async fn run<R: Remote>(
             },
         };
         let Some(command) = command else { return };
-        if worker.on_command(command).await == Flow::Stop {
+        if worker.serve(command, &mut commands).await == Flow::Stop {
             return;
         }
     }
@@ -443,6 +443,36 @@ impl<R: Remote> Worker<R> {
         self.tasks.spawn(async move {
             let _ = tx.send(remote.changes().await).await;
         });
+    }
+
+    /// Handles a command. The sync on `stopped` is a courtesy: a command
+    /// that follows it (the session's last sync above all) replaces it
+    /// rather than waits. Dropping the round midway loses nothing: a file it
+    /// already wrote makes both sides equal, which the next round records
+    /// as agreed.
+    async fn serve(&mut self, command: Command, commands: &mut mpsc::Receiver<Command>) -> Flow {
+        let mut next = Some(command);
+        while let Some(command) = next.take() {
+            let flow = if matches!(command, Command::FromContainer) {
+                tokio::select! {
+                    biased;
+                    command = commands.recv() => match command {
+                        Some(command) => {
+                            next = Some(command);
+                            continue;
+                        }
+                        None => return Flow::Stop,
+                    },
+                    flow = self.on_command(command) => flow,
+                }
+            } else {
+                self.on_command(command).await
+            };
+            if flow == Flow::Stop {
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
     }
 
     async fn on_listed(&mut self, listed: Result<Vec<RemoteChange>, ContainerError>) {

@@ -177,7 +177,14 @@ pub async fn spawn_listener(cwd: &Path, extra: &[&str]) -> (Child, String) {
     })
     .await
     .expect("dockdap did not say where it listens");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let show = std::env::var("DOCKDAP_TEST_SHOW_LOGS").is_ok();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if show {
+                eprintln!("[dockdap] {line}");
+            }
+        }
+    });
     (child, addr)
 }
 

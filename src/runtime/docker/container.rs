@@ -65,6 +65,9 @@ pub struct DebugContainer {
     pub(super) frozen: AtomicBool,
     pub(super) events: EventSender,
     pub(super) tasks: Tasks,
+    /// The Compose project dockdap brought up for this container: the end
+    /// brings it down (the container with it).
+    pub(super) project: Option<std::sync::Arc<super::compose::Project>>,
 }
 
 impl DebugContainer {
@@ -107,6 +110,7 @@ impl DebugContainer {
             frozen: AtomicBool::new(false),
             events: cx.events.clone(),
             tasks,
+            project: None,
         }
     }
 
@@ -384,6 +388,13 @@ impl Runtime for DebugContainer {
     /// and it is not to be kept; a container dockdap joined is never touched.
     async fn end(&self) -> Result<(), String> {
         self.tasks.stop();
+        if let Some(project) = &self.project {
+            if self.keep {
+                tracing::info!(name = %self.name, "keeping the Compose project up (keepContainer)");
+                return Ok(());
+            }
+            return project.down().await;
+        }
         if self.owned && !self.keep {
             return self.remove().await;
         }

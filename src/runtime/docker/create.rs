@@ -52,6 +52,32 @@ pub(super) fn create_body(
         let host = if host == 0 || plan.forward { String::new() } else { host.to_string() };
         bindings.insert(format!("{container}/tcp"), loopback(host));
     }
+    let env = environment(args, facts, plan);
+    Ok(ContainerCreateBody {
+        image: Some(args.image.clone()),
+        cmd: args.command.clone(),
+        entrypoint: args.entrypoint.clone(),
+        env: (!env.is_empty()).then_some(env),
+        labels: Some(labels::launch_labels(session_id, &args.image, args.keep_container)),
+        exposed_ports: Some(bindings.keys().cloned().collect()),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        tty: Some(false),
+        host_config: Some(HostConfig {
+            port_bindings: Some(bindings),
+            privileged: Some(false),
+            auto_remove: Some(false),
+            restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// The environment dockdap adds for the debugger: `env`, the debugger
+/// mode's variables, and `PYTHONPATH` with the bootstrap (and debugpy) in
+/// front of the one the image or `env` sets.
+pub(super) fn environment(args: &LaunchArguments, facts: &inject::ImageFacts, plan: &Plan) -> Vec<String> {
     let mut env: Vec<String> = args.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     if !args.wait_for_debugger {
         // Understood by the debug entry of dockdap's example images.
@@ -75,25 +101,7 @@ pub(super) fn create_body(
         env.retain(|e| !e.starts_with("PYTHONPATH="));
         env.push(format!("PYTHONPATH={}", tune::pythonpath(existing.as_deref())));
     }
-    Ok(ContainerCreateBody {
-        image: Some(args.image.clone()),
-        cmd: args.command.clone(),
-        entrypoint: args.entrypoint.clone(),
-        env: (!env.is_empty()).then_some(env),
-        labels: Some(labels::launch_labels(session_id, &args.image, args.keep_container)),
-        exposed_ports: Some(bindings.keys().cloned().collect()),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        tty: Some(false),
-        host_config: Some(HostConfig {
-            port_bindings: Some(bindings),
-            privileged: Some(false),
-            auto_remove: Some(false),
-            restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    })
+    env
 }
 
 /// What a launch decided: the debugger mode, the transport, and the debugpy
@@ -112,6 +120,11 @@ impl Plan {
     /// The bootstrap goes in for tuning, and to start or gate debugpy.
     pub fn needs_bootstrap(&self, args: &LaunchArguments) -> bool {
         args.tune_debugger || self.debugpy.is_some()
+    }
+
+    /// `PYTHONPATH` for processes dockdap runs in the container: the copied debugpy.
+    pub fn pythonpath(&self) -> Option<String> {
+        self.debugpy.is_some().then(|| format!("{}:{}", tune::TUNE_DIR, inject::PYTHON_DIR))
     }
 }
 

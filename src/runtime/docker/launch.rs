@@ -65,14 +65,27 @@ impl DebugContainer {
     /// Copies the bootstrap (and debugpy) in, attaches to the output,
     /// starts the container, reads its ports, and waits for debugpy.
     async fn start_and_wait(&mut self, args: &LaunchArguments, plan: &Plan) -> Result<(), ContainerError> {
-        if plan.needs_bootstrap(args) {
-            self.copy_bootstrap(args, plan).await?;
-        }
-        self.attach_output().await?;
+        self.prepare_created(args, plan).await?;
         self.events.progress(format!("starting container {}", self.name)).await;
         if let Err(e) = self.handle.engine.docker.start_container(&self.id, None).await {
             return Err(self.start_error(e, args));
         }
+        self.until_debugger(args, plan).await
+    }
+
+    /// What a created container needs before it starts, however it is
+    /// started (the Engine API, or the Compose tool): the bootstrap (and
+    /// debugpy) copied in, and its output followed from the start.
+    pub(super) async fn prepare_created(&self, args: &LaunchArguments, plan: &Plan) -> Result<(), ContainerError> {
+        if plan.needs_bootstrap(args) {
+            self.copy_bootstrap(args, plan).await?;
+        }
+        self.attach_output().await
+    }
+
+    /// After the start: reads its ports, and waits until debugpy listens
+    /// (or, with the Azure ML hook, until its Python answers).
+    pub(super) async fn until_debugger(&mut self, args: &LaunchArguments, plan: &Plan) -> Result<(), ContainerError> {
         self.read_ports(args.debug_port, plan.forward).await?;
         if plan.mode == DebuggerMode::Azureml {
             // debugpy's adapter runs in the container once dockdap connects;
@@ -172,6 +185,21 @@ async fn prepare(
     args: &LaunchArguments,
     events: &EventSender,
 ) -> Result<(Engine, inject::ImageFacts, Plan), ContainerError> {
+    let engine = connect_and_reap(events).await?;
+    // A missing image whose reference names a registry is pulled with the user's credentials.
+    let mut pull_progress = |line: String| events.console(format!("[dockdap] {line}"));
+    let image = super::pull::inspect_or_pull(&engine, &args.image, &mut pull_progress).await?;
+    let facts = create::image_facts(&image, args);
+    if let (TransportMode::Port, Locality::Remote { why }) = (args.transport, &engine.locality) {
+        return Err(remote_port_transport(why));
+    }
+    let mut plan = plan(args, &facts, events).await?;
+    plan.forward = engine.is_remote();
+    Ok((engine, facts, plan))
+}
+
+/// Connects to the engine and removes what dead dockdap sessions left in it.
+pub(super) async fn connect_and_reap(events: &EventSender) -> Result<Engine, ContainerError> {
     events.progress("connecting to the Docker Engine").await;
     let engine = Engine::connect().await?;
     match reap::reap(&engine).await {
@@ -183,14 +211,17 @@ async fn prepare(
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "could not look for leftover containers"),
     }
-    // A missing image whose reference names a registry is pulled with the user's credentials.
-    let mut pull_progress = |line: String| events.console(format!("[dockdap] {line}"));
-    let image = super::pull::inspect_or_pull(&engine, &args.image, &mut pull_progress).await?;
-    let facts = create::image_facts(&image, args);
-    let choice = inject::choose(args.debugger, &facts, args.debug_port);
-    if let (TransportMode::Port, Locality::Remote { why }) = (args.transport, &engine.locality) {
-        return Err(remote_port_transport(why));
-    }
+    Ok(engine)
+}
+
+/// The debugger mode and transport for what the container will run, and
+/// the debugpy to copy in; says the choice in the debug console.
+pub(super) async fn plan(
+    args: &LaunchArguments,
+    facts: &inject::ImageFacts,
+    events: &EventSender,
+) -> Result<Plan, ContainerError> {
+    let choice = inject::choose(args.debugger, facts, args.debug_port);
     let transport = match (args.transport, choice.mode) {
         (TransportMode::Port, DebuggerMode::Azureml) => {
             return Err(ContainerError::Unusable(
@@ -212,7 +243,7 @@ async fn prepare(
     ));
     let debugpy = match choice.mode {
         DebuggerMode::Inject | DebuggerMode::Azureml => {
-            inject::check_wrappable(&facts).map_err(ContainerError::Unusable)?;
+            inject::check_wrappable(facts).map_err(ContainerError::Unusable)?;
             Some(
                 offload::find_debugpy(args.debugpy_path.clone())
                     .await
@@ -221,8 +252,7 @@ async fn prepare(
         }
         _ => None,
     };
-    let forward = engine.is_remote();
-    Ok((engine, facts, Plan { mode: choice.mode, transport, debugpy, forward }))
+    Ok(Plan { mode: choice.mode, transport, debugpy, forward: false })
 }
 
 /// `transport: "port"` on an engine whose 127.0.0.1 is not this machine's.
@@ -255,7 +285,6 @@ async fn create(
     let mut container = DebugContainer::new(engine, created.id, name, plan.mode, plan.transport, args.debug_port, cx);
     container.owned = true;
     container.keep = args.keep_container;
-    container.pythonpath =
-        plan.debugpy.is_some().then(|| format!("{}:{}", crate::runtime::tune::TUNE_DIR, inject::PYTHON_DIR));
+    container.pythonpath = plan.pythonpath();
     Ok(container)
 }

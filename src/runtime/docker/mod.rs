@@ -27,6 +27,9 @@
 //! - `reach`: whether the engine shares this machine's loopback; SSH failures.
 //! - `ssh`: an SSH engine over one master connection per process.
 //! - `reap` and `watchdog`: removing what dead dockdap processes left behind.
+//! - `compose`: a Compose project's service: the project brought up (and
+//!   down) through the Compose tool with an override dockdap owns, or a
+//!   running one joined; its container is then a `DebugContainer`.
 //!
 //! For the command-line helpers: `inspect` (versions, image and container
 //! facts, output, stopping), `probe` (throwaway containers running a short
@@ -37,6 +40,7 @@
 mod archive;
 pub(crate) mod build;
 pub mod commit;
+mod compose;
 mod container;
 mod create;
 pub mod discover;
@@ -63,7 +67,7 @@ pub use container::DebugContainer;
 pub use engine::Engine;
 pub use handle::ContainerRef;
 
-use crate::config::{AttachArguments, LaunchArguments};
+use crate::config::{AttachArguments, ComposeArguments, LaunchArguments};
 use crate::runtime::{ContainerError, Context, Failed, Runtime};
 
 /// Launches a debug container (`request: "launch"`).
@@ -74,4 +78,23 @@ pub(super) async fn launch(args: &LaunchArguments, cx: &Context) -> Result<Arc<d
 /// Joins a running container (`request: "attach"` with `container`).
 pub(super) async fn join(name: &str, args: &AttachArguments, cx: &Context) -> Result<Arc<dyn Runtime>, ContainerError> {
     Ok(Arc::new(DebugContainer::join(name, args, cx).await?))
+}
+
+/// Brings a Compose project up with one service debuggable (`request:
+/// "launch"` with `compose`).
+pub(super) async fn launch_compose(
+    args: &LaunchArguments,
+    compose: &ComposeArguments,
+    cx: &Context,
+) -> Result<Arc<dyn Runtime>, Failed> {
+    Ok(Arc::new(compose::launch(args, compose, cx).await?))
+}
+
+/// Joins a running Compose service (`request: "attach"` with `compose`).
+pub(super) async fn join_compose(
+    args: &AttachArguments,
+    compose: &ComposeArguments,
+    cx: &Context,
+) -> Result<Arc<dyn Runtime>, ContainerError> {
+    Ok(Arc::new(compose::join(args, compose, cx).await?))
 }

@@ -4,12 +4,15 @@
 //! containers whose owner is no longer alive on this host
 //! (`labels::owner_alive`). Nothing without dockdap's labels is ever
 //! touched, and containers owned by another host's dockdap are left alone:
-//! a pid means nothing there.
+//! a pid means nothing there. A reaped container of a Compose project takes
+//! the project's networks with it once nothing uses them (what `down` would
+//! have removed).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions, RemoveContainerOptions};
 
+use super::compose::LABEL_PROJECT;
 use super::engine::{ContainerError, Engine, Subject};
 use crate::runtime::labels::{LABEL_SESSION, owner_alive};
 
@@ -22,6 +25,7 @@ pub async fn reap(engine: &Engine) -> Result<Vec<String>, ContainerError> {
         .await
         .map_err(|e| engine.error(e, Subject::Engine))?;
     let mut removed = Vec::new();
+    let mut projects = BTreeSet::new();
     for container in containers {
         let labels = container.labels.unwrap_or_default();
         if !labels.contains_key(LABEL_SESSION) || owner_alive(&labels) {
@@ -38,9 +42,28 @@ pub async fn reap(engine: &Engine) -> Result<Vec<String>, ContainerError> {
             Ok(()) => {
                 tracing::info!(%name, "removed a container left behind by a dead dockdap");
                 removed.push(name);
+                projects.extend(labels.get(LABEL_PROJECT).cloned());
             }
             Err(e) => tracing::warn!(%name, error = %e, "could not remove a leftover container"),
         }
     }
+    for project in projects {
+        remove_project_networks(engine, &project).await;
+    }
     Ok(removed)
+}
+
+/// Removes the networks of Compose project `project` that nothing uses any
+/// more; the engine refuses to remove one still in use, which is left.
+pub(super) async fn remove_project_networks(engine: &Engine, project: &str) {
+    let filters = HashMap::from([("label".to_owned(), vec![format!("{LABEL_PROJECT}={project}")])]);
+    let Ok(networks) = engine.docker.list_networks(Some(ListNetworksOptions { filters: Some(filters) })).await else {
+        return;
+    };
+    for name in networks.into_iter().filter_map(|n| n.name) {
+        match engine.docker.remove_network(&name).await {
+            Ok(()) => tracing::info!(%name, "removed a Compose network left behind by a dead dockdap"),
+            Err(e) => tracing::debug!(%name, error = %e, "left a Compose network (still in use?)"),
+        }
+    }
 }

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 use bollard::query_parameters::{InspectContainerOptions, RemoveContainerOptions};
 use tokio::io::AsyncReadExt as _;
 
+use super::compose::LABEL_PROJECT;
 use super::engine::{ContainerError, Engine};
+use super::reap::remove_project_networks;
 use crate::runtime::labels::LABEL_PID;
 
 /// How often the owner's pid is checked.
@@ -163,6 +165,10 @@ async fn remove_if_owned(engine: &Engine, owner: u32, container: &str) -> Result
                 match tokio::time::timeout(REMOVE_TIMEOUT, removing).await {
                     Ok(Ok(()))
                     | Ok(Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })) => {
+                        // A Compose project's networks go with its last container.
+                        if let Some(project) = labels.get(LABEL_PROJECT) {
+                            let _ = tokio::time::timeout(CALL_TIMEOUT, remove_project_networks(engine, project)).await;
+                        }
                         return Ok(());
                     }
                     Ok(Err(e)) => tracing::debug!(error = %e, "removing failed; trying again"),

@@ -1,0 +1,91 @@
+//! Part 1c, the step cycle (issue 22): what a user feels while stepping.
+//! `next` -> `stopped`, then `threads`, `stackTrace` (20 frames), `scopes`,
+//! `variables` (100 locals), each sent once the previous answer is in, as
+//! editors do. Three sessions side by side, each on its own debugpy running
+//! `benches/workload.py --steps`: through dockdap (its defaults, prefetch
+//! on) to a tuned debugpy, straight to a tuned debugpy (TCP_NODELAY, the
+//! fastest direct path), and straight to the stock debugpy. Iterations
+//! alternate A B C, C B A.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use serde_json::json;
+
+use super::dap::{Side, body, line_of};
+use super::procs::{Debugpy, Listener};
+use super::report::{Goal, progress};
+use super::roundtrip::{attach_direct, attach_through};
+use super::stats::Samples;
+use super::{Options, Reporter};
+
+/// One step cycle; returns how long the editor waited for all of it.
+async fn cycle(side: &mut Side) -> anyhow::Result<Duration> {
+    let c = &mut side.client;
+    let t0 = Instant::now();
+    let next = c.send_request("next", json!({"threadId": side.thread})).await?;
+    let stopped = c.wait_event("stopped").await?;
+    side.thread = body(&stopped)["threadId"].as_i64().unwrap_or(side.thread);
+    c.request("threads", json!({})).await?;
+    let trace = c.request("stackTrace", json!({"threadId": side.thread, "startFrame": 0, "levels": 20})).await?;
+    let frame = body(&trace)["stackFrames"][0]["id"].as_i64().unwrap_or_default();
+    let scopes = c.request("scopes", json!({"frameId": frame})).await?;
+    let locals = body(&scopes)["scopes"][0]["variablesReference"].as_i64().unwrap_or_default();
+    let vars = c.request("variables", json!({"variablesReference": locals})).await?;
+    let elapsed = t0.elapsed();
+    let count = body(&vars)["variables"].as_array().map_or(0, Vec::len);
+    if count < 100 {
+        bail!("expected 100 locals after a step, got {count}");
+    }
+    c.wait_response(next).await?;
+    c.drain_backlog();
+    Ok(elapsed)
+}
+
+pub async fn run(
+    options: &Options,
+    listener: &Listener,
+    report: &mut Reporter<'_>,
+    n: usize,
+    warmup: usize,
+) -> anyhow::Result<()> {
+    progress(&format!("steps: {n} step cycles a side: dockdap, tuned debugpy, stock debugpy"));
+    let workload = options.source_root.join("benches/workload.py");
+    let line = line_of(&workload, "bench: step")?;
+    let tuned = Debugpy::start_with(&options.python, &workload, true, &["--steps"])?;
+    let behind = Debugpy::start_with(&options.python, &workload, true, &["--steps"])?;
+    let stock = Debugpy::start_with(&options.python, &workload, false, &["--steps"])?;
+
+    let mut a = attach_direct(&tuned.addr(), &tuned, line).await?;
+    let mut b = attach_through(options, listener, &behind, line).await?;
+    let mut c = attach_direct(&stock.addr(), &stock, line).await?;
+
+    let (mut ta, mut tb, mut tc) = (Samples::default(), Samples::default(), Samples::default());
+    for i in 0..warmup + n {
+        let order: [usize; 3] = if i % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
+        for side in order {
+            let (s, t) = match side {
+                0 => (&mut a, &mut ta),
+                1 => (&mut b, &mut tb),
+                _ => (&mut c, &mut tc),
+            };
+            let d = cycle(s).await.with_context(|| listener.log())?;
+            if i >= warmup {
+                t.push(d);
+            }
+        }
+    }
+    report.figure("steps.direct_tuned.median", ta.median(), "ms")?;
+    report.figure("steps.direct_stock.median", tc.median(), "ms")?;
+    report.figure("steps.dockdap.median", tb.median(), "ms")?;
+    report.figure("steps.dockdap.p99", tb.p99(), "ms")?;
+    report.figure("steps.direct_tuned.p99", ta.p99(), "ms")?;
+    report.figure("steps.ratio", tb.median() / ta.median(), "x")?;
+    report.figure("steps.stock_ratio", tb.median() / tc.median(), "x")?;
+    report.goal("steps: step cycle, dockdap / tuned direct", "steps.ratio", Some(Goal::AtMost(0.8)));
+    report.goal("steps: step cycle, dockdap / stock direct", "steps.stock_ratio", Some(Goal::AtMost(0.1)));
+    for side in [&mut a, &mut b, &mut c] {
+        super::dap::disconnect(&mut side.client).await;
+    }
+    Ok(())
+}

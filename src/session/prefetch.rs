@@ -1,0 +1,642 @@
+//! Speculative fetch of the step cycle (issue 22).
+//!
+//! After every stop an editor asks the same few things, each only once the
+//! previous answer is in (the ids come from it): `threads`, `stackTrace` of
+//! the stopped thread, `scopes` of its top frame, `variables` of the first
+//! scope. dockdap sees the `stopped` event before the editor does, so it asks
+//! debugpy for what this editor asked after its previous stop, with the
+//! editor's own arguments and the ids taken from the new answers, while the
+//! event is on its way. An editor request that matches one of those exactly
+//! is answered from its answer (or waits for it, if it is still in flight);
+//! anything else is forwarded as always.
+//!
+//! **Invariants** (held by `tests/prefetch.rs`):
+//! - nothing is fetched that this editor has not asked for after its previous
+//!   stop in this session (a `__repr__` can have side effects);
+//! - every answer not yet used is dropped at the first request that can
+//!   change state (anything but the read-only requests in `READ_ONLY`) and at
+//!   any event other than the harmless ones in `HARMLESS_EVENTS`; after that,
+//!   nothing more is fetched until the next stop;
+//! - a request is answered from a fetch only when command and arguments are
+//!   equal, as JSON, to what was fetched.
+//!
+//! This module decides; the session writes. It owns no link and stamps no
+//! `seq`: a fetch in flight is a `BridgeTag::Prefetch` request in the
+//! `SeqTable`, and an editor request that joins it becomes that entry's
+//! asker (`SeqTable::adopt`), so its answer, a `cancel` and the link closing
+//! are handled as for any forwarded request.
+
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::io::AsyncWrite;
+
+use super::Session;
+use crate::dap::{AdapterSeq, BridgeTag, ClientSeq, Kind, Message, Origin, Pending};
+
+/// Requests that change nothing in the debuggee: they keep the fetched
+/// answers. Every other request (`continue`, `next`, `setVariable`,
+/// `evaluate`, `completions`, `restartFrame`, `goto`, dockdap's own, ...)
+/// drops them.
+const READ_ONLY: &[&str] = &[
+    "threads",
+    "stackTrace",
+    "scopes",
+    "variables",
+    "source",
+    "loadedSources",
+    "modules",
+    "exceptionInfo",
+    "cancel",
+    "breakpointLocations",
+    "stepInTargets",
+    "gotoTargets",
+];
+
+/// Events that say nothing about the debuggee's state. Any other event
+/// (`continued`, `stopped`, `thread`, `invalidated`, `exited`, `process`, a
+/// custom one, ...) drops the fetched answers.
+const HARMLESS_EVENTS: &[&str] = &[
+    "output",
+    "breakpoint",
+    "module",
+    "loadedSource",
+    "progressStart",
+    "progressUpdate",
+    "progressEnd",
+    "debugpySockets",
+];
+
+/// At most this many requests are learned per stop (and so fetched).
+const MAX_STEPS: usize = 16;
+
+/// Where the id in a learned request's arguments comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdRef {
+    /// The request has no id (`threads`).
+    Plain,
+    /// `threadId`: the thread of the `stopped` event.
+    StoppedThread,
+    /// `frameId`: frame `index` of the answer to step `step` (a `stackTrace`).
+    Frame { step: usize, index: usize },
+    /// `variablesReference`: scope `index` of the answer to step `step` (a `scopes`).
+    Scope { step: usize, index: usize },
+}
+
+/// The commands of the step cycle and the argument that holds their id.
+fn id_field(command: &str) -> Option<Option<&'static str>> {
+    match command {
+        "threads" => Some(None),
+        "stackTrace" => Some(Some("threadId")),
+        "scopes" => Some(Some("frameId")),
+        "variables" => Some(Some("variablesReference")),
+        _ => None,
+    }
+}
+
+/// One request the editor made after a stop.
+#[derive(Debug, Clone)]
+struct Step {
+    command: String,
+    /// The editor's own arguments (`None`: it sent none).
+    arguments: Option<Value>,
+    /// `None` when the id could not be traced to an answer of this stop:
+    /// such a step is never fetched, nor anything that depends on it.
+    id: Option<IdRef>,
+}
+
+/// What the editor asked after the current stop, and the ids it got back.
+#[derive(Debug, Default)]
+struct Observed {
+    steps: Vec<Step>,
+    /// Per step, the frame ids (`stackTrace`) or scope references (`scopes`) answered.
+    answers: Vec<Option<Vec<i64>>>,
+    /// Editor requests in flight, by client seq: which step they are.
+    waiting: Vec<(i64, usize)>,
+}
+
+/// One fetch, for the learned step of the same index.
+#[derive(Debug)]
+struct Slot {
+    command: String,
+    arguments: Option<Value>,
+    /// The request in flight (until answered).
+    seq: Option<AdapterSeq>,
+    /// debugpy's answer, unused so far.
+    answer: Option<Message>,
+    /// The frame ids or scope references in the answer.
+    ids: Option<Vec<i64>>,
+    /// An editor request was answered by this slot (or joined it).
+    used: bool,
+}
+
+/// What the session should do with an editor request.
+#[derive(Debug)]
+pub(super) enum Hit {
+    /// Forward it as always.
+    Miss,
+    /// Answer it with this (debugpy's answer to the same request).
+    Ready(Message),
+    /// The same request is in flight as `AdapterSeq`: adopt it.
+    InFlight(AdapterSeq),
+}
+
+/// A request to send to debugpy for slot `slot` (the session stamps it and
+/// reports the seq with `Prefetch::sent`).
+pub(super) struct Fetch {
+    pub slot: usize,
+    pub message: Message,
+}
+
+/// The per-session state of the speculative fetch.
+#[derive(Debug, Default)]
+pub(super) struct Prefetch {
+    enabled: bool,
+    /// What the editor asked after its previous stop.
+    learned: Vec<Step>,
+    /// What it asked after the current stop, so far.
+    observed: Observed,
+    /// The thread of the current stop.
+    thread: Option<i64>,
+    /// The fetches of the current stop, by learned step.
+    slots: Vec<Option<Slot>>,
+    /// Fetching goes on (false from the first state change after a stop).
+    active: bool,
+}
+
+/// `{"stackFrames": [{"id": N}, ...]}`, everything else skipped.
+#[derive(Deserialize)]
+struct Frames {
+    #[serde(rename = "stackFrames")]
+    frames: Vec<FrameId>,
+}
+#[derive(Deserialize)]
+struct FrameId {
+    id: i64,
+}
+/// `{"scopes": [{"variablesReference": N}, ...]}`.
+#[derive(Deserialize)]
+struct Scopes {
+    scopes: Vec<ScopeRef>,
+}
+#[derive(Deserialize)]
+struct ScopeRef {
+    #[serde(rename = "variablesReference")]
+    reference: i64,
+}
+
+/// The ids a successful `stackTrace` or `scopes` answer hands out.
+fn answer_ids(command: &str, message: &Message) -> Option<Vec<i64>> {
+    if !matches!(message.kind(), Kind::Response { success: true, .. }) {
+        return None;
+    }
+    match command {
+        "stackTrace" => Some(message.field::<Frames>("body").ok()??.frames.into_iter().map(|f| f.id).collect()),
+        "scopes" => Some(message.field::<Scopes>("body").ok()??.scopes.into_iter().map(|s| s.reference).collect()),
+        _ => None,
+    }
+}
+
+/// Whether a request of this command can change the debuggee's state.
+pub(super) fn changes_state(command: &str) -> bool {
+    !READ_ONLY.contains(&command)
+}
+
+/// Whether an event of this name can mean the debuggee's state changed.
+pub(super) fn event_changes_state(event: &str) -> bool {
+    !HARMLESS_EVENTS.contains(&event)
+}
+
+impl Prefetch {
+    /// A session's prefetch; `enabled: false` (the `prefetch` attribute)
+    /// never fetches anything.
+    pub(super) fn new(enabled: bool) -> Prefetch {
+        Prefetch { enabled, ..Prefetch::default() }
+    }
+
+    /// Forgets everything (a new adapter link: its ids mean nothing here).
+    pub(super) fn reset(&mut self) {
+        *self = Prefetch::new(self.enabled);
+    }
+
+    /// Drops every unused answer and stops fetching until the next stop.
+    pub(super) fn drop_answers(&mut self) {
+        self.active = false;
+        for slot in self.slots.iter_mut().flatten() {
+            slot.answer = None;
+        }
+    }
+
+    /// debugpy stopped on `thread`: what the editor asked after the previous
+    /// stop becomes what is learned, and the requests that need no answer
+    /// of this stop are returned, to be sent at once.
+    pub(super) fn on_stopped(&mut self, thread: Option<i64>) -> Vec<Fetch> {
+        self.learned = std::mem::take(&mut self.observed).steps;
+        self.thread = thread;
+        self.slots = Vec::new();
+        self.active = self.enabled && thread.is_some();
+        if !self.active {
+            return Vec::new();
+        }
+        self.slots = (0..self.learned.len()).map(|_| None).collect();
+        let ready: Vec<usize> = (0..self.learned.len())
+            .filter(|&i| matches!(self.learned[i].id, Some(IdRef::Plain | IdRef::StoppedThread)))
+            .collect();
+        ready.into_iter().filter_map(|i| self.fetch(i)).collect()
+    }
+
+    /// Builds the request for learned step `i`, if its id is known by now.
+    fn fetch(&mut self, i: usize) -> Option<Fetch> {
+        let step = &self.learned[i];
+        let id = match step.id? {
+            IdRef::Plain => None,
+            IdRef::StoppedThread => Some(self.thread?),
+            IdRef::Frame { step, index } | IdRef::Scope { step, index } => {
+                Some(*self.slots.get(step)?.as_ref()?.ids.as_ref()?.get(index)?)
+            }
+        };
+        let mut arguments = step.arguments.clone();
+        if let (Some(id), Some(Some(field))) = (id, id_field(&step.command)) {
+            arguments.as_mut()?.as_object_mut()?.insert(field.to_owned(), Value::from(id));
+        }
+        let message =
+            Message::request(&step.command, arguments.as_ref().unwrap_or(&Value::Object(Default::default()))).ok()?;
+        self.slots[i] =
+            Some(Slot { command: step.command.clone(), arguments, seq: None, answer: None, ids: None, used: false });
+        Some(Fetch { slot: i, message })
+    }
+
+    /// The fetch for `slot` went out as `seq`.
+    pub(super) fn sent(&mut self, slot: usize, seq: AdapterSeq) {
+        if let Some(Some(s)) = self.slots.get_mut(slot) {
+            s.seq = Some(seq);
+        }
+    }
+
+    /// The editor sent a request: a state change drops the answers; a step
+    /// of the cycle is learned and looked up. Call for every client request.
+    pub(super) fn on_client_request(&mut self, client_seq: i64, command: &str, arguments: Option<Value>) -> Hit {
+        if changes_state(command) {
+            self.drop_answers();
+            return Hit::Miss;
+        }
+        if !in_cycle(command) || !self.watching() {
+            return Hit::Miss;
+        }
+        let hit = self.look_up(command, arguments.as_ref());
+        let ids = match &hit {
+            Hit::Ready(_) => self.slot_of(command, arguments.as_ref()).and_then(|s| s.ids.clone()),
+            _ => None,
+        };
+        self.learn(client_seq, command, arguments, ids, matches!(hit, Hit::Ready(_)));
+        hit
+    }
+
+    fn slot_of(&self, command: &str, arguments: Option<&Value>) -> Option<&Slot> {
+        self.slots.iter().flatten().find(|s| s.command == command && s.arguments.as_ref() == arguments)
+    }
+
+    fn look_up(&mut self, command: &str, arguments: Option<&Value>) -> Hit {
+        let Some(slot) = self
+            .slots
+            .iter_mut()
+            .flatten()
+            .find(|s| !s.used && s.command == command && s.arguments.as_ref() == arguments)
+        else {
+            return Hit::Miss;
+        };
+        if let Some(answer) = slot.answer.take() {
+            slot.used = true;
+            return Hit::Ready(answer);
+        }
+        match slot.seq {
+            Some(seq) if self.active => {
+                slot.used = true;
+                Hit::InFlight(seq)
+            }
+            _ => Hit::Miss,
+        }
+    }
+
+    /// Records the editor's request as a step of this stop, with where its id came from.
+    fn learn(&mut self, client_seq: i64, command: &str, arguments: Option<Value>, ids: Option<Vec<i64>>, done: bool) {
+        let observed = &mut self.observed;
+        if observed.steps.len() >= MAX_STEPS {
+            return;
+        }
+        let id_of = |field: &str| arguments.as_ref().and_then(|a| a.get(field)).and_then(Value::as_i64);
+        let find = |of: &str, wanted: Option<i64>| -> Option<(usize, usize)> {
+            let wanted = wanted?;
+            (0..observed.steps.len()).rev().find_map(|j| {
+                let ids = observed.answers[j].as_ref()?;
+                (observed.steps[j].command == of)
+                    .then(|| ids.iter().position(|&x| x == wanted))
+                    .flatten()
+                    .map(|i| (j, i))
+            })
+        };
+        let id = match command {
+            "threads" => Some(IdRef::Plain),
+            "stackTrace" => {
+                (id_of("threadId").is_some() && id_of("threadId") == self.thread).then_some(IdRef::StoppedThread)
+            }
+            "scopes" => find("stackTrace", id_of("frameId")).map(|(step, index)| IdRef::Frame { step, index }),
+            "variables" => {
+                find("scopes", id_of("variablesReference")).map(|(step, index)| IdRef::Scope { step, index })
+            }
+            _ => None,
+        };
+        let step = Step { command: command.to_owned(), arguments, id };
+        let duplicate = observed
+            .steps
+            .iter()
+            .position(|s| s.command == step.command && s.arguments == step.arguments && s.id == step.id);
+        let index = match duplicate {
+            Some(j) => j,
+            None => {
+                observed.steps.push(step);
+                observed.answers.push(None);
+                observed.steps.len() - 1
+            }
+        };
+        if done {
+            if observed.answers[index].is_none() {
+                observed.answers[index] = ids;
+            }
+        } else {
+            observed.waiting.push((client_seq, index));
+        }
+    }
+
+    /// debugpy answered `seq`, which is the editor's request `client` (forwarded,
+    /// or a fetch it joined) or a fetch nobody joined (`client: None`).
+    /// Records the ids the answer hands out (for learning, and for the fetches
+    /// that need them), keeps the answer of an unjoined fetch for the editor,
+    /// and returns what can be fetched now and the message when it is the
+    /// editor's to have.
+    pub(super) fn on_answer(
+        &mut self,
+        seq: AdapterSeq,
+        client: Option<i64>,
+        command: &str,
+        message: Message,
+    ) -> (Vec<Fetch>, Option<Message>) {
+        let waiting = client.and_then(|c| self.observed.waiting.iter().position(|(w, _)| *w == c));
+        let slot = self.slots.iter().position(|s| s.as_ref().is_some_and(|s| s.seq == Some(seq)));
+        if waiting.is_none() && slot.is_none() {
+            return (Vec::new(), Some(message));
+        }
+        let ids = answer_ids(command, &message);
+        if let Some(at) = waiting {
+            let (_, index) = self.observed.waiting.swap_remove(at);
+            if self.observed.answers[index].is_none() {
+                self.observed.answers[index] = ids.clone();
+            }
+        }
+        let Some(i) = slot else {
+            return (Vec::new(), Some(message));
+        };
+        let active = self.active;
+        let mut message = Some(message);
+        if let Some(slot) = self.slots[i].as_mut() {
+            slot.seq = None;
+            slot.ids = ids;
+            if client.is_none() && active {
+                slot.answer = message.take();
+            } else if client.is_none() {
+                message = None;
+            }
+            if !active || slot.ids.is_none() {
+                return (Vec::new(), message);
+            }
+        }
+        let next: Vec<usize> = (0..self.learned.len())
+            .filter(|&k| {
+                self.slots.get(k).is_some_and(Option::is_none)
+                    && matches!(self.learned[k].id, Some(IdRef::Frame { step, .. } | IdRef::Scope { step, .. }) if step == i)
+            })
+            .collect();
+        (next.into_iter().filter_map(|k| self.fetch(k)).collect(), message)
+    }
+
+    /// Whether requests of the step cycle are looked up and learned now.
+    pub(super) fn watching(&self) -> bool {
+        self.enabled && self.thread.is_some()
+    }
+}
+
+/// Whether `command` is one of the step cycle's requests.
+pub(super) fn in_cycle(command: &str) -> bool {
+    id_field(command).is_some()
+}
+
+impl<W: AsyncWrite + Send + Unpin> Session<W> {
+    /// Sends fetches to debugpy as the bridge's own `Prefetch` requests.
+    pub(super) async fn send_fetches(&mut self, fetches: Vec<Fetch>) {
+        for Fetch { slot, message } in fetches {
+            let command = message.command().unwrap_or_default().to_owned();
+            if let Some(seq) = self.send_to_adapter(message).await {
+                self.seq.sent_to_adapter(seq, Pending { origin: Origin::Bridge(BridgeTag::Prefetch), command });
+                self.prefetch.sent(slot, seq);
+            }
+        }
+    }
+
+    /// debugpy stopped: fetch what the editor asked after its previous stop.
+    pub(super) async fn prefetch_on_stop(&mut self, message: &Message) {
+        let thread = message.field::<Value>("body").ok().flatten().and_then(|b| b.get("threadId")?.as_i64());
+        let fetches = self.prefetch.on_stopped(thread);
+        self.send_fetches(fetches).await;
+    }
+
+    /// An editor request of the step cycle: answered from a fetch, joined
+    /// to one in flight, or (`Some(message)`) to be forwarded as always.
+    pub(super) async fn answer_from_prefetch(&mut self, command: &str, message: Message) -> Option<Message> {
+        if !in_cycle(command) || !self.prefetch.watching() {
+            return Some(message);
+        }
+        let client_seq = ClientSeq(message.seq());
+        let arguments = message.field::<Value>("arguments").ok().flatten();
+        match self.prefetch.on_client_request(client_seq.0, command, arguments) {
+            Hit::Miss => Some(message),
+            Hit::Ready(answer) => {
+                tracing::debug!(command, "answered from the prefetch");
+                self.answer_client(client_seq, command, command, answer).await;
+                None
+            }
+            Hit::InFlight(seq) => {
+                let pending = Pending { origin: Origin::Peer(client_seq), command: command.to_owned() };
+                if self.seq.adopt(seq, pending) {
+                    tracing::debug!(command, "joined a prefetch in flight");
+                    None
+                } else {
+                    Some(message)
+                }
+            }
+        }
+    }
+
+    /// A response from debugpy to a request of the step cycle: what the
+    /// prefetch learns from it; `Some` if the client should have it.
+    pub(super) async fn prefetch_on_answer(
+        &mut self,
+        seq: AdapterSeq,
+        client: Option<ClientSeq>,
+        command: &str,
+        message: Message,
+    ) -> Option<Message> {
+        if !in_cycle(command) {
+            return Some(message);
+        }
+        let (fetches, message) = self.prefetch.on_answer(seq, client.map(|c| c.0), command, message);
+        self.send_fetches(fetches).await;
+        message
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn answer(seq: i64, command: &str, body: Value) -> Message {
+        let frame = json!({"seq": 1, "type": "response", "request_seq": seq, "success": true,
+                           "command": command, "body": body});
+        Message::parse(frame.to_string().as_bytes()).unwrap()
+    }
+
+    fn body_for(command: &str, id: i64) -> Value {
+        match command {
+            "stackTrace" => json!({"stackFrames": [{"id": id, "name": "f"}, {"id": id + 1, "name": "g"}]}),
+            "scopes" => json!({"scopes": [{"name": "Locals", "variablesReference": id + 10}]}),
+            _ => json!({}),
+        }
+    }
+
+    /// Sends the fetches as debugpy would get them, numbered from `next_seq`;
+    /// returns (seq, command, arguments) of each.
+    fn send(p: &mut Prefetch, fetches: Vec<Fetch>, next_seq: &mut i64) -> Vec<(i64, String, Value)> {
+        fetches
+            .into_iter()
+            .map(|f| {
+                *next_seq += 1;
+                p.sent(f.slot, AdapterSeq(*next_seq));
+                let args: Value = f.message.field("arguments").unwrap().unwrap();
+                (*next_seq, f.message.command().unwrap().to_owned(), args)
+            })
+            .collect()
+    }
+
+    /// The editor's cycle at a stop, forwarded (nothing fetched yet).
+    fn editor_cycle(p: &mut Prefetch, thread: i64, with_variables: bool) {
+        let mut seq = 1000;
+        let mut ask = |p: &mut Prefetch, command: &str, args: Value, id: i64| {
+            seq += 1;
+            assert!(matches!(p.on_client_request(seq, command, Some(args)), Hit::Miss));
+            let (fetches, back) =
+                p.on_answer(AdapterSeq(seq + 5000), Some(seq), command, answer(seq, command, body_for(command, id)));
+            assert!(fetches.is_empty() && back.is_some());
+        };
+        ask(p, "threads", json!({}), 0);
+        ask(p, "stackTrace", json!({"threadId": thread, "levels": 20}), 40);
+        ask(p, "scopes", json!({"frameId": 40}), 40);
+        if with_variables {
+            ask(p, "variables", json!({"variablesReference": 50, "format": {"hex": true}}), 0);
+        }
+    }
+
+    #[test]
+    fn fetches_what_the_editor_asked_after_its_previous_stop_with_new_ids() {
+        let mut p = Prefetch::new(true);
+        assert!(p.on_stopped(Some(1)).is_empty(), "nothing learned yet");
+        editor_cycle(&mut p, 1, true);
+
+        let mut seq = 0;
+        let fetches = p.on_stopped(Some(7));
+        let first = send(&mut p, fetches, &mut seq);
+        let names: Vec<(&str, &Value)> = first.iter().map(|(_, c, a)| (c.as_str(), a)).collect();
+        assert_eq!(names, [("threads", &json!({})), ("stackTrace", &json!({"threadId": 7, "levels": 20}))]);
+        // The stack's answer gives the frame id for `scopes`, and its answer the reference.
+        let (fetches, kept) =
+            p.on_answer(AdapterSeq(2), None, "stackTrace", answer(2, "stackTrace", body_for("stackTrace", 400)));
+        assert!(kept.is_none(), "kept for the editor");
+        let scopes = send(&mut p, fetches, &mut seq);
+        assert_eq!(scopes[0].1, "scopes");
+        assert_eq!(scopes[0].2, json!({"frameId": 400}));
+        let (fetches, _) = p.on_answer(AdapterSeq(3), None, "scopes", answer(3, "scopes", body_for("scopes", 400)));
+        let vars = send(&mut p, fetches, &mut seq);
+        assert_eq!(vars[0].2, json!({"variablesReference": 410, "format": {"hex": true}}), "the editor's own format");
+
+        // Exact matches are answered; the one in flight is joined; others miss.
+        assert!(matches!(
+            p.on_client_request(1, "stackTrace", Some(json!({"threadId": 7, "levels": 20}))),
+            Hit::Ready(_)
+        ));
+        assert!(
+            matches!(p.on_client_request(2, "stackTrace", Some(json!({"threadId": 7, "levels": 20}))), Hit::Miss),
+            "used once"
+        );
+        assert!(matches!(p.on_client_request(3, "scopes", Some(json!({"frameId": 401}))), Hit::Miss), "another frame");
+        assert!(matches!(p.on_client_request(4, "scopes", Some(json!({"frameId": 400}))), Hit::Ready(_)));
+        assert!(
+            matches!(p.on_client_request(5, "variables", Some(json!({"variablesReference": 410}))), Hit::Miss),
+            "another format"
+        );
+        assert!(matches!(
+            p.on_client_request(6, "variables", Some(json!({"variablesReference": 410, "format": {"hex": true}}))),
+            Hit::InFlight(AdapterSeq(4))
+        ));
+        // A joined answer goes to the editor.
+        let (_, back) =
+            p.on_answer(AdapterSeq(4), Some(6), "variables", answer(4, "variables", json!({"variables": []})));
+        assert!(back.is_some());
+    }
+
+    #[test]
+    fn a_state_change_drops_every_answer_and_stops_fetching() {
+        let mut p = Prefetch::new(true);
+        p.on_stopped(Some(1));
+        editor_cycle(&mut p, 1, true);
+        let mut seq = 0;
+        let fetches = p.on_stopped(Some(1));
+        send(&mut p, fetches, &mut seq);
+        let (_, kept) = p.on_answer(AdapterSeq(1), None, "threads", answer(1, "threads", json!({"threads": []})));
+        assert!(kept.is_none());
+        assert!(matches!(p.on_client_request(9, "setVariable", Some(json!({}))), Hit::Miss));
+        assert!(matches!(p.on_client_request(10, "threads", Some(json!({}))), Hit::Miss), "dropped");
+        // The stack's answer arrives after the change: nothing more is fetched.
+        let (fetches, _) =
+            p.on_answer(AdapterSeq(2), None, "stackTrace", answer(2, "stackTrace", body_for("stackTrace", 1)));
+        assert!(fetches.is_empty());
+        assert!(matches!(p.on_client_request(11, "stackTrace", Some(json!({"threadId": 1, "levels": 20}))), Hit::Miss));
+        // So does an event that can mean a change.
+        assert!(
+            event_changes_state("continued") && event_changes_state("invalidated") && event_changes_state("thread")
+        );
+        assert!(!event_changes_state("output"));
+        assert!(changes_state("evaluate") && changes_state("next") && changes_state("completions"));
+        assert!(!changes_state("variables"));
+    }
+
+    #[test]
+    fn nothing_is_fetched_that_the_editor_did_not_ask_after_its_previous_stop() {
+        let mut p = Prefetch::new(true);
+        p.on_stopped(Some(1));
+        editor_cycle(&mut p, 1, false);
+        let mut seq = 0;
+        let fetches = p.on_stopped(Some(1));
+        send(&mut p, fetches, &mut seq);
+        let (fetches, _) =
+            p.on_answer(AdapterSeq(2), None, "stackTrace", answer(2, "stackTrace", body_for("stackTrace", 1)));
+        send(&mut p, fetches, &mut seq);
+        let (fetches, _) = p.on_answer(AdapterSeq(3), None, "scopes", answer(3, "scopes", body_for("scopes", 1)));
+        assert!(fetches.is_empty(), "no variables: the editor never asked");
+        // A stop where it asked nothing teaches nothing.
+        assert!(p.on_stopped(Some(1)).is_empty());
+        assert!(p.on_stopped(Some(1)).is_empty());
+        // Off: nothing, ever.
+        let mut off = Prefetch::new(false);
+        off.on_stopped(Some(1));
+        editor_cycle(&mut off, 1, true);
+        assert!(off.on_stopped(Some(1)).is_empty());
+    }
+}

@@ -1,0 +1,322 @@
+//! The speculative fetch of the step cycle (`session::prefetch`, issue 22)
+//! never answers with something stale, and never asks debugpy for what the
+//! editor did not ask for before: a real debugpy (`python -m debugpy
+//! --listen`) running `tests/fixtures/prefetch/steps.py`, dockdap over real
+//! TCP (`--listen`) and over real stdio, an editor that steps through it.
+//!
+//! Each test first runs one whole cycle (`threads`, `stackTrace`, `scopes`,
+//! `variables`) so that dockdap learns it, then at the next stop does
+//! something between the stop and the editor's `variables` that must show
+//! in the answer. `probe` in the program counts its `__repr__` calls: what
+//! debugpy was asked for is visible from the outside.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use dockdap::client::DapClient;
+use serde_json::{Value, json};
+use support::*;
+use tokio::process::{Child, Command};
+
+/// The program's folder twice: where debugpy runs it, and the editor's workspace.
+struct Program {
+    _dir: tempfile::TempDir,
+    app_root: PathBuf,
+    workspace: PathBuf,
+    _debugpy: Child,
+    port: u16,
+}
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/prefetch/steps.py")
+}
+
+/// Starts debugpy on the program (with `args`), waiting for a client.
+fn start_program(args: &[&str]) -> Program {
+    let dir = tempfile::tempdir().unwrap();
+    let app_root = dir.path().join("app");
+    let workspace = dir.path().join("workspace");
+    for root in [&app_root, &workspace] {
+        std::fs::create_dir_all(root).unwrap();
+        std::fs::copy(fixture(), root.join("steps.py")).unwrap();
+    }
+    let port = free_port();
+    let debugpy = Command::new(python())
+        .args(["-m", "debugpy", "--listen", &format!("127.0.0.1:{port}"), "--wait-for-client", "steps.py"])
+        .args(args)
+        .current_dir(&app_root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    Program { _dir: dir, app_root, workspace, _debugpy: debugpy, port }
+}
+
+fn body(m: &dockdap::dap::Message) -> Value {
+    m.field("body").unwrap().unwrap_or_default()
+}
+
+/// What an editor does to start: initialize, attach through dockdap,
+/// breakpoints at `markers`, configurationDone; returns the first stop's thread.
+async fn attach(client: &mut DapClient, program: &Program, markers: &[&str], extra: Value) -> i64 {
+    client
+        .request("initialize", json!({"clientID": "test", "adapterID": "dockdap", "pathFormat": "path"}))
+        .await
+        .unwrap();
+    let mut args = json!({"type": "dockdap", "request": "attach",
+                          "connect": {"host": "127.0.0.1", "port": program.port},
+                          "appRoot": program.app_root, "localRoot": program.workspace});
+    for (k, v) in extra.as_object().unwrap() {
+        args[k] = v.clone();
+    }
+    let attach = client.send_request("attach", args).await.unwrap();
+    client.wait_event("initialized").await.unwrap();
+    let file = program.workspace.join("steps.py");
+    let lines: Vec<Value> = markers.iter().map(|m| json!({"line": line_of(&file, m)})).collect();
+    let set = client.request("setBreakpoints", json!({"source": {"path": file}, "breakpoints": lines})).await.unwrap();
+    assert!(body(&set)["breakpoints"].as_array().unwrap().iter().all(|b| b["verified"] == true), "{}", body(&set));
+    client.request("configurationDone", json!({})).await.unwrap();
+    client.wait_response(attach).await.unwrap();
+    stopped_thread(client).await
+}
+
+async fn stopped_thread(client: &mut DapClient) -> i64 {
+    let stopped = client.wait_event("stopped").await.unwrap();
+    body(&stopped)["threadId"].as_i64().unwrap()
+}
+
+/// `continue`, then the next stop's thread.
+async fn resume(client: &mut DapClient, thread: i64) -> i64 {
+    let seq = client.send_request("continue", json!({"threadId": thread})).await.unwrap();
+    let thread = stopped_thread(client).await;
+    client.wait_response(seq).await.unwrap();
+    thread
+}
+
+/// Where the editor is after `threads`, `stackTrace` and `scopes`.
+struct Stop {
+    frames: Vec<Value>,
+    frame: i64,
+    locals: i64,
+}
+
+/// The first half of the step cycle, as editors send it, each after the previous answer.
+async fn look(client: &mut DapClient, thread: i64) -> Stop {
+    let threads = client.request("threads", json!({})).await.unwrap();
+    assert!(body(&threads)["threads"].as_array().unwrap().iter().any(|t| t["id"] == thread));
+    let trace = client.request("stackTrace", json!({"threadId": thread, "startFrame": 0, "levels": 20})).await.unwrap();
+    let frames = body(&trace)["stackFrames"].as_array().unwrap().clone();
+    let frame = frames[0]["id"].as_i64().unwrap();
+    let scopes = client.request("scopes", json!({"frameId": frame})).await.unwrap();
+    let locals = body(&scopes)["scopes"][0]["variablesReference"].as_i64().unwrap();
+    Stop { frames, frame, locals }
+}
+
+/// `variables` of the locals, by name -> value.
+async fn locals(client: &mut DapClient, arguments: Value) -> Vec<(String, String)> {
+    let vars = client.request("variables", arguments).await.unwrap();
+    body(&vars)["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap().to_owned(), v["value"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+fn value_of<'a>(vars: &'a [(String, String)], name: &str) -> &'a str {
+    &vars.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name} in {vars:?}")).1
+}
+
+/// How often `probe` was shown, read by an expression that shows nothing else.
+async fn times_shown(client: &mut DapClient, frame: i64) -> i64 {
+    let eval = client
+        .request("evaluate", json!({"expression": "type(probe).shown", "frameId": frame, "context": "repl"}))
+        .await
+        .unwrap();
+    body(&eval)["result"].as_str().unwrap().parse().unwrap()
+}
+
+/// dockdap `--listen` and a client on it (`cwd`: the workspace).
+async fn through_tcp(program: &Program) -> (Child, DapClient) {
+    let (child, addr) = spawn_listener(&program.workspace, &[]).await;
+    (child, connect_client(&addr).await)
+}
+
+async fn full_cycle(client: &mut DapClient, thread: i64) -> (Stop, Vec<(String, String)>) {
+    let stop = look(client, thread).await;
+    let vars = locals(client, json!({"variablesReference": stop.locals})).await;
+    (stop, vars)
+}
+
+#[tokio::test]
+async fn a_set_variable_between_the_stop_and_variables_is_seen() {
+    if !require("python3 with debugpy", have_debugpy()) {
+        return;
+    }
+    let program = start_program(&[]);
+    let (_dockdap, mut client) = through_tcp(&program).await;
+    let thread = attach(&mut client, &program, &["dockdap-test: loop"], json!({})).await;
+    let (_, vars) = full_cycle(&mut client, thread).await;
+    assert_eq!(value_of(&vars, "value"), "255");
+
+    let thread = resume(&mut client, thread).await;
+    let stop = look(&mut client, thread).await;
+    // The fetched `variables` (value 255) is in by now: debugpy answered it
+    // before this request, which it reads after.
+    let set = client
+        .request("setVariable", json!({"variablesReference": stop.locals, "name": "value", "value": "12345"}))
+        .await
+        .unwrap();
+    assert_eq!(body(&set)["value"], "12345", "{}", body(&set));
+    let vars = locals(&mut client, json!({"variablesReference": stop.locals})).await;
+    assert_eq!(value_of(&vars, "value"), "12345", "the editor sees the value it set, not the one fetched before");
+
+    // And the next stop, after the change, shows it too.
+    let thread = resume(&mut client, thread).await;
+    let (_, vars) = full_cycle(&mut client, thread).await;
+    assert_eq!(value_of(&vars, "value"), "12345");
+    client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_evaluate_with_a_side_effect_between_the_stop_and_variables_is_seen() {
+    if !require("python3 with debugpy", have_debugpy()) {
+        return;
+    }
+    let program = start_program(&[]);
+    let (_dockdap, mut client) = through_tcp(&program).await;
+    let thread = attach(&mut client, &program, &["dockdap-test: loop"], json!({})).await;
+    full_cycle(&mut client, thread).await;
+
+    let thread = resume(&mut client, thread).await;
+    let stop = look(&mut client, thread).await;
+    client
+        .request("evaluate", json!({"expression": "items.append(4)", "frameId": stop.frame, "context": "repl"}))
+        .await
+        .unwrap();
+    let vars = locals(&mut client, json!({"variablesReference": stop.locals})).await;
+    assert_eq!(value_of(&vars, "items"), "[1, 2, 3, 4]", "the side effect shows");
+    client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stop_on_another_thread_is_answered_for_that_thread() {
+    if !require("python3 with debugpy", have_debugpy()) {
+        return;
+    }
+    let program = start_program(&["--thread"]);
+    let (_dockdap, mut client) = through_tcp(&program).await;
+    let main = attach(&mut client, &program, &["dockdap-test: loop", "dockdap-test: second thread"], json!({})).await;
+    let (stop, vars) = full_cycle(&mut client, main).await;
+    assert_eq!(stop.frames[0]["name"], "main");
+    assert_eq!(value_of(&vars, "value"), "255");
+
+    let second = resume(&mut client, main).await;
+    assert_ne!(second, main, "the second stop is on the other thread");
+    let (stop, vars) = full_cycle(&mut client, second).await;
+    assert_eq!(stop.frames[0]["name"], "second", "{:?}", stop.frames[0]);
+    assert_eq!(value_of(&vars, "only_in_second"), "'second thread'");
+    assert!(vars.iter().all(|(n, _)| n != "probe"), "not the first thread's locals: {vars:?}");
+
+    // The first thread's stack, asked at this stop, is its own.
+    let trace = client.request("stackTrace", json!({"threadId": main, "startFrame": 0, "levels": 20})).await.unwrap();
+    let trace = body(&trace);
+    let names: Vec<&Value> = trace["stackFrames"].as_array().unwrap().iter().map(|f| &f["name"]).collect();
+    assert!(names.iter().all(|n| *n != "second"), "{names:?}");
+    client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
+}
+
+#[tokio::test]
+async fn different_arguments_get_their_own_answer() {
+    if !require("python3 with debugpy", have_debugpy()) {
+        return;
+    }
+    let program = start_program(&[]);
+    let (_dockdap, mut client) = through_tcp(&program).await;
+    let thread = attach(&mut client, &program, &["dockdap-test: loop"], json!({})).await;
+    full_cycle(&mut client, thread).await;
+
+    let thread = resume(&mut client, thread).await;
+    let stop = look(&mut client, thread).await;
+    let hex = locals(&mut client, json!({"variablesReference": stop.locals, "format": {"hex": true}})).await;
+    assert_eq!(value_of(&hex, "value"), "0xff", "the editor's format: {hex:?}");
+    let page = locals(&mut client, json!({"variablesReference": stop.locals, "start": 0, "count": 2})).await;
+    let plain = locals(&mut client, json!({"variablesReference": stop.locals})).await;
+    assert_eq!(value_of(&plain, "value"), "255");
+    // `probe` counts how often it was shown: the plain request was answered
+    // from the fetch made at the stop, before the two others, which debugpy
+    // answered afresh (it shows no page of locals, so `count` changes nothing else).
+    let shown = |vars: &[(String, String)]| -> i64 {
+        value_of(vars, "probe").trim_start_matches("Probe(").trim_end_matches(')').parse().unwrap()
+    };
+    assert_eq!(shown(&hex), shown(&plain) + 1, "hex {hex:?}, plain {plain:?}");
+    assert_eq!(shown(&page), shown(&plain) + 2, "page {page:?}, plain {plain:?}");
+
+    // A stack page of one frame is not the twenty fetched.
+    let one = client.request("stackTrace", json!({"threadId": thread, "startFrame": 0, "levels": 1})).await.unwrap();
+    assert_eq!(body(&one)["stackFrames"].as_array().unwrap().len(), 1);
+    assert!(stop.frames.len() > 1);
+    client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
+}
+
+/// Stops where the editor looks at the stack and scopes only; `probe`'s
+/// `__repr__` tells whether anyone asked debugpy for the variables.
+async fn stops_without_variables(client: &mut DapClient, thread: i64, rounds: usize) -> (i64, i64) {
+    let mut thread = thread;
+    let mut frame = 0;
+    for _ in 0..rounds {
+        thread = resume(client, thread).await;
+        frame = look(client, thread).await.frame;
+    }
+    (thread, frame)
+}
+
+#[tokio::test]
+async fn an_editor_that_never_asks_for_variables_gets_none_fetched() {
+    if !require("python3 with debugpy", have_debugpy()) {
+        return;
+    }
+    let program = start_program(&[]);
+    // Over stdio, as most editors run an adapter.
+    let (_dockdap, mut client) = spawn_stdio(&program.workspace);
+    let thread = attach(&mut client, &program, &["dockdap-test: loop"], json!({})).await;
+    let frame = look(&mut client, thread).await.frame;
+    let (thread, frame_after) = stops_without_variables(&mut client, thread, 3).await;
+    assert_ne!(frame, 0);
+    assert_eq!(times_shown(&mut client, frame_after).await, 0, "nobody asked for the variables");
+
+    // Once the editor has asked, the next stop fetches them (one `__repr__`
+    // per stop: the fetch, and the editor's request answered from it).
+    let thread = resume(&mut client, thread).await;
+    let (stop, vars) = full_cycle(&mut client, thread).await;
+    assert_eq!(value_of(&vars, "probe"), "Probe(1)");
+    let thread = resume(&mut client, thread).await;
+    let (stop2, vars) = full_cycle(&mut client, thread).await;
+    assert_eq!(value_of(&vars, "probe"), "Probe(2)", "one fetch, not two: {vars:?}");
+    assert_ne!(stop.locals, 0);
+    // Not asked at this stop, but asked at the previous one: fetched.
+    let (_, frame) = stops_without_variables(&mut client, thread, 1).await;
+    assert_eq!(times_shown(&mut client, frame).await, 3, "fetched at the stop after the editor asked");
+    assert_ne!(stop2.frame, 0);
+    client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
+}
+
+#[tokio::test]
+async fn prefetch_false_fetches_nothing() {
+    if !require("python3 with debugpy", have_debugpy()) {
+        return;
+    }
+    let program = start_program(&[]);
+    let (_dockdap, mut client) = through_tcp(&program).await;
+    let thread = attach(&mut client, &program, &["dockdap-test: loop"], json!({"prefetch": false})).await;
+    let (_, vars) = full_cycle(&mut client, thread).await;
+    assert_eq!(value_of(&vars, "probe"), "Probe(1)");
+    let (_, frame) = stops_without_variables(&mut client, thread, 2).await;
+    assert_eq!(times_shown(&mut client, frame).await, 1, "with prefetch off, only the editor's own request showed it");
+    client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
+}
