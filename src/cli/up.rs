@@ -193,6 +193,14 @@ fn print_up(container: &DebugContainer, image: &str, attach: &Value, waits: bool
         if container.transport == TransportMode::Port { "port" } else { "exec" },
     ))?;
     for port in &container.facts().service_ports {
+        if container.is_remote() {
+            // The forwarding ends with this command; an attach session forwards again.
+            output::out(&format!(
+                "  service   port {} in the container, on a remote engine: forwarded to this machine while a debug session is attached",
+                port.container
+            ))?;
+            continue;
+        }
         output::out(&format!(
             "  service   {} (port {} in the container); try `dockdap score --port {}`",
             port.url(),

@@ -33,6 +33,44 @@ impl Engines {
         }
     }
 
+    /// The variables a user of an engine sets, for a dockdap process: the
+    /// TLS engine (`tls`), the SSH engine (`ssh`) or Podman (`podman`).
+    /// Others the test process has (`DOCKER_CONTEXT`, ...) are removed.
+    pub fn process_env(&self, which: &str) -> Vec<(String, String)> {
+        let (host, certs) = match which {
+            "tls" => (self.var("DOCKDAP_ENGINE_TLS_HOST"), self.var("DOCKDAP_ENGINE_TLS_CERTS")),
+            "ssh" => (self.var("DOCKDAP_ENGINE_SSH_HOST"), String::new()),
+            "podman" => (self.var("DOCKDAP_ENGINE_PODMAN_HOST"), String::new()),
+            other => panic!("no test engine {other}"),
+        };
+        let verify = if certs.is_empty() { String::new() } else { "1".to_owned() };
+        [("DOCKER_HOST", host), ("DOCKER_TLS_VERIFY", verify), ("DOCKER_CERT_PATH", certs)]
+            .into_iter()
+            .chain([("DOCKER_CONTEXT", String::new()), ("DOCKER_TLS", String::new())])
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
+    }
+
+    /// `docker` arguments reaching the same engine (`-H ... --tlsverify ...`).
+    pub fn docker_args(&self, which: &str) -> Vec<String> {
+        match which {
+            "tls" => {
+                let certs = self.var("DOCKDAP_ENGINE_TLS_CERTS");
+                vec![
+                    "-H".into(),
+                    self.var("DOCKDAP_ENGINE_TLS_HOST"),
+                    "--tlsverify".into(),
+                    format!("--tlscacert={certs}/ca.pem"),
+                    format!("--tlscert={certs}/cert.pem"),
+                    format!("--tlskey={certs}/key.pem"),
+                ]
+            }
+            "ssh" => vec!["-H".into(), self.var("DOCKDAP_ENGINE_SSH_HOST")],
+            "podman" => vec!["-H".into(), self.var("DOCKDAP_ENGINE_PODMAN_HOST")],
+            other => panic!("no test engine {other}"),
+        }
+    }
+
     /// The environment with only `DOCKER_HOST` set (from the named variable).
     pub fn host_env(&self, var: &str) -> DockerEnv {
         DockerEnv { docker_host: Some(self.var(var)), ..plain_env() }

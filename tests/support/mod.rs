@@ -116,14 +116,29 @@ pub fn dockdap_bin() -> PathBuf {
 /// dockdap in stdio mode, with a client on its stdin/stdout. Logs at trace
 /// level go to stderr, so a stray log line on stdout would break the framing.
 pub fn spawn_stdio(cwd: &Path) -> (Child, DapClient) {
-    spawn_stdio_env(cwd, &[])
+    spawn_stdio_with(cwd, &[])
 }
 
 /// `spawn_stdio` with more environment variables for dockdap.
 pub fn spawn_stdio_env(cwd: &Path, env: &[(&str, &std::ffi::OsStr)]) -> (Child, DapClient) {
-    let mut child = Command::new(dockdap_bin())
+    let env: Vec<(String, String)> =
+        env.iter().map(|(key, value)| ((*key).to_owned(), value.to_string_lossy().into_owned())).collect();
+    spawn_stdio_with(cwd, &env)
+}
+
+/// `spawn_stdio` with these environment variables set (an empty value
+/// removes the variable).
+pub fn spawn_stdio_with(cwd: &Path, env: &[(String, String)]) -> (Child, DapClient) {
+    let mut command = Command::new(dockdap_bin());
+    for (key, value) in env {
+        if value.is_empty() {
+            command.env_remove(key);
+        } else {
+            command.env(key, value);
+        }
+    }
+    let mut child = command
         .current_dir(cwd)
-        .envs(env.iter().copied())
         .env("DOCKDAP_LOG", "dockdap=trace")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -255,6 +270,34 @@ impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         let _ = std::process::Command::new("docker").args(["rm", "-f", &self.0]).output();
     }
+}
+
+/// Sends `command` (`launch` or `attach`) with `args`; once debugpy says
+/// `initialized`, sets breakpoints at `lines` of `source` and sends
+/// `configurationDone`; returns the response's `dockdap` body (container,
+/// ports). Panics with dockdap's message when the request fails.
+pub async fn start_with_breakpoints(
+    client: &mut DapClient,
+    command: &str,
+    args: serde_json::Value,
+    source: &Path,
+    lines: &[i64],
+) -> serde_json::Value {
+    let request = client.send_request(command, args).await.unwrap();
+    let first = client
+        .wait_for("initialized", |m| m.is_event("initialized") || m.request_seq() == Some(request))
+        .await
+        .unwrap();
+    assert!(first.is_event("initialized"), "{command} failed: {:?}", first.field::<String>("message"));
+    let breakpoints: Vec<serde_json::Value> = lines.iter().map(|l| serde_json::json!({"line": l})).collect();
+    client
+        .request("setBreakpoints", serde_json::json!({"source": {"path": source}, "breakpoints": breakpoints}))
+        .await
+        .unwrap();
+    client.request("configurationDone", serde_json::json!({})).await.unwrap();
+    let answer = client.wait_response(request).await.unwrap();
+    let body: serde_json::Value = answer.field("body").unwrap().unwrap_or_default();
+    body["dockdap"].clone()
 }
 
 /// After `initialized`: sets one breakpoint on the example's line marked

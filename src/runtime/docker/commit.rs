@@ -94,11 +94,13 @@ fn secret_names(env: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// A Dockerfile `LABEL` instruction setting `pairs`.
+/// Dockerfile `LABEL` instructions setting `pairs`, one per line: Podman's
+/// compatible API reads only the first pair of a `LABEL` line (the rest
+/// became that label's value), and both engines read one instruction per line.
 fn label_instruction(pairs: &[(&str, &str)]) -> String {
     let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', " "));
-    let body: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={}", quote(v))).collect();
-    format!("LABEL {}", body.join(" "))
+    let lines: Vec<String> = pairs.iter().map(|(k, v)| format!("LABEL {k}={}", quote(v))).collect();
+    lines.join("\n")
 }
 
 impl ContainerRef {
@@ -310,7 +312,7 @@ mod tests {
     fn labels_are_quoted() {
         assert_eq!(
             label_instruction(&[("a.b", "x:1"), ("c", "say \"hi\""), ("d", "")]),
-            r#"LABEL a.b="x:1" c="say \"hi\"" d="""#
+            "LABEL a.b=\"x:1\"\nLABEL c=\"say \\\"hi\\\"\"\nLABEL d=\"\""
         );
     }
 }

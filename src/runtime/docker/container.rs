@@ -146,6 +146,12 @@ impl DebugContainer {
         ContainerError::Paused { name: self.name.clone(), during: during.to_owned() }
     }
 
+    /// Whether the engine is remote (its service ports are forwarded to
+    /// this machine only while this handle lives).
+    pub fn is_remote(&self) -> bool {
+        self.handle.engine.is_remote()
+    }
+
     /// Whether the container is paused now, as far as dockdap has heard.
     pub(super) fn is_paused(&self) -> bool {
         *self.paused.borrow()

@@ -48,7 +48,10 @@ pub(super) fn create_body(
                 "port {pair:?} publishes the debug port; dockdap publishes it itself on a free port of 127.0.0.1: remove it from `ports`"
             )));
         }
-        let host = if host == 0 { String::new() } else { host.to_string() };
+        // A remote engine's ports are forwarded here through the API
+        // (`forward`); on the remote host they are published on its
+        // loopback, on any free port, only so that a later `attach` finds them.
+        let host = if host == 0 || plan.forward { String::new() } else { host.to_string() };
         bindings.insert(format!("{container}/tcp"), loopback(host));
     }
     let env = environment(args, facts, plan);
@@ -120,6 +123,9 @@ pub(super) struct Plan {
     pub mode: DebuggerMode,
     pub transport: TransportMode,
     pub debugpy: Option<std::path::PathBuf>,
+    /// The engine is remote: service ports are forwarded to this machine
+    /// through the API (`forward`), not published.
+    pub forward: bool,
 }
 
 impl Plan {
@@ -182,6 +188,11 @@ pub(super) fn published_ports(map: HashMap<String, Option<Vec<PortBinding>>>) ->
     ports
 }
 
+/// The service ports asked for in `ports`, as (host, container) pairs.
+pub(super) fn asked_ports(args: &LaunchArguments) -> Result<Vec<(u16, u16)>, ContainerError> {
+    args.ports.iter().map(|pair| parse_port_pair(pair).map_err(ContainerError::Unusable)).collect()
+}
+
 /// The service ports among published `(container, host)` pairs: all but the debug port.
 pub(super) fn service_ports(published: &[(u16, u16)], debug_port: u16) -> Vec<ServicePort> {
     published
@@ -204,7 +215,7 @@ mod tests {
     fn every_port_is_on_loopback() {
         let args: LaunchArguments =
             serde_json::from_value(serde_json::json!({"image": "x", "ports": ["8000:5001", "0:9000"]})).unwrap();
-        let plan = Plan { mode: DebuggerMode::Image, transport: TransportMode::Port, debugpy: None };
+        let plan = Plan { mode: DebuggerMode::Image, transport: TransportMode::Port, debugpy: None, forward: false };
         let body = create_body(&args, "s", &inject::ImageFacts::default(), &plan).unwrap();
         let bindings = body.host_config.unwrap().port_bindings.unwrap();
         assert_eq!(bindings.len(), 3);
@@ -227,7 +238,7 @@ mod tests {
             serde_json::json!({"image": "x", "readonlyRootfs": true, "tmpfs": ["/tmp"], "ports": []}),
         )
         .unwrap();
-        let plan = Plan { mode: DebuggerMode::Inject, transport: TransportMode::Exec, debugpy: Some("/d".into()) };
+        let plan = Plan { mode: DebuggerMode::Inject, transport: TransportMode::Exec, debugpy: Some("/d".into()), forward: false };
         assert_eq!(plan.bootstrap_root(&args), inject::DOCKDAP_DIR);
         let host = create_body(&args, "s", &inject::ImageFacts::default(), &plan).unwrap().host_config.unwrap();
         assert_eq!(host.readonly_rootfs, Some(true));
@@ -244,10 +255,26 @@ mod tests {
     }
 
     #[test]
+    fn forwarded_ports_take_any_port_of_the_remote_loopback() {
+        let args: LaunchArguments =
+            serde_json::from_value(serde_json::json!({"image": "x", "ports": ["8000:5001", "0:9000"]})).unwrap();
+        let plan = Plan { mode: DebuggerMode::Image, transport: TransportMode::Exec, debugpy: None, forward: true };
+        let body = create_body(&args, "s", &inject::ImageFacts::default(), &plan).unwrap();
+        let bindings = body.host_config.unwrap().port_bindings.unwrap();
+        assert_eq!(bindings.len(), 2);
+        for list in bindings.values() {
+            let binding = &list.as_ref().unwrap()[0];
+            assert_eq!(binding.host_ip.as_deref(), Some("127.0.0.1"));
+            assert_eq!(binding.host_port.as_deref(), Some(""), "the host port asked for is this machine's");
+        }
+        assert_eq!(asked_ports(&args).unwrap(), [(8000, 5001), (0, 9000)]);
+    }
+
+    #[test]
     fn debug_port_cannot_be_published_by_hand() {
         let args: LaunchArguments =
             serde_json::from_value(serde_json::json!({"image": "x", "ports": ["5678:5678"]})).unwrap();
-        let plan = Plan { mode: DebuggerMode::Image, transport: TransportMode::Port, debugpy: None };
+        let plan = Plan { mode: DebuggerMode::Image, transport: TransportMode::Port, debugpy: None, forward: false };
         let facts = inject::ImageFacts::default();
         assert!(create_body(&args, "s", &facts, &plan).unwrap_err().to_string().contains("publishes the debug port"));
     }

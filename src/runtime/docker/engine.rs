@@ -4,8 +4,8 @@
 //! `discover` works out the candidates (`DOCKER_HOST`, `DOCKER_CONTEXT`, the
 //! CLI's current context, else the default socket and then Podman's);
 //! `connect` takes the first that answers, with bollard's own connectors
-//! (Unix socket, HTTP, TLS with rustls, SSH through the system `ssh` and
-//! `docker system dial-stdio`), and records how it was found and whether it
+//! (Unix socket, HTTP, TLS with rustls), and for SSH `ssh::connect`
+//! (the system `ssh` and `docker system dial-stdio`, one login per process), and records how it was found and whether it
 //! shares this machine's loopback (`reach`). API errors become
 //! `ContainerError` variants that name the cause and the fix; a 404 on an
 //! image becomes "image not found: build it first", not "status 404", and an
@@ -85,7 +85,9 @@ impl Engine {
                 let _ = rustls::crypto::ring::default_provider().install_default();
                 Docker::connect_with_ssl(&host, &tls.key, &tls.cert, &tls.ca, REQUEST_TIMEOUT, API_DEFAULT_VERSION)
             }
-            Address::Ssh { .. } => Docker::connect_with_ssh(&host, REQUEST_TIMEOUT, API_DEFAULT_VERSION, None),
+            Address::Ssh { user, host: name, port } => {
+                super::ssh::connect(&host, reach::ssh_target(user.as_deref(), name, *port), REQUEST_TIMEOUT).await
+            }
         };
         let found = candidate.to_string();
         let docker = docker.map_err(|e| unreachable(&address, &host, &found, error_chain(&e)))?;

@@ -3,7 +3,9 @@
 //! carries dockdap's Azure ML hook (`dockdap up` with `debugger: "azureml"`),
 //! whose server connects out to debugpy's adapter that dockdap then runs in
 //! the container. A joined container is watched while the session runs and
-//! never stopped or removed.
+//! never stopped or removed. On a remote engine its published service ports
+//! are forwarded to this machine (`forward`), and the port transport is
+//! refused (its published debug port is on the remote host).
 
 use tokio::time::Instant;
 
@@ -11,6 +13,7 @@ use super::container::DebugContainer;
 use super::create;
 use super::engine::{ContainerError, Engine};
 use super::handle::ContainerRef;
+use super::reach::Locality;
 use super::watch;
 use crate::config::{AttachArguments, DebuggerMode, TransportMode};
 use crate::runtime::Context;
@@ -25,7 +28,11 @@ impl DebugContainer {
         cx: &Context,
     ) -> Result<DebugContainer, ContainerError> {
         let transport = if args.transport == TransportMode::Auto { TransportMode::Exec } else { args.transport };
-        let handle = ContainerRef::find_in(Engine::connect().await?, name).await?;
+        let engine = Engine::connect().await?;
+        if let (TransportMode::Port, Locality::Remote { why }) = (transport, &engine.locality) {
+            return Err(super::launch::remote_port_transport(why));
+        }
+        let handle = ContainerRef::find_in(engine, name).await?;
         let inspect = handle.inspect().await?;
         if !inspect.running {
             return Err(ContainerError::Unusable(format!(
@@ -58,17 +65,26 @@ impl DebugContainer {
         container.set_paused.send_replace(inspect.paused);
         container.pythonpath = hook.and_then(|h| h.pythonpath);
         container.facts.debug_address = debug_address;
-        container.facts.service_ports = create::service_ports(&inspect.ports, debug_port);
+        let remote = container.handle.engine.is_remote();
+        if !remote {
+            container.facts.service_ports = create::service_ports(&inspect.ports, debug_port);
+        }
         container.follow_output();
         let deadline = Instant::now() + std::time::Duration::from_secs_f64(args.timeout.max(0.0));
         if container.mode == DebuggerMode::Azureml {
             // Nothing listens until `connect` runs debugpy's adapter in the
             // container; the server's workers wait for it at the bootstrap's gate.
             container.python = container.find_python(deadline).await?;
-            return Ok(container);
+        } else {
+            // The container may have just started: connect only once debugpy listens.
+            container.wait_for_debugger(debug_port, args.timeout, false).await?;
         }
-        // The container may have just started: connect only once debugpy listens.
-        container.wait_for_debugger(debug_port, args.timeout, false).await?;
+        if remote {
+            // Its published ports are on the remote host: forward them here, on free ports.
+            let pairs: Vec<(u16, u16)> =
+                create::service_ports(&inspect.ports, debug_port).iter().map(|p| (0, p.container)).collect();
+            container.forward_ports(&pairs).await?;
+        }
         Ok(container)
     }
 

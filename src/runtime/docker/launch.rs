@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use super::container::DebugContainer;
 use super::create::{self, Plan};
 use super::engine::{ContainerError, Engine, Subject};
+use super::reach::Locality;
 use super::{probe, reap, watch, watchdog};
 use crate::config::{DebuggerMode, LaunchArguments, TransportMode, parse_port_pair};
 use crate::console::EventSender;
@@ -86,15 +87,20 @@ impl DebugContainer {
     /// After the start: reads its ports, and waits until debugpy listens
     /// (or, with the Azure ML hook, until its Python answers).
     pub(super) async fn until_debugger(&mut self, args: &LaunchArguments, plan: &Plan) -> Result<(), ContainerError> {
-        self.read_ports(args.debug_port).await?;
+        self.read_ports(args.debug_port, plan.forward).await?;
         if plan.mode == DebuggerMode::Azureml {
             // debugpy's adapter runs in the container once dockdap connects;
             // the server's workers wait for it at the bootstrap's gate.
             let deadline = Instant::now() + Duration::from_secs_f64(args.timeout.max(0.0));
             self.python = self.find_python(deadline).await?;
-            return Ok(());
+        } else {
+            self.wait_for_debugger(args.debug_port, args.timeout, plan.debugpy.is_some()).await?;
         }
-        self.wait_for_debugger(args.debug_port, args.timeout, plan.debugpy.is_some()).await
+        if plan.forward {
+            // The relay needs the container's Python, known only now.
+            self.forward_ports(&create::asked_ports(args)?).await?;
+        }
+        Ok(())
     }
 
     async fn copy_bootstrap(&self, args: &LaunchArguments, plan: &Plan) -> Result<(), ContainerError> {
@@ -139,8 +145,9 @@ impl DebugContainer {
     }
 
     /// The host ports from inspect: the debug port with the port transport,
-    /// the service ports; and whether the container was paused meanwhile.
-    async fn read_ports(&mut self, debug_port: u16) -> Result<(), ContainerError> {
+    /// the service ports (unless they are forwarded); and whether the
+    /// container was paused meanwhile.
+    async fn read_ports(&mut self, debug_port: u16, forwarded: bool) -> Result<(), ContainerError> {
         let inspect = self.handle.inspect().await?;
         self.set_paused.send_replace(inspect.paused);
         if self.transport == TransportMode::Port {
@@ -152,6 +159,9 @@ impl DebugContainer {
             self.facts.debug_address = format!("127.0.0.1:{host_port}");
         } else {
             self.facts.debug_address = format!("docker exec into {}", self.name);
+        }
+        if forwarded {
+            return Ok(());
         }
         self.facts.service_ports = create::service_ports(&inspect.ports, debug_port);
         for port in &self.facts.service_ports {
@@ -195,7 +205,11 @@ async fn prepare(
             Err(e) => tracing::warn!(error = %e, "could not read the image's files; `auto` decides from its command"),
         }
     }
-    let plan = plan(&engine, args, &facts, image.id.as_deref(), events).await?;
+    if let (TransportMode::Port, Locality::Remote { why }) = (args.transport, &engine.locality) {
+        return Err(remote_port_transport(why));
+    }
+    let mut plan = plan(&engine, args, &facts, image.id.as_deref(), events).await?;
+    plan.forward = engine.is_remote();
     Ok((engine, facts, plan))
 }
 
@@ -254,7 +268,14 @@ pub(super) async fn plan(
         }
         _ => None,
     };
-    Ok(Plan { mode: choice.mode, transport, debugpy })
+    Ok(Plan { mode: choice.mode, transport, debugpy, forward: false })
+}
+
+/// `transport: "port"` on an engine whose 127.0.0.1 is not this machine's.
+pub(super) fn remote_port_transport(why: &str) -> ContainerError {
+    ContainerError::Unusable(format!(
+        "`transport: \"port\"` needs debugpy's port published on this machine's 127.0.0.1, but the engine is remote ({why}); use `transport: \"exec\"` (or \"auto\"): DAP then goes through the Engine API, and service ports are forwarded to 127.0.0.1 here"
+    ))
 }
 
 /// `found`, if it runs on the image's Python; else a debugpy from dockdap's

@@ -16,6 +16,8 @@
 //! - `wait`: until debugpy listens inside the container.
 //! - `watch`: its output, its exit, and its paused state.
 //! - `exec`: processes in it (DAP through `docker exec`, no published port).
+//! - `forward`: on a remote engine, service ports forwarded to this
+//!   machine's 127.0.0.1 through `docker exec`.
 //! - `handle`: `ContainerRef`, one container by id; `archive`: its files;
 //!   `commit`: its snapshots.
 //! - `discover`: which engine the Docker CLI would use (`DOCKER_HOST`, TLS
@@ -23,6 +25,7 @@
 //! - `engine`: connecting to it with bollard's connectors (socket, TCP, TLS,
 //!   SSH), and API errors as `ContainerError`s.
 //! - `reach`: whether the engine shares this machine's loopback; SSH failures.
+//! - `ssh`: an SSH engine over one master connection per process.
 //! - `reap` and `watchdog`: removing what dead dockdap processes left behind.
 //! - `compose`: a Compose project's service: the project brought up (and
 //!   down) through the Compose tool with an override dockdap owns, or a
@@ -43,6 +46,7 @@ mod create;
 pub mod discover;
 pub mod engine;
 mod exec;
+mod forward;
 mod handle;
 pub mod image;
 pub mod inspect;
@@ -53,6 +57,7 @@ pub mod probe;
 pub(crate) mod pull;
 pub mod reach;
 pub mod reap;
+mod ssh;
 mod wait;
 mod watch;
 pub mod watchdog;

@@ -127,7 +127,7 @@ async fn ssh_hostname(user: Option<&str>, host: &str, port: Option<u16>) -> Opti
 }
 
 /// `-l USER -p PORT -- HOST`, as the Docker CLI passes them.
-fn ssh_target(user: Option<&str>, host: &str, port: Option<u16>) -> Vec<String> {
+pub(super) fn ssh_target(user: Option<&str>, host: &str, port: Option<u16>) -> Vec<String> {
     let mut args = Vec::new();
     if let Some(user) = user {
         args.extend(["-l".to_owned(), user.to_owned()]);

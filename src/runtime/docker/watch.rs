@@ -91,7 +91,8 @@ async fn watch_state(engine: Engine, id: String, name: String, events: EventSend
                 format!("[dockdap] container {name} was resumed\n")
             }
             Some("oom") => format!("[dockdap] container {name} ran out of memory (raise its memory limit)\n"),
-            Some("die" | "destroy") => return,
+            // Podman's compatible API says "died" where Docker says "die".
+            Some("die" | "died" | "destroy" | "remove") => return,
             _ => continue,
         };
         events.output(Category::Console, text);

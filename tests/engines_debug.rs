@@ -1,0 +1,305 @@
+//! Debugging on an engine other than the machine's own, end to end
+//! (`scripts/engines.sh`): the example's stock image in the default
+//! configuration (the Azure ML hook, DAP over `docker exec`) on a second
+//! Docker Engine in its own network namespace over TLS and over SSH, and on
+//! Podman's API service. A breakpoint in `init()` and one in `run()` are
+//! hit, the `run()` one by a real POST to the service port on *this*
+//! machine's 127.0.0.1 (forwarded through the Engine API when the engine is
+//! remote), the reply is right after `continue`, and at the end the
+//! container is gone from that engine and no process of the session
+//! (`ssh`, the watchdog) is left.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use dockdap::http;
+use serde_json::{Value, json};
+use support::engines::{Engines, engines};
+use support::*;
+
+fn body(m: &dockdap::dap::Message) -> Value {
+    m.field("body").unwrap().unwrap_or_default()
+}
+
+/// How the test sends its scoring request.
+#[derive(Debug, Clone, Copy)]
+enum Post {
+    /// `dockdap::http::post_json` from the test, as `curl` would.
+    Http,
+    /// The `dockdap/score` DAP request.
+    Dap,
+    /// The `dockdap score --port N` command.
+    Command,
+}
+
+/// Whether any process started with `DOCKDAP_TEST_MARK=mark` in its
+/// environment is still alive (ssh processes and watchdogs inherit it).
+fn marked_processes(mark: &str) -> Vec<String> {
+    let needle = format!("DOCKDAP_TEST_MARK={mark}");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
+        if environ.split(|b| *b == 0).any(|var| var == needle.as_bytes()) {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            found.push(format!("{}: {cmdline}", entry.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+/// The containers of `name` on the engine.
+fn containers_named(e: &Engines, which: &str, name: &str) -> String {
+    let out = std::process::Command::new("docker")
+        .args(e.docker_args(which))
+        .args(["ps", "-a", "-q", "--filter", &format!("name=^{name}$")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// `docker exec NAME sh -c SCRIPT` on the engine; its stdout.
+fn exec_on(e: &Engines, which: &str, name: &str, script: &str) -> String {
+    let out = std::process::Command::new("docker")
+        .args(e.docker_args(which))
+        .args(["exec", name, "sh", "-c", script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{script}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// While the debuggee is stopped: a file made in the container comes into
+/// the workspace and one made in the workspace goes into the container
+/// (`dockdap/sync`), and `dockdap/commit` makes a labelled image on that
+/// engine (removed again).
+async fn sync_and_commit(e: &Engines, which: &str, client: &mut dockdap::client::DapClient, ws: &Path, name: &str) {
+    exec_on(e, which, name, "echo made-in-the-container > /var/azureml-app/from-container.txt");
+    std::fs::write(ws.join("from-editor.txt"), "made-in-the-editor\n").unwrap();
+    let reply = body(&client.request("dockdap/sync", json!({})).await.unwrap());
+    assert_eq!(reply["conflicts"], json!([]), "{reply}");
+    assert_eq!(std::fs::read_to_string(ws.join("from-container.txt")).unwrap(), "made-in-the-container\n", "{reply}");
+    assert_eq!(exec_on(e, which, name, "cat /var/azureml-app/from-editor.txt"), "made-in-the-editor\n", "{reply}");
+    let tag = format!("dockdap-engines2-test/{which}:{}", std::process::id());
+    let reply = body(&client.request("dockdap/commit", json!({"tag": tag})).await.unwrap());
+    assert_eq!(reply["image"], tag.as_str(), "{reply}");
+    let out = std::process::Command::new("docker")
+        .args(e.docker_args(which))
+        .args(["image", "inspect", "--format", "{{json .Config.Labels}}", &tag])
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new("docker").args(e.docker_args(which)).args(["rmi", "-f", &tag]).output();
+    assert!(out.status.success(), "{out:?}");
+    let labels: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(labels["dockdap.snapshot"], "true", "{labels}");
+    assert_eq!(labels["dockdap.image"], STOCK_IMAGE, "{labels}");
+}
+
+/// Debugs the stock image on the engine `which`; returns the console lines.
+async fn debug_stock_on(which: &str, post: Post) -> Vec<String> {
+    let e = engines().expect("the test engines");
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("project");
+    let copied = std::process::Command::new("cp").arg("-r").arg(example_dir()).arg(&ws).status().unwrap();
+    assert!(copied.success());
+    let score = ws.join("score.py");
+    let score_path = score.to_str().unwrap().to_owned();
+    let init_line = line_of(&score, "dockdap-demo: init-breakpoint");
+    let run_line = line_of(&score, "dockdap-demo: breakpoint");
+    let mark = format!("{which}-{}", std::process::id());
+    let mut env = e.process_env(which);
+    env.push(("DOCKDAP_TEST_MARK".into(), mark.clone()));
+    let (mut dockdap, mut client) = spawn_stdio_with(&ws, &env);
+    client.set_timeout(Duration::from_secs(60));
+    client
+        .request("initialize", json!({"adapterID": "dockdap", "pathFormat": "path", "linesStartAt1": true}))
+        .await
+        .unwrap();
+    let args = json!({"type": "dockdap", "request": "launch", "image": STOCK_IMAGE,
+                      "localRoot": ws, "ports": ["0:5001"], "timeout": 60});
+    let info = start_with_breakpoints(&mut client, "launch", args, &score, &[init_line, run_line]).await;
+    let name = info["container"].as_str().unwrap().to_owned();
+    let port = info["ports"][0]["host"].as_u64().unwrap();
+    assert_eq!(info["ports"][0]["url"], format!("http://127.0.0.1:{port}"), "{info}");
+
+    let mut posted = None;
+    let mut score_request = None;
+    for expected in [init_line, run_line] {
+        if expected == run_line {
+            match post {
+                Post::Http => {
+                    let addr = format!("127.0.0.1:{port}");
+                    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                    posted = Some(tokio::spawn(async move {
+                        let reply = http::post_json(&addr, "/score", http::SAMPLE, deadline).await.unwrap();
+                        (reply.status, reply.body)
+                    }));
+                }
+                Post::Command => {
+                    let command = tokio::process::Command::new(dockdap_bin())
+                        .args(["score", "--port", &port.to_string(), "--json"])
+                        .output();
+                    posted = Some(tokio::spawn(async move {
+                        let out = command.await.unwrap();
+                        let reply: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+                        (reply["status"].as_u64().unwrap() as u16, reply["body"].to_string())
+                    }));
+                }
+                Post::Dap => score_request = Some(client.send_request("dockdap/score", json!({})).await.unwrap()),
+            }
+        }
+        let stopped = client.wait_event("stopped").await.unwrap();
+        let thread = body(&stopped)["threadId"].as_i64().unwrap();
+        let trace = client.request("stackTrace", json!({"threadId": thread, "levels": 1})).await.unwrap();
+        let top = body(&trace)["stackFrames"][0].clone();
+        assert_eq!(top["source"]["path"], score_path.as_str(), "{top}");
+        assert_eq!(top["line"], expected, "{top}");
+        if expected == run_line {
+            sync_and_commit(&e, which, &mut client, &ws, &name).await;
+        }
+        client.request("continue", json!({"threadId": thread})).await.unwrap();
+    }
+    let (status, reply) = match (posted, score_request) {
+        (Some(posted), _) => posted.await.unwrap(),
+        (None, Some(seq)) => {
+            let answer = body(&client.wait_response(seq).await.unwrap());
+            (answer["status"].as_u64().unwrap() as u16, answer["body"].to_string())
+        }
+        (None, None) => unreachable!(),
+    };
+    assert_eq!(status, 200, "{reply}");
+    let reply: Value = serde_json::from_str(&reply).unwrap();
+    let reply = reply.as_str().map(|s| serde_json::from_str(s).unwrap()).unwrap_or(reply);
+    assert_eq!(reply, json!([39.0, 22.5]));
+
+    let console: Vec<String> = client
+        .drain_backlog()
+        .iter()
+        .filter(|m| m.is_event("output"))
+        .filter_map(|m| body(m)["output"].as_str().map(str::to_owned))
+        .collect();
+    assert!(!containers_named(&e, which, &name).is_empty(), "the container runs on the {which} engine");
+    client.request("disconnect", json!({})).await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(30), dockdap.wait()).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (left, processes) = (containers_named(&e, which, &name), marked_processes(&mark));
+        if left.is_empty() && processes.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "left behind on {which}: container {left:?}, processes {processes:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    console
+}
+
+#[tokio::test]
+async fn stock_image_over_tls_with_the_service_port_forwarded_here() {
+    if engines().is_none() {
+        return;
+    }
+    let console = debug_stock_on("tls", Post::Http).await;
+    assert!(console.iter().any(|l| l.contains("forwarded from the remote engine")), "{console:#?}");
+}
+
+#[tokio::test]
+async fn stock_image_over_ssh_with_dockdap_score() {
+    if engines().is_none() {
+        return;
+    }
+    let console = debug_stock_on("ssh", Post::Dap).await;
+    assert!(console.iter().any(|l| l.contains("forwarded from the remote engine")), "{console:#?}");
+}
+
+#[tokio::test]
+async fn stock_image_on_podman_with_the_score_command() {
+    if engines().is_none() {
+        return;
+    }
+    let console = debug_stock_on("podman", Post::Command).await;
+    assert!(!console.iter().any(|l| l.contains("forwarded")), "Podman here is local: {console:#?}");
+}
+
+/// The port transport needs debugpy's port on this machine's loopback: on a
+/// remote engine it is refused with the reason, before anything is created.
+#[tokio::test]
+async fn the_port_transport_is_refused_on_a_remote_engine() {
+    let Some(e) = engines() else { return };
+    let (mut dockdap, mut client) = spawn_stdio_with(&example_dir(), &e.process_env("tls"));
+    client.request("initialize", json!({"adapterID": "dockdap"})).await.unwrap();
+    let args = json!({"type": "dockdap", "request": "launch", "image": STOCK_IMAGE, "debugger": "inject",
+                      "transport": "port", "localRoot": example_dir(), "ports": ["0:5001"]});
+    let launch = client.send_request("launch", args).await.unwrap();
+    let answer = client.wait_response(launch).await.unwrap();
+    let message: String = answer.field("message").unwrap().unwrap();
+    for part in ["`transport: \"port\"`", "the engine is remote", "is not an address of this machine", "exec"] {
+        assert!(message.contains(part), "{part} not in {message}");
+    }
+    let _ = client.request("disconnect", json!({})).await;
+    let _ = tokio::time::timeout(Duration::from_secs(15), dockdap.wait()).await;
+}
+
+/// `dockdap` with the engine's variables; its stdout (it must succeed).
+async fn command_on(e: &Engines, which: &str, args: &[&str], cwd: &Path) -> String {
+    let mut command = tokio::process::Command::new(dockdap_bin());
+    command.args(args).current_dir(cwd).env("NO_COLOR", "1");
+    for (key, value) in e.process_env(which) {
+        if value.is_empty() {
+            command.env_remove(key);
+        } else {
+            command.env(key, value);
+        }
+    }
+    let out = tokio::time::timeout(Duration::from_secs(120), command.output()).await.unwrap().unwrap();
+    assert!(out.status.success(), "dockdap {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `dockdap up` on a remote engine, then the attach configuration it
+/// printed: the attach session forwards the container's service port to
+/// this machine again, and a POST there stops in `run()`. `dockdap down`
+/// removes the container.
+#[tokio::test]
+async fn up_then_attach_on_a_remote_engine_forwards_the_port_again() {
+    let Some(e) = engines() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("up.json");
+    let launch = json!({"request": "launch", "image": STOCK_IMAGE, "localRoot": example_dir(), "ports": ["0:5001"],
+                        "sync": {"fromContainer": "manual", "toContainer": "manual"}});
+    std::fs::write(&config, launch.to_string()).unwrap();
+    let up: Value =
+        serde_json::from_str(&command_on(&e, "ssh", &["up", config.to_str().unwrap(), "--json"], dir.path()).await)
+            .unwrap();
+    let name = up["container"].as_str().unwrap().to_owned();
+    let mut attach = up["attach"].clone();
+    attach["localRoot"] = json!(example_dir());
+    attach["timeout"] = json!(60);
+
+    let score = example_dir().join("score.py");
+    let run_line = line_of(&score, "dockdap-demo: breakpoint");
+    let (mut dockdap, mut client) = spawn_stdio_with(&example_dir(), &e.process_env("ssh"));
+    client.set_timeout(Duration::from_secs(60));
+    client.request("initialize", json!({"adapterID": "dockdap", "pathFormat": "path"})).await.unwrap();
+    let info = start_with_breakpoints(&mut client, "attach", attach, &score, &[run_line]).await;
+    let port = info["ports"][0]["host"].as_u64().unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let posted = tokio::spawn(async move { http::post_json(&addr, "/score", http::SAMPLE, deadline).await.unwrap() });
+    let stopped = client.wait_event("stopped").await.unwrap();
+    let thread = body(&stopped)["threadId"].as_i64().unwrap();
+    client.request("continue", json!({"threadId": thread})).await.unwrap();
+    let reply = posted.await.unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    client.request("disconnect", json!({})).await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(30), dockdap.wait()).await;
+    assert!(!containers_named(&e, "ssh", &name).is_empty(), "an attach session leaves the container running");
+    command_on(&e, "ssh", &["down", &name], dir.path()).await;
+    assert!(containers_named(&e, "ssh", &name).is_empty(), "dockdap down removed it");
+}
