@@ -53,6 +53,14 @@ const ATTRIBUTES: &[(&str, &str, &str)] = &[
     ("connect", "an object", r#"{"host": "127.0.0.1", "port": 5678}"#),
     ("connect.host", "a host name or address", r#""127.0.0.1""#),
     ("connect.port", "a port number", "5678"),
+    ("kubernetes", "an object", r#"{"pod": "score-7d4f9", "namespace": "default"}"#),
+    ("kubernetes.pod", "a pod name", r#""score-7d4f9""#),
+    ("kubernetes.selector", "a label selector", r#""app=score""#),
+    ("kubernetes.deployment", "a Deployment name", r#""score""#),
+    ("kubernetes.namespace", "a namespace", r#""default""#),
+    ("kubernetes.container", "a container name in the pod", r#""score""#),
+    ("kubernetes.context", "a kubeconfig context", r#""my-aks""#),
+    ("kubernetes.kubeconfig", "a kubeconfig file on this machine", r#""/home/me/.kube/config""#),
 ];
 
 /// Where a value sits: as shown to the user (`pathMappings[0].localRoot`)
@@ -94,19 +102,24 @@ pub(super) fn against_schema(args: &Map<String, Value>, schema: &Value) -> Resul
         if !args.contains_key(key) {
             let place = Place::top(key);
             let (noun, example) = place.known().unwrap_or(("a value", "\"...\""));
-            let mut message = format!("`{key}` is required: {noun} such as {example}");
-            if key == "image" {
-                message = format!(
-                    "`image` is required: the image to debug, e.g. {example} (build the example with `dockdap demo`)"
-                );
-            }
-            if let Some(near) = nearest(key, args.keys().map(String::as_str)) {
-                message.push_str(&format!("; `{near}` is not a dockdap attribute: did you mean `{key}`?"));
-            }
-            return Err(message);
+            return Err(required_message(key, format!("`{key}` is required: {noun} such as {example}"), args));
         }
     }
     Ok(())
+}
+
+/// `image` is required for a launch without `kubernetes`.
+pub(super) fn image_required(args: &Map<String, Value>) -> String {
+    let message = r#"`image` is required: the image to debug, e.g. "debug:1" (build the example with `dockdap demo`)"#;
+    required_message("image", message.into(), args)
+}
+
+/// A missing attribute's message, with the attribute it was likely misspelt as.
+fn required_message(key: &str, mut message: String, args: &Map<String, Value>) -> String {
+    if let Some(near) = nearest(key, args.keys().map(String::as_str)) {
+        message.push_str(&format!("; `{near}` is not a dockdap attribute: did you mean `{key}`?"));
+    }
+    message
 }
 
 fn required(schema: &Value) -> impl Iterator<Item = &str> {
@@ -393,6 +406,9 @@ pub(super) fn meanings(request: &Request) -> Result<(), String> {
 }
 
 fn launch(args: &LaunchArguments) -> Result<(), String> {
+    if let Some(target) = &args.kubernetes {
+        return kubernetes_launch(args, target);
+    }
     if args.image.trim().is_empty() {
         return Err("`image` is empty: name the image to debug, e.g. \"debug:1\"".into());
     }
@@ -420,6 +436,47 @@ fn launch(args: &LaunchArguments) -> Result<(), String> {
     Ok(())
 }
 
+/// A debug copy of a pod: the pod's own image, no snapshot, DAP over exec.
+fn kubernetes_launch(args: &LaunchArguments, target: &super::KubernetesTarget) -> Result<(), String> {
+    super::kubernetes::check(target)?;
+    if target.selector.is_some() {
+        return Err(
+            "`kubernetes.selector` is for attach: a launch copies one Deployment's or pod's pod, e.g. \"kubernetes\": {\"deployment\": \"score\"}"
+                .into(),
+        );
+    }
+    let refuse = |attribute: &str, why: &str| Err(format!("`{attribute}` {why}"));
+    if !args.image.is_empty() {
+        return refuse(
+            "image",
+            "and `kubernetes` exclude each other: the debug copy runs the pod's own image; remove `image`, e.g. \"kubernetes\": {\"deployment\": \"score\"}",
+        );
+    }
+    if args.commit_on_exit || args.commit_on_restart {
+        return refuse(
+            if args.commit_on_exit { "commitOnExit" } else { "commitOnRestart" },
+            "cannot be used with `kubernetes`: a pod has no commit; write false, e.g. \"commitOnExit\": false (sync brings the pod's edits into the workspace)",
+        );
+    }
+    if args.transport == super::TransportMode::Port {
+        return refuse(
+            "transport",
+            "\"port\" cannot be used with `kubernetes`: DAP runs over an exec stream through the API server; write \"exec\", e.g. \"transport\": \"exec\"",
+        );
+    }
+    if args.container_name.is_some() {
+        return refuse(
+            "containerName",
+            "cannot be used with `kubernetes`: the debug copy is named after its pod; remove it, e.g. \"kubernetes\": {\"deployment\": \"score\"}",
+        );
+    }
+    paths(&args.paths)?;
+    for (i, pair) in args.ports.iter().enumerate() {
+        super::parse_port_pair(pair).map_err(|e| format!("`ports[{i}]` {e}"))?;
+    }
+    Ok(())
+}
+
 fn attach(args: &AttachArguments) -> Result<(), String> {
     if let Some(name) = &args.container
         && name.trim().is_empty()
@@ -432,6 +489,9 @@ fn attach(args: &AttachArguments) -> Result<(), String> {
         && connect.host.trim().is_empty()
     {
         return Err("`connect.host` is empty: write a host name or address, e.g. \"127.0.0.1\"".into());
+    }
+    if let Some(target) = &args.kubernetes {
+        super::kubernetes::check(target)?;
     }
     paths(&args.paths)
 }

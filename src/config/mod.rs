@@ -10,8 +10,11 @@
 //! words a user can act on); it starts nothing.
 
 mod check;
+mod kubernetes;
 #[cfg(test)]
 mod tests_careless;
+
+pub use kubernetes::{KubernetesTarget, PodChoice};
 
 pub(crate) use check::nearest;
 
@@ -36,8 +39,13 @@ pub const DEFAULT_TIMEOUT_SECS: f64 = 60.0;
 #[serde(rename_all = "camelCase")]
 #[schemars(title = "dockdap launch configuration")]
 pub struct LaunchArguments {
-    /// Image to run, e.g. `debug:1`.
+    /// Image to run, e.g. `debug:1` (required unless `kubernetes` says which pod to copy).
+    #[serde(default)]
     pub image: String,
+    /// Start a debug copy of a Deployment's (or a pod's) pod in a Kubernetes
+    /// cluster instead of a container.
+    #[serde(default)]
+    pub kubernetes: Option<KubernetesTarget>,
     /// Name of the container; generated when absent.
     #[serde(default)]
     pub container_name: Option<String>,
@@ -106,6 +114,9 @@ pub struct AttachArguments {
     /// The address of a debugpy that is not in a container dockdap can see.
     #[serde(default)]
     pub connect: Option<ConnectArguments>,
+    /// A running pod's container, reached through the Kubernetes API server.
+    #[serde(default)]
+    pub kubernetes: Option<KubernetesTarget>,
     /// Where the app's files are, in the container and on this machine.
     #[serde(flatten)]
     pub paths: PathArguments,
@@ -333,23 +344,31 @@ impl SessionConfig {
         };
         let owned = owned_attributes(is_launch);
         let schema = if is_launch { schema_of::<LaunchArguments>() } else { schema_of::<AttachArguments>() };
+        if is_launch && !map.contains_key("image") && !map.contains_key("kubernetes") {
+            return Err(fail(check::image_required(map)));
+        }
         check::against_schema(map, &schema).map_err(fail)?;
         let request = if is_launch {
             let args: LaunchArguments = serde_json::from_value(arguments.clone()).map_err(|e| fail(explain(&e)))?;
             Request::Launch(args)
         } else {
             let args: AttachArguments = serde_json::from_value(arguments.clone()).map_err(|e| fail(explain(&e)))?;
-            match (&args.container, &args.connect) {
-                (None, None) => {
+            match (&args.container, &args.connect, &args.kubernetes) {
+                (None, None, None) => {
                     return Err(fail(
-                        "`container` or `connect` says what to attach to: a running container's name or id, e.g. \"container\": \"score-debug\", or a debugpy's address, e.g. \"connect\": {\"host\": \"127.0.0.1\", \"port\": 5678}"
+                        "`container`, `connect` or `kubernetes` says what to attach to: a running container's name or id, e.g. \"container\": \"score-debug\", a debugpy's address, e.g. \"connect\": {\"host\": \"127.0.0.1\", \"port\": 5678}, or a pod, e.g. \"kubernetes\": {\"pod\": \"score-7d4f9\"}"
                             .into(),
                     ));
                 }
-                (Some(_), Some(_)) => {
-                    let name = args.container.as_deref().unwrap_or_default();
+                (Some(name), Some(_), _) => {
                     return Err(fail(format!(
                         "`container` and `connect` exclude each other: keep one, e.g. \"container\": {name:?}"
+                    )));
+                }
+                (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+                    let other = if args.container.is_some() { "container" } else { "connect" };
+                    return Err(fail(format!(
+                        "`kubernetes` and `{other}` exclude each other: keep one, e.g. \"kubernetes\": {{\"pod\": \"score-7d4f9\"}}"
                     )));
                 }
                 _ => {}
@@ -495,7 +514,7 @@ pub fn owned_attributes(is_launch: bool) -> Vec<String> {
     let mut names: Vec<String> =
         schema.get("properties").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
     // Both requests own all path attributes, whichever the schema lists.
-    for extra in ["appRoot", "localRoot", "pathMappings", "connect", "container"] {
+    for extra in ["appRoot", "localRoot", "pathMappings", "connect", "container", "kubernetes"] {
         if !names.iter().any(|n| n == extra) {
             names.push(extra.to_owned());
         }

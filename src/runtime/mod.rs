@@ -25,7 +25,9 @@ pub(crate) mod address;
 pub(crate) mod diagnose;
 pub mod docker;
 mod error;
+pub(crate) mod files;
 pub(crate) mod inject;
+mod kube;
 pub(crate) mod labels;
 pub(crate) mod offload;
 pub(crate) mod programs;
@@ -358,6 +360,20 @@ impl From<ContainerError> for Failed {
     }
 }
 
+/// Deletes the Kubernetes debug pods of dead dockdap sessions in every
+/// namespace of the current context (`dockdap reap`); `None` when no
+/// Kubernetes configuration is found (nothing to look at).
+pub async fn reap_kubernetes() -> Option<Result<Vec<String>, ContainerError>> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let configured = std::env::var_os("KUBECONFIG").is_some_and(|k| !k.is_empty())
+        || home.is_some_and(|h| h.join(".kube/config").exists())
+        || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    if !configured {
+        return None;
+    }
+    Some(self::kube::reap().await)
+}
+
 /// How long a failed or cancelled start waits for a bare address to answer.
 const MIN_CONNECT: Duration = Duration::from_secs(5);
 
@@ -369,6 +385,13 @@ pub async fn start(config: &SessionConfig, cx: &Context) -> Result<Started, Fail
     let cancel = cx.tasks.stop_token().clone();
     let runtime: Arc<dyn Runtime> = match &config.request {
         Request::Attach(attach) => match (&attach.connect, &attach.container) {
+            (None, None) if let Some(target) = &attach.kubernetes => {
+                cx.events.progress("reaching the Kubernetes API server").await;
+                tokio::select! {
+                    joined = self::kube::attach(target, attach, cx) => joined?,
+                    () = cancel.cancelled() => return Err(ContainerError::Cancelled.into()),
+                }
+            }
             (Some(connect), _) => {
                 Arc::new(address::AddressRuntime::new(&connect.host, connect.port, config.timeout(), cx.events.clone()))
             }
@@ -382,7 +405,13 @@ pub async fn start(config: &SessionConfig, cx: &Context) -> Result<Started, Fail
             }
             (None, None) => return Err(ContainerError::Unusable("nothing to attach to".into()).into()),
         },
-        Request::Launch(launch) => docker::launch(launch, cx).await?,
+        Request::Launch(launch) => match &launch.kubernetes {
+            Some(target) => {
+                cx.events.progress("reaching the Kubernetes API server").await;
+                self::kube::launch(target, launch, cx).await?
+            }
+            None => docker::launch(launch, cx).await?,
+        },
     };
     let deadline = deadline.max(Instant::now() + MIN_CONNECT);
     let connected = tokio::select! {
