@@ -4,17 +4,19 @@
 //! A session and its file sync hold an `Arc<dyn Runtime>` and never learn
 //! which runtime it is. `start` picks one from the configuration and brings
 //! it up: the Docker Engine (`docker`: a local or remote engine, and Podman
-//! through its Docker-compatible API), or a bare address (`address`). The
-//! next runtimes (Kubernetes: exec and port-forward through the API server;
-//! Compose: Docker containers started by the compose tool) are added here,
-//! as a module and a branch of `start`, without the session knowing.
+//! through its Docker-compatible API), a Kubernetes cluster (`kube`: exec
+//! and port-forward through the API server), or a bare address (`address`).
+//! The next runtimes (Compose: Docker containers started by the compose
+//! tool) are added here, as a module and a branch of `start`, without the
+//! session knowing.
 //!
 //! What every runtime shares lives beside the trait: the debugger modes and
 //! what is copied into a container (`inject`, `tune`, `python/`), the
 //! reading of a crash (`diagnose`), the output tail (`tail`), the labels
 //! (`labels`) and the errors (`ContainerError`).
 //!
-//! **Architecture Invariant:** only `docker` imports `bollard`, and only
+//! **Architecture Invariant:** only `docker` imports `bollard`, only `kube`
+//! imports `kube` and `k8s_openapi`, and only
 //! `start` (and the command-line helpers) name a runtime; the session and
 //! sync see the trait.
 //!
