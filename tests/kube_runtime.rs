@@ -217,3 +217,24 @@ async fn launch_a_debug_copy_of_a_deployment_stops_in_init_and_run_and_deletes_t
     let original = ok(ns.kubectl().args(["get", "pods", "-l", "app=score", "-o", "jsonpath={.items[*].status.phase}"]));
     assert_eq!(original, "Running", "the Deployment's own pod is untouched");
 }
+
+#[tokio::test]
+async fn doctor_checks_the_cluster_and_the_permissions_a_session_needs() {
+    let Some(ns) = setup("doctor") else { return };
+    ok(ns.kubectl().args(["annotate", "namespace", &ns.name, "kube-sim.dockdap/deny=create pods/portforward"]));
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("launch.json");
+    let launch = json!({"configurations": [{"type": "dockdap", "request": "launch", "name": "pod",
+        "kubernetes": {"deployment": "score", "namespace": ns.name, "kubeconfig": ns.sim.kubeconfig}}]});
+    std::fs::write(&config, launch.to_string()).unwrap();
+    let out = Command::new(dockdap_bin()).arg("doctor").arg("--config").arg(&config).arg("--json").output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+    assert_eq!(out.status.code(), Some(1), "a missing permission is a problem: {report:#}");
+    let findings = report["findings"].as_array().unwrap();
+    let said = |text: &str| findings.iter().find(|f| f["message"].as_str().unwrap().contains(text)).cloned();
+    assert_eq!(said("Kubernetes 1.32").unwrap()["status"], "ok", "{report:#}");
+    assert_eq!(said("may create pods/exec").unwrap()["status"], "ok", "{report:#}");
+    let denied = said("may not create pods/portforward").unwrap();
+    assert_eq!(denied["status"], "problem", "{report:#}");
+    assert!(denied["fix"].as_str().unwrap().contains("`create` on `pods/portforward`"), "{denied}");
+}

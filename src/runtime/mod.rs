@@ -362,6 +362,34 @@ impl From<ContainerError> for Failed {
     }
 }
 
+/// One finding of `dockdap doctor` for a Kubernetes target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeCheck {
+    /// `cluster` or `permissions`.
+    pub check: &'static str,
+    /// Whether it passed.
+    pub ok: bool,
+    /// What was found.
+    pub message: String,
+    /// What to do, when it failed.
+    pub fix: Option<String>,
+}
+
+impl KubeCheck {
+    pub(crate) fn ok(check: &'static str, message: String) -> KubeCheck {
+        KubeCheck { check, ok: true, message, fix: None }
+    }
+    pub(crate) fn problem(check: &'static str, message: String, fix: impl Into<String>) -> KubeCheck {
+        KubeCheck { check, ok: false, message, fix: Some(fix.into()) }
+    }
+}
+
+/// `dockdap doctor` for a Kubernetes target: the cluster answers, and
+/// `SelfSubjectAccessReview` says the user may do what a session does.
+pub async fn check_kubernetes(target: &crate::config::KubernetesTarget) -> Vec<KubeCheck> {
+    self::kube::check(target).await
+}
+
 /// Deletes the Kubernetes debug pods of dead dockdap sessions in every
 /// namespace of the current context (`dockdap reap`); `None` when no
 /// Kubernetes configuration is found (nothing to look at).

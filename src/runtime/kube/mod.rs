@@ -19,6 +19,7 @@
 mod cluster;
 mod copy;
 mod debug_pod;
+mod doctor;
 mod exec;
 mod files;
 mod forward;
@@ -27,6 +28,7 @@ mod pod;
 mod reap;
 mod watch;
 
+pub(super) use doctor::check;
 pub(super) use launch::launch;
 pub use reap::reap;
 
