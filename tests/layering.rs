@@ -1,7 +1,9 @@
 //! The crate's layering, checked: every module imports only the modules
 //! below it (ARCHITECTURE.md, "Layers"), so there are no cycles; `bollard`
-//! is used only by the Docker runtime (`src/runtime/docker/`); and the
-//! Docker runtime is named only by the runtime's factory and the commands.
+//! is used only by the Docker runtime (`src/runtime/docker/`), `kube` and
+//! `k8s_openapi` only by the Kubernetes runtime (`src/runtime/kube/`); and
+//! the Docker runtime is named only by the runtime's factory and the
+//! commands, the Kubernetes runtime only by the factory.
 //!
 //! It reads the source as text: every `crate::NAME` path in a module's code
 //! (its tests excepted), `use` lines and paths written inline alike.
@@ -29,6 +31,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     // The commands (`demo` runs a whole session through `client`).
     ("cli", &["client", "config", "console", "error", "http", "paths", "runtime", "session", "tasks"]),
 ];
+
+/// Files outside `src/runtime/kube/` that may name the Kubernetes runtime.
+const NAMES_KUBE: &[&str] = &["runtime/mod.rs"];
 
 /// Files outside `src/runtime/docker/` and `src/cli/` that may name the Docker runtime.
 const NAMES_DOCKER: &[&str] = &["runtime/mod.rs", "main.rs"];
@@ -90,6 +95,15 @@ fn violations() -> Vec<String> {
         if !in_docker && !NAMES_DOCKER.contains(&rel.as_str()) && !rel.starts_with("cli/") && code.contains("docker::")
         {
             bad.push(format!("{rel}: names the Docker runtime; only the runtime's factory and the commands may"));
+        }
+        let in_kube = rel.starts_with("runtime/kube/");
+        if !in_kube && code.contains("k8s_openapi") {
+            bad.push(format!("{rel}: uses k8s_openapi, which only src/runtime/kube/ may"));
+        }
+        if !in_kube && !NAMES_KUBE.contains(&rel.as_str()) && code.contains("kube::") {
+            bad.push(format!(
+                "{rel}: names kube or the Kubernetes runtime; only src/runtime/kube/ and the factory may"
+            ));
         }
         if rel == "main.rs" || rel == "lib.rs" {
             continue;

@@ -87,6 +87,8 @@ struct Target {
     env: Vec<String>,
     /// Where the defaults came from, for the header.
     source: Option<String>,
+    /// The configuration's `kubernetes` target: the cluster is checked instead of an image.
+    kubernetes: Option<crate::config::KubernetesTarget>,
 }
 
 /// Runs `dockdap doctor`.
@@ -123,8 +125,17 @@ fn resolve_target(args: &DoctorArgs) -> Result<Target, CliError> {
             .filter(|f| f.config.get("image").and_then(|i| i.as_str()) == Some(image.as_str())),
         (None, _, _) => None,
     };
+    let kubernetes = match file.as_ref().and_then(|f| f.config.get("kubernetes")).filter(|_| args.image.is_none()) {
+        Some(value) => Some(serde_json::from_value::<crate::config::KubernetesTarget>(value.clone()).map_err(|e| {
+            CliError::Usage(format!(
+                "the configuration's `kubernetes` is not usable ({e}); `dockdap schema` shows its shape"
+            ))
+        })?),
+        None => None,
+    };
     let image = match (&args.image, &file) {
         (Some(image), _) => image.clone(),
+        (None, Some(_)) if kubernetes.is_some() => "the pod's image".to_owned(),
         (None, Some(file)) => {
             file.config.get("image").and_then(|i| i.as_str()).map(str::to_owned).ok_or_else(|| {
                 CliError::Usage(format!("{} names no `image`; give one: dockdap doctor IMAGE", file.path.display()))
@@ -161,12 +172,29 @@ fn resolve_target(args: &DoctorArgs) -> Result<Target, CliError> {
         Some(name) => format!("{} ({name:?})", f.path.display()),
         None => f.path.display().to_string(),
     });
-    Ok(Target { image, app_root: args.app_root.clone().or_else(|| field("appRoot")), local_root, env, source })
+    Ok(Target {
+        image,
+        app_root: args.app_root.clone().or_else(|| field("appRoot")),
+        local_root,
+        env,
+        source,
+        kubernetes,
+    })
 }
 
 /// The four sections, in order; each stops the checks when what follows
 /// cannot run (no engine, no image, no Python in it).
 async fn check_all(target: &Target, args: &DoctorArgs, report: &mut Report, shutdown: &CancellationToken) {
+    if let Some(kubernetes) = &target.kubernetes {
+        report.step("asking the Kubernetes API server");
+        for check in crate::runtime::check_kubernetes(kubernetes).await {
+            report.add(match check.fix {
+                None => Finding::ok(check.check, check.message),
+                Some(fix) => Finding::problem(check.check, check.message, fix),
+            });
+        }
+        return;
+    }
     let Some(engine) = check_engine(report).await else { return };
     let Some(image) = check_image(&engine, target, report).await else { return };
     let Some(inside) = check_inside(&engine, target, &image, report, shutdown).await else { return };

@@ -3,7 +3,8 @@
 //!
 //! It only removes containers carrying dockdap's labels whose owning process
 //! is gone (`container::reap` decides); kept containers (`dockdap up`,
-//! `keepContainer`) and other hosts' containers are left alone.
+//! `keepContainer`) and other hosts' containers are left alone. The same
+//! goes for Kubernetes debug pods in the current context, when there is one.
 
 use std::process::ExitCode;
 
@@ -20,6 +21,15 @@ pub async fn run() -> Result<ExitCode, CliError> {
     }
     for name in removed {
         output::out(&format!("removed {name}"))?;
+    }
+    match crate::runtime::reap_kubernetes().await {
+        Some(Ok(deleted)) => {
+            for name in deleted {
+                output::out(&format!("deleted debug pod {name}"))?;
+            }
+        }
+        Some(Err(e)) => output::out(&format!("could not look for Kubernetes debug pods: {e}"))?,
+        None => {}
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -63,6 +63,14 @@ const ATTRIBUTES: &[(&str, &str, &str)] = &[
     ("compose.profiles", "a list of profile names", r#"["debug"]"#),
     ("compose.profiles[]", "a profile name", r#""debug""#),
     ("compose.index", "a replica number", "1"),
+    ("kubernetes", "an object", r#"{"pod": "score-7d4f9", "namespace": "default"}"#),
+    ("kubernetes.pod", "a pod name", r#""score-7d4f9""#),
+    ("kubernetes.selector", "a label selector", r#""app=score""#),
+    ("kubernetes.deployment", "a Deployment name", r#""score""#),
+    ("kubernetes.namespace", "a namespace", r#""default""#),
+    ("kubernetes.container", "a container name in the pod", r#""score""#),
+    ("kubernetes.context", "a kubeconfig context", r#""my-aks""#),
+    ("kubernetes.kubeconfig", "a kubeconfig file on this machine", r#""/home/me/.kube/config""#),
 ];
 
 /// Where a value sits: as shown to the user (`pathMappings[0].localRoot`)
@@ -115,7 +123,7 @@ fn missing(key: &str, args: &Map<String, Value>) -> String {
     let mut message = format!("`{key}` is required: {noun} such as {example}");
     if key == "image" {
         message = format!(
-            "`image` is required: the image to debug, e.g. {example} (build the example with `dockdap demo`), or `compose` with the service to debug, e.g. \"compose\": {{\"service\": \"scoring\"}}"
+            "`image` is required: the image to debug, e.g. {example} (build the example with `dockdap demo`), `compose` with the service to debug, e.g. \"compose\": {{\"service\": \"scoring\"}}, or `kubernetes` with the Deployment or pod to copy, e.g. \"kubernetes\": {{\"deployment\": \"score\"}}"
         );
     }
     if let Some(near) = nearest(key, args.keys().map(String::as_str)) {
@@ -126,7 +134,13 @@ fn missing(key: &str, args: &Map<String, Value>) -> String {
 
 /// A launch names what to run: an `image`, or a Compose service, not both.
 pub(super) fn launch_target(args: &Map<String, Value>) -> Result<(), String> {
+    if args.contains_key("compose") && args.contains_key("kubernetes") {
+        return Err(
+            "`compose` and `kubernetes` exclude each other: a launch debugs a Compose service or a copy of a pod; keep one, e.g. \"compose\": {\"service\": \"scoring\"}".into(),
+        );
+    }
     match (args.contains_key("image"), args.contains_key("compose")) {
+        (false, false) if args.contains_key("kubernetes") => Ok(()),
         (false, false) => Err(missing("image", args)),
         (true, true) => Err(
             "`image` and `compose` exclude each other: with `compose` the image is the service's, from the Compose file; remove `image`, e.g. \"compose\": {\"service\": \"scoring\"}".into(),
@@ -141,18 +155,20 @@ pub(super) fn attach_target(args: &AttachArguments) -> Result<(), String> {
         args.container.as_ref().map(|_| "container"),
         args.compose.as_ref().map(|_| "compose"),
         args.connect.as_ref().map(|_| "connect"),
+        args.kubernetes.as_ref().map(|_| "kubernetes"),
     ]
     .into_iter()
     .flatten()
     .collect();
     match named.as_slice() {
         [] => Err(
-            "`container`, `compose` or `connect` says what to attach to: a running container's name or id, e.g. \"container\": \"score-debug\", a running Compose service, e.g. \"compose\": {\"service\": \"scoring\"}, or a debugpy's address, e.g. \"connect\": {\"host\": \"127.0.0.1\", \"port\": 5678}".into(),
+            "`container`, `compose`, `connect` or `kubernetes` says what to attach to: a running container's name or id, e.g. \"container\": \"score-debug\", a running Compose service, e.g. \"compose\": {\"service\": \"scoring\"}, a debugpy's address, e.g. \"connect\": {\"host\": \"127.0.0.1\", \"port\": 5678}, or a pod, e.g. \"kubernetes\": {\"pod\": \"score-7d4f9\"}".into(),
         ),
         [_] => Ok(()),
         [first, second, ..] => {
             let keep = match first {
                 &"container" => format!("\"container\": {:?}", args.container.as_deref().unwrap_or_default()),
+                &"connect" => "\"connect\": {\"host\": \"127.0.0.1\", \"port\": 5678}".to_owned(),
                 _ => format!("\"compose\": {{\"service\": {:?}}}", args.compose.as_ref().map(|c| c.service.as_str()).unwrap_or_default()),
             };
             Err(format!("`{first}` and `{second}` exclude each other: keep one, e.g. {keep}"))
@@ -460,6 +476,9 @@ fn launch(args: &LaunchArguments) -> Result<(), String> {
         }
         return paths(&args.paths);
     }
+    if let Some(target) = &args.kubernetes {
+        return kubernetes_launch(args, target);
+    }
     if args.image.trim().is_empty() {
         return Err("`image` is empty: name the image to debug, e.g. \"debug:1\"".into());
     }
@@ -521,6 +540,47 @@ fn compose_service(compose: &ComposeArguments) -> Result<(), String> {
     Ok(())
 }
 
+/// A debug copy of a pod: the pod's own image, no snapshot, DAP over exec.
+fn kubernetes_launch(args: &LaunchArguments, target: &super::KubernetesTarget) -> Result<(), String> {
+    super::kubernetes::check(target)?;
+    if target.selector.is_some() {
+        return Err(
+            "`kubernetes.selector` is for attach: a launch copies one Deployment's or pod's pod, e.g. \"kubernetes\": {\"deployment\": \"score\"}"
+                .into(),
+        );
+    }
+    let refuse = |attribute: &str, why: &str| Err(format!("`{attribute}` {why}"));
+    if !args.image.is_empty() {
+        return refuse(
+            "image",
+            "and `kubernetes` exclude each other: the debug copy runs the pod's own image; remove `image`, e.g. \"kubernetes\": {\"deployment\": \"score\"}",
+        );
+    }
+    if args.commit_on_exit || args.commit_on_restart {
+        return refuse(
+            if args.commit_on_exit { "commitOnExit" } else { "commitOnRestart" },
+            "cannot be used with `kubernetes`: a pod has no commit; write false, e.g. \"commitOnExit\": false (sync brings the pod's edits into the workspace)",
+        );
+    }
+    if args.transport == super::TransportMode::Port {
+        return refuse(
+            "transport",
+            "\"port\" cannot be used with `kubernetes`: DAP runs over an exec stream through the API server; write \"exec\", e.g. \"transport\": \"exec\"",
+        );
+    }
+    if args.container_name.is_some() {
+        return refuse(
+            "containerName",
+            "cannot be used with `kubernetes`: the debug copy is named after its pod; remove it, e.g. \"kubernetes\": {\"deployment\": \"score\"}",
+        );
+    }
+    paths(&args.paths)?;
+    for (i, pair) in args.ports.iter().enumerate() {
+        super::parse_port_pair(pair).map_err(|e| format!("`ports[{i}]` {e}"))?;
+    }
+    Ok(())
+}
+
 fn attach(args: &AttachArguments) -> Result<(), String> {
     if let Some(compose) = &args.compose {
         compose_service(compose)?;
@@ -536,6 +596,9 @@ fn attach(args: &AttachArguments) -> Result<(), String> {
         && connect.host.trim().is_empty()
     {
         return Err("`connect.host` is empty: write a host name or address, e.g. \"127.0.0.1\"".into());
+    }
+    if let Some(target) = &args.kubernetes {
+        super::kubernetes::check(target)?;
     }
     paths(&args.paths)
 }

@@ -10,8 +10,11 @@
 //! words a user can act on); it starts nothing.
 
 mod check;
+mod kubernetes;
 #[cfg(test)]
 mod tests_careless;
+
+pub use kubernetes::{KubernetesTarget, PodChoice};
 
 pub(crate) use check::nearest;
 
@@ -36,7 +39,7 @@ pub const DEFAULT_TIMEOUT_SECS: f64 = 60.0;
 #[serde(rename_all = "camelCase")]
 #[schemars(title = "dockdap launch configuration")]
 pub struct LaunchArguments {
-    /// Image to run, e.g. `debug:1`; required unless `compose` names the service to debug.
+    /// Image to run, e.g. `debug:1`; required unless `compose` names the service to debug or `kubernetes` the pod to copy.
     #[serde(default)]
     pub image: String,
     /// Debug one service of a Compose project, brought up by the Compose
@@ -44,6 +47,10 @@ pub struct LaunchArguments {
     /// dockdap generates; the project's own files are never changed.
     #[serde(default)]
     pub compose: Option<ComposeArguments>,
+    /// Start a debug copy of a Deployment's (or a pod's) pod in a Kubernetes
+    /// cluster instead of a container.
+    #[serde(default)]
+    pub kubernetes: Option<KubernetesTarget>,
     /// Name of the container; generated when absent.
     #[serde(default)]
     pub container_name: Option<String>,
@@ -139,6 +146,9 @@ pub struct AttachArguments {
     /// A service of a running Compose project whose debugpy to attach to.
     #[serde(default)]
     pub compose: Option<ComposeArguments>,
+    /// A running pod's container, reached through the Kubernetes API server.
+    #[serde(default)]
+    pub kubernetes: Option<KubernetesTarget>,
     /// Where the app's files are, in the container and on this machine.
     #[serde(flatten)]
     pub paths: PathArguments,
@@ -598,7 +608,7 @@ pub fn owned_attributes(is_launch: bool) -> Vec<String> {
     let mut names: Vec<String> =
         schema.get("properties").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
     // Both requests own all path attributes, whichever the schema lists.
-    for extra in ["appRoot", "localRoot", "pathMappings", "connect", "container"] {
+    for extra in ["appRoot", "localRoot", "pathMappings", "connect", "container", "kubernetes"] {
         if !names.iter().any(|n| n == extra) {
             names.push(extra.to_owned());
         }

@@ -47,7 +47,7 @@ const ROWS: &[(bool, &str, &str)] = &[
     (
         LAUNCH,
         r#"{}"#,
-        r#"`image` is required: the image to debug, e.g. "debug:1" (build the example with `dockdap demo`), or `compose` with the service to debug, e.g. "compose": {"service": "scoring"}"#,
+        r#"`image` is required: the image to debug, e.g. "debug:1" (build the example with `dockdap demo`), `compose` with the service to debug, e.g. "compose": {"service": "scoring"}, or `kubernetes` with the Deployment or pod to copy, e.g. "kubernetes": {"deployment": "score"}"#,
     ),
     (LAUNCH, r#"{"image":" "}"#, r#"`image` is empty: name the image to debug, e.g. "debug:1""#),
     (
@@ -63,7 +63,7 @@ const ROWS: &[(bool, &str, &str)] = &[
     (
         ATTACH,
         r#"{}"#,
-        r#"`container`, `compose` or `connect` says what to attach to: a running container's name or id, e.g. "container": "score-debug", a running Compose service, e.g. "compose": {"service": "scoring"}, or a debugpy's address, e.g. "connect": {"host": "127.0.0.1", "port": 5678}"#,
+        r#"`container`, `compose`, `connect` or `kubernetes` says what to attach to: a running container's name or id, e.g. "container": "score-debug", a running Compose service, e.g. "compose": {"service": "scoring"}, a debugpy's address, e.g. "connect": {"host": "127.0.0.1", "port": 5678}, or a pod, e.g. "kubernetes": {"pod": "score-7d4f9"}"#,
     ),
     (
         ATTACH,
@@ -119,7 +119,7 @@ const ROWS: &[(bool, &str, &str)] = &[
     (
         LAUNCH,
         r#"{"imag":"x"}"#,
-        r#"`image` is required: the image to debug, e.g. "debug:1" (build the example with `dockdap demo`), or `compose` with the service to debug, e.g. "compose": {"service": "scoring"}; `imag` is not a dockdap attribute: did you mean `image`?"#,
+        r#"`image` is required: the image to debug, e.g. "debug:1" (build the example with `dockdap demo`), `compose` with the service to debug, e.g. "compose": {"service": "scoring"}, or `kubernetes` with the Deployment or pod to copy, e.g. "kubernetes": {"deployment": "score"}; `imag` is not a dockdap attribute: did you mean `image`?"#,
     ),
     (
         LAUNCH,
@@ -371,6 +371,43 @@ const ROWS: &[(bool, &str, &str)] = &[
         ATTACH,
         r#"{"compose":{"service":"scoring"},"connect":{"port":1}}"#,
         r#"`compose` and `connect` exclude each other: keep one, e.g. "compose": {"service": "scoring"}"#,
+    ),
+    (ATTACH, r#"{"kubernetes":{"pod":"score-1","namespace":"prod","context":"aks"}}"#, "accepted; notes: []"),
+    (ATTACH, r#"{"kubernetes":{"selector":"app=score"}}"#, "accepted; notes: []"),
+    (
+        ATTACH,
+        r#"{"kubernetes":{}}"#,
+        r#"`kubernetes` needs `pod`, `selector` or `deployment` to say which pod, e.g. {"pod": "score-7d4f9", "namespace": "default"} or {"selector": "app=score"}"#,
+    ),
+    (
+        ATTACH,
+        r#"{"kubernetes":{"pod":"a","selector":"app=a"}}"#,
+        r#"`kubernetes.pod` and `kubernetes.selector` exclude each other: keep one, e.g. {"pod": "score-7d4f9", "namespace": "default"}"#,
+    ),
+    (
+        ATTACH,
+        r#"{"kubernetes":{"pod":"Score_1"}}"#,
+        r#"`kubernetes.pod` "Score_1" is not a pod name Kubernetes accepts (perhaps "score-1"): lowercase letters, digits and `-` and `.`, starting and ending with a letter or digit, at most 253 characters, e.g. "score-7d4f9""#,
+    ),
+    (
+        ATTACH,
+        r#"{"kubernetes":{"pod":"a","namespce":"prod"}}"#,
+        r#"`kubernetes` has no setting `namespce`: it takes `pod`, `selector`, `deployment`, `namespace`, `container`, `context`, `kubeconfig` (did you mean `namespace`?), e.g. {"pod": "score-7d4f9", "namespace": "default"}"#,
+    ),
+    (
+        ATTACH,
+        r#"{"kubernetes":{"pod":"a","kubeconfig":"~/.kube/config"}}"#,
+        r#"`kubernetes.kubeconfig` "~/.kube/config" is not an absolute path: write the full path of the file, e.g. "/home/me/.kube/config" (`~` is not expanded), or leave it out to read KUBECONFIG or ~/.kube/config"#,
+    ),
+    (
+        ATTACH,
+        r#"{"kubernetes":"score-1"}"#,
+        r#"`kubernetes` must be an object, e.g. {"pod": "score-7d4f9", "namespace": "default"}, not the string "score-1""#,
+    ),
+    (
+        ATTACH,
+        r#"{"kubernetes":{"pod":"a"},"container":"b"}"#,
+        r#"`container` and `kubernetes` exclude each other: keep one, e.g. "container": "b""#,
     ),
 ];
 

@@ -4,17 +4,19 @@
 //! A session and its file sync hold an `Arc<dyn Runtime>` and never learn
 //! which runtime it is. `start` picks one from the configuration and brings
 //! it up: the Docker Engine (`docker`: a local or remote engine, and Podman
-//! through its Docker-compatible API), or a bare address (`address`). A Compose
-//! service is a Docker container the Compose tool created (`docker::compose`).
-//! The next runtimes (Kubernetes: exec and port-forward through the API server) are added here,
-//! as a module and a branch of `start`, without the session knowing.
+//! through its Docker-compatible API; a Compose service is a Docker container
+//! the Compose tool created, `docker::compose`), a Kubernetes cluster (`kube`:
+//! exec and port-forward through the API server), or a bare address
+//! (`address`). The next runtimes are added here, as a module and a branch of
+//! `start`, without the session knowing.
 //!
 //! What every runtime shares lives beside the trait: the debugger modes and
 //! what is copied into a container (`inject`, `tune`, `python/`), the
 //! reading of a crash (`diagnose`), the output tail (`tail`), the labels
 //! (`labels`) and the errors (`ContainerError`).
 //!
-//! **Architecture Invariant:** only `docker` imports `bollard`, and only
+//! **Architecture Invariant:** only `docker` imports `bollard`, only `kube`
+//! imports `kube` and `k8s_openapi`, and only
 //! `start` (and the command-line helpers) name a runtime; the session and
 //! sync see the trait.
 //!
@@ -25,8 +27,10 @@ pub(crate) mod address;
 pub(crate) mod diagnose;
 pub mod docker;
 mod error;
+pub(crate) mod files;
 pub(crate) mod fit;
 pub(crate) mod inject;
+mod kube;
 pub(crate) mod labels;
 pub(crate) mod offload;
 pub(crate) mod programs;
@@ -363,6 +367,48 @@ impl From<ContainerError> for Failed {
     }
 }
 
+/// One finding of `dockdap doctor` for a Kubernetes target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeCheck {
+    /// `cluster` or `permissions`.
+    pub check: &'static str,
+    /// Whether it passed.
+    pub ok: bool,
+    /// What was found.
+    pub message: String,
+    /// What to do, when it failed.
+    pub fix: Option<String>,
+}
+
+impl KubeCheck {
+    pub(crate) fn ok(check: &'static str, message: String) -> KubeCheck {
+        KubeCheck { check, ok: true, message, fix: None }
+    }
+    pub(crate) fn problem(check: &'static str, message: String, fix: impl Into<String>) -> KubeCheck {
+        KubeCheck { check, ok: false, message, fix: Some(fix.into()) }
+    }
+}
+
+/// `dockdap doctor` for a Kubernetes target: the cluster answers, and
+/// `SelfSubjectAccessReview` says the user may do what a session does.
+pub async fn check_kubernetes(target: &crate::config::KubernetesTarget) -> Vec<KubeCheck> {
+    self::kube::check(target).await
+}
+
+/// Deletes the Kubernetes debug pods of dead dockdap sessions in every
+/// namespace of the current context (`dockdap reap`); `None` when no
+/// Kubernetes configuration is found (nothing to look at).
+pub async fn reap_kubernetes() -> Option<Result<Vec<String>, ContainerError>> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let configured = std::env::var_os("KUBECONFIG").is_some_and(|k| !k.is_empty())
+        || home.is_some_and(|h| h.join(".kube/config").exists())
+        || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    if !configured {
+        return None;
+    }
+    Some(self::kube::reap().await)
+}
+
 /// How long a failed or cancelled start waits for a bare address to answer.
 const MIN_CONNECT: Duration = Duration::from_secs(5);
 
@@ -374,6 +420,13 @@ pub async fn start(config: &SessionConfig, cx: &Context) -> Result<Started, Fail
     let cancel = cx.tasks.stop_token().clone();
     let runtime: Arc<dyn Runtime> = match &config.request {
         Request::Attach(attach) => match (&attach.connect, &attach.container, &attach.compose) {
+            (None, None, None) if let Some(target) = &attach.kubernetes => {
+                cx.events.progress("reaching the Kubernetes API server").await;
+                tokio::select! {
+                    joined = self::kube::attach(target, attach, cx) => joined?,
+                    () = cancel.cancelled() => return Err(ContainerError::Cancelled.into()),
+                }
+            }
             (Some(connect), _, _) => {
                 Arc::new(address::AddressRuntime::new(&connect.host, connect.port, config.timeout(), cx.events.clone()))
             }
@@ -396,9 +449,13 @@ pub async fn start(config: &SessionConfig, cx: &Context) -> Result<Started, Fail
             }
             (None, None, None) => return Err(ContainerError::Unusable("nothing to attach to".into()).into()),
         },
-        Request::Launch(launch) => match &launch.compose {
-            Some(compose) => docker::launch_compose(launch, compose, cx).await?,
-            None => docker::launch(launch, cx).await?,
+        Request::Launch(launch) => match (&launch.compose, &launch.kubernetes) {
+            (Some(compose), _) => docker::launch_compose(launch, compose, cx).await?,
+            (None, Some(target)) => {
+                cx.events.progress("reaching the Kubernetes API server").await;
+                self::kube::launch(target, launch, cx).await?
+            }
+            (None, None) => docker::launch(launch, cx).await?,
         },
     };
     let deadline = deadline.max(Instant::now() + MIN_CONNECT);

@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 
 use super::engine::{ContainerError, Subject};
 use super::handle::ContainerRef;
-use crate::runtime::{Change, FileIdentity, FileKind, FileStat};
+use crate::runtime::{Change, FileIdentity, FileKind, FileStat, files};
 
 /// What is at a path in the container, as the engine reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,20 +121,9 @@ impl ContainerRef {
     /// count above one means the same file is elsewhere in the container
     /// too (a hard link to `/etc/shadow`), which the archive API does not say.
     pub async fn changed_since_with_links(&self, root: &str, since: &str) -> Option<Vec<(String, u64)>> {
-        let cmd = ["find", root, "-mindepth", "1", "!", "-type", "d", "-newerct", since, "-printf", "%n %p\\0"];
+        let cmd = files::changed_since_command(root, since);
         match super::exec::run(self, &cmd).await {
-            Ok((0, out)) => {
-                let prefix = format!("{}/", root.trim_end_matches('/'));
-                let mut files: Vec<(String, u64)> = out
-                    .split('\0')
-                    .filter_map(|line| line.split_once(' '))
-                    .filter_map(|(links, path)| Some((path.strip_prefix(&prefix)?, links.parse().ok()?)))
-                    .filter(|(rest, _)| !rest.is_empty())
-                    .map(|(rest, links)| (rest.to_owned(), links))
-                    .collect();
-                files.sort();
-                Some(files)
-            }
+            Ok((0, out)) => Some(files::parse_changed(root, &out)),
             Ok((code, _)) => {
                 tracing::debug!(code, root, "find in the container failed; reading the change list instead");
                 None
@@ -152,20 +141,18 @@ impl ContainerRef {
     /// (`-I -S`: nothing of the image's or dockdap's start-up code runs).
     /// Refused for a paused container (an exec would hang, runc#2753).
     pub async fn identities(&self, paths: &[String]) -> Result<Vec<FileIdentity>, ContainerError> {
-        let mut find = vec!["find"];
-        find.extend(paths.iter().map(String::as_str));
-        find.extend(["-maxdepth", "0", "-printf", "%y %i %n %C@ %p\\0"]);
+        let find = files::identities_command(paths);
         // find exits 1 when a path is missing; what it printed still counts.
         match super::exec::run(self, &find).await {
-            Ok((0 | 1, out)) if !out.is_empty() || paths.is_empty() => return Ok(parse_identities(&out)),
+            Ok((0 | 1, out)) if !out.is_empty() || paths.is_empty() => return Ok(files::parse_identities(&out)),
             Err(e @ (ContainerError::Paused { .. } | ContainerError::Frozen { .. })) => return Err(e),
             _ => {}
         }
         for python in ["python3", "python"] {
-            let mut cmd = vec![python, "-I", "-S", "-c", IDENTITIES_PY];
+            let mut cmd = vec![python, "-I", "-S", "-c", files::IDENTITIES_PY];
             cmd.extend(paths.iter().map(String::as_str));
             if let Ok((0, out)) = super::exec::run(self, &cmd).await {
-                return Ok(parse_identities(&out));
+                return Ok(files::parse_identities(&out));
             }
         }
         Err(ContainerError::Unusable(format!(
@@ -248,53 +235,9 @@ impl ContainerRef {
     }
 }
 
-/// `find -printf '%y %i %n %C@ %p\0'`, done in Python for images without GNU find.
-const IDENTITIES_PY: &str = r#"import os, stat, sys
-for p in sys.argv[1:]:
-    try:
-        s = os.lstat(p)
-    except OSError:
-        continue
-    m = s.st_mode
-    k = "f" if stat.S_ISREG(m) else "d" if stat.S_ISDIR(m) else "l" if stat.S_ISLNK(m) else "?"
-    sys.stdout.write("%s %d %d %d %s\0" % (k, s.st_ino, s.st_nlink, s.st_ctime_ns, p))
-"#;
-
-fn parse_identities(out: &str) -> Vec<FileIdentity> {
-    out.split('\0')
-        .filter_map(|line| {
-            let mut fields = line.splitn(5, ' ');
-            let kind = fields.next()?.chars().next()?;
-            let inode = fields.next()?.parse().ok()?;
-            let links = fields.next()?.parse().ok()?;
-            let ctime = fields.next()?.to_owned();
-            let path = fields.next()?.to_owned();
-            Some(FileIdentity { path, kind, inode, links, ctime })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn identities_are_parsed_and_junk_is_dropped() {
-        let out = "f 12 2 1700000000.5 /var/azureml-app/a b.py\0d 3 4 17.0 /var/azureml-app\0junk\0f x 1 1 /y\0";
-        assert_eq!(
-            parse_identities(out),
-            [
-                FileIdentity {
-                    path: "/var/azureml-app/a b.py".into(),
-                    kind: 'f',
-                    inode: 12,
-                    links: 2,
-                    ctime: "1700000000.5".into()
-                },
-                FileIdentity { path: "/var/azureml-app".into(), kind: 'd', inode: 3, links: 4, ctime: "17.0".into() },
-            ]
-        );
-    }
 
     #[test]
     fn file_kinds_from_go_modes() {

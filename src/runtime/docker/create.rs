@@ -238,7 +238,12 @@ mod tests {
             serde_json::json!({"image": "x", "readonlyRootfs": true, "tmpfs": ["/tmp"], "ports": []}),
         )
         .unwrap();
-        let plan = Plan { mode: DebuggerMode::Inject, transport: TransportMode::Exec, debugpy: Some("/d".into()), forward: false };
+        let plan = Plan {
+            mode: DebuggerMode::Inject,
+            transport: TransportMode::Exec,
+            debugpy: Some("/d".into()),
+            forward: false,
+        };
         assert_eq!(plan.bootstrap_root(&args), inject::DOCKDAP_DIR);
         let host = create_body(&args, "s", &inject::ImageFacts::default(), &plan).unwrap().host_config.unwrap();
         assert_eq!(host.readonly_rootfs, Some(true));

@@ -29,6 +29,13 @@ ACK, about 40 ms on Linux, on every request that reaches the debuggee.
    that maps ptvsd 4's calls onto debugpy. Each absorbed call is reported on
    stderr, which dockdap shows in the debug console.
 
+Where the settings can only be decided after the container was created (a
+Kubernetes debug pod, whose spec is fixed before dockdap can look inside its
+image), DOCKDAP_SETTINGS names a file of KEY=VALUE lines that dockdap writes
+before the program starts; they are read into the environment first
+(PYTHONPATH_EXTRA: folders appended to sys.path and PYTHONPATH: the image's
+own PYTHONPATH, which the pod's spec replaced).
+
 Processes dockdap runs itself (DOCKDAP_ROLE set: the adapter, the relay) only
 get the tuning. Afterwards the image's own sitecustomize (if any) runs, so
 nothing of the image's behaviour changes. Failures are reported on stderr and
@@ -376,6 +383,30 @@ def _absorb():
     sys.meta_path.insert(0, _AbsorbingFinder())
 
 
+def _load_settings():
+    path = os.environ.get("DOCKDAP_SETTINGS")
+    if not path or os.environ.get("DOCKDAP_SETTINGS_LOADED"):
+        return
+    os.environ["DOCKDAP_SETTINGS_LOADED"] = "1"
+    with open(path) as f:
+        lines = f.read().splitlines()
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if not sep or not key:
+            continue
+        if key == "PYTHONPATH_EXTRA":
+            extra = [p for p in value.split(":") if p and p not in sys.path]
+            sys.path.extend(extra)
+            if extra:
+                os.environ["PYTHONPATH"] = ":".join([os.environ.get("PYTHONPATH", "")] + extra).lstrip(":")
+        else:
+            os.environ[key] = value
+
+
+try:
+    _load_settings()
+except Exception as error:
+    print(f"dockdap: could not read dockdap's settings: {error}", file=sys.stderr, flush=True)
 if os.environ.get("DOCKDAP_TUNE_DEBUGGER", "1") != "0":
     try:
         _tune()

@@ -1,0 +1,240 @@
+//! dockdap's Kubernetes runtime end to end, against the Kubernetes API
+//! simulation (`examples/kube-sim`, validated by kubectl and the Python
+//! client in `tests/kube_sim.rs`): real pods as Docker containers, the
+//! example image, the real Azure ML inference server, debugpy inside, DAP
+//! over an exec stream through the API server, the service reached through
+//! port-forward on 127.0.0.1, and dockdap over real stdio driven the way an
+//! editor would. One simulation serves the binary; each test has a
+//! namespace of its own.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use dockdap::client::DapClient;
+use dockdap::http;
+use serde_json::{Value, json};
+use support::*;
+
+fn body(m: &dockdap::dap::Message) -> Value {
+    m.field("body").unwrap().unwrap_or_default()
+}
+
+/// The simulation and the example images; under CI all must be there.
+fn setup(test: &str) -> Option<KubeNamespace> {
+    if !require_kube_sim() || !require_docker() || !require("kubectl", have_kubectl()) {
+        return None;
+    }
+    Some(kube_sim().namespace(test))
+}
+
+/// Runs a kubectl command that must succeed; returns its stdout.
+#[track_caller]
+fn ok(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The `initialized` event, or the answer to `request` if it failed; a
+/// start through a loaded simulation may take longer than one client wait.
+async fn started(client: &mut DapClient, request: i64) -> dockdap::dap::Message {
+    for _ in 0..3 {
+        match client.wait_for("initialized", |m| m.is_event("initialized") || m.request_seq() == Some(request)).await {
+            Ok(message) => return message,
+            Err(e) => eprintln!("still starting: {e}"),
+        }
+    }
+    client.wait_for("initialized", |m| m.is_event("initialized") || m.request_seq() == Some(request)).await.unwrap()
+}
+
+/// A pod running `image` with the service port 5001 declared, Ready.
+fn run_pod(ns: &KubeNamespace, name: &str, image: &str) {
+    ok(ns.kubectl().args(["run", name, "--image", image, "--port=5001", "--restart=Never"]));
+    ok(ns.kubectl().args(["wait", "--for=condition=Ready", &format!("pod/{name}"), "--timeout=60s"]));
+}
+
+/// initialize, then `attach` with `kubernetes` (plus `extra`); returns the attach seq.
+async fn start_attach(client: &mut DapClient, ns: &KubeNamespace, kubernetes: Value, extra: Value) -> i64 {
+    client
+        .request(
+            "initialize",
+            json!({"clientID": "test", "adapterID": "dockdap", "pathFormat": "path", "linesStartAt1": true}),
+        )
+        .await
+        .unwrap();
+    let mut target = json!({"namespace": ns.name, "kubeconfig": ns.sim.kubeconfig});
+    target.as_object_mut().unwrap().extend(kubernetes.as_object().unwrap().clone());
+    let mut args = json!({"type": "dockdap", "request": "attach", "kubernetes": target,
+                          "localRoot": example_dir(), "timeout": 60});
+    args.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    client.send_request("attach", args).await.unwrap()
+}
+
+/// After `request` (attach or launch) started: breakpoints in init() and
+/// run(), `configurationDone`, and the answer's `dockdap` body with the
+/// service's 127.0.0.1 address.
+async fn configure(client: &mut DapClient, request: i64) -> (Value, String) {
+    let first = started(client, request).await;
+    assert!(first.is_event("initialized"), "the start failed: {:?}", first.field::<String>("message"));
+    let score = example_dir().join("score.py");
+    let lines =
+        ["dockdap-demo: init-breakpoint", "dockdap-demo: breakpoint"].map(|m| json!({"line": line_of(&score, m)}));
+    client.request("setBreakpoints", json!({"source": {"path": score}, "breakpoints": lines})).await.unwrap();
+    client.request("configurationDone", json!({})).await.unwrap();
+    let answered = client.wait_response(request).await.unwrap();
+    let info = body(&answered)["dockdap"].clone();
+    let addr = info["ports"][0]["url"].as_str().unwrap().trim_start_matches("http://").to_owned();
+    assert!(addr.starts_with("127.0.0.1:"), "the service is forwarded to loopback only: {addr}");
+    (info, addr)
+}
+
+/// The debuggee stops at `marker`'s line of score.py, in workspace paths; continues it.
+async fn stops_at(client: &mut DapClient, marker: &str) {
+    let score = example_dir().join("score.py");
+    let stopped = client.wait_event("stopped").await.unwrap();
+    let thread = body(&stopped)["threadId"].as_i64().unwrap();
+    let trace = client.request("stackTrace", json!({"threadId": thread, "levels": 1})).await.unwrap();
+    let top = body(&trace)["stackFrames"][0].clone();
+    let expected = (score.to_str(), Some(line_of(&score, marker)));
+    assert_eq!((top["source"]["path"].as_str(), top["line"].as_i64()), expected, "{top}");
+    client.request("continue", json!({"threadId": thread})).await.unwrap();
+}
+
+/// Stops in init(), then a real POST to `addr` (the port-forward) stops in
+/// run(), and the reply is the model's.
+async fn stop_in_init_then_in_run(client: &mut DapClient, addr: String) {
+    stops_at(client, "dockdap-demo: init-breakpoint").await;
+    let post = tokio::spawn(async move {
+        http::post_json(&addr, "/score", http::SAMPLE, tokio::time::Instant::now() + Duration::from_secs(60)).await
+    });
+    stops_at(client, "dockdap-demo: breakpoint").await;
+    let reply = post.await.unwrap().unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(serde_json::from_str::<Value>(&reply.body).unwrap(), json!([39.0, 22.5]));
+}
+
+#[tokio::test]
+async fn attach_to_a_listening_pod_stops_in_init_and_in_run_after_a_post_through_the_port_forward() {
+    let Some(ns) = setup("attach") else { return };
+    run_pod(&ns, "score", DEBUG_IMAGE);
+    let (mut dockdap, mut client) = spawn_stdio(&example_dir());
+    let attach = start_attach(&mut client, &ns, json!({"pod": "score"}), json!({})).await;
+    let (info, addr) = configure(&mut client, attach).await;
+    assert_eq!(info["container"], "pod/score", "{info}");
+    assert_eq!(info["ports"][0]["container"], 5001, "{info}");
+    // The image's debugpy waited for a client: init() stops; a real POST
+    // through the port-forward reaches run().
+    stop_in_init_then_in_run(&mut client, addr).await;
+
+    // A pod has no commit, and says so.
+    let commit = client.request("dockdap/commit", json!({})).await;
+    let message = match commit {
+        Ok(m) => m.field::<String>("message").unwrap().unwrap_or_default(),
+        Err(e) => e.to_string(),
+    };
+    assert!(message.contains("a pod has no commit"), "{message}");
+
+    client.request("disconnect", json!({})).await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(15), dockdap.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+    // dockdap joined the pod; it never deletes what it did not create.
+    let phase = ok(ns.kubectl().args(["get", "pod", "score", "-o", "jsonpath={.status.phase}"]));
+    assert_eq!(phase, "Running");
+}
+
+#[tokio::test]
+async fn attach_to_a_pod_without_debugpy_says_plainly_why_not() {
+    let Some(ns) = setup("attach-stock") else { return };
+    if !require(&format!("the image {STOCK_IMAGE}"), have_image(STOCK_IMAGE)) {
+        return;
+    }
+    run_pod(&ns, "stock", STOCK_IMAGE);
+    let (_dockdap, mut client) = spawn_stdio(&example_dir());
+    let attach = start_attach(&mut client, &ns, json!({"selector": "run=stock"}), json!({})).await;
+    let response = started(&mut client, attach).await;
+    let message: String = response.field("message").unwrap().unwrap_or_default();
+    assert!(message.contains("nothing listens on debugPort 5678"), "{message}");
+    assert!(message.contains("has no debugpy"), "{message}");
+    assert!(message.contains("`launch` configuration"), "{message}");
+
+    let (_dockdap, mut client) = spawn_stdio(&example_dir());
+    let attach = start_attach(&mut client, &ns, json!({"pod": "no-such-pod"}), json!({})).await;
+    let response = started(&mut client, attach).await;
+    let message: String = response.field("message").unwrap().unwrap_or_default();
+    assert!(message.contains("pod \"no-such-pod\" not found in namespace"), "{message}");
+}
+
+#[tokio::test]
+async fn launch_a_debug_copy_of_a_deployment_stops_in_init_and_run_and_deletes_the_copy() {
+    let Some(ns) = setup("launch") else { return };
+    if !require(&format!("the image {STOCK_IMAGE}"), have_image(STOCK_IMAGE)) {
+        return;
+    }
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kube-sim/score-stock.yaml");
+    ok(ns.kubectl().arg("apply").arg("-f").arg(manifest));
+    let (mut dockdap, mut client) = spawn_stdio(&example_dir());
+    client
+        .request(
+            "initialize",
+            json!({"clientID": "test", "adapterID": "dockdap", "pathFormat": "path", "linesStartAt1": true}),
+        )
+        .await
+        .unwrap();
+    let launch = client
+        .send_request(
+            "launch",
+            json!({"type": "dockdap", "request": "launch", "localRoot": example_dir(), "ports": ["0:5001"], "timeout": 90,
+                   "kubernetes": {"deployment": "score", "namespace": ns.name, "kubeconfig": ns.sim.kubeconfig}}),
+        )
+        .await
+        .unwrap();
+    let (info, addr) = configure(&mut client, launch).await;
+    let copy = info["container"].as_str().unwrap().trim_start_matches("pod/").to_owned();
+    assert!(copy.starts_with("score-dockdap-"), "{info}");
+
+    // The copy carries none of the Deployment's labels: no Service or ReplicaSet selects it.
+    let labels = ok(ns.kubectl().args(["get", "pod", &copy, "-o", "jsonpath={.metadata.labels}"]));
+    let labels: Value = serde_json::from_str(&labels).unwrap();
+    assert_eq!(labels["dockdap.copy-of"], "score", "{labels}");
+    assert!(labels.get("app").is_none(), "{labels}");
+
+    // The program was held until the debugger was in: init() stops.
+    stop_in_init_then_in_run(&mut client, addr).await;
+
+    client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), dockdap.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+    let gone = ns.kubectl().args(["get", "pod", &copy]).output().unwrap();
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("NotFound"), "the debug copy is deleted: {gone:?}");
+    let original = ok(ns.kubectl().args(["get", "pods", "-l", "app=score", "-o", "jsonpath={.items[*].status.phase}"]));
+    assert_eq!(original, "Running", "the Deployment's own pod is untouched");
+}
+
+#[tokio::test]
+async fn doctor_checks_the_cluster_and_the_permissions_a_session_needs() {
+    let Some(ns) = setup("doctor") else { return };
+    ok(ns.kubectl().args(["annotate", "namespace", &ns.name, "kube-sim.dockdap/deny=create pods/portforward"]));
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("launch.json");
+    let launch = json!({"configurations": [{"type": "dockdap", "request": "launch", "name": "pod",
+        "kubernetes": {"deployment": "score", "namespace": ns.name, "kubeconfig": ns.sim.kubeconfig}}]});
+    std::fs::write(&config, launch.to_string()).unwrap();
+    let out = Command::new(dockdap_bin()).arg("doctor").arg("--config").arg(&config).arg("--json").output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+    assert_eq!(out.status.code(), Some(1), "a missing permission is a problem: {report:#}");
+    let findings = report["findings"].as_array().unwrap();
+    let said = |text: &str| findings.iter().find(|f| f["message"].as_str().unwrap().contains(text)).cloned();
+    assert_eq!(said("Kubernetes 1.32").unwrap()["status"], "ok", "{report:#}");
+    assert_eq!(said("may create pods/exec").unwrap()["status"], "ok", "{report:#}");
+    let denied = said("may not create pods/portforward").unwrap();
+    assert_eq!(denied["status"], "problem", "{report:#}");
+    assert!(denied["fix"].as_str().unwrap().contains("`create` on `pods/portforward`"), "{denied}");
+}
