@@ -166,9 +166,9 @@ pub(super) fn attach_target(args: &AttachArguments) -> Result<(), String> {
         ),
         [_] => Ok(()),
         [first, second, ..] => {
-            let keep = match first {
-                &"container" => format!("\"container\": {:?}", args.container.as_deref().unwrap_or_default()),
-                &"connect" => "\"connect\": {\"host\": \"127.0.0.1\", \"port\": 5678}".to_owned(),
+            let keep = match *first {
+                "container" => format!("\"container\": {:?}", args.container.as_deref().unwrap_or_default()),
+                "connect" => "\"connect\": {\"host\": \"127.0.0.1\", \"port\": 5678}".to_owned(),
                 _ => format!("\"compose\": {{\"service\": {:?}}}", args.compose.as_ref().map(|c| c.service.as_str()).unwrap_or_default()),
             };
             Err(format!("`{first}` and `{second}` exclude each other: keep one, e.g. {keep}"))
