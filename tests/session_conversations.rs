@@ -318,7 +318,9 @@ async fn requests_before_launch_and_bad_configurations_get_clear_errors() {
     let answer = editor.wait_response(bad).await.unwrap();
     let message: String = answer.field("message").unwrap().unwrap();
     assert!(
-        message.starts_with("invalid attach configuration: `container` or `connect` says what to attach to"),
+        message.starts_with(
+            "invalid attach configuration: `container`, `compose`, `connect` or `kubernetes` says what to attach to"
+        ),
         "{message}"
     );
     editor.request("disconnect", json!({})).await.unwrap();
