@@ -98,7 +98,8 @@ start that hangs, with the reason, before this runs out."
 (defun dockdap--dape-patient-launch (launch conn)
   "Call LAUNCH on CONN; a dockdap session waits `dockdap-launch-timeout'."
   (let ((dape-request-timeout
-         (if (equal (plist-get (dape--config conn) :type) "dockdap")
+         (if (and (fboundp 'dape--config)
+                  (equal (plist-get (dape--config conn) :type) "dockdap"))
              (max dape-request-timeout dockdap-launch-timeout)
            dape-request-timeout)))
     (funcall launch conn)))
