@@ -11,6 +11,7 @@
 
 mod check;
 mod kubernetes;
+mod targets;
 #[cfg(test)]
 mod tests_careless;
 
@@ -436,14 +437,14 @@ impl SessionConfig {
         let schema = if is_launch { schema_of::<LaunchArguments>() } else { schema_of::<AttachArguments>() };
         check::against_schema(map, &schema).map_err(fail)?;
         if is_launch {
-            check::launch_target(map).map_err(fail)?;
+            targets::launch_target(map).map_err(fail)?;
         }
         let request = if is_launch {
             let args: LaunchArguments = serde_json::from_value(arguments.clone()).map_err(|e| fail(explain(&e)))?;
             Request::Launch(args)
         } else {
             let args: AttachArguments = serde_json::from_value(arguments.clone()).map_err(|e| fail(explain(&e)))?;
-            check::attach_target(&args).map_err(fail)?;
+            targets::attach_target(&args).map_err(fail)?;
             Request::Attach(args)
         };
         check::meanings(&request).map_err(fail)?;

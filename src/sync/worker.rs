@@ -210,25 +210,7 @@ async fn run<R: Remote>(
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // A change list being read in its own task.
     let (listed_tx, mut listed_rx) = mpsc::channel(1);
-    let mut worker = Worker {
-        engine,
-        events,
-        tasks,
-        watching: watcher.is_some(),
-        paths,
-        discover_at: Instant::now() + DISCOVER_MIN,
-        listed_tx,
-        listing: None,
-        pending: BTreeSet::new(),
-        first_pending: None,
-        quiet_until: None,
-        container_events,
-    };
-    if worker.container_events.is_some() {
-        // What changed after the first look read it and before the watcher
-        // watched it is in the change list (an Engine API call, no process).
-        worker.start_listing();
-    }
+    let mut worker = Worker::new(engine, events, tasks, watcher.is_some(), paths, listed_tx, container_events);
     loop {
         let deadline = worker.save_deadline();
         let command = tokio::select! {
@@ -243,14 +225,14 @@ async fn run<R: Remote>(
                 worker.copy_saves().await;
                 continue;
             }
-            // Looking at the container can take seconds (the engine answers
-            // a stat only when no `docker diff` holds the container): a
-            // command (the session's last sync above all) does not wait
-            // for it. Nothing is lost: the next round looks again.
             event = recv(&mut worker.container_events), if worker.container_events.is_some() => {
                 worker.on_watched(event).await;
                 continue;
             }
+            // Looking at the container can take seconds (the engine answers
+            // a stat only when no `docker diff` holds the container): a
+            // command (the session's last sync above all) does not wait
+            // for it. Nothing is lost: the next round looks again.
             _ = poll.tick(), if polling && worker.container_events.is_none() => tokio::select! {
                 biased;
                 command = commands.recv() => command,
@@ -535,6 +517,39 @@ impl<R: Remote> Worker<R> {
         self.tasks.spawn(async move {
             let _ = tx.send(remote.changes().await).await;
         });
+    }
+
+    /// The worker after the first look. With a watcher in the container,
+    /// what changed after the first look read it and before the watcher
+    /// watched it is in the change list (an Engine API call, no process),
+    /// read at once.
+    fn new(
+        engine: SyncEngine<R>,
+        events: EventSender,
+        tasks: Tasks,
+        watching: bool,
+        paths: mpsc::UnboundedReceiver<PathBuf>,
+        listed_tx: mpsc::Sender<Result<Vec<RemoteChange>, ContainerError>>,
+        container_events: Option<mpsc::Receiver<WatchEvent>>,
+    ) -> Self {
+        let mut worker = Worker {
+            engine,
+            events,
+            tasks,
+            watching,
+            paths,
+            discover_at: Instant::now() + DISCOVER_MIN,
+            listed_tx,
+            listing: None,
+            pending: BTreeSet::new(),
+            first_pending: None,
+            quiet_until: None,
+            container_events,
+        };
+        if worker.container_events.is_some() {
+            worker.start_listing();
+        }
+        worker
     }
 
     /// Handles a command. The sync on `stopped` is a courtesy: a command

@@ -9,6 +9,7 @@
 //! A copy that never gets scheduled, whose image cannot be pulled, or whose
 //! program dies is diagnosed from its status, its events and its last logs.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -142,75 +143,13 @@ async fn start(
 
     // Look inside the image, decide, copy in, and let the program start.
     let probe = probe(&hold).await?;
-    let declared: Vec<String> = spec
-        .containers
-        .iter()
-        .filter(|c| c.name == main.container)
-        .flat_map(|c| c.ports.iter().flatten())
-        .map(|p| format!("{}/tcp", p.container_port))
-        .collect();
-    let command: Vec<String> = spec
-        .containers
-        .iter()
-        .filter(|c| c.name == main.container)
-        .flat_map(|c| c.command.iter().flatten().chain(c.args.iter().flatten()))
-        .cloned()
-        .collect();
-    let facts = inject::ImageFacts {
-        command,
-        env: probe.env.clone(),
-        exposed: declared,
-        labels: Vec::new(),
-        files: Default::default(),
-    };
-    let mut choice = inject::choose(args.debugger, &facts, args.debug_port);
-    if args.debugger == DebuggerMode::Auto && choice.mode == DebuggerMode::Inject && probe.azureml {
-        choice = inject::Choice {
-            mode: DebuggerMode::Azureml,
-            reason: "the image has the Azure ML inference server, whose AZUREML_DEBUG_PORT hook connects each worker to the debugger".into(),
-        };
-    }
+    let (facts, choice) = decide(spec, &main.container, args, &probe);
     cx.events.console(
         format!("[dockdap] debugger: {:?} ({}); DAP over exec through the API server\n", choice.mode, choice.reason)
             .to_lowercase(),
     );
-    let debugpy = match choice.mode {
-        DebuggerMode::Inject | DebuggerMode::Azureml => Some(
-            offload::find_debugpy(args.debugpy_path.clone())
-                .await
-                .map_err(|e| ContainerError::Unusable(e.to_string()))?,
-        ),
-        _ => None,
-    };
-    let archive = offload::archive(debugpy.clone(), "/").await.map_err(|e| ContainerError::Unusable(e.to_string()))?;
     cx.events.progress(format!("copying the debugger into pod {}", main.pod)).await;
-    let (code, _, err) = hold
-        .run(&["tar", "-C", "/", "-xf", "-", "--no-overwrite-dir", "--no-same-owner"], Some(archive), 1 << 20)
-        .await?;
-    if code != 0 {
-        return Err(ContainerError::Unusable(format!(
-            "could not copy dockdap's bootstrap into {} (tar exit code {code}: {}); the image needs GNU tar",
-            hold.describe(),
-            err.trim()
-        )));
-    }
-    let mut settings = inject::environment(args, choice.mode, &facts);
-    if !args.tune_debugger {
-        settings.push("DOCKDAP_TUNE_DEBUGGER=0".into());
-    }
-    if let Some(path) = probe.pythonpath.filter(|p| !p.is_empty()) {
-        settings.push(format!("PYTHONPATH_EXTRA={path}"));
-    }
-    let write = format!("cat > {} && touch {}", copy::SETTINGS, copy::READY);
-    let text = settings.join("\n") + "\n";
-    let (code, _, err) = hold.run(&["sh", "-c", &write], Some(text.into()), 1 << 20).await?;
-    if code != 0 {
-        return Err(ContainerError::Unusable(format!(
-            "could not write dockdap's settings in {}: {}",
-            hold.describe(),
-            err.trim()
-        )));
-    }
+    let debugpy = copy_in(&hold, args, choice.mode, &facts, &probe).await?;
 
     // The program starts.
     let started = wait_for(main, &main.container, false, deadline).await?;
@@ -241,6 +180,78 @@ async fn start(
         args.timeout,
         diagnose::diagnose(0, &runtime.tail.last(20))
     )))
+}
+
+/// What the debug copy's container will do, from its spec and what the
+/// hold container saw of the image, and the debugger mode that follows.
+fn decide(
+    spec: &PodSpec,
+    container: &str,
+    args: &LaunchArguments,
+    probe: &Probe,
+) -> (inject::ImageFacts, inject::Choice) {
+    let ours = || spec.containers.iter().filter(move |c| c.name == container);
+    let exposed = ours().flat_map(|c| c.ports.iter().flatten()).map(|p| format!("{}/tcp", p.container_port)).collect();
+    let command = ours().flat_map(|c| c.command.iter().flatten().chain(c.args.iter().flatten())).cloned().collect();
+    let facts =
+        inject::ImageFacts { command, env: probe.env.clone(), exposed, labels: Vec::new(), files: Default::default() };
+    let mut choice = inject::choose(args.debugger, &facts, args.debug_port);
+    if args.debugger == DebuggerMode::Auto && choice.mode == DebuggerMode::Inject && probe.azureml {
+        choice = inject::Choice {
+            mode: DebuggerMode::Azureml,
+            reason: "the image has the Azure ML inference server, whose AZUREML_DEBUG_PORT hook connects each worker to the debugger".into(),
+        };
+    }
+    (facts, choice)
+}
+
+/// Copies the bootstrap (and debugpy, for `mode`s that run it) into the
+/// hold container's volume and writes the settings file whose presence
+/// lets the program start. Returns the debugpy copied, if any.
+async fn copy_in(
+    hold: &PodRef,
+    args: &LaunchArguments,
+    mode: DebuggerMode,
+    facts: &inject::ImageFacts,
+    probe: &Probe,
+) -> Result<Option<PathBuf>, ContainerError> {
+    let debugpy = match mode {
+        DebuggerMode::Inject | DebuggerMode::Azureml => Some(
+            offload::find_debugpy(args.debugpy_path.clone())
+                .await
+                .map_err(|e| ContainerError::Unusable(e.to_string()))?,
+        ),
+        _ => None,
+    };
+    let archive = offload::archive(debugpy.clone(), "/").await.map_err(|e| ContainerError::Unusable(e.to_string()))?;
+    let (code, _, err) = hold
+        .run(&["tar", "-C", "/", "-xf", "-", "--no-overwrite-dir", "--no-same-owner"], Some(archive), 1 << 20)
+        .await?;
+    if code != 0 {
+        return Err(ContainerError::Unusable(format!(
+            "could not copy dockdap's bootstrap into {} (tar exit code {code}: {}); the image needs GNU tar",
+            hold.describe(),
+            err.trim()
+        )));
+    }
+    let mut settings = inject::environment(args, mode, facts);
+    if !args.tune_debugger {
+        settings.push("DOCKDAP_TUNE_DEBUGGER=0".into());
+    }
+    if let Some(path) = probe.pythonpath.as_deref().filter(|p| !p.is_empty()) {
+        settings.push(format!("PYTHONPATH_EXTRA={path}"));
+    }
+    let write = format!("cat > {} && touch {}", copy::SETTINGS, copy::READY);
+    let text = settings.join("\n") + "\n";
+    let (code, _, err) = hold.run(&["sh", "-c", &write], Some(text.into()), 1 << 20).await?;
+    if code != 0 {
+        return Err(ContainerError::Unusable(format!(
+            "could not write dockdap's settings in {}: {}",
+            hold.describe(),
+            err.trim()
+        )));
+    }
+    Ok(debugpy)
 }
 
 /// What the image holds, read in the hold container (same image).
