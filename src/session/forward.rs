@@ -71,6 +71,10 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 self.prefetch_on_answer(request_seq, None, command, message).await;
                 None
             }
+            Origin::Bridge(BridgeTag::Reattach) => {
+                self.reattach_answered(command, &message).await;
+                None
+            }
             Origin::Bridge(BridgeTag::Other) => None,
         }
     }
@@ -143,7 +147,14 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             tracing::warn!(error = %e, event, "could not rewrite paths; forwarding unchanged");
         }
         match event {
+            // The process may be replaced: the editor hears of the end only
+            // if the container ends too (`reattach`).
+            "terminated" | "exited" if self.may_reattach() => {
+                tracing::debug!(event, "holding back debugpy's end while the container runs on");
+                return;
+            }
             "terminated" => self.farewell = self.farewell.max(Farewell::Terminated),
+            "process" | "thread" => self.note_debuggee_event(event, &message).await,
             "initialized" => {
                 if let Phase::Running { next_initialized } = &mut self.phase {
                     match std::mem::replace(next_initialized, Initialized::Forward) {
