@@ -31,7 +31,11 @@
 //!    each against `docker cp` of the same file. 5. `commit`:
 //!    `dockdap/commit` against `docker commit` (both without a pause) of
 //!    that container, A B B A. Both in `files.rs`.
-//! 6. `footprint`: dockdap's peak RSS (VmHWM) idle, under 1 and under 2, and
+//! 6. `reload`: on a session dockdap launched from the stock image (the
+//!    Azure ML hook), an edit then `dockdap/reload` to the next `stopped` in
+//!    `init()`, against an edit then DAP `restart` to the same stop, A B B A
+//!    (issue 18; `reload.rs`).
+//! 7. `footprint`: dockdap's peak RSS (VmHWM) idle, under 1 and under 2, and
 //!    its RSS over many sessions.
 //!
 //! Quick mode runs each part once at a small size and checks only that it
@@ -45,6 +49,7 @@ pub mod files;
 pub mod footprint;
 pub mod launch;
 pub mod procs;
+pub mod reload;
 pub mod report;
 pub mod roundtrip;
 pub mod stats;
@@ -59,7 +64,7 @@ use std::path::PathBuf;
 pub use report::{Reporter, Summary};
 
 /// The parts, by name (for `--only`).
-pub const PARTS: &[&str] = &["roundtrip", "throughput", "launch", "sync", "commit", "footprint"];
+pub const PARTS: &[&str] = &["roundtrip", "throughput", "launch", "sync", "commit", "reload", "footprint"];
 
 /// How to run the suite.
 #[derive(Debug, Clone)]
@@ -130,6 +135,9 @@ pub async fn run(options: &Options, out: &mut dyn Write) -> anyhow::Result<Summa
     }
     if options.wants("sync") || options.wants("commit") {
         files::run(options, &prereq, &listener, &mut report).await?;
+    }
+    if options.wants("reload") {
+        reload::run(&mut report, options, prereq.no_docker.as_deref(), &listener).await?;
     }
     listener.stop().await;
     if options.wants("footprint") {
