@@ -30,6 +30,10 @@ pub struct Target {
     /// they end with their worker and hold the debug port until then.
     #[serde(default)]
     pub adapters: Vec<u32>,
+    /// The debugpy adapters dockdap runs in the container (debugger
+    /// "azureml"), found before dockdap started the next one: ended first.
+    #[serde(default)]
+    pub ours: Vec<u32>,
 }
 
 /// What a reload did.
@@ -70,13 +74,15 @@ pub async fn find(runtime: &dyn Runtime) -> Result<Target, ContainerError> {
 }
 
 /// Reloads the workers of `target` (SIGHUP to its master), after ending
-/// the debugpy adapter dockdap runs in the container (it holds the debug
-/// port the new worker connects to). When debugpy runs in the workers
+/// the debugpy adapters dockdap ran in the container when `target` was
+/// found (they hold the debug port the new worker connects to). When debugpy runs in the workers
 /// themselves, waits until the old workers and their adapters are gone
 /// (they hold the port the new worker listens on).
 pub async fn reload(runtime: &dyn Runtime, target: &Target) -> Result<Reloaded, ContainerError> {
     let wait = if target.adapters.is_empty() { "0" } else { "1" };
-    let mut args = vec!["reload".to_owned(), target.master.to_string(), wait.to_owned()];
+    let ends: Vec<String> = target.ours.iter().map(u32::to_string).collect();
+    let ends = if ends.is_empty() { "-".to_owned() } else { ends.join(",") };
+    let mut args = vec!["reload".to_owned(), target.master.to_string(), wait.to_owned(), ends];
     args.extend(target.workers.iter().chain(&target.adapters).map(u32::to_string));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = run(runtime, &args).await?;

@@ -106,7 +106,7 @@ enum Task {
     /// The first half of a reload finished: the saves are in, and the
     /// server whose workers are replaced is found (`seq`: `dockdap/reload`,
     /// or `None` for `reloadOnSave`).
-    ReloadPrepared { seq: Option<i64>, result: Result<(crate::runtime::reload::Target, Vec<String>), String> },
+    ReloadPrepared { seq: Option<i64>, result: Result<reattach::Prepared, String> },
     /// debugpy did not close its link in time after dockdap detached.
     DetachTimeout { link: u64 },
     /// Connected again to the process that replaced the debuggee (or not).

@@ -59,10 +59,23 @@ pub(super) enum Waiting {
     Restart { seq: i64 },
 }
 
+/// What the first half of a reload found and started.
+#[derive(Debug)]
+pub(super) struct Prepared {
+    target: Target,
+    /// Workspace paths copied into the container.
+    pushed: Vec<String>,
+    /// The next in-container adapter, started while the old worker is
+    /// replaced (its Python takes seconds to start on a busy machine).
+    next: Option<AdapterStream>,
+}
+
 /// A re-attach under way.
 #[derive(Debug)]
 pub(super) struct Reattach {
     pub(super) waiting: Waiting,
+    /// The next adapter's stream, already open.
+    next: Option<AdapterStream>,
     /// The debuggee's pid before, for the console.
     old_pid: Option<i64>,
     /// The new workers, once the reload replaced them.
@@ -128,6 +141,8 @@ struct Again {
     settle: bool,
     /// A reload's server, whose workers are replaced first.
     target: Option<Target>,
+    /// The next adapter, already started.
+    next: Option<AdapterStream>,
     /// debugpy listens in the new process itself: wait for its port.
     wait_for_port: Option<u16>,
     timeout: f64,
@@ -150,15 +165,21 @@ impl Again {
             }
         }
         let connect = async {
+            let t0 = Instant::now();
             let reloaded = match &self.target {
                 Some(target) => Some(reload::reload(runtime, target).await?),
                 None => None,
             };
+            tracing::info!(took = ?t0.elapsed(), "re-attach: workers replaced");
             let deadline = Instant::now() + Duration::from_secs_f64(self.timeout);
             if let Some(port) = self.wait_for_port {
                 reload::until_listening(runtime, port, self.timeout).await?;
             }
-            let stream = runtime.connect_debugger(deadline).await?;
+            let stream = match self.next {
+                Some(stream) => stream,
+                None => runtime.connect_debugger(deadline).await?,
+            };
+            tracing::info!(took = ?t0.elapsed(), "re-attach: connected");
             Ok::<(AdapterStream, Option<Reloaded>), ContainerError>((stream, reloaded))
         };
         tokio::select! {
@@ -214,22 +235,40 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         self.console(Category::Console, &format!("[dockdap] {what} the app in place")).await;
         let sync = self.sync.clone();
         let tx = self.inputs_tx.clone();
+        // With an adapter in the container (the Azure ML hook), the next
+        // one starts now: it binds the debug port only when attached.
+        let in_container = self.adapter_attach.contains_key("listen");
+        let timeout = self.config.as_ref().map_or(60.0, |c| c.timeout()).max(1.0);
         self.tasks.spawn(async move {
+            let t0 = Instant::now();
             let copy = async {
-                match &sync {
+                let pushed = match &sync {
                     Some(sync) => sync.to_container().await.map(|a| a.pushed).unwrap_or_default(),
                     None => Vec::new(),
-                }
+                };
+                tracing::info!(took = ?t0.elapsed(), "reload: pending saves copied");
+                pushed
             };
-            let (pushed, target) = tokio::join!(copy, reload::find(runtime.as_ref()));
-            let result = target.map(|target| (target, pushed)).map_err(|e| e.to_string());
+            let find = async {
+                let target = reload::find(runtime.as_ref()).await?;
+                tracing::info!(took = ?t0.elapsed(), "reload: server found");
+                let next = if in_container {
+                    let deadline = Instant::now() + Duration::from_secs_f64(timeout);
+                    Some(runtime.connect_debugger(deadline).await?)
+                } else {
+                    None
+                };
+                Ok::<_, ContainerError>((target, next))
+            };
+            let (pushed, found) = tokio::join!(copy, find);
+            let result = found.map(|(target, next)| Prepared { target, pushed, next }).map_err(|e| e.to_string());
             let _ = tx.send(Input::Task(Task::ReloadPrepared { seq, result })).await;
         });
     }
 
     /// The saves are in and the server is found: detach from the old worker.
-    pub(super) async fn reload_prepared(&mut self, seq: Option<i64>, result: Result<(Target, Vec<String>), String>) {
-        let (target, pushed) = match result {
+    pub(super) async fn reload_prepared(&mut self, seq: Option<i64>, result: Result<Prepared, String>) {
+        let Prepared { target, pushed, next } = match result {
             Ok(found) => found,
             Err(why) => {
                 self.phase = Phase::Running { next_initialized: Initialized::Forward };
@@ -254,20 +293,20 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             ),
         )
         .await;
-        self.detach(Waiting::Reload { seq, pushed, target }).await;
+        self.detach(Waiting::Reload { seq, pushed, target }, next).await;
     }
 
     /// DAP `restart` of an `attach` session: connect again to the same target.
     pub(super) async fn restart_attach(&mut self, seq: i64) {
         self.console(Category::Console, "[dockdap] restarting: attaching again").await;
-        self.detach(Waiting::Restart { seq }).await;
+        self.detach(Waiting::Restart { seq }, None).await;
     }
 
     /// Tells debugpy goodbye without ending the program, and waits for its
     /// link to close (`on_adapter_closed` goes on in `adapter_gone`).
-    async fn detach(&mut self, waiting: Waiting) {
+    async fn detach(&mut self, waiting: Waiting, next: Option<AdapterStream>) {
         self.reattach =
-            Some(Reattach { waiting, old_pid: self.debuggee.pid, workers: Vec::new(), since: Instant::now() });
+            Some(Reattach { waiting, next, old_pid: self.debuggee.pid, workers: Vec::new(), since: Instant::now() });
         self.phase = Phase::Reattaching;
         let args = json!({ "restart": false, "terminateDebuggee": false });
         let sent = match Message::request("disconnect", &args) {
@@ -307,6 +346,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let settle = self.reattach.is_none();
         let reattach = self.reattach.get_or_insert_with(|| Reattach {
             waiting: Waiting::Nobody,
+            next: None,
             old_pid: None,
             workers: Vec::new(),
             since: Instant::now(),
@@ -319,6 +359,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             Waiting::Reload { target, .. } => Some(target.clone()),
             _ => None,
         };
+        let next = reattach.next.take();
         self.phase = Phase::Reattaching;
         self.adapter_link += 1;
         self.prefetch.reset();
@@ -347,7 +388,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         // runs in the container, which listens only once attached): wait
         // until it listens, as at the start.
         let wait_for_port = (!self.adapter_attach.contains_key("listen")).then(|| self.debug_port());
-        let plan = Again { runtime, settle, target, wait_for_port, timeout: timeout.max(1.0) };
+        let plan = Again { runtime, settle, target, next, wait_for_port, timeout: timeout.max(1.0) };
         let tx = self.inputs_tx.clone();
         self.tasks.spawn(async move {
             let result = plan.connect().await;

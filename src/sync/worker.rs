@@ -369,7 +369,11 @@ impl<R: Remote> Worker<R> {
                 let _ = reply.send(answer);
             }
             Command::FromContainer => {
-                if self.engine.directions().from_container {
+                // The container's watcher has reported every edit already: a
+                // change list now would only hold the engine (a `docker diff`
+                // takes seconds on some storage drivers, and every other call
+                // for the container waits, a reload's among them).
+                if self.engine.directions().from_container && self.container_events.is_none() {
                     let report = self.engine.sync_from_container().await;
                     tell(&self.events, &report).await;
                 }

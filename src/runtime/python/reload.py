@@ -2,15 +2,18 @@
 reloads them in place, read from /proc (no `ps` needed).
 
     reload.py find
-        Prints one JSON line: {"server", "master", "workers", "adapters"}
-        for the pre-forking server (gunicorn, which the Azure ML inference
-        server runs), or {"error", "processes"} and exits 3 when there is
-        none. `adapters` are the debugpy adapters that `debugpy.listen()`
-        started in the workers: they end with their worker.
-    reload.py reload MASTER WAIT PID...
-        Ends the debugpy adapter dockdap ran in the container (debugger
-        "azureml"; it would otherwise keep the debug port open, and the new
-        worker would connect to it instead of the next one), sends SIGHUP
+        Prints one JSON line: {"server", "master", "workers", "adapters",
+        "ours"} for the pre-forking server (gunicorn, which the Azure ML
+        inference server runs), or {"error", "processes"} and exits 3 when
+        there is none. `adapters` are the debugpy adapters that
+        `debugpy.listen()` started in the workers: they end with their
+        worker. `ours` are the debugpy adapters dockdap runs in the
+        container (DOCKDAP_ROLE=adapter).
+    reload.py reload MASTER WAIT ENDS PID...
+        Ends the debugpy adapters dockdap ran in the container (ENDS: their
+        pids, comma-separated, or "-"; debugger "azureml": one would keep
+        the debug port open, and the new worker would connect to it instead
+        of the next one), sends SIGHUP
         to MASTER (gunicorn's graceful reload: new workers are forked and
         import the app again, the old ones finish their request and exit),
         with WAIT 1 waits until every PID (the old workers and their own
@@ -84,7 +87,8 @@ def find():
         adapters = sorted(
             p for p, (_, c) in procs.items() if "--for-server" in c and ("debugpy/adapter" in c or "debugpy.adapter" in c)
         )
-        return {"server": server, "master": pid, "workers": workers, "adapters": adapters}
+        ours = sorted(p for p, (_, c) in processes("adapter").items() if "debugpy" in c)
+        return {"server": server, "master": pid, "workers": workers, "adapters": adapters, "ours": ours}
     return None
 
 
@@ -96,18 +100,24 @@ def alive(pid):
         return False
 
 
-def end_adapters():
-    """Ends the debugpy adapters dockdap runs in the container, and waits
-    until they are gone (SIGKILL after 2 s)."""
-    adapters = [p for p, (_, c) in processes("adapter").items() if "debugpy" in c]
+def end_adapters(adapters):
+    """Ends these debugpy adapters of dockdap's, and waits until they are
+    gone (SIGKILL after 2 s)."""
+    adapters = [p for p in adapters if alive(p)]
     for pid in adapters:
-        os.kill(pid, signal.SIGTERM)
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
     deadline = time.monotonic() + 2
     while any(alive(p) for p in adapters):
         if time.monotonic() > deadline:
             for pid in adapters:
                 if alive(pid):
-                    os.kill(pid, signal.SIGKILL)
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
             deadline += 5
         time.sleep(0.01)
 
@@ -116,9 +126,9 @@ def new_workers(master, old):
     return sorted(p for p, (pp, c) in processes().items() if pp == master and server_of(c) and p not in old)
 
 
-def reload(master, wait, old):
+def reload(master, wait, ends, old):
     start = time.monotonic()
-    end_adapters()
+    end_adapters(ends)
     os.kill(master, signal.SIGHUP)
     left = list(old) if wait else []
     workers = []
@@ -139,11 +149,12 @@ def main():
             print(json.dumps({"error": "no pre-forking server", "processes": tops[:8]}))
             sys.exit(3)
         print(json.dumps(target))
-    elif sys.argv[1:2] == ["reload"] and len(sys.argv) > 3:
-        numbers = [int(a) for a in sys.argv[2:]]
-        print(json.dumps(reload(numbers[0], numbers[1] == 1, numbers[2:])))
+    elif sys.argv[1:2] == ["reload"] and len(sys.argv) > 4:
+        ends = [int(p) for p in sys.argv[4].split(",") if p.isdigit()]
+        numbers = [int(a) for a in sys.argv[2:4] + sys.argv[5:]]
+        print(json.dumps(reload(numbers[0], numbers[1] == 1, ends, numbers[2:])))
     else:
-        print(json.dumps({"error": "usage: reload.py find | reload MASTER WAIT PID..."}))
+        print(json.dumps({"error": "usage: reload.py find | reload MASTER WAIT ENDS PID..."}))
         sys.exit(2)
 
 
