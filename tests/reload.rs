@@ -260,32 +260,6 @@ async fn reload_on_save_reloads_without_a_request() {
     edit_reload_stop_again(Edit::OnSave, false).await;
 }
 
-/// gunicorn replaces a worker that died (here: killed) on its own: the
-/// session attaches to the new worker, which stops in `init()` again with
-/// the editor's breakpoint, instead of ending.
-#[tokio::test]
-async fn a_worker_that_dies_is_replaced_and_the_session_attaches_to_the_new_one() {
-    if !require_stock() {
-        return;
-    }
-    let mut s = launch(true, json!({})).await;
-    let (thread, _) = s.stopped_in_init().await;
-    s.client.request("continue", json!({"threadId": thread})).await.unwrap();
-    assert_eq!(s.score_sample().await, OLD_REPLY);
-    let out = std::process::Command::new("docker")
-        .args(["exec", &s.name, "sh", "-c", "kill -9 $(cat /proc/1/task/1/children)"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let (thread, _) = s.stopped_in_init().await;
-    s.client.request("continue", json!({"threadId": thread})).await.unwrap();
-    assert_eq!(s.score_sample().await, OLD_REPLY);
-    let console = s.console();
-    assert!(console.iter().any(|l| l.contains("went away")), "{console:?}");
-    assert!(console.iter().any(|l| l.contains("re-attached: debugging pid")), "{console:?}");
-    s.end().await;
-}
-
 /// `"reattach": false`: the worker dying ends the session, as before.
 #[tokio::test]
 async fn reattach_false_ends_the_session_when_the_worker_dies() {

@@ -151,6 +151,12 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             // if the container ends too (`reattach`).
             "terminated" | "exited" if self.may_reattach() => {
                 tracing::debug!(event, "holding back debugpy's end while the container runs on");
+                // Let go of this debugpy at once: an adapter dockdap runs in the
+                // container ends only when its client does, and until then it
+                // would take the replacing worker for itself.
+                if self.adapter.is_some() {
+                    self.adapter_gone().await;
+                }
                 return;
             }
             "terminated" => self.farewell = self.farewell.max(Farewell::Terminated),

@@ -112,6 +112,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         if super::prefetch::changes_state(command) {
             self.prefetch.drop_answers();
         }
+        if matches!(command, "disconnect" | "terminate") {
+            self.debuggee.leaving = true;
+        }
         match command {
             "initialize" => {
                 self.initialize(message).await;

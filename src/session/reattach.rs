@@ -104,6 +104,9 @@ pub(super) struct Debuggee {
     announce: Option<Option<i64>>,
     /// A save arrived while a reload ran (`reloadOnSave`): reload again after.
     pub(super) reload_again: bool,
+    /// The client asked to end the session (`disconnect`, `terminate`):
+    /// debugpy's end is the end.
+    pub(super) leaving: bool,
 }
 
 impl Debuggee {
@@ -196,7 +199,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let container = self.runtime.as_ref().is_some_and(|r| r.container().is_some());
         let on = self.config.as_ref().is_some_and(|c| c.reattach());
         let phase = matches!(self.phase, Phase::Running { .. } | Phase::Reattaching);
-        container && on && phase && self.exit_code.is_none()
+        container && on && phase && self.exit_code.is_none() && !self.debuggee.leaving
     }
 
     /// The debugger's port in the container.
