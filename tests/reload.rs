@@ -119,8 +119,13 @@ impl Session {
         let first =
             self.client.wait_for("a stop in init()", |m| m.is_event("stopped") || m.is_request("startDebugging")).await;
         let first = first.unwrap_or_else(|e| panic!("{e}; the console said:\n{}", self.console().join("")));
+        self.in_init(&first).await
+    }
+
+    /// Checks that `first` is a stop in `init()` at the workspace path.
+    async fn in_init(&mut self, first: &Message) -> (i64, Value) {
         assert!(first.is_event("stopped"), "the worker is debugged in this session, not a child: {first:?}");
-        let thread = body(&first)["threadId"].as_i64().unwrap();
+        let thread = body(first)["threadId"].as_i64().unwrap();
         let trace = self.client.request("stackTrace", json!({"threadId": thread, "levels": 1})).await.unwrap();
         let top = body(&trace)["stackFrames"][0].clone();
         assert_eq!(top["name"], "init", "{top}");
@@ -162,6 +167,15 @@ impl Session {
             .filter(|m| m.is_event("output"))
             .filter_map(|m| body(m)["output"].as_str().map(str::to_owned))
             .collect()
+    }
+
+    /// Kills the gunicorn worker behind dockdap's back (the master is pid 1).
+    fn kill_worker(&self) {
+        let out = std::process::Command::new("docker")
+            .args(["exec", &self.name, "sh", "-c", "kill -9 $(cat /proc/1/task/1/children)"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 
     async fn end(mut self) {
@@ -269,11 +283,43 @@ async fn reattach_false_ends_the_session_when_the_worker_dies() {
     let mut s = launch(true, json!({"reattach": false})).await;
     let (thread, _) = s.stopped_in_init().await;
     s.client.request("continue", json!({"threadId": thread})).await.unwrap();
-    let out = std::process::Command::new("docker")
-        .args(["exec", &s.name, "sh", "-c", "kill -9 $(cat /proc/1/task/1/children)"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    s.kill_worker();
     s.client.wait_event("terminated").await.unwrap();
+    s.end().await;
+}
+
+/// gunicorn replaces a worker that died (here: killed behind dockdap's
+/// back): the session does not end; it attaches to the replacement, or,
+/// when the replacement started before dockdap's new adapter listened (and
+/// so runs undebugged), it says so and `dockdap/reload` gets a worker that
+/// stops in `init()` again.
+#[tokio::test]
+async fn a_worker_that_dies_does_not_end_the_session() {
+    if !require_stock() {
+        return;
+    }
+    let mut s = launch(true, json!({})).await;
+    let (thread, _) = s.stopped_in_init().await;
+    s.client.request("continue", json!({"threadId": thread})).await.unwrap();
+    s.kill_worker();
+    let next = s
+        .client
+        .wait_for("a stop, or the hint", |m| {
+            m.is_event("stopped")
+                || m.is_event("terminated")
+                || (m.is_event("output")
+                    && body(m)["output"].as_str().is_some_and(|o| o.contains("no process has reached")))
+        })
+        .await
+        .unwrap();
+    assert!(!next.is_event("terminated"), "the session ended");
+    let (thread, _) = if next.is_event("stopped") {
+        s.in_init(&next).await
+    } else {
+        s.client.request("dockdap/reload", json!({})).await.unwrap();
+        s.stopped_in_init().await
+    };
+    s.client.request("continue", json!({"threadId": thread})).await.unwrap();
+    assert_eq!(s.score_sample().await, OLD_REPLY);
     s.end().await;
 }

@@ -109,6 +109,8 @@ enum Task {
     ReloadPrepared { seq: Option<i64>, result: Result<reattach::Prepared, String> },
     /// debugpy did not close its link in time after dockdap detached.
     DetachTimeout { link: u64 },
+    /// A re-attach has waited long for the new process (`link`: the new debugpy's).
+    ReattachSlow { link: u64 },
     /// Connected again to the process that replaced the debuggee (or not).
     Reattached(Box<ReattachResult>),
     /// The sync worker copied workspace saves into the container (`reloadOnSave`).
@@ -461,6 +463,10 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             }
             Task::DetachTimeout { link } => {
                 self.detach_timeout(link).await;
+                None
+            }
+            Task::ReattachSlow { link } => {
+                self.waiting_too_long(link).await;
                 None
             }
             Task::Reattached(result) => {

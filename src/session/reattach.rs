@@ -46,6 +46,8 @@ const DETACH_TIMEOUT: Duration = Duration::from_secs(5);
 /// After debugpy's link closed by itself: how long to watch for the
 /// container's exit before taking it for a replaced process.
 const SETTLE: Duration = Duration::from_secs(1);
+/// How long a re-attach waits for the new process before saying what to do.
+const NO_PROCESS_HINT: Duration = Duration::from_secs(20);
 
 /// Who is waiting for a re-attach, and what for.
 #[derive(Debug)]
@@ -214,7 +216,14 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     /// `dockdap/reload` (`seq`), or a save with `reloadOnSave` (`None`).
     pub(super) async fn reload(&mut self, seq: Option<i64>) {
         let command = "dockdap/reload";
-        let busy = !matches!(self.phase, Phase::Running { next_initialized: Initialized::Forward });
+        // A re-attach that no process came to (see `waiting_too_long`) may be
+        // replaced by a reload.
+        let stuck = matches!(self.reattach, Some(Reattach { waiting: Waiting::Nobody, .. }))
+            && matches!(self.phase, Phase::Running { .. });
+        if stuck {
+            self.reattach = None;
+        }
+        let busy = !matches!(self.phase, Phase::Running { next_initialized: Initialized::Forward }) && !stuck;
         let why = if self.runtime.as_ref().and_then(|r| r.container()).is_none() {
             Some("this session has no container to reload the app in; use `restart`")
         } else if busy || self.reattach.is_some() {
@@ -457,6 +466,27 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         while let Some(queued) = self.queued.pop_front() {
             self.forward_request_to_adapter(queued).await;
         }
+        let link = self.adapter_link;
+        let tx = self.inputs_tx.clone();
+        self.tasks.spawn(async move {
+            tokio::time::sleep(NO_PROCESS_HINT).await;
+            let _ = tx.send(Input::Task(Task::ReattachSlow { link })).await;
+        });
+    }
+
+    /// No process has come to the new debugpy for a while: say what to do.
+    pub(super) async fn waiting_too_long(&mut self, link: u64) {
+        if link != self.adapter_link || self.reattach.is_none() {
+            return;
+        }
+        self.console(
+            Category::Important,
+            &format!(
+                "[dockdap] no process has reached the debugger {}s after the old one went away; if the server started its replacement before dockdap attached anew, that one runs undebugged: `dockdap/reload` replaces it with one that waits for the debugger",
+                NO_PROCESS_HINT.as_secs()
+            ),
+        )
+        .await;
     }
 
     /// debugpy answered the detach (`disconnect`) or the new `attach`.
