@@ -101,6 +101,7 @@ async fn launch(start_debugging: bool, extra: Value) -> Session {
         .unwrap();
     let mut args = json!({"type": "dockdap", "request": "launch", "image": STOCK_IMAGE, "localRoot": ws,
                           "ports": ["0:5001"], "containerName": name});
+    // `extra` may name another image.
     args.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     let info = start_with_breakpoints(&mut client, "launch", args, &score, &[init_line]).await;
     assert_eq!(info["container"], name.as_str(), "{info}");
@@ -192,6 +193,10 @@ async fn edit_reload_stop_again(edit: Edit, start_debugging: bool) {
         return;
     }
     let extra = if edit == Edit::OnSave { json!({"reloadOnSave": true}) } else { json!({}) };
+    edit_reload_stop_again_with(edit, start_debugging, extra).await;
+}
+
+async fn edit_reload_stop_again_with(edit: Edit, start_debugging: bool, extra: Value) {
     let mut s = launch(start_debugging, extra).await;
     let (thread, top) = s.stopped_in_init().await;
     assert!(!s.runs_new_code(&top).await, "the first init() is the original one");
@@ -322,4 +327,15 @@ async fn a_worker_that_dies_does_not_end_the_session() {
     s.client.request("continue", json!({"threadId": thread})).await.unwrap();
     assert_eq!(s.score_sample().await, OLD_REPLY);
     s.end().await;
+}
+
+/// The example's debug image, whose worker starts debugpy itself
+/// (`debugger: image` by default): dockdap waits until the old worker and
+/// its debugpy are gone and the new worker listens, then attaches.
+#[tokio::test]
+async fn a_worker_that_starts_debugpy_itself_is_reloaded() {
+    if !require_docker() {
+        return;
+    }
+    edit_reload_stop_again_with(Edit::Workspace, true, json!({"image": DEBUG_IMAGE})).await;
 }
