@@ -339,3 +339,58 @@ async fn a_worker_that_starts_debugpy_itself_is_reloaded() {
     }
     edit_reload_stop_again_with(Edit::Workspace, true, json!({"image": DEBUG_IMAGE})).await;
 }
+
+/// POSTs the sample to `addr` (waiting up to a minute for an answer).
+async fn post_sample(addr: String) -> Result<http::Reply, http::HttpError> {
+    http::post_json(&addr, "/score", http::SAMPLE, tokio::time::Instant::now() + Duration::from_secs(60)).await
+}
+
+/// The next stop's thread and top frame.
+async fn top_of_next_stop(client: &mut DapClient) -> (i64, Value) {
+    let thread = body(&client.wait_event("stopped").await.unwrap())["threadId"].as_i64().unwrap();
+    let frames = client.request("stackTrace", json!({"threadId": thread, "levels": 1})).await.unwrap();
+    (thread, body(&frames)["stackFrames"][0].clone())
+}
+
+/// DAP `restart` of an `attach` session attaches again to the same
+/// container (never recreating it), with the editor's breakpoints: a POST
+/// afterwards stops in `run()`.
+#[tokio::test]
+async fn restart_of_an_attach_session_attaches_again() {
+    if !require_docker() {
+        return;
+    }
+    let name = unique("join");
+    let run = std::process::Command::new("docker")
+        .args(["run", "-d", "--name", &name, "-p", "127.0.0.1::5001", DEBUG_IMAGE])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let _cleanup = RemoveOnDrop(name.clone());
+    let id = inspect_container(&name).unwrap()["Id"].clone();
+    let port = inspect_container(&name).unwrap()["NetworkSettings"]["Ports"]["5001/tcp"][0]["HostPort"]
+        .as_str()
+        .unwrap()
+        .parse::<u16>()
+        .unwrap();
+    let (_dockdap, mut client) = spawn_stdio(&example_dir());
+    client.set_timeout(Duration::from_secs(90));
+    client.request("initialize", json!({"adapterID": "dockdap", "pathFormat": "path"})).await.unwrap();
+    let score = example_dir().join("score.py");
+    let run_line = line_of(&score, "dockdap-demo: breakpoint");
+    let lines = [line_of(&score, "dockdap-demo: init-breakpoint"), run_line];
+    let args = json!({"container": name, "localRoot": example_dir(), "timeout": 30});
+    start_with_breakpoints(&mut client, "attach", args, &score, &lines).await;
+    let (thread, top) = top_of_next_stop(&mut client).await;
+    assert_eq!(top["name"], "init", "{top}");
+    client.request("continue", json!({"threadId": thread})).await.unwrap();
+
+    client.request("restart", json!({})).await.unwrap();
+    assert_eq!(inspect_container(&name).unwrap()["Id"], id, "the same container");
+    let post = tokio::spawn(post_sample(format!("127.0.0.1:{port}")));
+    let (thread, top) = top_of_next_stop(&mut client).await;
+    assert_eq!((top["name"].as_str(), top["line"].as_i64()), (Some("run"), Some(run_line)), "{top}");
+    client.request("continue", json!({"threadId": thread})).await.unwrap();
+    assert_eq!(post.await.unwrap().unwrap().status, 200);
+    client.request("disconnect", json!({})).await.unwrap();
+}
