@@ -182,7 +182,7 @@ fn named_pipe(url: &str) -> Result<Docker, BollardError> {
     Err(BollardError::IOError {
         err: std::io::Error::new(
             std::io::ErrorKind::Unsupported,
-            format!("{url} is a Windows named pipe, and this is not Windows; use unix://, tcp:// or ssh://"),
+            format!("{url} is a Windows named pipe, and named pipes exist only on Windows"),
         ),
     })
 }
@@ -198,6 +198,9 @@ fn unreachable(address: &Address, host: &str, found: &str, reason: String) -> Co
         }
         Address::Unix(_) => {
             format!("is Docker running? Start the engine behind that socket, or correct the setting ({found})")
+        }
+        Address::NamedPipe(_) if !cfg!(windows) => {
+            format!("point DOCKER_HOST or the context at unix://, tcp:// or ssh:// here (found through {found})")
         }
         _ => format!(
             "is the engine running there and listening on that address? (found through {found}; `docker version` tries the same)"
