@@ -38,6 +38,12 @@
 //! 7. `footprint`: dockdap's peak RSS (VmHWM) idle, under 1 and under 2, and
 //!    its RSS over many sessions.
 //!
+//! 7. `engines`, only when named (`--only engines`: it starts the test
+//!    engines of `scripts/engines.sh`, as root): launch to the first stop,
+//!    `stackTrace` and a forwarded scoring request on a remote engine over
+//!    TLS and over SSH and on Podman, against the same on the local engine,
+//!    and scoring requests while `docker diff` runs (`engines.rs`).
+//!
 //! Quick mode runs each part once at a small size and checks only that it
 //! works. Nothing here asserts a time.
 
@@ -45,6 +51,7 @@
 
 pub mod dap;
 pub mod docker;
+pub mod engines;
 pub mod files;
 pub mod footprint;
 pub mod launch;
@@ -64,7 +71,9 @@ use std::path::PathBuf;
 pub use report::{Reporter, Summary};
 
 /// The parts, by name (for `--only`).
-pub const PARTS: &[&str] = &["roundtrip", "throughput", "launch", "sync", "commit", "reload", "footprint"];
+pub const PARTS: &[&str] = &["roundtrip", "throughput", "launch", "sync", "commit", "reload", "footprint", "engines"];
+/// Parts run only when named in `--only`.
+pub const ON_REQUEST: &[&str] = &["engines"];
 
 /// How to run the suite.
 #[derive(Debug, Clone)]
@@ -95,7 +104,8 @@ impl Options {
     }
 
     fn wants(&self, part: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|p| p == part)
+        let named = self.only.iter().any(|p| p == part);
+        named || (self.only.is_empty() && !ON_REQUEST.contains(&part))
     }
 
     /// Iterations of the round-trip script per side (`DOCKDAP_BENCH_ITERATIONS`
@@ -140,6 +150,9 @@ pub async fn run(options: &Options, out: &mut dyn Write) -> anyhow::Result<Summa
         reload::run(&mut report, options, prereq.no_docker.as_deref(), &listener).await?;
     }
     listener.stop().await;
+    if options.wants("engines") {
+        engines::run(options, &mut report).await?;
+    }
     if options.wants("footprint") {
         footprint::sessions(options, &mut report).await?;
     }
