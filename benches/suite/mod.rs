@@ -33,6 +33,12 @@
 //!    that container, A B B A. Both in `files.rs`.
 //! 6. `footprint`: dockdap's peak RSS (VmHWM) idle, under 1 and under 2, and
 //!    its RSS over many sessions.
+//! 7. `kube`: the Kubernetes runtime through the Kubernetes API simulation
+//!    against the Docker runtime: `launch` to the first `stopped` in
+//!    `init()` (a debug copy of a Deployment against a container), and
+//!    `stackTrace` round trips through the API server's exec stream against
+//!    Docker's exec stream (`kube.rs`). It runs before `footprint`'s
+//!    sessions, on the same dockdap process as parts 1, 3, 4 and 5.
 //!
 //! Quick mode runs each part once at a small size and checks only that it
 //! works. Nothing here asserts a time.
@@ -43,6 +49,7 @@ pub mod dap;
 pub mod docker;
 pub mod files;
 pub mod footprint;
+pub mod kube;
 pub mod launch;
 pub mod procs;
 pub mod report;
@@ -59,7 +66,7 @@ use std::path::PathBuf;
 pub use report::{Reporter, Summary};
 
 /// The parts, by name (for `--only`).
-pub const PARTS: &[&str] = &["roundtrip", "throughput", "launch", "sync", "commit", "footprint"];
+pub const PARTS: &[&str] = &["roundtrip", "throughput", "launch", "sync", "commit", "kube", "footprint"];
 
 /// How to run the suite.
 #[derive(Debug, Clone)]
@@ -130,6 +137,9 @@ pub async fn run(options: &Options, out: &mut dyn Write) -> anyhow::Result<Summa
     }
     if options.wants("sync") || options.wants("commit") {
         files::run(options, &prereq, &listener, &mut report).await?;
+    }
+    if options.wants("kube") {
+        kube::run(options, &prereq, &listener, &mut report).await?;
     }
     listener.stop().await;
     if options.wants("footprint") {

@@ -100,10 +100,20 @@ impl SyncAnswer {
     }
 }
 
+/// What `SyncHandle::save_copies` saved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SavedCopies {
+    /// Paths saved (relative to the folder).
+    pub saved: Vec<String>,
+    /// Files refused or not written, and why.
+    pub notes: Vec<String>,
+}
+
 enum Command {
     Sync { resolve: Option<(Side, Vec<String>)>, reply: oneshot::Sender<SyncAnswer> },
     ToContainer { reply: oneshot::Sender<SyncAnswer> },
     Pull { paths: Vec<String>, reply: oneshot::Sender<SyncAnswer> },
+    Save { paths: Vec<String>, dest: PathBuf, reply: oneshot::Sender<SavedCopies> },
     FromContainer,
     Finish { reply: oneshot::Sender<SyncAnswer> },
 }
@@ -162,6 +172,15 @@ impl SyncHandle {
     pub async fn pull(&self, paths: Vec<String>) -> Option<SyncAnswer> {
         let (reply, answer) = oneshot::channel();
         self.tx.send(Command::Pull { paths, reply }).await.ok()?;
+        answer.await.ok()
+    }
+
+    /// Copies of these container files (relative to the app folder) saved
+    /// under `dest`, a folder outside the workspace, whatever the
+    /// directions: what a pod offers instead of a commit.
+    pub async fn save_copies(&self, paths: Vec<String>, dest: PathBuf) -> Option<SavedCopies> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Command::Save { paths, dest, reply }).await.ok()?;
         answer.await.ok()
     }
 
@@ -356,6 +375,12 @@ impl<R: Remote> Worker<R> {
             Command::Pull { paths, reply } => {
                 let answer = self.pull(&paths).await;
                 let _ = reply.send(answer);
+            }
+            Command::Save { paths, dest, reply } => {
+                let paths: Vec<RelPath> =
+                    paths.iter().filter_map(|p| RelPath::parse(p, super::names::HostOs::current()).ok()).collect();
+                let (saved, notes) = self.engine.save_copies(&paths, &dest).await;
+                let _ = reply.send(SavedCopies { saved: saved.iter().map(ToString::to_string).collect(), notes });
             }
             Command::FromContainer => {
                 if self.engine.directions().from_container {
