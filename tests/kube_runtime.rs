@@ -202,6 +202,7 @@ async fn attach_to_a_crash_looping_pod_says_why_from_its_events_and_last_logs() 
     let attach = start_attach(&mut client, &ns, json!({"selector": "app=crash"}), json!({})).await;
     let response = started(&mut client, attach).await;
     let message: String = response.field("message").unwrap().unwrap_or_default();
+    eprintln!("diagnosed in {:?}:\n{message}", t0.elapsed());
     assert!(t0.elapsed() < Duration::from_secs(20), "diagnosed at once, not at the timeout: {:?}", t0.elapsed());
     assert!(message.contains("is not running (CrashLoopBackOff: back-off"), "{message}");
     assert!(message.contains("the last attempt exited with code 1"), "{message}");
@@ -243,6 +244,7 @@ async fn a_debug_copy_that_cannot_be_scheduled_is_diagnosed_and_deleted() {
         .unwrap();
     let response = started(&mut client, launch).await;
     let message: String = response.field("message").unwrap().unwrap_or_default();
+    eprintln!("diagnosed in {:?}:\n{message}", t0.elapsed());
     assert!(t0.elapsed() < Duration::from_secs(20), "diagnosed at once, not at the timeout: {:?}", t0.elapsed());
     assert!(message.contains("cannot be scheduled: 0/1 nodes are available"), "{message}");
     assert!(message.contains("didn't match Pod's node affinity/selector"), "{message}");

@@ -1,7 +1,15 @@
 //! Finding the Kubernetes API simulation's binary (`examples/kube-sim`) for
 //! tests and the benchmark, built only when its own sources changed.
 //!
-//! Cargo links every example against the package's library, so after any
+//! Two things made each test run rebuild the whole crate. First, `cargo
+//! test` gives the test process the variables cargo sets for a crate
+//! (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, ...), and a nested `cargo build`
+//! passed them on to build scripts that watch them (`ring`'s build script
+//! says `rerun-if-env-changed=CARGO_MANIFEST_DIR`): ring was rebuilt with
+//! them set, and the next `cargo test`, without them, rebuilt ring, rustls,
+//! kube, bollard and dockdap again. The nested build now runs without them
+//! (`CRATE_VARIABLES`). Second, cargo links every example against the
+//! package's library, so after any
 //! change to dockdap's library `cargo build --example kube-sim` compiles the
 //! whole simulation again (its k8s-openapi, bollard and hyper server code:
 //! half a minute on an idle machine, minutes on a loaded one), although the
@@ -12,6 +20,22 @@
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
+
+/// What cargo sets for a crate's test process (and build scripts), which a
+/// nested cargo must not pass on: build scripts watch some of them.
+const CRATE_VARIABLES: &[&str] = &[
+    "CARGO",
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_MANIFEST_LINKS",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+    "OUT_DIR",
+];
+const CRATE_PREFIXES: &[&str] = &["CARGO_PKG_", "CARGO_CFG_", "CARGO_FEATURE_"];
 
 /// `target/PROFILE/examples/kube-sim`, beside the running test's or
 /// bench's `deps` folder, built first when missing or stale; `release`
@@ -28,6 +52,12 @@ pub fn kube_sim_binary(release: bool) -> Result<PathBuf, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = std::process::Command::new(cargo);
     build.args(["build", "--quiet", "--example", "kube-sim"]).current_dir(root);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if CRATE_VARIABLES.contains(&&*name) || CRATE_PREFIXES.iter().any(|p| name.starts_with(p)) {
+            build.env_remove(&*name);
+        }
+    }
     if release {
         build.arg("--release");
     }
