@@ -68,7 +68,7 @@ pub fn kube_sim_binary(release: bool) -> Result<PathBuf, String> {
     Ok(binary)
 }
 
-/// The newest modification time of the simulation's sources and the manifests.
+/// The newest modification time of the simulation's Rust files and the manifests.
 fn newest_source(root: &Path) -> SystemTime {
     let mut newest = SystemTime::UNIX_EPOCH;
     let mut dirs = vec![root.join("examples/kube-sim")];
@@ -82,7 +82,9 @@ fn newest_source(root: &Path) -> SystemTime {
             let Ok(meta) = entry.metadata() else { continue };
             if meta.is_dir() {
                 dirs.push(entry.path());
-            } else if let Ok(modified) = meta.modified() {
+            } else if entry.path().extension().is_some_and(|e| e == "rs")
+                && let Ok(modified) = meta.modified()
+            {
                 newest = newest.max(modified);
             }
         }
