@@ -305,7 +305,7 @@ async fn wait_until(within: Duration, mut ok: impl FnMut() -> bool) -> Option<Du
 /// `dockdap/commit` says a pod has no commit and saves the changed files
 /// beside the workspace, and after `disconnect` the copy is gone and the
 /// original untouched.
-async fn debug_a_copy(ns: &KubeNamespace, kubernetes: Value, from: &Path, original_label: &str) {
+async fn debug_a_copy(ns: &KubeNamespace, kubernetes: Value, from: &Path, original_label: &str) -> Vec<String> {
     let w = workspace(from);
     let score = w.ws.join("score.py");
     let (mut dockdap, mut client) = spawn_stdio(&w.ws);
@@ -363,6 +363,12 @@ async fn debug_a_copy(ns: &KubeNamespace, kubernetes: Value, from: &Path, origin
     .await;
     eprintln!("workspace -> pod: {took:?}");
     assert!(took.is_some(), "the workspace edit did not reach the pod");
+    // A new file in a new folder: the folder is made in the pod too.
+    std::fs::create_dir(w.ws.join("data")).unwrap();
+    std::fs::write(w.ws.join("data/labels.txt"), "cat\ndog\n").unwrap();
+    let took = wait_until(Duration::from_secs(30), || in_pod("/var/azureml-app/data/labels.txt") == "cat\ndog\n").await;
+    eprintln!("a new file in a new folder, workspace -> pod: {took:?}");
+    assert!(took.is_some(), "the new file did not reach the pod");
 
     // Sync, pod -> workspace: an edit of score.py and a new file made in the pod.
     let script = "echo '# edited in the pod' >> /var/azureml-app/score.py && echo made-in-the-pod > /var/azureml-app/from_pod.txt";
@@ -392,11 +398,18 @@ async fn debug_a_copy(ns: &KubeNamespace, kubernetes: Value, from: &Path, origin
         "{message}"
     );
 
+    let console: Vec<String> = client
+        .drain_backlog()
+        .iter()
+        .filter(|m| m.is_event("output"))
+        .filter_map(|m| body(m)["output"].as_str().map(str::to_owned))
+        .collect();
     client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
     let status = tokio::time::timeout(Duration::from_secs(60), dockdap.wait()).await.unwrap().unwrap();
     assert!(status.success());
     let gone = ns.kubectl().args(["get", "pod", &copy]).output().unwrap();
     assert!(String::from_utf8_lossy(&gone.stderr).contains("NotFound"), "the debug copy is deleted: {gone:?}");
+    console
 }
 
 #[tokio::test]
@@ -407,7 +420,8 @@ async fn launch_a_debug_copy_of_a_deployment_of_the_stock_image_end_to_end() {
     }
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kube-sim/score-stock.yaml");
     ok(ns.kubectl().arg("apply").arg("-f").arg(manifest));
-    debug_a_copy(&ns, json!({"deployment": "score"}), &example_dir(), "app").await;
+    let console = debug_a_copy(&ns, json!({"deployment": "score"}), &example_dir(), "app").await;
+    assert!(console.iter().any(|l| l.contains("debugger: azureml")), "{console:?}");
     let original = ok(ns.kubectl().args(["get", "pods", "-l", "app=score", "-o", "jsonpath={.items[*].status.phase}"]));
     assert_eq!(original, "Running", "the Deployment's own pod is untouched");
 }
@@ -422,7 +436,14 @@ async fn launch_a_debug_copy_of_a_bare_pod_of_the_guide_debugpy_image_end_to_end
     }
     run_pod(&ns, "guide", GUIDE_DEBUGPY);
     let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/azureml-guide/debugpy");
-    debug_a_copy(&ns, json!({"pod": "guide"}), &from, "run").await;
+    let console = debug_a_copy(&ns, json!({"pod": "guide"}), &from, "run").await;
+    // The Azure ML server's hook runs dockdap's debugpy; the script's own
+    // `debugpy.listen` and `wait_for_client` are absorbed, as for Docker.
+    let said = |parts: &[&str]| console.iter().any(|line| parts.iter().all(|p| line.contains(p)));
+    assert!(said(&["debugger: azureml"]), "{console:?}");
+    assert!(said(&["score.py:11 calls debugpy.listen", "does nothing"]), "{console:?}");
+    assert!(said(&["calls debugpy.wait_for_client()", "returns at once"]), "{console:?}");
+    assert!(!said(&["Address already in use"]), "{console:?}");
     let original = ok(ns.kubectl().args(["get", "pod", "guide", "-o", "jsonpath={.status.phase}"]));
     assert_eq!(original, "Running", "the pod copied is untouched");
 }
