@@ -450,3 +450,54 @@ pub(crate) async fn delete(pod: &PodRef) -> Result<(), String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
+
+    use super::*;
+
+    fn condition(type_: &str, status: &str, reason: Option<&str>, message: Option<&str>) -> PodCondition {
+        PodCondition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.map(Into::into),
+            message: message.map(Into::into),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_timeout_names_the_pods_conditions() {
+        let pending = Pod {
+            status: Some(PodStatus {
+                conditions: Some(vec![
+                    condition("PodScheduled", "True", None, None),
+                    condition("Initialized", "False", Some("ContainersNotInitialized"), None),
+                    condition("Ready", "False", None, Some("containers with unready status: [score]")),
+                ]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            conditions(&pending),
+            "conditions PodScheduled=True, Initialized=False (ContainersNotInitialized), Ready=False (containers with unready status: [score])"
+        );
+        assert_eq!(conditions(&Pod::default()), "no conditions reported yet");
+    }
+
+    #[test]
+    fn an_unschedulable_pod_is_a_problem_at_once() {
+        let why = "0/3 nodes are available: 3 Insufficient memory.";
+        let pod = Pod {
+            status: Some(PodStatus {
+                conditions: Some(vec![condition("PodScheduled", "False", Some("Unschedulable"), Some(why))]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(problem(&pod, None), Some(format!("cannot be scheduled: {why}")));
+        assert_eq!(problem(&Pod::default(), None), None);
+    }
+}
