@@ -31,6 +31,25 @@ fn setup(test: &str) -> Option<KubeNamespace> {
     Some(kube_sim().namespace(test))
 }
 
+/// `setup`, and `image` must be there too.
+fn setup_with(test: &str, image: &str) -> Option<KubeNamespace> {
+    let ns = setup(test)?;
+    require(&format!("the image {image} (images/build-images.sh, images/build-guide-images.sh)"), have_image(image))
+        .then_some(ns)
+}
+
+/// `kubectl apply -f tests/fixtures/kube-sim/NAME` in `ns`.
+fn apply(ns: &KubeNamespace, name: &str) {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kube-sim").join(name);
+    ok(ns.kubectl().arg("apply").arg("-f").arg(manifest));
+}
+
+/// The `initialize` request, as an editor sends it.
+async fn initialize(client: &mut DapClient) {
+    let args = json!({"clientID": "test", "adapterID": "dockdap", "pathFormat": "path", "linesStartAt1": true});
+    client.request("initialize", args).await.unwrap();
+}
+
 /// Runs a kubectl command that must succeed; returns its stdout.
 #[track_caller]
 fn ok(command: &mut Command) -> String {
@@ -64,13 +83,7 @@ fn run_pod(ns: &KubeNamespace, name: &str, image: &str) {
 
 /// initialize, then `attach` with `kubernetes` (plus `extra`); returns the attach seq.
 async fn start_attach(client: &mut DapClient, ns: &KubeNamespace, kubernetes: Value, extra: Value) -> i64 {
-    client
-        .request(
-            "initialize",
-            json!({"clientID": "test", "adapterID": "dockdap", "pathFormat": "path", "linesStartAt1": true}),
-        )
-        .await
-        .unwrap();
+    initialize(client).await;
     let mut target = json!({"namespace": ns.name, "kubeconfig": ns.sim.kubeconfig});
     target.as_object_mut().unwrap().extend(kubernetes.as_object().unwrap().clone());
     let mut args = json!({"type": "dockdap", "request": "attach", "kubernetes": target,
@@ -153,10 +166,7 @@ async fn attach_to_a_listening_pod_stops_in_init_and_in_run_after_a_post_through
 
 #[tokio::test]
 async fn attach_to_a_pod_without_debugpy_says_plainly_why_not() {
-    let Some(ns) = setup("attach-stock") else { return };
-    if !require(&format!("the image {STOCK_IMAGE}"), have_image(STOCK_IMAGE)) {
-        return;
-    }
+    let Some(ns) = setup_with("attach-stock", STOCK_IMAGE) else { return };
     run_pod(&ns, "stock", STOCK_IMAGE);
     let (_dockdap, mut client) = spawn_stdio(&example_dir());
     let attach = start_attach(&mut client, &ns, json!({"selector": "run=stock"}), json!({})).await;
@@ -178,12 +188,8 @@ async fn attach_to_a_pod_without_debugpy_says_plainly_why_not() {
 /// and its last attempt's log, as a container crash is for Docker.
 #[tokio::test]
 async fn attach_to_a_crash_looping_pod_says_why_from_its_events_and_last_logs() {
-    let Some(ns) = setup("crash-loop") else { return };
-    if !require(&format!("the image {STOCK_IMAGE}"), have_image(STOCK_IMAGE)) {
-        return;
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kube-sim/score-crash.yaml");
-    ok(ns.kubectl().arg("apply").arg("-f").arg(manifest));
+    let Some(ns) = setup_with("crash-loop", STOCK_IMAGE) else { return };
+    apply(&ns, "score-crash.yaml");
     let reason = || {
         ok(ns.kubectl().args([
             "get",
@@ -216,23 +222,13 @@ async fn attach_to_a_crash_looping_pod_says_why_from_its_events_and_last_logs() 
 /// fails the launch at once with the scheduler's words, and is deleted.
 #[tokio::test]
 async fn a_debug_copy_that_cannot_be_scheduled_is_diagnosed_and_deleted() {
-    let Some(ns) = setup("unschedulable") else { return };
-    if !require(&format!("the image {STOCK_IMAGE}"), have_image(STOCK_IMAGE)) {
-        return;
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kube-sim/score-pending.yaml");
-    ok(ns.kubectl().arg("apply").arg("-f").arg(manifest));
+    let Some(ns) = setup_with("unschedulable", STOCK_IMAGE) else { return };
+    apply(&ns, "score-pending.yaml");
     let phase = ok(ns.kubectl().args(["get", "pod", "pending", "-o", "jsonpath={.status.phase}"]));
     assert_eq!(phase, "Pending");
 
     let (mut dockdap, mut client) = spawn_stdio(&example_dir());
-    client
-        .request(
-            "initialize",
-            json!({"clientID": "test", "adapterID": "dockdap", "pathFormat": "path", "linesStartAt1": true}),
-        )
-        .await
-        .unwrap();
+    initialize(&mut client).await;
     let t0 = std::time::Instant::now();
     let launch = client
         .send_request(
@@ -309,13 +305,7 @@ async fn debug_a_copy(ns: &KubeNamespace, kubernetes: Value, from: &Path, origin
     let w = workspace(from);
     let score = w.ws.join("score.py");
     let (mut dockdap, mut client) = spawn_stdio(&w.ws);
-    client
-        .request(
-            "initialize",
-            json!({"clientID": "test", "adapterID": "dockdap", "pathFormat": "path", "linesStartAt1": true}),
-        )
-        .await
-        .unwrap();
+    initialize(&mut client).await;
     let mut target = json!({"namespace": ns.name, "kubeconfig": ns.sim.kubeconfig});
     target.as_object_mut().unwrap().extend(kubernetes.as_object().unwrap().clone());
     let t0 = std::time::Instant::now();
@@ -398,12 +388,7 @@ async fn debug_a_copy(ns: &KubeNamespace, kubernetes: Value, from: &Path, origin
         "{message}"
     );
 
-    let console: Vec<String> = client
-        .drain_backlog()
-        .iter()
-        .filter(|m| m.is_event("output"))
-        .filter_map(|m| body(m)["output"].as_str().map(str::to_owned))
-        .collect();
+    let console = output_lines(&client.drain_backlog());
     client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
     let status = tokio::time::timeout(Duration::from_secs(60), dockdap.wait()).await.unwrap().unwrap();
     assert!(status.success());
@@ -414,12 +399,8 @@ async fn debug_a_copy(ns: &KubeNamespace, kubernetes: Value, from: &Path, origin
 
 #[tokio::test]
 async fn launch_a_debug_copy_of_a_deployment_of_the_stock_image_end_to_end() {
-    let Some(ns) = setup("launch") else { return };
-    if !require(&format!("the image {STOCK_IMAGE}"), have_image(STOCK_IMAGE)) {
-        return;
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kube-sim/score-stock.yaml");
-    ok(ns.kubectl().arg("apply").arg("-f").arg(manifest));
+    let Some(ns) = setup_with("launch", STOCK_IMAGE) else { return };
+    apply(&ns, "score-stock.yaml");
     let console = debug_a_copy(&ns, json!({"deployment": "score"}), &example_dir(), "app").await;
     assert!(console.iter().any(|l| l.contains("debugger: azureml")), "{console:?}");
     let original = ok(ns.kubectl().args(["get", "pods", "-l", "app=score", "-o", "jsonpath={.items[*].status.phase}"]));
@@ -430,10 +411,7 @@ async fn launch_a_debug_copy_of_a_deployment_of_the_stock_image_end_to_end() {
 /// client) as a bare pod: the copy is made from the pod's own spec.
 #[tokio::test]
 async fn launch_a_debug_copy_of_a_bare_pod_of_the_guide_debugpy_image_end_to_end() {
-    let Some(ns) = setup("launch-guide") else { return };
-    if !require(&format!("the image {GUIDE_DEBUGPY} (images/build-guide-images.sh)"), have_image(GUIDE_DEBUGPY)) {
-        return;
-    }
+    let Some(ns) = setup_with("launch-guide", GUIDE_DEBUGPY) else { return };
     run_pod(&ns, "guide", GUIDE_DEBUGPY);
     let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/azureml-guide/debugpy");
     let console = debug_a_copy(&ns, json!({"pod": "guide"}), &from, "run").await;

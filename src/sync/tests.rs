@@ -811,6 +811,42 @@ async fn saves_are_debounced_and_the_last_one_wins() {
     assert!(last.conflicts.is_empty());
 }
 
+/// Files made in a new workspace folder at once (`mkdir data && cp ...`)
+/// give the watcher only the folder's event when they land before it
+/// watches the folder: the folder's files go into the container all the same.
+#[tokio::test]
+async fn files_in_a_new_workspace_folder_reach_the_container() {
+    use crate::console::EventSender;
+    use std::time::Duration;
+    let s = setup(&[("score.py", "v0")], &[("score.py", "v0")]);
+    let (events, mut rx) = EventSender::channel(1024);
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let tasks = crate::tasks::Tasks::new(tokio_util::sync::CancellationToken::new());
+    let setup = super::SyncSetup {
+        workspace: s.ws.clone(),
+        app_root: APP.into(),
+        directions: BOTH,
+        watch_workspace: true,
+        poll_container: true,
+        copy_deletions: false,
+    };
+    let handle = super::SyncHandle::spawn(s.fake.clone(), setup, events, &tasks);
+    handle.sync(None).await.unwrap();
+    fs::create_dir_all(s.ws.join("data/deeper")).unwrap();
+    fs::write(s.ws.join("data/labels.txt"), "cat").unwrap();
+    fs::write(s.ws.join("data/deeper/more.txt"), "dog").unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let arrived = |s: &Setup| {
+        s.fake.content("data/labels.txt").as_deref() == Some("cat")
+            && s.fake.content("data/deeper/more.txt").as_deref() == Some("dog")
+    };
+    while !arrived(&s) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(arrived(&s), "{:?} {:?}", s.fake.content("data/labels.txt"), s.fake.content("data/deeper/more.txt"));
+    handle.finish().await.unwrap();
+}
+
 /// What the container's watcher says about `name`: its content read with
 /// proof, or only its name.
 fn watched(files: &[(&str, Option<&str>)]) -> super::watch::WatchBatch {

@@ -47,6 +47,8 @@ pub const SNAPSHOT_HOLD: Duration = Duration::from_secs(10);
 pub const DEBOUNCE: Duration = Duration::from_millis(50);
 /// The longest a burst of saves can delay a copy.
 pub const MAX_DELAY: Duration = Duration::from_millis(300);
+/// Most files taken from a folder that appeared in the workspace.
+const NEW_FOLDER_FILES: usize = 20_000;
 /// Most events of the container's watcher taken in one turn of the loop.
 const WATCH_BATCH: usize = 512;
 
@@ -483,14 +485,22 @@ impl<R: Remote> Worker<R> {
         }
     }
 
-    /// The watcher saw `path` change.
+    /// The watcher saw `path` change. A new folder's files are taken too:
+    /// files made in it before the watcher watched it give no event of
+    /// their own (`mkdir data && cp labels.txt data/`).
     fn on_saved(&mut self, path: &std::path::Path) {
-        if let Some(rel) = self.engine.relative(path) {
-            self.pending.insert(rel);
-            let now = Instant::now();
-            self.first_pending.get_or_insert(now);
-            self.quiet_until = Some(now + DEBOUNCE);
+        let Some(rel) = self.engine.relative(path) else { return };
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            for file in files_below(path, NEW_FOLDER_FILES) {
+                if let Some(rel) = self.engine.relative(&file) {
+                    self.pending.insert(rel);
+                }
+            }
         }
+        self.pending.insert(rel);
+        let now = Instant::now();
+        self.first_pending.get_or_insert(now);
+        self.quiet_until = Some(now + DEBOUNCE);
     }
 
     /// Copies the saves waiting now.
@@ -680,4 +690,22 @@ fn watch(root: &std::path::Path, tx: mpsc::UnboundedSender<PathBuf>) -> notify::
     })?;
     watcher.watch(root, RecursiveMode::Recursive)?;
     Ok(watcher)
+}
+
+/// Regular files below `dir`, at most `most`, never through a symlink.
+fn files_below(dir: &std::path::Path, most: usize) -> Vec<PathBuf> {
+    let (mut files, mut dirs) = (Vec::new(), vec![dir.to_path_buf()]);
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => dirs.push(entry.path()),
+                Ok(kind) if kind.is_file() => files.push(entry.path()),
+                _ => {}
+            }
+            if files.len() >= most {
+                return files;
+            }
+        }
+    }
+    files
 }

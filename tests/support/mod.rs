@@ -526,3 +526,15 @@ pub async fn docker_answers(name: &str) -> bool {
     }
     true
 }
+
+/// The text of the `output` events among `messages` (what a debug console shows).
+pub fn output_lines(messages: &[dockdap::dap::Message]) -> Vec<String> {
+    messages
+        .iter()
+        .filter(|m| m.is_event("output"))
+        .filter_map(|m| {
+            let body: serde_json::Value = m.field("body").ok().flatten()?;
+            body["output"].as_str().map(str::to_owned)
+        })
+        .collect()
+}

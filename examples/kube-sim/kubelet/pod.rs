@@ -89,7 +89,12 @@ impl PodCtx {
             status::refresh(&spec, &mut status, self.sandbox_ready());
             status.clone()
         };
-        let Ok(value) = serde_json::to_value(&snapshot) else { return };
+        self.store_status(&snapshot);
+    }
+
+    /// Writes `status` into the stored pod, if it is still this pod (same uid).
+    fn store_status(&self, status: &PodStatus) {
+        let Ok(value) = serde_json::to_value(status) else { return };
         let uid = self.uid.clone();
         let _ = self.sim.store.update(Kind::Pod, &self.namespace, &self.name, |pod| {
             if pod.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid.as_str()) {
@@ -140,15 +145,7 @@ impl PodCtx {
             qos_class: self.status.lock().unwrap_or_else(|p| p.into_inner()).qos_class.clone(),
             ..Default::default()
         };
-        let Ok(value) = serde_json::to_value(&status) else { return };
-        let uid = self.uid.clone();
-        let _ = self.sim.store.update(Kind::Pod, &self.namespace, &self.name, |pod| {
-            if pod.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid.as_str()) {
-                return Err(crate::errors::ApiError::conflict(Kind::Pod, "", "another pod"));
-            }
-            pod["status"] = value;
-            Ok(())
-        });
+        self.store_status(&status);
     }
 
     /// Binds the pod to the node and sets its first status.
