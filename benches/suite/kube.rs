@@ -5,9 +5,9 @@
 //! costs: exec and port-forward streams over WebSocket through the API
 //! server, the debug copy's hold init container, the copy-in by exec.
 //!
-//! - `kube.launch`: `launch` of a debug copy of a Deployment of the example
-//!   image to the first `stopped` in `init()`, against `launch` of the same
-//!   image on Docker with `transport: "exec"` (DAP over Docker's exec
+//! - `kube.launch`: `launch` of a debug copy of a Deployment of the stock
+//!   example image to the first `stopped` in `init()`, against `launch` of
+//!   the same image on Docker with `transport: "exec"` (DAP over Docker's exec
 //!   stream), both through the same dockdap, arms alternating A B B A.
 //! - `kube.stack_trace`: at that stop, `stackTrace` round trips through
 //!   the API server's exec stream against Docker's.
@@ -27,7 +27,14 @@ use super::docker::{self, Containers};
 use super::procs::Listener;
 use super::report::progress;
 use super::stats::Samples;
-use super::{IMAGE, Options, Prerequisites, Reporter};
+use super::{Options, Prerequisites, Reporter};
+
+/// The image both arms run: the example deployment without debugpy, so both
+/// take the same path (`debugger: "auto"` picks the Azure ML server's hook,
+/// debugpy copied in, DAP over an exec stream). The debug image would not
+/// compare like with like: on Docker `auto` reads its command and joins the
+/// image's own debugpy, which a pod spec without a command does not show.
+const IMAGE: &str = "dockdap/azureml-score:stock";
 
 // Shared with tests/support (bench_quick.rs holds both).
 #[allow(clippy::duplicate_mod)]
@@ -119,6 +126,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     if let Some(why) = &prereq.no_docker {
         return report.skip("kube", why);
+    }
+    if let Err(why) = docker::check(IMAGE).await {
+        return report.skip("kube", &why);
     }
     let kubectl = std::process::Command::new("kubectl").args(["version", "--client"]).output();
     if !kubectl.is_ok_and(|o| o.status.success()) {
