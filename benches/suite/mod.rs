@@ -39,6 +39,11 @@
 //!    `stackTrace` round trips through the API server's exec stream against
 //!    Docker's exec stream (`kube.rs`). It runs before `footprint`'s
 //!    sessions, on the same dockdap process as parts 1, 3, 4 and 5.
+//! 8. `engines`, only when named (`--only engines`: it starts the test
+//!    engines of `scripts/engines.sh`, as root): launch to the first stop,
+//!    `stackTrace` and a forwarded scoring request on a remote engine over
+//!    TLS and over SSH and on Podman, against the same on the local engine,
+//!    and scoring requests while `docker diff` runs (`engines.rs`).
 //!
 //! Quick mode runs each part once at a small size and checks only that it
 //! works. Nothing here asserts a time.
@@ -47,6 +52,7 @@
 
 pub mod dap;
 pub mod docker;
+pub mod engines;
 pub mod files;
 pub mod footprint;
 pub mod kube;
@@ -66,7 +72,9 @@ use std::path::PathBuf;
 pub use report::{Reporter, Summary};
 
 /// The parts, by name (for `--only`).
-pub const PARTS: &[&str] = &["roundtrip", "throughput", "launch", "sync", "commit", "kube", "footprint"];
+pub const PARTS: &[&str] = &["roundtrip", "throughput", "launch", "sync", "commit", "kube", "footprint", "engines"];
+/// Parts run only when named in `--only`.
+pub const ON_REQUEST: &[&str] = &["engines"];
 
 /// How to run the suite.
 #[derive(Debug, Clone)]
@@ -97,7 +105,8 @@ impl Options {
     }
 
     fn wants(&self, part: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|p| p == part)
+        let named = self.only.iter().any(|p| p == part);
+        named || (self.only.is_empty() && !ON_REQUEST.contains(&part))
     }
 
     /// Iterations of the round-trip script per side (`DOCKDAP_BENCH_ITERATIONS`
@@ -142,6 +151,9 @@ pub async fn run(options: &Options, out: &mut dyn Write) -> anyhow::Result<Summa
         kube::run(options, &prereq, &listener, &mut report).await?;
     }
     listener.stop().await;
+    if options.wants("engines") {
+        engines::run(options, &mut report).await?;
+    }
     if options.wants("footprint") {
         footprint::sessions(options, &mut report).await?;
     }

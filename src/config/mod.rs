@@ -233,6 +233,12 @@ pub struct ComposeArguments {
     #[serde(default = "one", deserialize_with = "lenient::replica")]
     #[schemars(range(min = 1, max = 65535))]
     pub index: u16,
+    /// `launch` only: more services of the project to make debuggable, each
+    /// debugged in a child session of its own (`startDebugging`) with this
+    /// configuration's paths; an editor without child sessions gets the
+    /// `attach` configuration for each in the debug console.
+    #[serde(default)]
+    pub also_debug: Vec<String>,
 }
 
 /// How debugpy is started in the container.

@@ -330,10 +330,28 @@ pub trait Runtime: Send + Sync + fmt::Debug {
         None
     }
 
+    /// More targets the start made debuggable beside this one (the other
+    /// services of a Compose launch's `alsoDebug`), each to be debugged in
+    /// a session of its own: the session opens a child session for each
+    /// (`startDebugging`) or tells the user how to attach.
+    fn more_targets(&self) -> Vec<MoreTarget> {
+        Vec::new()
+    }
+
     /// Stops the runtime's background work and puts back what it created
     /// (removes a container it started, unless it is to be kept). Called
     /// once; the error is for the user.
     async fn end(&self) -> Result<(), String>;
+}
+
+/// A target made debuggable beside a session's own (`Runtime::more_targets`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MoreTarget {
+    /// What it is, for the editor's session list and the console
+    /// (`service features of Compose project shop`).
+    pub name: String,
+    /// The `attach` arguments that join it; the session adds the paths.
+    pub attach: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What a runtime needs from the session that starts it.
@@ -347,6 +365,9 @@ pub struct Context {
     /// The folder `localRoot` names on this machine: where the Compose tool
     /// looks for the project's files.
     pub workspace: std::path::PathBuf,
+    /// The editor opens child sessions (`startDebugging`): targets beside
+    /// the session's own may wait for their debugger as the session's does.
+    pub child_sessions: bool,
 }
 
 /// A runtime that is up, and the session's stream to its debugpy.

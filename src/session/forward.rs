@@ -95,10 +95,15 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         if asked_as != command {
             message.set_command(asked_as);
         }
-        if matches!(asked_as, "launch" | "attach" | "restart") {
+        let started = matches!(asked_as, "launch" | "attach" | "restart");
+        if started {
             self.describe_target_in(&mut message);
         }
+        let succeeded = matches!(message.kind(), Kind::Response { success: true, .. });
         self.send_to_client(message).await;
+        if started && succeeded {
+            self.open_more_targets().await;
+        }
         (asked_as == "disconnect").then_some(End::Disconnected)
     }
 

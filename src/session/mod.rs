@@ -33,6 +33,7 @@ mod files;
 mod forward;
 mod intercept;
 mod links;
+mod more;
 mod prefetch;
 mod restart;
 mod shutdown;

@@ -46,6 +46,8 @@ impl Locality {
 pub async fn locality(address: &Address, docker: &Docker) -> Locality {
     match address {
         Address::Unix(path) => socket_locality(path, docker).await,
+        // A pipe is served on this machine (Docker Desktop's VM forwards published ports to it).
+        Address::NamedPipe(_) => Locality::Local,
         Address::Tcp { host, port, .. } => host_locality(host, *port, &address.url()).await,
         Address::Ssh { user, host, port } => {
             let name = ssh_hostname(user.as_deref(), host, *port).await.unwrap_or_else(|| host.clone());
