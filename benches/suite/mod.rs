@@ -35,10 +35,15 @@
 //!    Azure ML hook), an edit then `dockdap/reload` to the next `stopped` in
 //!    `init()`, against an edit then DAP `restart` to the same stop, A B B A
 //!    (issue 18; `reload.rs`).
-//! 7. `footprint`: dockdap's peak RSS (VmHWM) idle, under 1 and under 2, and
+//! 7. `kube`: the Kubernetes runtime through the Kubernetes API simulation
+//!    against the Docker runtime: `launch` to the first `stopped` in
+//!    `init()` (a debug copy of a Deployment against a container), and
+//!    `stackTrace` round trips through the API server's exec stream against
+//!    Docker's exec stream (`kube.rs`). It runs before `footprint`'s
+//!    sessions, on the same dockdap process as parts 1, 3, 4, 5 and 6.
+//! 8. `footprint`: dockdap's peak RSS (VmHWM) idle, under 1 and under 2, and
 //!    its RSS over many sessions.
-//!
-//! 7. `engines`, only when named (`--only engines`: it starts the test
+//! 9. `engines`, only when named (`--only engines`: it starts the test
 //!    engines of `scripts/engines.sh`, as root): launch to the first stop,
 //!    `stackTrace` and a forwarded scoring request on a remote engine over
 //!    TLS and over SSH and on Podman, against the same on the local engine,
@@ -54,6 +59,7 @@ pub mod docker;
 pub mod engines;
 pub mod files;
 pub mod footprint;
+pub mod kube;
 pub mod launch;
 pub mod procs;
 pub mod reload;
@@ -71,7 +77,8 @@ use std::path::PathBuf;
 pub use report::{Reporter, Summary};
 
 /// The parts, by name (for `--only`).
-pub const PARTS: &[&str] = &["roundtrip", "throughput", "launch", "sync", "commit", "reload", "footprint", "engines"];
+pub const PARTS: &[&str] =
+    &["roundtrip", "throughput", "launch", "sync", "commit", "reload", "kube", "footprint", "engines"];
 /// Parts run only when named in `--only`.
 pub const ON_REQUEST: &[&str] = &["engines"];
 
@@ -148,6 +155,9 @@ pub async fn run(options: &Options, out: &mut dyn Write) -> anyhow::Result<Summa
     }
     if options.wants("reload") {
         reload::run(&mut report, options, prereq.no_docker.as_deref(), &listener).await?;
+    }
+    if options.wants("kube") {
+        kube::run(options, &prereq, &listener, &mut report).await?;
     }
     listener.stop().await;
     if options.wants("engines") {

@@ -301,6 +301,13 @@ pub trait Runtime: Send + Sync + fmt::Debug {
     /// when `dir` is missing.
     async fn write_archive(&self, dir: &str, archive: Bytes) -> Result<(), ContainerError>;
 
+    /// Why this runtime can never snapshot (a pod has no commit), worded
+    /// for the user; `dockdap/commit` then saves the changed files beside
+    /// the workspace instead. `None` when `plan_snapshot` may work.
+    fn no_snapshot(&self) -> Option<String> {
+        None
+    }
+
     /// Works out a snapshot (tag, labels, what changed, warnings).
     async fn plan_snapshot(&self, request: &CommitRequest) -> Result<SnapshotPlan, ContainerError>;
 

@@ -47,6 +47,8 @@ pub const SNAPSHOT_HOLD: Duration = Duration::from_secs(10);
 pub const DEBOUNCE: Duration = Duration::from_millis(50);
 /// The longest a burst of saves can delay a copy.
 pub const MAX_DELAY: Duration = Duration::from_millis(300);
+/// Most files taken from a folder that appeared in the workspace.
+const NEW_FOLDER_FILES: usize = 20_000;
 /// Most events of the container's watcher taken in one turn of the loop.
 const WATCH_BATCH: usize = 512;
 
@@ -100,10 +102,20 @@ impl SyncAnswer {
     }
 }
 
+/// What `SyncHandle::save_copies` saved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SavedCopies {
+    /// Paths saved (relative to the folder).
+    pub saved: Vec<String>,
+    /// Files refused or not written, and why.
+    pub notes: Vec<String>,
+}
+
 enum Command {
     Sync { resolve: Option<(Side, Vec<String>)>, reply: oneshot::Sender<SyncAnswer> },
     ToContainer { reply: oneshot::Sender<SyncAnswer> },
     Pull { paths: Vec<String>, reply: oneshot::Sender<SyncAnswer> },
+    Save { paths: Vec<String>, dest: PathBuf, reply: oneshot::Sender<SavedCopies> },
     FromContainer,
     Finish { reply: oneshot::Sender<SyncAnswer> },
 }
@@ -170,6 +182,15 @@ impl SyncHandle {
     pub async fn pull(&self, paths: Vec<String>) -> Option<SyncAnswer> {
         let (reply, answer) = oneshot::channel();
         self.tx.send(Command::Pull { paths, reply }).await.ok()?;
+        answer.await.ok()
+    }
+
+    /// Copies of these container files (relative to the app folder) saved
+    /// under `dest`, a folder outside the workspace, whatever the
+    /// directions: what a pod offers instead of a commit.
+    pub async fn save_copies(&self, paths: Vec<String>, dest: PathBuf) -> Option<SavedCopies> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Command::Save { paths, dest, reply }).await.ok()?;
         answer.await.ok()
     }
 
@@ -368,6 +389,12 @@ impl<R: Remote> Worker<R> {
                 let answer = self.pull(&paths).await;
                 let _ = reply.send(answer);
             }
+            Command::Save { paths, dest, reply } => {
+                let paths: Vec<RelPath> =
+                    paths.iter().filter_map(|p| RelPath::parse(p, super::names::HostOs::current()).ok()).collect();
+                let (saved, notes) = self.engine.save_copies(&paths, &dest).await;
+                let _ = reply.send(SavedCopies { saved: saved.iter().map(ToString::to_string).collect(), notes });
+            }
             Command::FromContainer => {
                 // The container's watcher has reported every edit already: a
                 // change list now would only hold the engine (a `docker diff`
@@ -473,14 +500,22 @@ impl<R: Remote> Worker<R> {
         }
     }
 
-    /// The watcher saw `path` change.
+    /// The watcher saw `path` change. A new folder's files are taken too:
+    /// files made in it before the watcher watched it give no event of
+    /// their own (`mkdir data && cp labels.txt data/`).
     fn on_saved(&mut self, path: &std::path::Path) {
-        if let Some(rel) = self.engine.relative(path) {
-            self.pending.insert(rel);
-            let now = Instant::now();
-            self.first_pending.get_or_insert(now);
-            self.quiet_until = Some(now + DEBOUNCE);
+        let Some(rel) = self.engine.relative(path) else { return };
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            for file in files_below(path, NEW_FOLDER_FILES) {
+                if let Some(rel) = self.engine.relative(&file) {
+                    self.pending.insert(rel);
+                }
+            }
         }
+        self.pending.insert(rel);
+        let now = Instant::now();
+        self.first_pending.get_or_insert(now);
+        self.quiet_until = Some(now + DEBOUNCE);
     }
 
     /// Copies the saves waiting now.
@@ -672,4 +707,22 @@ fn watch(root: &std::path::Path, tx: mpsc::UnboundedSender<PathBuf>) -> notify::
     })?;
     watcher.watch(root, RecursiveMode::Recursive)?;
     Ok(watcher)
+}
+
+/// Regular files below `dir`, at most `most`, never through a symlink.
+fn files_below(dir: &std::path::Path, most: usize) -> Vec<PathBuf> {
+    let (mut files, mut dirs) = (Vec::new(), vec![dir.to_path_buf()]);
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => dirs.push(entry.path()),
+                Ok(kind) if kind.is_file() => files.push(entry.path()),
+                _ => {}
+            }
+            if files.len() >= most {
+                return files;
+            }
+        }
+    }
+    files
 }

@@ -78,7 +78,7 @@ impl Engine {
         let address = candidate.address.clone();
         let host = address.url();
         let docker = match &address {
-            Address::Unix(_) => Docker::connect_with_unix(&host, REQUEST_TIMEOUT, API_DEFAULT_VERSION),
+            Address::Unix(_) => unix_socket(&host),
             Address::NamedPipe(_) => named_pipe(&host),
             Address::Tcp { tls: None, .. } => Docker::connect_with_http(&host, REQUEST_TIMEOUT, API_DEFAULT_VERSION),
             Address::Tcp { tls: Some(tls), .. } => {
@@ -174,6 +174,24 @@ impl Engine {
 #[cfg(windows)]
 fn named_pipe(url: &str) -> Result<Docker, BollardError> {
     Docker::connect_with_named_pipe(url, REQUEST_TIMEOUT, API_DEFAULT_VERSION)
+}
+
+/// A Unix socket, with bollard's connector for it.
+#[cfg(unix)]
+fn unix_socket(url: &str) -> Result<Docker, BollardError> {
+    Docker::connect_with_unix(url, REQUEST_TIMEOUT, API_DEFAULT_VERSION)
+}
+
+/// Windows's engines listen on a named pipe (or TCP); a `unix://` address
+/// there is refused when used.
+#[cfg(not(unix))]
+fn unix_socket(url: &str) -> Result<Docker, BollardError> {
+    Err(BollardError::IOError {
+        err: std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            format!("{url} is a Unix socket, which dockdap cannot use on Windows; use npipe:// or tcp://"),
+        ),
+    })
 }
 
 /// Named pipes are Windows's; elsewhere the address is refused when used.

@@ -80,10 +80,17 @@ async fn socket_locality(path: &Path, docker: &Docker) -> Locality {
 }
 
 /// The process serving a Unix socket, when the kernel tells.
+#[cfg(unix)]
 async fn socket_peer(path: &Path) -> Option<i32> {
     let stream =
         tokio::time::timeout(Duration::from_secs(2), tokio::net::UnixStream::connect(path)).await.ok()?.ok()?;
     stream.peer_cred().ok()?.pid().filter(|pid| *pid > 0)
+}
+
+/// No Unix sockets to ask on Windows.
+#[cfg(not(unix))]
+async fn socket_peer(_path: &Path) -> Option<i32> {
+    None
 }
 
 /// Rootless Docker says so in its security options.
