@@ -67,6 +67,9 @@ async fn quick_benchmarks_run_and_print_every_figure() {
             "commit.ratio",
         ]);
     }
+    if report.skipped.iter().all(|s| !s.starts_with("reload")) {
+        expected.extend(["reload.reload.median", "reload.restart.median", "reload.ratio"]);
+    }
     if report.skipped.iter().all(|s| !s.starts_with("kube")) {
         expected.extend(["kube.launch.ratio", "kube.stack_trace.ratio"]);
     }

@@ -31,15 +31,19 @@
 //!    each against `docker cp` of the same file. 5. `commit`:
 //!    `dockdap/commit` against `docker commit` (both without a pause) of
 //!    that container, A B B A. Both in `files.rs`.
-//! 6. `footprint`: dockdap's peak RSS (VmHWM) idle, under 1 and under 2, and
-//!    its RSS over many sessions.
+//! 6. `reload`: on a session dockdap launched from the stock image (the
+//!    Azure ML hook), an edit then `dockdap/reload` to the next `stopped` in
+//!    `init()`, against an edit then DAP `restart` to the same stop, A B B A
+//!    (issue 18; `reload.rs`).
 //! 7. `kube`: the Kubernetes runtime through the Kubernetes API simulation
 //!    against the Docker runtime: `launch` to the first `stopped` in
 //!    `init()` (a debug copy of a Deployment against a container), and
 //!    `stackTrace` round trips through the API server's exec stream against
 //!    Docker's exec stream (`kube.rs`). It runs before `footprint`'s
-//!    sessions, on the same dockdap process as parts 1, 3, 4 and 5.
-//! 8. `engines`, only when named (`--only engines`: it starts the test
+//!    sessions, on the same dockdap process as parts 1, 3, 4, 5 and 6.
+//! 8. `footprint`: dockdap's peak RSS (VmHWM) idle, under 1 and under 2, and
+//!    its RSS over many sessions.
+//! 9. `engines`, only when named (`--only engines`: it starts the test
 //!    engines of `scripts/engines.sh`, as root): launch to the first stop,
 //!    `stackTrace` and a forwarded scoring request on a remote engine over
 //!    TLS and over SSH and on Podman, against the same on the local engine,
@@ -58,6 +62,7 @@ pub mod footprint;
 pub mod kube;
 pub mod launch;
 pub mod procs;
+pub mod reload;
 pub mod report;
 pub mod roundtrip;
 pub mod stats;
@@ -72,7 +77,8 @@ use std::path::PathBuf;
 pub use report::{Reporter, Summary};
 
 /// The parts, by name (for `--only`).
-pub const PARTS: &[&str] = &["roundtrip", "throughput", "launch", "sync", "commit", "kube", "footprint", "engines"];
+pub const PARTS: &[&str] =
+    &["roundtrip", "throughput", "launch", "sync", "commit", "reload", "kube", "footprint", "engines"];
 /// Parts run only when named in `--only`.
 pub const ON_REQUEST: &[&str] = &["engines"];
 
@@ -146,6 +152,9 @@ pub async fn run(options: &Options, out: &mut dyn Write) -> anyhow::Result<Summa
     }
     if options.wants("sync") || options.wants("commit") {
         files::run(options, &prereq, &listener, &mut report).await?;
+    }
+    if options.wants("reload") {
+        reload::run(&mut report, options, prereq.no_docker.as_deref(), &listener).await?;
     }
     if options.wants("kube") {
         kube::run(options, &prereq, &listener, &mut report).await?;

@@ -35,6 +35,7 @@ pub(crate) mod labels;
 pub(crate) mod offload;
 pub(crate) mod programs;
 pub(crate) mod ready;
+pub(crate) mod reload;
 pub(crate) mod scan;
 pub(crate) mod tail;
 pub mod tune;

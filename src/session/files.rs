@@ -122,6 +122,19 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         if tokio::time::timeout(FIRST_LOOK_TIMEOUT, sync.first_look()).await.is_err() {
             tracing::warn!("the first look at the files took over {FIRST_LOOK_TIMEOUT:?}; going on");
         }
+        if self.config.as_ref().is_some_and(SessionConfig::reload_on_save) {
+            // Each batch of saves the watcher copies in reloads the app (`reattach`).
+            let mut saves = sync.saves_copied();
+            saves.mark_unchanged();
+            let tx = self.inputs_tx.clone();
+            self.tasks.spawn(async move {
+                while saves.changed().await.is_ok() {
+                    if tx.send(Input::Task(Task::SavesCopied)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
         self.sync = Some(sync);
     }
 

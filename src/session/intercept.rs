@@ -112,6 +112,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         if super::prefetch::changes_state(command) {
             self.prefetch.drop_answers();
         }
+        if matches!(command, "disconnect" | "terminate") {
+            self.debuggee.leaving = true;
+        }
         match command {
             "initialize" => {
                 self.initialize(message).await;
@@ -150,7 +153,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             _ => {
                 match &self.phase {
                     Phase::Running { .. } | Phase::Restarting => self.forward_request_to_adapter(message).await,
-                    Phase::Starting { .. } => self.queued.push_back(message),
+                    Phase::Starting { .. } | Phase::Reattaching => self.queued.push_back(message),
                     Phase::Idle => {
                         let reply = Message::failure(message.seq(), command, &too_early(command));
                         self.send_to_client(reply).await;
@@ -377,7 +380,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     /// debugpy's `attach` arguments: the client's, minus dockdap's own.
     /// `request` is always there: VS Code sends it anyway, and pydevd
     /// rejects an attach whose arguments are an empty object.
-    fn attach_arguments(&self) -> Value {
+    pub(super) fn attach_arguments(&self) -> Value {
         let mut args = self.config.as_ref().map(|c| c.for_debugpy.clone()).unwrap_or_default();
         args.insert("request".into(), json!("attach"));
         args.extend(self.adapter_attach.clone());

@@ -126,6 +126,7 @@ pub struct SyncHandle {
     tx: mpsc::Sender<Command>,
     stop: CancellationToken,
     started: tokio::sync::watch::Receiver<bool>,
+    saves: tokio::sync::watch::Receiver<u64>,
 }
 
 impl SyncHandle {
@@ -139,9 +140,16 @@ impl SyncHandle {
         let stop = tasks.stop_token().clone();
         let engine = SyncEngine::new(remote, setup.workspace.clone(), &setup.app_root, setup.directions);
         let (started_tx, started) = tokio::sync::watch::channel(false);
+        let (saves_tx, saves) = tokio::sync::watch::channel(0);
         let helpers = tasks.clone();
-        tasks.spawn(run(engine, setup, rx, events, helpers, started_tx));
-        SyncHandle { tx, stop, started }
+        tasks.spawn(run(engine, setup, rx, events, helpers, started_tx, saves_tx));
+        SyncHandle { tx, stop, started, saves }
+    }
+
+    /// Counts the batches of workspace saves the watcher copied into the
+    /// container (`reloadOnSave` reloads the app on each).
+    pub fn saves_copied(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.saves.clone()
     }
 
     /// Waits until the first look at both sides is done (or the worker ended).
@@ -212,6 +220,7 @@ async fn run<R: Remote>(
     events: EventSender,
     tasks: Tasks,
     started: tokio::sync::watch::Sender<bool>,
+    saves: tokio::sync::watch::Sender<u64>,
 ) {
     let stop = tasks.stop_token().clone();
     engine.set_copy_deletions(setup.copy_deletions);
@@ -243,7 +252,9 @@ async fn run<R: Remote>(
                 continue;
             }
             () = sleep_until(deadline) => {
-                worker.copy_saves().await;
+                if worker.copy_saves().await {
+                    saves.send_modify(|n| *n += 1);
+                }
                 continue;
             }
             event = recv(&mut worker.container_events), if worker.container_events.is_some() => {
@@ -385,7 +396,11 @@ impl<R: Remote> Worker<R> {
                 let _ = reply.send(SavedCopies { saved: saved.iter().map(ToString::to_string).collect(), notes });
             }
             Command::FromContainer => {
-                if self.engine.directions().from_container {
+                // The container's watcher has reported every edit already: a
+                // change list now would only hold the engine (a `docker diff`
+                // takes seconds on some storage drivers, and every other call
+                // for the container waits, a reload's among them).
+                if self.engine.directions().from_container && self.container_events.is_none() {
                     let report = self.engine.sync_from_container().await;
                     tell(&self.events, &report).await;
                 }
@@ -504,12 +519,14 @@ impl<R: Remote> Worker<R> {
     }
 
     /// Copies the saves waiting now.
-    async fn copy_saves(&mut self) {
+    /// Copies the saves waiting; whether any file went into the container.
+    async fn copy_saves(&mut self) -> bool {
         let batch = std::mem::take(&mut self.pending);
         self.first_pending = None;
         self.quiet_until = None;
         let report = self.engine.sync_paths(&batch).await;
         tell(&self.events, &report).await;
+        !report.pushed.is_empty()
     }
 
     /// What the container's watcher saw (`event`, and whatever else is
