@@ -20,6 +20,7 @@
 
 mod locate;
 mod map;
+mod splice;
 mod traceback;
 mod uri;
 
