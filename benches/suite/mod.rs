@@ -58,8 +58,13 @@ use std::path::PathBuf;
 
 pub use report::{Reporter, Summary};
 
-/// The parts, by name (for `--only`).
-pub const PARTS: &[&str] = &["roundtrip", "throughput", "launch", "sync", "commit", "footprint"];
+/// The parts, by name (for `--only`). `proxy`, `proxy_tuned`, `steps` and
+/// `user` are the pieces of `roundtrip`, to run one alone.
+pub const PARTS: &[&str] =
+    &["roundtrip", "throughput", "launch", "sync", "commit", "footprint", "proxy", "proxy_tuned", "steps", "user"];
+
+/// The pieces of part 1.
+const ROUNDTRIP_PIECES: &[&str] = &["proxy", "proxy_tuned", "steps", "user"];
 
 /// How to run the suite.
 #[derive(Debug, Clone)]
@@ -93,6 +98,11 @@ impl Options {
         self.only.is_empty() || self.only.iter().any(|p| p == part)
     }
 
+    /// Whether a piece of part 1 runs: asked for by name, or all of part 1.
+    fn wants_piece(&self, piece: &str) -> bool {
+        self.wants("roundtrip") || self.only.iter().any(|p| p == piece)
+    }
+
     /// Iterations of the round-trip script per side (`DOCKDAP_BENCH_ITERATIONS`
     /// overrides, for experiments).
     pub fn iterations(&self) -> usize {
@@ -119,7 +129,7 @@ pub async fn run(options: &Options, out: &mut dyn Write) -> anyhow::Result<Summa
     if options.wants("throughput") {
         throughput::run(options, &mut report).await?;
     }
-    if options.wants("roundtrip") {
+    if ROUNDTRIP_PIECES.iter().any(|piece| options.wants_piece(piece)) {
         roundtrip::run(options, &prereq, &listener, &mut report).await?;
         if options.wants("footprint") {
             footprint::after(&mut report, &listener, "footprint.roundtrip.peak_rss", 30.0)?;

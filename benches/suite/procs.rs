@@ -58,8 +58,13 @@ pub struct Listener {
 
 impl Listener {
     pub async fn spawn(bin: &Path, cwd: &Path) -> anyhow::Result<Listener> {
+        // The prefetch's counts at each session's end (`steps` prints them).
+        let log =
+            std::env::var("DOCKDAP_LOG").unwrap_or_else(|_| "dockdap=warn,dockdap::session::prefetch=info".into());
         let mut child = Command::new(bin)
             .args(["--listen", "127.0.0.1:0"])
+            .env("DOCKDAP_LOG", log)
+            .env("NO_COLOR", "1")
             .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
