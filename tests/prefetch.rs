@@ -2,7 +2,9 @@
 //! never answers with something stale, and never asks debugpy for what the
 //! editor did not ask for before: a real debugpy (`python -m debugpy
 //! --listen`) running `tests/fixtures/prefetch/steps.py`, dockdap over real
-//! TCP (`--listen`) and over real stdio, an editor that steps through it.
+//! TCP (`--listen`) and over real stdio, an editor that steps through it;
+//! and the same program in a container dockdap launched, reached over the
+//! exec transport (`docker exec`), where a round trip costs most.
 //!
 //! Each test first runs one whole cycle (`threads`, `stackTrace`, `scopes`,
 //! `variables`) so that dockdap learns it, then at the next stop does
@@ -319,4 +321,55 @@ async fn prefetch_false_fetches_nothing() {
     let (_, frame) = stops_without_variables(&mut client, thread, 2).await;
     assert_eq!(times_shown(&mut client, frame).await, 1, "with prefetch off, only the editor's own request showed it");
     client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
+}
+
+/// Where the program runs in the container, and how: written from the
+/// environment, then under debugpy, as `python -m debugpy --listen` users do.
+const IN_CONTAINER: &str = "printf '%s' \"$DOCKDAP_TEST_PROGRAM\" > /var/azureml-app/steps.py \
+     && exec python3 -m debugpy --listen 0.0.0.0:5678 --wait-for-client /var/azureml-app/steps.py";
+
+#[tokio::test]
+async fn the_prefetch_works_over_the_exec_transport() {
+    if !require("python3 with debugpy", have_debugpy()) || !require_docker() {
+        return;
+    }
+    let workspace = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture(), workspace.path().join("steps.py")).unwrap();
+    let name = format!("dockdap-test-prefetch-exec-{}", std::process::id());
+    let _guard = RemoveOnDrop(name.clone());
+    let (_dockdap, addr, mut log) = spawn_logged_listener(workspace.path()).await;
+    let mut client = connect_client(&addr).await;
+    client
+        .request("initialize", json!({"clientID": "test", "adapterID": "dockdap", "pathFormat": "path"}))
+        .await
+        .unwrap();
+    let args = json!({"type": "dockdap", "request": "launch", "name": "prefetch over exec", "image": DEBUG_IMAGE,
+                      "containerName": name, "command": ["sh", "-c", IN_CONTAINER],
+                      "env": {"DOCKDAP_TEST_PROGRAM": std::fs::read_to_string(fixture()).unwrap()},
+                      "ports": [], "transport": "exec", "sync": {"fromContainer": "off", "toContainer": "off"},
+                      "appRoot": "/var/azureml-app", "localRoot": workspace.path(), "timeout": 60});
+    let file = workspace.path().join("steps.py");
+    let started =
+        start_with_breakpoints(&mut client, "launch", args, &file, &[line_of(&file, "dockdap-test: loop")]).await;
+    assert_eq!(started["container"], name.as_str(), "{started}");
+    let thread = stopped_thread(&mut client).await;
+    let (stop, vars) = full_cycle(&mut client, thread).await;
+    assert_eq!(stop.frames[0]["source"]["path"], file.to_str().unwrap(), "workspace paths over exec");
+    assert_eq!(value_of(&vars, "probe"), "Probe(1)");
+
+    // The next stop's cycle is answered from what dockdap fetched over exec.
+    let thread = resume(&mut client, thread).await;
+    let (_, vars) = full_cycle(&mut client, thread).await;
+    assert_eq!(value_of(&vars, "value"), "255");
+    assert_eq!(value_of(&vars, "probe"), "Probe(2)", "one fetch, not two: {vars:?}");
+    let mut served = 0;
+    while let Ok(line) = log.try_recv() {
+        served += usize::from(line.contains("answered from the prefetch") || line.contains("joined a prefetch"));
+    }
+    assert!(served >= 3, "threads, stackTrace, scopes and variables come from the fetch; {served} did");
+    // Asked at the previous stop, not at this one: fetched all the same.
+    let (_, frame) = stops_without_variables(&mut client, thread, 1).await;
+    assert_eq!(times_shown(&mut client, frame).await, 3, "fetched at the stop after the editor asked");
+    client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
+    assert!(wait_gone(&name, std::time::Duration::from_secs(30)).await, "the container is removed");
 }

@@ -76,11 +76,28 @@ use std::path::PathBuf;
 
 pub use report::{Reporter, Summary};
 
-/// The parts, by name (for `--only`).
-pub const PARTS: &[&str] =
-    &["roundtrip", "throughput", "launch", "sync", "commit", "reload", "kube", "footprint", "engines"];
+/// The parts, by name (for `--only`). `proxy`, `proxy_tuned`, `steps` and
+/// `user` are the pieces of `roundtrip`, to run one alone.
+pub const PARTS: &[&str] = &[
+    "roundtrip",
+    "throughput",
+    "launch",
+    "sync",
+    "commit",
+    "reload",
+    "kube",
+    "footprint",
+    "engines",
+    "proxy",
+    "proxy_tuned",
+    "steps",
+    "user",
+];
 /// Parts run only when named in `--only`.
 pub const ON_REQUEST: &[&str] = &["engines"];
+
+/// The pieces of part 1.
+const ROUNDTRIP_PIECES: &[&str] = &["proxy", "proxy_tuned", "steps", "user"];
 
 /// How to run the suite.
 #[derive(Debug, Clone)]
@@ -115,6 +132,11 @@ impl Options {
         named || (self.only.is_empty() && !ON_REQUEST.contains(&part))
     }
 
+    /// Whether a piece of part 1 runs: asked for by name, or all of part 1.
+    fn wants_piece(&self, piece: &str) -> bool {
+        self.wants("roundtrip") || self.only.iter().any(|p| p == piece)
+    }
+
     /// Iterations of the round-trip script per side (`DOCKDAP_BENCH_ITERATIONS`
     /// overrides, for experiments).
     pub fn iterations(&self) -> usize {
@@ -141,7 +163,7 @@ pub async fn run(options: &Options, out: &mut dyn Write) -> anyhow::Result<Summa
     if options.wants("throughput") {
         throughput::run(options, &mut report).await?;
     }
-    if options.wants("roundtrip") {
+    if ROUNDTRIP_PIECES.iter().any(|piece| options.wants_piece(piece)) {
         roundtrip::run(options, &prereq, &listener, &mut report).await?;
         if options.wants("footprint") {
             footprint::after(&mut report, &listener, "footprint.roundtrip.peak_rss", 30.0)?;

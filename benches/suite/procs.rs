@@ -64,6 +64,9 @@ impl Listener {
     /// `spawn` with variables set (an empty value removes the variable):
     /// `DOCKER_HOST` and friends for another engine.
     pub async fn spawn_with_env(bin: &Path, cwd: &Path, env: &[(String, String)]) -> anyhow::Result<Listener> {
+        // The prefetch's counts at each session's end (`steps` prints them).
+        let log =
+            std::env::var("DOCKDAP_LOG").unwrap_or_else(|_| "dockdap=warn,dockdap::session::prefetch=info".into());
         let mut command = Command::new(bin);
         let (removed, set): (Vec<_>, Vec<_>) = env.iter().partition(|(_, value)| value.is_empty());
         removed.iter().for_each(|(key, _)| {
@@ -72,6 +75,8 @@ impl Listener {
         let mut child = command
             .envs(set.into_iter().map(|(key, value)| (key, value)))
             .args(["--listen", "127.0.0.1:0"])
+            .env("DOCKDAP_LOG", log)
+            .env("NO_COLOR", "1")
             .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

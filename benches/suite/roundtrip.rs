@@ -33,15 +33,24 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let n = options.iterations();
     let warmup = if options.quick { 2 } else { 10 };
+    let on_host = ["proxy", "proxy_tuned", "steps"].iter().any(|piece| options.wants_piece(piece));
     match &prereq.no_debugpy {
-        Some(why) => report.skip("roundtrip.proxy", why)?,
+        Some(why) if on_host => report.skip("roundtrip.proxy", why)?,
+        Some(_) => {}
         None => {
-            host(options, listener, report, "roundtrip.proxy", false, n, warmup).await?;
-            host(options, listener, report, "roundtrip.proxy_tuned", true, n, warmup).await?;
-            super::steps::run(options, listener, report, n, warmup).await?;
+            if options.wants_piece("proxy") {
+                host(options, listener, report, "roundtrip.proxy", false, n, warmup).await?;
+            }
+            if options.wants_piece("proxy_tuned") {
+                host(options, listener, report, "roundtrip.proxy_tuned", true, n, warmup).await?;
+            }
+            if options.wants_piece("steps") {
+                super::steps::run(options, listener, report, n, warmup).await?;
+            }
         }
     }
     match &prereq.no_docker {
+        _ if !options.wants_piece("user") => {}
         Some(why) => report.skip("roundtrip.user", why)?,
         None => user(options, listener, report, n, warmup).await?,
     }

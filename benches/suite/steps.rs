@@ -5,7 +5,10 @@
 //! `benches/workload.py --steps`: through dockdap (its defaults, prefetch
 //! on) to a tuned debugpy, straight to a tuned debugpy (TCP_NODELAY, the
 //! fastest direct path), and straight to the stock debugpy. Iterations
-//! alternate A B C, C B A.
+//! alternate A B C, C B A. Each step's wait is recorded too (`next` until
+//! `stopped`, then each request), and what dockdap's prefetch did in its
+//! session (fetched, answered, joined, missed: its `info` line at the
+//! session's end).
 
 use std::time::{Duration, Instant};
 
@@ -16,22 +19,32 @@ use super::dap::{Side, body, line_of};
 use super::procs::{Debugpy, Listener};
 use super::report::{Goal, progress};
 use super::roundtrip::{attach_direct, attach_through};
-use super::stats::Samples;
+use super::stats::{Samples, Timings};
 use super::{Options, Reporter};
 
-/// One step cycle; returns how long the editor waited for all of it.
-async fn cycle(side: &mut Side) -> anyhow::Result<Duration> {
+/// The step cycle's parts, in order.
+const PHASES: [&str; 5] = ["stopped", "threads", "stackTrace", "scopes", "variables"];
+
+/// One step cycle; returns how long the editor waited for all of it, and
+/// for each part.
+async fn cycle(side: &mut Side) -> anyhow::Result<(Duration, [Duration; 5])> {
     let c = &mut side.client;
     let t0 = Instant::now();
+    let mut marks = [t0; 5];
     let next = c.send_request("next", json!({"threadId": side.thread})).await?;
     let stopped = c.wait_event("stopped").await?;
+    marks[0] = Instant::now();
     side.thread = body(&stopped)["threadId"].as_i64().unwrap_or(side.thread);
     c.request("threads", json!({})).await?;
+    marks[1] = Instant::now();
     let trace = c.request("stackTrace", json!({"threadId": side.thread, "startFrame": 0, "levels": 20})).await?;
+    marks[2] = Instant::now();
     let frame = body(&trace)["stackFrames"][0]["id"].as_i64().unwrap_or_default();
     let scopes = c.request("scopes", json!({"frameId": frame})).await?;
+    marks[3] = Instant::now();
     let locals = body(&scopes)["scopes"][0]["variablesReference"].as_i64().unwrap_or_default();
     let vars = c.request("variables", json!({"variablesReference": locals})).await?;
+    marks[4] = Instant::now();
     let elapsed = t0.elapsed();
     let count = body(&vars)["variables"].as_array().map_or(0, Vec::len);
     if count < 100 {
@@ -39,7 +52,39 @@ async fn cycle(side: &mut Side) -> anyhow::Result<Duration> {
     }
     c.wait_response(next).await?;
     c.drain_backlog();
-    Ok(elapsed)
+    let mut parts = [Duration::ZERO; 5];
+    let mut from = t0;
+    for (part, mark) in parts.iter_mut().zip(marks) {
+        *part = mark - from;
+        from = mark;
+    }
+    Ok((elapsed, parts))
+}
+
+/// dockdap's last `prefetch` log line (one per session, at its end).
+fn prefetch_line(log: &str) -> Option<String> {
+    log.lines().map(plain).rev().find(|l| l.contains("prefetch") && l.contains("answered="))
+}
+
+/// A log line without its colours (`ESC [ ... m`).
+fn plain(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find('\x1b') {
+        out.push_str(&rest[..at]);
+        rest = rest[at..].find('m').map_or("", |end| &rest[at + end + 1..]);
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The counts in a `prefetch` log line: fetched, answered, joined, missed.
+fn prefetch_counts(line: &str) -> Option<[u64; 4]> {
+    let count = |name: &str| -> Option<u64> {
+        let at = line.find(&format!("{name}="))? + name.len() + 1;
+        line[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    };
+    Some([count("fetched")?, count("answered")?, count("joined")?, count("missed")?])
 }
 
 pub async fn run(
@@ -61,6 +106,7 @@ pub async fn run(
     let mut c = attach_direct(&stock.addr(), &stock, line).await?;
 
     let (mut ta, mut tb, mut tc) = (Samples::default(), Samples::default(), Samples::default());
+    let mut phases = [Timings::default(), Timings::default(), Timings::default()];
     for i in 0..warmup + n {
         let order: [usize; 3] = if i % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
         for side in order {
@@ -69,9 +115,12 @@ pub async fn run(
                 1 => (&mut b, &mut tb),
                 _ => (&mut c, &mut tc),
             };
-            let d = cycle(s).await.with_context(|| listener.log())?;
+            let (d, parts) = cycle(s).await.with_context(|| listener.log())?;
             if i >= warmup {
                 t.push(d);
+                for (name, part) in PHASES.iter().zip(parts) {
+                    phases[side].push(name, part);
+                }
             }
         }
     }
@@ -84,8 +133,32 @@ pub async fn run(
     report.figure("steps.stock_ratio", tb.median() / tc.median(), "x")?;
     report.goal("steps: step cycle, dockdap / tuned direct", "steps.ratio", Some(Goal::AtMost(0.8)));
     report.goal("steps: step cycle, dockdap / stock direct", "steps.stock_ratio", Some(Goal::AtMost(0.1)));
+    for (side, timings) in ["direct_tuned", "dockdap", "direct_stock"].iter().zip(&phases) {
+        for name in PHASES {
+            report.figure(&format!("steps.{side}.{name}.median"), timings.get(name).median(), "ms")?;
+        }
+    }
+    // dockdap logs its counts as the session ends, just after `disconnect`.
+    let before = prefetch_line(&listener.log());
     for side in [&mut a, &mut b, &mut c] {
         super::dap::disconnect(&mut side.client).await;
+    }
+    let mut counts = None;
+    for _ in 0..40 {
+        let line = prefetch_line(&listener.log());
+        if line.is_some() && line != before {
+            counts = line.as_deref().and_then(prefetch_counts);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    match counts {
+        Some(counts) => {
+            for (name, value) in ["fetched", "answered", "joined", "missed"].iter().zip(counts) {
+                report.figure(&format!("steps.prefetch.{name}"), value as f64, "requests")?;
+            }
+        }
+        None => progress("steps: dockdap logged no prefetch counts (DOCKDAP_LOG hides them?)"),
     }
     Ok(())
 }

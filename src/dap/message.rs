@@ -3,10 +3,11 @@
 //! A proxy must not lose what it does not understand, so a message is kept as
 //! the ordered list of its top-level fields, each value as the raw JSON text it
 //! arrived with. Only `seq`, `type`, `command`/`event` and `request_seq` are
-//! read; `arguments`/`body` are parsed into a `serde_json::Value` only when
-//! someone asks (`edit_field`), which for dockdap means only for messages that
-//! carry file paths. Everything else goes back out byte-for-byte, in its
-//! original key order.
+//! read; `arguments`/`body` are read further only when someone asks (as
+//! text, `raw_field`/`set_field_text`, or as a `serde_json::Value`,
+//! `edit_field`), which for dockdap means only for messages that carry file
+//! paths. Everything else goes back out byte-for-byte, in its original key
+//! order.
 //!
 //! The fields are not copied out of the frame: a parsed message keeps the
 //! frame's `Bytes` and each field is a span into it, until someone replaces
@@ -96,13 +97,14 @@ enum Key {
     Owned(String),
 }
 
-/// A top-level value: its raw JSON in the frame, a stamped integer, or new
-/// JSON text.
+/// A top-level value: its raw JSON in the frame, a stamped integer, new
+/// JSON text, or the frame's text with a few strings replaced.
 #[derive(Clone)]
 enum Val {
     Span(Range<usize>),
     Int(i64),
     Raw(Box<RawValue>),
+    Spliced(Box<str>),
 }
 
 #[derive(Clone)]
@@ -303,6 +305,14 @@ impl Message {
         Ok(())
     }
 
+    /// Replaces a top-level field with JSON text made from its own (paths
+    /// rewritten where they stood, `PathRewriter::*_text`): written as
+    /// given, not parsed again, so the text must be JSON.
+    pub fn set_field_text(&mut self, name: &str, json: String) {
+        debug_assert!(serde_json::from_str::<serde::de::IgnoredAny>(&json).is_ok(), "{json}");
+        self.put(name, Val::Spliced(json.into_boxed_str()));
+    }
+
     /// Removes a top-level field, keeping the order of the others.
     pub fn remove_field(&mut self, name: &str) {
         let frame = &self.frame;
@@ -342,6 +352,7 @@ impl Message {
                 Val::Span(r) => r.len(),
                 Val::Int(n) => itoa::Buffer::new().format(*n).len(),
                 Val::Raw(raw) => raw.get().len(),
+                Val::Spliced(text) => text.len(),
             };
         }
         len
@@ -367,6 +378,7 @@ impl Message {
                 Val::Span(r) => out.put_slice(&self.frame[r.clone()]),
                 Val::Int(n) => out.put_slice(itoa::Buffer::new().format(*n).as_bytes()),
                 Val::Raw(raw) => out.put_slice(raw.get().as_bytes()),
+                Val::Spliced(text) => out.put_slice(text.as_bytes()),
             }
         }
         out.put_u8(b'}');
@@ -413,6 +425,7 @@ impl Message {
             Val::Span(r) => Cow::Borrowed(&self.frame[r.clone()]),
             Val::Int(n) => Cow::Owned(itoa::Buffer::new().format(*n).as_bytes().to_vec()),
             Val::Raw(raw) => Cow::Borrowed(raw.get().as_bytes()),
+            Val::Spliced(text) => Cow::Borrowed(text.as_bytes()),
         }
     }
 
@@ -566,6 +579,13 @@ mod tests {
             r#"{"seq":1,"type":"request","command":"setBreakpoints","arguments":{"source":{"path":"/b"},"z":1.0}}"#
         );
         assert!(!m.edit_field("body", |_| true).unwrap());
+        m.set_field_text("arguments", r#"{"source":{"path":"/c"},"z":1.0}"#.to_owned());
+        assert_eq!(m.raw_field("arguments").unwrap(), &br#"{"source":{"path":"/c"},"z":1.0}"#[..]);
+        assert_eq!(m.encoded_len(), m.to_bytes().len());
+        assert_eq!(
+            String::from_utf8(m.to_bytes().to_vec()).unwrap(),
+            r#"{"seq":1,"type":"request","command":"setBreakpoints","arguments":{"source":{"path":"/c"},"z":1.0}}"#
+        );
     }
 
     #[test]

@@ -18,8 +18,10 @@
 use std::collections::{HashMap, VecDeque};
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::map::PathMap;
+use super::splice::{Splices, elements, members, reach, string};
 use super::traceback::rewrite_frames;
 use super::uri::{file_uri_to_path, is_file_uri, path_to_file_uri};
 
@@ -89,6 +91,8 @@ const MAX_DEPTH: usize = 32;
 #[derive(Clone, Debug)]
 pub struct PathRewriter {
     map: PathMap,
+    /// `PathMap::container_markers`, found once.
+    markers: Option<Vec<String>>,
     client_uses_uris: bool,
     rewrite_tracebacks: bool,
     spellings: Spellings,
@@ -97,7 +101,14 @@ pub struct PathRewriter {
 impl PathRewriter {
     /// Paths in client format, tracebacks rewritten, nothing remembered yet.
     pub fn new(map: PathMap) -> PathRewriter {
-        PathRewriter { map, client_uses_uris: false, rewrite_tracebacks: true, spellings: Spellings::default() }
+        let markers = map.container_markers().map(|m| m.into_iter().map(str::to_owned).collect());
+        PathRewriter {
+            map,
+            markers,
+            client_uses_uris: false,
+            rewrite_tracebacks: true,
+            spellings: Spellings::default(),
+        }
     }
 
     /// The client said `pathFormat: "uri"` in `initialize`: its paths are
@@ -170,7 +181,7 @@ impl PathRewriter {
         if self.client_uses_uris || memchr::memmem::find(raw, b"\\u").is_some() {
             return true;
         }
-        match self.map.container_markers() {
+        match &self.markers {
             None => true,
             Some(markers) => markers.iter().any(|m| memchr::memmem::find(raw, m.as_bytes()).is_some()),
         }
@@ -178,22 +189,47 @@ impl PathRewriter {
 
     /// Rewrites the request's `arguments` host -> container and remembers
     /// the client's spelling of every mapped path; true if anything changed.
+    /// (`request_to_container_text` does the same on the raw JSON.)
     pub fn request_to_container(&mut self, command: &str, arguments: &mut Value) -> bool {
-        let mut changed = false;
-        for (_, pointer, field) in REQUEST_FIELDS.iter().filter(|(c, ..)| *c == command) {
-            changed |= walk(arguments, pointer, &mut |v| self.field_to_container(*field, v, 0));
-        }
-        changed
+        on_text(arguments, |json| self.request_to_container_text(command, json))
     }
 
     /// Rewrites a response `body` container -> host; true if anything changed.
     pub fn response_to_host(&self, command: &str, body: &mut Value) -> bool {
-        self.fields_to_host(RESPONSE_FIELDS, command, body)
+        on_text(body, |json| self.response_to_host_text(command, json))
     }
 
     /// Rewrites an event `body` container -> host; true if anything changed.
     pub fn event_to_host(&self, event: &str, body: &mut Value) -> bool {
-        self.fields_to_host(EVENT_FIELDS, event, body)
+        on_text(body, |json| self.event_to_host_text(event, json))
+    }
+
+    /// `request_to_container` on the JSON text of `arguments`: the text
+    /// with only the rewritten strings replaced (`None`: nothing changed),
+    /// never parsed into a `Value` (see `splice.rs`). An error only when the
+    /// text is not JSON.
+    pub fn request_to_container_text(
+        &mut self,
+        command: &str,
+        json: &str,
+    ) -> Result<Option<String>, serde_json::Error> {
+        let mut splices = Splices::new(json);
+        for (_, pointer, field) in REQUEST_FIELDS.iter().filter(|(c, ..)| *c == command) {
+            for raw in reach(json, pointer)? {
+                self.field_to_container(*field, raw, &mut splices);
+            }
+        }
+        Ok(splices.finish())
+    }
+
+    /// `response_to_host` on the JSON text of `body`, as `request_to_container_text`.
+    pub fn response_to_host_text(&self, command: &str, json: &str) -> Result<Option<String>, serde_json::Error> {
+        self.fields_to_host(RESPONSE_FIELDS, command, json)
+    }
+
+    /// `event_to_host` on the JSON text of `body`, as `request_to_container_text`.
+    pub fn event_to_host_text(&self, event: &str, json: &str) -> Result<Option<String>, serde_json::Error> {
+        self.fields_to_host(EVENT_FIELDS, event, json)
     }
 
     /// One client path or `file://` URI (a `program`, a `cwd`) as a
@@ -221,75 +257,63 @@ impl PathRewriter {
         Some(if self.client_uses_uris { path_to_file_uri(&host) } else { host })
     }
 
-    fn fields_to_host(&self, table: &[(&str, &str, Field)], name: &str, body: &mut Value) -> bool {
-        let mut changed = false;
+    fn fields_to_host(
+        &self,
+        table: &[(&str, &str, Field)],
+        name: &str,
+        json: &str,
+    ) -> Result<Option<String>, serde_json::Error> {
+        let mut splices = Splices::new(json);
         for (_, pointer, field) in table.iter().filter(|(n, ..)| *n == name) {
-            changed |= walk(body, pointer, &mut |v| self.field_to_host(*field, v, 0));
+            for raw in reach(json, pointer)? {
+                self.field_to_host(*field, raw, &mut splices, 0);
+            }
         }
-        changed
+        Ok(splices.finish())
     }
 
-    fn field_to_container(&mut self, field: Field, value: &mut Value, depth: usize) -> bool {
-        match (field, value) {
-            (Source, Value::Object(source)) => {
-                let mut changed = false;
-                if path_is_file(source)
-                    && let Some(Value::String(path)) = source.get_mut("path")
-                {
-                    changed |= replace(path, self.path_to_container(path));
+    fn field_to_container<'a>(&mut self, field: Field, raw: &'a RawValue, splices: &mut Splices<'a>) {
+        match field {
+            Source => source(raw, splices, 0, &mut |path| self.path_to_container(path)),
+            Path => {
+                if let Some(path) = string(raw) {
+                    splices.replace_string(raw, &path, self.path_to_container(&path));
                 }
-                if let Some(Value::Array(sources)) = source.get_mut("sources")
-                    && depth < MAX_DEPTH
-                {
-                    for s in sources {
-                        changed |= self.field_to_container(Source, s, depth + 1);
-                    }
-                }
-                changed
             }
-            (Path, Value::String(path)) => replace(path, self.path_to_container(path)),
-            _ => false,
+            ProcessName | Traceback | ExceptionDetails => {}
         }
     }
 
-    fn field_to_host(&self, field: Field, value: &mut Value, depth: usize) -> bool {
-        match (field, value) {
-            (Source, Value::Object(source)) => {
-                let mut changed = false;
-                if path_is_file(source)
-                    && let Some(Value::String(path)) = source.get_mut("path")
-                {
-                    changed |= replace(path, self.path_to_client(path));
-                }
-                if let Some(Value::Array(sources)) = source.get_mut("sources")
-                    && depth < MAX_DEPTH
-                {
-                    for s in sources {
-                        changed |= self.field_to_host(Source, s, depth + 1);
-                    }
-                }
-                changed
+    fn field_to_host<'a>(&self, field: Field, raw: &'a RawValue, splices: &mut Splices<'a>, depth: usize) {
+        let text = |to: &dyn Fn(&str) -> Option<String>, splices: &mut Splices<'a>| {
+            if let Some(old) = string(raw) {
+                splices.replace_string(raw, &old, to(&old));
             }
-            (Path, Value::String(path)) => replace(path, self.path_to_client(path)),
-            (ProcessName, Value::String(name)) => replace(name, self.plain_host_path(name)),
-            (Traceback, Value::String(text)) if self.rewrite_tracebacks => {
-                replace(text, rewrite_frames(text, |p| self.plain_host_path(p)))
+        };
+        match field {
+            Source => source(raw, splices, depth, &mut |path| self.path_to_client(path)),
+            Path => text(&|path| self.path_to_client(path), splices),
+            ProcessName => text(&|name| self.plain_host_path(name), splices),
+            Traceback if self.rewrite_tracebacks => {
+                text(&|text| rewrite_frames(text, |p| self.plain_host_path(p)), splices);
             }
-            (ExceptionDetails, Value::Object(details)) => {
-                let mut changed = false;
-                if let Some(trace) = details.get_mut("stackTrace") {
-                    changed |= self.field_to_host(Traceback, trace, depth);
+            Traceback => {}
+            ExceptionDetails => {
+                let Some(details) = members(raw) else {
+                    return;
+                };
+                let last = |name: &str| details.iter().rev().find(|(k, _)| k == name).map(|(_, v)| *v);
+                if let Some(trace) = last("stackTrace") {
+                    self.field_to_host(Traceback, trace, splices, depth);
                 }
-                if let Some(Value::Array(inner)) = details.get_mut("innerException")
-                    && depth < MAX_DEPTH
+                if depth < MAX_DEPTH
+                    && let Some(inner) = last("innerException").and_then(elements)
                 {
                     for d in inner {
-                        changed |= self.field_to_host(ExceptionDetails, d, depth + 1);
+                        self.field_to_host(ExceptionDetails, d, splices, depth + 1);
                     }
                 }
-                changed
             }
-            _ => false,
         }
     }
 
@@ -336,37 +360,61 @@ impl PathRewriter {
     }
 }
 
-/// Sets `*s` to `new` if that differs; true if it did.
-fn replace(s: &mut String, new: Option<String>) -> bool {
-    match new {
-        Some(new) if new != *s => {
-            *s = new;
-            true
-        }
+/// Rewrites a `Value` through its JSON text; true if anything changed.
+fn on_text(value: &mut Value, rewrite: impl FnOnce(&str) -> Result<Option<String>, serde_json::Error>) -> bool {
+    match rewrite(&value.to_string()) {
+        Ok(Some(text)) => match serde_json::from_str(&text) {
+            Ok(new) => {
+                *value = new;
+                true
+            }
+            Err(_) => false,
+        },
         _ => false,
     }
 }
 
-/// A `Source` names a file only when `sourceReference` is absent or 0;
-/// otherwise the adapter serves its content and `path` is just a label.
-fn path_is_file(source: &serde_json::Map<String, Value>) -> bool {
-    match source.get("sourceReference") {
-        None | Some(Value::Null) => true,
-        Some(Value::Number(n)) => n.as_f64() == Some(0.0),
-        Some(_) => false,
+/// The `path` of a `Source` that names a file, and those of its
+/// `sources[]`, through `to`. Of a key given twice, the last counts (as for
+/// `serde_json`).
+fn source<'a>(raw: &'a RawValue, splices: &mut Splices<'a>, depth: usize, to: &mut dyn FnMut(&str) -> Option<String>) {
+    let Some(members) = members(raw) else {
+        return;
+    };
+    let (mut path, mut reference, mut sources) = (None, None, None);
+    for (key, value) in members {
+        match &*key {
+            "path" => path = Some(value),
+            "sourceReference" => reference = Some(value),
+            "sources" => sources = Some(value),
+            _ => {}
+        }
+    }
+    if names_a_file(reference)
+        && let Some(path) = path
+        && let Some(old) = string(path)
+    {
+        let new = to(&old);
+        splices.replace_string(path, &old, new);
+    }
+    if depth < MAX_DEPTH
+        && let Some(sources) = sources.and_then(elements)
+    {
+        for s in sources {
+            source(s, splices, depth + 1, to);
+        }
     }
 }
 
-/// Applies `f` at every value `pointer` reaches (`/a/*/b`); missing keys and
-/// wrong types are skipped, never created.
-fn walk(value: &mut Value, pointer: &str, f: &mut dyn FnMut(&mut Value) -> bool) -> bool {
-    let Some(rest) = pointer.strip_prefix('/') else {
-        return f(value);
+/// A `Source` names a file only when `sourceReference` is absent, null or
+/// 0; otherwise the adapter serves its content and `path` is just a label.
+fn names_a_file(reference: Option<&RawValue>) -> bool {
+    let Some(reference) = reference else {
+        return true;
     };
-    let (segment, rest) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-    match (segment, value) {
-        ("*", Value::Array(items)) => items.iter_mut().fold(false, |changed, item| walk(item, rest, f) | changed),
-        (key, Value::Object(object)) => object.get_mut(key).is_some_and(|v| walk(v, rest, f)),
+    match serde_json::from_str::<Value>(reference.get()) {
+        Ok(Value::Null) => true,
+        Ok(Value::Number(n)) => n.as_f64() == Some(0.0),
         _ => false,
     }
 }
@@ -621,6 +669,26 @@ mod tests {
         assert!(!PathRewriter::response_has_paths("variables"));
         assert!(PathRewriter::event_has_paths("process"));
         assert!(!PathRewriter::event_has_paths("stopped"));
+    }
+
+    #[test]
+    fn text_is_rewritten_where_it_stands() {
+        let mut rw = posix();
+        // Only the mapped path changes: spacing, key order, number text,
+        // escapes, vendor fields and unmapped paths stay byte for byte.
+        let body = r#"{ "stackFrames" : [ {"id":1, "x-vendor": {"n": 2.50}, "source": {"name": "a.py", "path": "/var/azureml-app/a.py", "sourceReference": 0}, "line": 3},
+            {"id": 2, "source": {"path": "/usr/lib/python3.11/runpy.py"}}, {"id": 3, "source": {"path": "/var/azureml-app/\u00e9.py", "sourceReference": 7}} ], "totalFrames": 3}"#;
+        let out = rw.response_to_host_text("stackTrace", body).unwrap().unwrap();
+        assert_eq!(out, body.replace("\"/var/azureml-app/a.py\"", "\"/home/u/ws/a.py\""));
+        assert_eq!(rw.response_to_host_text("stackTrace", r#"{"stackFrames": []}"#).unwrap(), None);
+        assert!(rw.response_to_host_text("stackTrace", r#"{"stackFrames": [}"#).is_err());
+        // Requests remember the client's spelling, as through a `Value`.
+        let args = r#"{"source": {"path": "/home/u/ws/./b.py"}, "lines": [1]}"#;
+        let out = rw.request_to_container_text("setBreakpoints", args).unwrap().unwrap();
+        assert_eq!(out, r#"{"source": {"path": "/var/azureml-app/b.py"}, "lines": [1]}"#);
+        let out =
+            rw.event_to_host_text("breakpoint", r#"{"breakpoint": {"source": {"path": "/var/azureml-app/b.py"}}}"#);
+        assert_eq!(out.unwrap().unwrap(), r#"{"breakpoint": {"source": {"path": "/home/u/ws/./b.py"}}}"#);
     }
 
     #[test]

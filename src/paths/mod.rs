@@ -13,13 +13,15 @@
 //! results) never goes through this module.
 //!
 //! **Architecture Invariant:** this module is pure: no I/O, no file system,
-//! no async, nothing from the rest of the crate, only std, serde_json and
+//! no async, nothing from the rest of the crate, only std, serde (the
+//! traits `splice.rs` walks JSON text with), serde_json and
 //! tracing. It does not own launch/attach arguments or `startDebugging`
 //! configurations; the session rewrites those with
 //! [`PathRewriter::value_to_container`] and [`PathRewriter::value_to_host`].
 
 mod locate;
 mod map;
+mod splice;
 mod traceback;
 mod uri;
 

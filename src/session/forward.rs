@@ -26,9 +26,10 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         };
         if PathRewriter::request_has_paths(&command)
             && let Some(rewriter) = self.rewriter.as_mut()
-            && let Err(e) = message.edit_field("arguments", |args| rewriter.request_to_container(&command, args))
         {
-            tracing::warn!(error = %e, command, "could not rewrite paths; forwarding unchanged");
+            rewrite_field(&mut message, "arguments", &command, |json| {
+                rewriter.request_to_container_text(&command, json)
+            });
         }
         let origin = Origin::Peer(ClientSeq(message.seq()));
         self.request_adapter(message, origin, &command).await;
@@ -91,9 +92,8 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         if PathRewriter::response_has_paths(command)
             && let Some(rewriter) = self.rewriter.as_ref()
             && message.raw_field("body").is_some_and(|b| rewriter.response_may_change(&b))
-            && let Err(e) = message.edit_field("body", |body| rewriter.response_to_host(command, body))
         {
-            tracing::warn!(error = %e, command, "could not rewrite paths; forwarding unchanged");
+            rewrite_field(&mut message, "body", command, |json| rewriter.response_to_host_text(command, json));
         }
         message.set_request_seq(client_seq.0);
         if asked_as != command {
@@ -147,9 +147,8 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         }
         if message.raw_field("body").is_some_and(|b| PathRewriter::event_body_may_have_paths(event, &b))
             && let Some(rewriter) = self.rewriter.as_ref()
-            && let Err(e) = message.edit_field("body", |body| rewriter.event_to_host(event, body))
         {
-            tracing::warn!(error = %e, event, "could not rewrite paths; forwarding unchanged");
+            rewrite_field(&mut message, "body", event, |json| rewriter.event_to_host_text(event, json));
         }
         match event {
             // The process may be replaced: the editor hears of the end only
@@ -195,5 +194,28 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             self.sync_on_stop();
         }
         self.send_to_client(message).await;
+    }
+}
+
+/// Rewrites the paths in a message's `field` (`arguments` or `body`) on its
+/// JSON text: only the strings that change are replaced, the rest is
+/// forwarded as it came. A field that is not JSON is forwarded unchanged.
+pub(super) fn rewrite_field(
+    message: &mut Message,
+    field: &str,
+    name: &str,
+    rewrite: impl FnOnce(&str) -> Result<Option<String>, serde_json::Error>,
+) {
+    let rewritten = match message.raw_field(field) {
+        None => return,
+        Some(raw) => match std::str::from_utf8(&raw) {
+            Ok(json) => rewrite(json).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+    };
+    match rewritten {
+        Ok(Some(json)) => message.set_field_text(field, json),
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, name, "could not rewrite paths; forwarding unchanged"),
     }
 }

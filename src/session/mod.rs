@@ -321,6 +321,7 @@ where
     session.spawn_reader(reader, Side::Client);
     let end = session.run_loop().await;
     tracing::info!(?end, "session ending");
+    session.prefetch.log_counts();
     session.shutdown(end).await;
     Ok(())
 }

@@ -147,10 +147,26 @@ pub(super) struct Fetch {
     pub message: Message,
 }
 
+/// What the fetch did in a session, logged at its end (`info`, target
+/// `dockdap::session::prefetch`; the benchmark prints it).
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Counts {
+    /// Requests sent to debugpy on the editor's behalf.
+    fetched: u64,
+    /// Editor requests answered from a fetch's answer.
+    answered: u64,
+    /// Editor requests that joined a fetch in flight.
+    joined: u64,
+    /// Editor requests of the step cycle forwarded as always.
+    missed: u64,
+}
+
 /// The per-session state of the speculative fetch.
 #[derive(Debug, Default)]
 pub(super) struct Prefetch {
     enabled: bool,
+    /// Over the whole session, across resets.
+    counts: Counts,
     /// What the editor asked after its previous stop.
     learned: Vec<Step>,
     /// What it asked after the current stop, so far.
@@ -215,7 +231,15 @@ impl Prefetch {
 
     /// Forgets everything (a new adapter link: its ids mean nothing here).
     pub(super) fn reset(&mut self) {
-        *self = Prefetch::new(self.enabled);
+        *self = Prefetch { counts: self.counts, ..Prefetch::new(self.enabled) };
+    }
+
+    /// Logs what the fetch did in this session (at its end).
+    pub(super) fn log_counts(&self) {
+        let Counts { fetched, answered, joined, missed } = self.counts;
+        if self.enabled {
+            tracing::info!(fetched, answered, joined, missed, "prefetch");
+        }
     }
 
     /// Drops every unused answer and stops fetching until the next stop.
@@ -238,10 +262,21 @@ impl Prefetch {
             return Vec::new();
         }
         self.slots = (0..self.learned.len()).map(|_| None).collect();
-        let ready: Vec<usize> = (0..self.learned.len())
+        let mut ready: Vec<usize> = (0..self.learned.len())
             .filter(|&i| matches!(self.learned[i].id, Some(IdRef::Plain | IdRef::StoppedThread)))
             .collect();
+        // debugpy answers one request after another: what later fetches
+        // wait for (the stack, for `scopes`) goes first, so that the next
+        // fetch is on its way while debugpy answers the rest (`threads`).
+        ready.sort_by_key(|&i| !self.has_dependents(i));
         ready.into_iter().filter_map(|i| self.fetch(i)).collect()
+    }
+
+    /// Whether a learned step's answer gives the id of another learned step.
+    fn has_dependents(&self, i: usize) -> bool {
+        self.learned
+            .iter()
+            .any(|s| matches!(s.id, Some(IdRef::Frame { step, .. } | IdRef::Scope { step, .. }) if step == i))
     }
 
     /// Builds the request for learned step `i`, if its id is known by now.
@@ -262,6 +297,7 @@ impl Prefetch {
             Message::request(&step.command, arguments.as_ref().unwrap_or(&Value::Object(Default::default()))).ok()?;
         self.slots[i] =
             Some(Slot { command: step.command.clone(), arguments, seq: None, answer: None, ids: None, used: false });
+        self.counts.fetched += 1;
         Some(Fetch { slot: i, message })
     }
 
@@ -283,6 +319,11 @@ impl Prefetch {
             return Hit::Miss;
         }
         let hit = self.look_up(command, arguments.as_ref());
+        match hit {
+            Hit::Miss => self.counts.missed += 1,
+            Hit::Ready(_) => self.counts.answered += 1,
+            Hit::InFlight(_) => self.counts.joined += 1,
+        }
         let ids = match &hit {
             Hit::Ready(_) => self.slot_of(command, arguments.as_ref()).and_then(|s| s.ids.clone()),
             _ => None,
@@ -554,10 +595,11 @@ mod tests {
         let fetches = p.on_stopped(Some(7));
         let first = send(&mut p, fetches, &mut seq);
         let names: Vec<(&str, &Value)> = first.iter().map(|(_, c, a)| (c.as_str(), a)).collect();
-        assert_eq!(names, [("threads", &json!({})), ("stackTrace", &json!({"threadId": 7, "levels": 20}))]);
+        // The stack first: `scopes` waits for it, nothing waits for `threads`.
+        assert_eq!(names, [("stackTrace", &json!({"threadId": 7, "levels": 20})), ("threads", &json!({}))]);
         // The stack's answer gives the frame id for `scopes`, and its answer the reference.
         let (fetches, kept) =
-            p.on_answer(AdapterSeq(2), None, "stackTrace", answer(2, "stackTrace", body_for("stackTrace", 400)));
+            p.on_answer(AdapterSeq(1), None, "stackTrace", answer(1, "stackTrace", body_for("stackTrace", 400)));
         assert!(kept.is_none(), "kept for the editor");
         let scopes = send(&mut p, fetches, &mut seq);
         assert_eq!(scopes[0].1, "scopes");
@@ -599,13 +641,13 @@ mod tests {
         let mut seq = 0;
         let fetches = p.on_stopped(Some(1));
         send(&mut p, fetches, &mut seq);
-        let (_, kept) = p.on_answer(AdapterSeq(1), None, "threads", answer(1, "threads", json!({"threads": []})));
+        let (_, kept) = p.on_answer(AdapterSeq(2), None, "threads", answer(2, "threads", json!({"threads": []})));
         assert!(kept.is_none());
         assert!(matches!(p.on_client_request(9, "setVariable", Some(json!({}))), Hit::Miss));
         assert!(matches!(p.on_client_request(10, "threads", Some(json!({}))), Hit::Miss), "dropped");
         // The stack's answer arrives after the change: nothing more is fetched.
         let (fetches, _) =
-            p.on_answer(AdapterSeq(2), None, "stackTrace", answer(2, "stackTrace", body_for("stackTrace", 1)));
+            p.on_answer(AdapterSeq(1), None, "stackTrace", answer(1, "stackTrace", body_for("stackTrace", 1)));
         assert!(fetches.is_empty());
         assert!(matches!(p.on_client_request(11, "stackTrace", Some(json!({"threadId": 1, "levels": 20}))), Hit::Miss));
         // So does an event that can mean a change.
@@ -626,7 +668,7 @@ mod tests {
         let fetches = p.on_stopped(Some(1));
         send(&mut p, fetches, &mut seq);
         let (fetches, _) =
-            p.on_answer(AdapterSeq(2), None, "stackTrace", answer(2, "stackTrace", body_for("stackTrace", 1)));
+            p.on_answer(AdapterSeq(1), None, "stackTrace", answer(1, "stackTrace", body_for("stackTrace", 1)));
         send(&mut p, fetches, &mut seq);
         let (fetches, _) = p.on_answer(AdapterSeq(3), None, "scopes", answer(3, "scopes", body_for("scopes", 1)));
         assert!(fetches.is_empty(), "no variables: the editor never asked");
