@@ -12,7 +12,7 @@ use bytes::Bytes;
 use tar::{EntryType, Header};
 
 use super::engine::{Directions, Remote, RemoteChange, RemoteKind, RemoteStat, Side, SyncEngine, pack};
-use super::extract::{Limits, Placement, extract_to};
+use super::extract::{Hash, Limits, Placement, extract_to};
 use super::names::{HostOs, RelPath};
 use super::proof::Identity;
 use crate::runtime::ContainerError;
@@ -524,6 +524,19 @@ impl Remote for Fake {
         }
         Ok(())
     }
+
+    async fn remove(&self, app_root: &str, path: &RelPath, agreed: Hash) -> Result<bool, ContainerError> {
+        let mut fs = self.0.lock().unwrap();
+        let full = path.in_container(app_root);
+        match fs.files.get(&full) {
+            Some((content, _)) if Hash::of(content) == agreed => {
+                fs.files.remove(&full);
+                fs.changed.insert(full);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
 }
 
 const BOTH: Directions = Directions { from_container: true, to_container: true };
@@ -915,4 +928,73 @@ fn a_file_saved_while_it_is_removed_is_kept() {
     }
     let entries: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(entries.len(), 2, "no temporary file left: {entries:?}");
+}
+
+#[tokio::test]
+async fn deletions_in_the_workspace_are_copied_only_over_the_agreed_content() {
+    let files = [("a.py", "a"), ("b.py", "b"), ("c.py", "c")];
+    let mut s = setup(&files, &files);
+    s.engine.set_copy_deletions(true);
+    s.engine.start().await;
+    // Without a watcher in the container: one removal, checked there.
+    fs::remove_file(s.ws.join("a.py")).unwrap();
+    let report = s.engine.sync_paths(&[rel("a.py")].into()).await;
+    assert_eq!(report.removed_in_container, [rel("a.py")], "{report:?}");
+    assert_eq!(s.fake.content("a.py"), None);
+    assert!(s.engine.sync_all().await.is_empty(), "agreed: both have none");
+    // Deleted in the workspace, edited in the container: a conflict that keeps both.
+    fs::remove_file(s.ws.join("b.py")).unwrap();
+    s.fake.edit("b.py", "b edited in the container");
+    let report = s.engine.sync_paths(&[rel("b.py")].into()).await;
+    assert_eq!(report.new_conflicts, [rel("b.py")], "{report:?}");
+    assert_eq!(s.fake.content("b.py").unwrap(), "b edited in the container");
+    assert_eq!(read(&s.ws, "b.py.container"), "b edited in the container");
+    // With the watcher: it is asked (one line on its stdin), and its answer
+    // comes among its events.
+    let (control, mut requests) = super::watch::Control::channel();
+    s.engine.set_watcher(Some(control));
+    fs::remove_file(s.ws.join("c.py")).unwrap();
+    let report = s.engine.sync_paths(&[rel("c.py")].into()).await;
+    assert!(report.removed_in_container.is_empty() && report.notes.is_empty(), "{report:?}");
+    let line = requests.try_recv().unwrap();
+    assert_eq!(line, format!(r#"{{"rm":"c.py","sha256":"{}"}}"#, Hash::of(b"c").hex()));
+    s.fake.0.lock().unwrap().files.remove(&format!("{APP}/c.py"));
+    let mut batch = super::watch::WatchBatch::default();
+    batch.add(super::watch::WatchEvent::Removed(rel("c.py")));
+    let report = s.engine.sync_watched(batch).await;
+    assert_eq!(report.removed_in_container, [rel("c.py")], "{report:?}");
+    assert!(report.new_conflicts.is_empty() && report.notes.is_empty(), "{report:?}");
+    // `sync.deletions: "report"`: reported once, the container keeps its copy.
+    s.engine.set_copy_deletions(false);
+    s.fake.edit("d.py", "d");
+    s.engine.sync_watched(watched(&[("d.py", Some("d"))])).await;
+    fs::remove_file(s.ws.join("d.py")).unwrap();
+    let report = s.engine.sync_paths(&[rel("d.py")].into()).await;
+    assert!(report.notes.iter().any(|n| n.starts_with("d.py was deleted in the workspace; the container keeps")));
+    assert!(requests.try_recv().is_err(), "nothing asked");
+    assert_eq!(s.fake.content("d.py").unwrap(), "d");
+}
+
+/// The change list names a file the image did not have only while it
+/// exists (`docker diff`, `find`): once one the container made is missing
+/// from it, it was deleted, and the rule of deletions applies.
+#[tokio::test]
+async fn a_file_the_container_made_and_deleted_is_seen_as_deleted() {
+    let mut s = setup(&[], &[]);
+    s.engine.set_copy_deletions(true);
+    s.engine.start().await;
+    s.fake.edit("made.py", "made");
+    s.fake.edit("kept.py", "kept");
+    let report = s.engine.sync_all().await;
+    assert_eq!(report.pulled, [rel("kept.py"), rel("made.py")], "{report:?}");
+    // Deleted in the container: no longer in its change list at all.
+    s.fake.remove("made.py");
+    s.fake.remove("kept.py");
+    s.fake.0.lock().unwrap().changed.clear();
+    fs::write(s.ws.join("kept.py"), "kept, edited in the workspace").unwrap();
+    let report = s.engine.sync_from_container().await;
+    assert_eq!(report.removed, [rel("made.py")], "{report:?}");
+    assert_eq!(report.new_conflicts, [rel("kept.py")], "{report:?}");
+    assert!(!s.ws.join("made.py").exists());
+    assert_eq!(read(&s.ws, "kept.py"), "kept, edited in the workspace");
 }

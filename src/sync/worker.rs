@@ -63,8 +63,8 @@ pub struct SyncSetup {
     pub watch_workspace: bool,
     /// Watch (or poll) the container (`fromContainer: "auto"`).
     pub poll_container: bool,
-    /// A file the container deleted is removed from the workspace too
-    /// (`sync.deletions: "copy"`), when the workspace still holds what both
+    /// A file one side deleted is removed from the other too
+    /// (`sync.deletions: "copy"`), when that side still holds what both
     /// last agreed on; else deletions are only reported.
     pub copy_deletions: bool,
 }
@@ -78,6 +78,9 @@ pub struct SyncAnswer {
     pub pushed: Vec<String>,
     /// Workspace paths removed because the container deleted them.
     pub removed: Vec<String>,
+    /// Workspace paths whose container file was removed because the
+    /// workspace deleted them.
+    pub removed_in_container: Vec<String>,
     /// Workspace paths in conflict, all of them (not only new ones).
     pub conflicts: Vec<String>,
     /// Workspace paths that differed at the start and were left alone.
@@ -93,6 +96,7 @@ impl SyncAnswer {
             "pulled": self.pulled,
             "pushed": self.pushed,
             "removed": self.removed,
+            "removedInContainer": self.removed_in_container,
             "conflicts": self.conflicts,
             "diverged": self.diverged,
             "notes": self.notes,
@@ -201,7 +205,11 @@ async fn run<R: Remote>(
     let remote = engine.remote().clone();
     let watching =
         async { if polling { start_container_watcher(&remote, &setup, &events, &tasks).await } else { None } };
-    let (container_events, first) = tokio::join!(watching, engine.start());
+    let (container_watcher, first) = tokio::join!(watching, engine.start());
+    let container_events = container_watcher.map(|running| {
+        engine.set_watcher(Some(running.control));
+        running.events
+    });
     let _ = started.send(true);
     tell(&events, &first).await;
     let (paths_tx, paths) = mpsc::unbounded_channel::<PathBuf>();
@@ -263,11 +271,11 @@ async fn start_container_watcher<R: Remote>(
     setup: &SyncSetup,
     events: &EventSender,
     tasks: &Tasks,
-) -> Option<mpsc::Receiver<WatchEvent>> {
+) -> Option<watch::Running> {
     match watch::start(remote, &setup.app_root, tasks).await {
         Ok(running) => {
             tracing::info!(mode = %running.mode, "watching {} in the container", setup.app_root);
-            Some(running.events)
+            Some(running)
         }
         Err(e) => {
             let text = format!(
@@ -482,6 +490,7 @@ impl<R: Remote> Worker<R> {
     async fn on_watched(&mut self, event: Option<WatchEvent>) {
         let Some(event) = event else {
             self.container_events = None;
+            self.engine.set_watcher(None);
             let text = "[dockdap] the watcher in the container ended; its edits are found by polling from now on\n";
             self.events.send(Event::Output { category: Category::Console, text: text.into() }).await;
             return;
@@ -601,6 +610,7 @@ fn merge(report: &mut SyncReport, other: SyncReport) {
     report.pulled.extend(other.pulled);
     report.pushed.extend(other.pushed);
     report.removed.extend(other.removed);
+    report.removed_in_container.extend(other.removed_in_container);
     report.new_conflicts.extend(other.new_conflicts);
     report.notes.extend(other.notes);
 }
@@ -611,6 +621,7 @@ fn answer<R: Remote>(engine: &SyncEngine<R>, report: &SyncReport) -> SyncAnswer 
         pulled: report.pulled.iter().map(host).collect(),
         pushed: report.pushed.iter().map(host).collect(),
         removed: report.removed.iter().map(host).collect(),
+        removed_in_container: report.removed_in_container.iter().map(host).collect(),
         conflicts: engine.conflicts().map(host).collect(),
         diverged: engine.diverged().map(host).collect(),
         notes: report.notes.iter().map(str::to_owned).collect(),
@@ -630,6 +641,12 @@ async fn tell(events: &EventSender, report: &SyncReport) {
         lines.push((
             Category::Console,
             format!("[dockdap] sync: {path} was deleted in the container, so it was removed from the workspace"),
+        ));
+    }
+    for path in &report.removed_in_container {
+        lines.push((
+            Category::Console,
+            format!("[dockdap] sync: {path} was deleted in the workspace, so it was removed from the container"),
         ));
     }
     for note in report.notes.entries() {
