@@ -129,6 +129,20 @@ pub fn spawn_stdio_env(cwd: &Path, env: &[(&str, &std::ffi::OsStr)]) -> (Child, 
 /// `spawn_stdio` with these environment variables set (an empty value
 /// removes the variable).
 pub fn spawn_stdio_with(cwd: &Path, env: &[(String, String)]) -> (Child, DapClient) {
+    let (child, client, _) = spawn_stdio_keeping(cwd, env, false);
+    (child, client)
+}
+
+/// Log lines of a dockdap process, as they come.
+pub type Logs = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// `spawn_stdio_with`, and dockdap's log lines (`dockdap=trace`) as they come.
+pub fn spawn_stdio_logged(cwd: &Path, env: &[(String, String)]) -> (Child, DapClient, Logs) {
+    spawn_stdio_keeping(cwd, env, true)
+}
+
+fn spawn_stdio_keeping(cwd: &Path, env: &[(String, String)], keep: bool) -> (Child, DapClient, Logs) {
+    let logs = Logs::default();
     let mut command = Command::new(dockdap_bin());
     for (key, value) in env {
         if value.is_empty() {
@@ -149,15 +163,19 @@ pub fn spawn_stdio_with(cwd: &Path, env: &[(String, String)]) -> (Child, DapClie
     let stdout = child.stdout.take().unwrap();
     let stdin = child.stdin.take().unwrap();
     let stderr = child.stderr.take().unwrap();
+    let kept = logs.clone();
     tokio::spawn(async move {
         let mut lines = BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             if std::env::var("DOCKDAP_TEST_SHOW_LOGS").is_ok() {
                 eprintln!("[dockdap] {line}");
             }
+            if keep {
+                kept.lock().unwrap().push(line);
+            }
         }
     });
-    (child, DapClient::new(Box::new(stdout), Box::new(stdin), WAIT))
+    (child, DapClient::new(Box::new(stdout), Box::new(stdin), WAIT), logs)
 }
 
 /// dockdap in `--listen 127.0.0.1:0` mode; returns the child and the address it printed.
