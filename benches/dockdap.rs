@@ -21,7 +21,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo bench --bench dockdap [-- --quick | --full] [--only PART[,PART...]]\nparts: roundtrip, throughput, launch, sync, commit, footprint";
+const USAGE: &str = "usage: cargo bench --bench dockdap [-- --quick | --full] [--only PART[,PART...]]\nparts: roundtrip, throughput, launch, sync, watcher, commit, footprint";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);

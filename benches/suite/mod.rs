@@ -28,7 +28,9 @@
 //! 4. `sync`: on a session dockdap launched from a copy of the example
 //!    (sync `auto` both ways), a container edit until the workspace file
 //!    holds it, and a workspace save until the container's file holds it,
-//!    each against `docker cp` of the same file. 5. `commit`:
+//!    each against `docker cp` of the same file; then `watcher` (also run
+//!    alone, `--only watcher`), the changes the container's watcher carries
+//!    (`watcher.rs`). 5. `commit`:
 //!    `dockdap/commit` against `docker commit` (both without a pause) of
 //!    that container, A B B A. Both in `files.rs`.
 //! 6. `footprint`: dockdap's peak RSS (VmHWM) idle, under 1 and under 2, and
@@ -59,7 +61,7 @@ use std::path::PathBuf;
 pub use report::{Reporter, Summary};
 
 /// The parts, by name (for `--only`).
-pub const PARTS: &[&str] = &["roundtrip", "throughput", "launch", "sync", "commit", "footprint"];
+pub const PARTS: &[&str] = &["roundtrip", "throughput", "launch", "sync", "watcher", "commit", "footprint"];
 
 /// How to run the suite.
 #[derive(Debug, Clone)]
@@ -128,7 +130,7 @@ pub async fn run(options: &Options, out: &mut dyn Write) -> anyhow::Result<Summa
     if options.wants("launch") {
         launch::run(options, &prereq, &listener, &mut report).await?;
     }
-    if options.wants("sync") || options.wants("commit") {
+    if options.wants("sync") || options.wants("watcher") || options.wants("commit") {
         files::run(options, &prereq, &listener, &mut report).await?;
     }
     listener.stop().await;

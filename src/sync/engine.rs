@@ -390,6 +390,37 @@ impl<R: Remote> SyncEngine<R> {
         report
     }
 
+    /// Files the workspace watcher saw change. One whose content is what
+    /// both sides last agreed on (an echo of dockdap's own write, an editor
+    /// saving without a change) did not change in the workspace, and the
+    /// container is not looked at for it: the container's changes are its
+    /// watcher's (or the poll's) business. So a file sync just wrote costs
+    /// one local read, not a stat and an archive of the container's copy
+    /// while the next change waits.
+    pub async fn sync_saved(&mut self, paths: &BTreeSet<RelPath>) -> SyncReport {
+        let mut report = SyncReport::default();
+        for path in paths {
+            let local = match self.local(path).await {
+                Ok(local) => local,
+                Err(note) => {
+                    self.problem(&mut report, note);
+                    continue;
+                }
+            };
+            let unchanged = match self.files.get(path).map(|s| s.base) {
+                None => local.hash.is_none(),
+                Some(Base::Agreed(agreed)) => agreed == local.hash,
+                Some(Base::Diverged { local: then, .. }) => then == local.hash,
+            };
+            if unchanged && !self.conflicts.contains(path) {
+                continue;
+            }
+            let round = self.sync_seen(path, local, true).await;
+            report.merge(round);
+        }
+        report
+    }
+
     /// What the container's watcher saw: each file, with the content it
     /// read with proof when it could (used instead of reading the file
     /// again), and the known files under folders that moved or went.
@@ -513,14 +544,19 @@ impl<R: Remote> SyncEngine<R> {
 
     /// Decides and acts for one file. `remote_changed`: the change list names it.
     async fn sync_one(&mut self, path: &RelPath, remote_changed: bool) -> SyncReport {
-        let mut report = SyncReport::default();
-        let local = match self.local(path).await {
-            Ok(seen) => seen,
+        match self.local(path).await {
+            Ok(local) => self.sync_seen(path, local, remote_changed).await,
             Err(note) => {
+                let mut report = SyncReport::default();
                 self.problem(&mut report, note);
-                return report;
+                report
             }
-        };
+        }
+    }
+
+    /// `sync_one`, with the workspace's side already read.
+    async fn sync_seen(&mut self, path: &RelPath, local: Seen, remote_changed: bool) -> SyncReport {
+        let mut report = SyncReport::default();
         let remote = match self.remote_now(path, remote_changed).await {
             Ok(seen) => seen,
             Err(note) => {

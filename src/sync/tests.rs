@@ -366,6 +366,8 @@ struct FakeFs {
     blind: bool,
     clock: u64,
     puts: usize,
+    /// Stats and archives read.
+    looks: usize,
 }
 
 impl FakeFs {
@@ -447,7 +449,8 @@ impl Remote for Fake {
     }
 
     async fn stat(&self, path: &str) -> Result<Option<RemoteStat>, ContainerError> {
-        let fs = self.0.lock().unwrap();
+        let mut fs = self.0.lock().unwrap();
+        fs.looks += 1;
         if let Some((content, mtime)) = fs.files.get(path) {
             return Ok(Some(RemoteStat {
                 size: content.len() as u64,
@@ -465,7 +468,8 @@ impl Remote for Fake {
     }
 
     async fn fetch(&self, path: &str, _max_bytes: u64) -> Result<Option<Bytes>, ContainerError> {
-        let fs = self.0.lock().unwrap();
+        let mut fs = self.0.lock().unwrap();
+        fs.looks += 1;
         if let Some(archive) = fs.hostile.get(path) {
             return Ok(Some(Bytes::from(archive.clone())));
         }
@@ -997,4 +1001,29 @@ async fn a_file_the_container_made_and_deleted_is_seen_as_deleted() {
     assert_eq!(report.new_conflicts, [rel("kept.py")], "{report:?}");
     assert!(!s.ws.join("made.py").exists());
     assert_eq!(read(&s.ws, "kept.py"), "kept, edited in the workspace");
+}
+
+/// The workspace watcher's echo of a file sync just wrote (or removed)
+/// costs no look into the container, so the next change does not wait
+/// behind it; a real save still goes in.
+#[tokio::test]
+async fn an_echo_of_syncs_own_write_does_not_look_into_the_container() {
+    let mut s = setup(&[("score.py", "v1"), ("gone.py", "g")], &[("score.py", "v1"), ("gone.py", "g")]);
+    s.engine.set_copy_deletions(true);
+    s.engine.start().await;
+    s.fake.edit("score.py", "v2");
+    s.fake.edit("new.py", "new");
+    s.fake.remove("gone.py");
+    let mut batch = watched(&[("score.py", Some("v2")), ("new.py", Some("new"))]);
+    batch.add(super::watch::WatchEvent::File { path: rel("gone.py"), now: super::watch::Watched::Gone });
+    let report = s.engine.sync_watched(batch).await;
+    assert_eq!((report.pulled.len(), report.removed.len()), (2, 1), "{report:?}");
+    let looks = s.fake.0.lock().unwrap().looks;
+    let echo = [rel("score.py"), rel("new.py"), rel("gone.py"), rel("never.py")].into();
+    assert!(s.engine.sync_saved(&echo).await.is_empty());
+    assert_eq!(s.fake.0.lock().unwrap().looks, looks, "no stat, no archive");
+    fs::write(s.ws.join("score.py"), "v3").unwrap();
+    let report = s.engine.sync_saved(&[rel("score.py")].into()).await;
+    assert_eq!(report.pushed, [rel("score.py")]);
+    assert_eq!(s.fake.content("score.py").unwrap(), "v3");
 }

@@ -427,7 +427,7 @@ impl<R: Remote> Worker<R> {
             }
             self.first_pending = None;
             self.quiet_until = None;
-            self.engine.sync_paths(&std::mem::take(&mut self.pending)).await
+            self.engine.sync_saved(&std::mem::take(&mut self.pending)).await
         } else {
             self.engine.sync_all().await
         };
@@ -448,7 +448,7 @@ impl<R: Remote> Worker<R> {
 
     /// The last round: pending saves out, the container's edits in.
     async fn finish(&mut self) -> SyncAnswer {
-        let mut report = self.engine.sync_paths(&self.pending).await;
+        let mut report = self.engine.sync_saved(&self.pending).await;
         if self.engine.directions().from_container {
             let round = self.engine.last_from_container().await;
             merge(&mut report, round);
@@ -481,7 +481,7 @@ impl<R: Remote> Worker<R> {
         let batch = std::mem::take(&mut self.pending);
         self.first_pending = None;
         self.quiet_until = None;
-        let report = self.engine.sync_paths(&batch).await;
+        let report = self.engine.sync_saved(&batch).await;
         tell(&self.events, &report).await;
     }
 
