@@ -958,8 +958,10 @@ async fn deletions_in_the_workspace_are_copied_only_over_the_agreed_content() {
     let (control, mut requests) = super::watch::Control::channel();
     s.engine.set_watcher(Some(control));
     fs::remove_file(s.ws.join("c.py")).unwrap();
-    let report = s.engine.sync_paths(&[rel("c.py")].into()).await;
+    let looks = s.fake.0.lock().unwrap().looks;
+    let report = s.engine.sync_saved(&[rel("c.py")].into()).await;
     assert!(report.removed_in_container.is_empty() && report.notes.is_empty(), "{report:?}");
+    assert_eq!(s.fake.0.lock().unwrap().looks, looks, "asked without a look into the container");
     let line = requests.try_recv().unwrap();
     assert_eq!(line, format!(r#"{{"rm":"c.py","sha256":"{}"}}"#, Hash::of(b"c").hex()));
     s.fake.0.lock().unwrap().files.remove(&format!("{APP}/c.py"));
