@@ -4,6 +4,9 @@
 //! cargo bench --bench dockdap               # the full suite (about 9 minutes on 2 cores)
 //! cargo bench --bench dockdap -- --quick    # each part once, at a small size
 //! cargo bench --bench dockdap -- --only roundtrip,throughput
+//! cargo bench --bench dockdap -- --only reload   # issue 18's figure alone
+//! cargo bench --bench dockdap -- --only kube   # the Kubernetes row alone
+//! cargo bench --bench dockdap -- --only engines  # remote engines and Podman (root; not in the full run)
 //! ```
 //!
 //! One line per figure (`name value unit`) on stdout as it is measured, then
@@ -21,7 +24,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo bench --bench dockdap [-- --quick | --full] [--only PART[,PART...]]\nparts: roundtrip, throughput, launch, sync, watcher, commit, footprint";
+const USAGE: &str = "usage: cargo bench --bench dockdap [-- --quick | --full] [--only PART[,PART...]]\nparts: roundtrip, throughput, launch, sync, watcher, commit, reload, kube, footprint, engines (only when named)";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);

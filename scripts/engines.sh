@@ -11,8 +11,10 @@
 #   podman  Podman's Docker-compatible API service (Debian's package) on
 #           unix:///run/podman/podman.sock, with its own storage.
 #
-# The example images (dockdap/azureml-score:stock and :debug) are copied into
-# both from the local engine (`docker save | ... load`) when they differ.
+# The example images (dockdap/azureml-score:stock and :debug) and the guide's
+# debugpy image (dockdap/guide:debugpy) are copied into both from the local
+# engine (`docker save | ... load`) when they differ; `up` with nothing to copy
+# takes a second.
 #
 # Usage: scripts/engines.sh up [remote|podman]...   start (idempotent; both by default)
 #        scripts/engines.sh env                     print the variables tests read
@@ -38,7 +40,7 @@ REMOTE_ADDR=10.231.0.2
 TLS_PORT=2376
 NODOCKER_SSH_PORT=2222     # the same sshd, but `docker` is not on the far side's PATH
 PODMAN_SOCK=/run/podman/podman.sock
-IMAGES=(dockdap/azureml-score:stock dockdap/azureml-score:debug)
+IMAGES=(dockdap/azureml-score:stock dockdap/azureml-score:debug dockdap/guide:debugpy)
 SSH_CONFIG=${HOME:-/root}/.ssh/config
 MARK_BEGIN="# >>> dockdap scripts/engines.sh (removed by \`scripts/engines.sh down\`)"
 MARK_END="# <<< dockdap scripts/engines.sh"
@@ -288,7 +290,7 @@ load_images() { # remote|podman
   for image in "${IMAGES[@]}"; do
     id=$(local_id "$image")
     if [ -z "$id" ]; then
-      say "the local engine has no $image (images/build-images.sh builds it); not copied to $target"
+      say "the local engine has no $image (images/build-images.sh or images/build-guide-images.sh builds it); not copied to $target"
       continue
     fi
     case $target in

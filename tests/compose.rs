@@ -98,15 +98,16 @@ fn body(m: &dockdap::dap::Message) -> Value {
 }
 
 async fn initialize(client: &mut DapClient) {
+    initialize_as(client, json!({})).await;
+}
+
+/// `initialize` with the editor's capabilities `caps` added.
+async fn initialize_as(client: &mut DapClient, caps: Value) {
     // Each call of the Compose tool takes seconds on a busy machine.
     client.set_timeout(Duration::from_secs(180));
-    client
-        .request(
-            "initialize",
-            json!({"clientID": "test", "adapterID": "dockdap", "pathFormat": "path", "linesStartAt1": true}),
-        )
-        .await
-        .unwrap();
+    let mut args = json!({"clientID": "test", "adapterID": "dockdap", "pathFormat": "path", "linesStartAt1": true});
+    args.as_object_mut().unwrap().extend(caps.as_object().unwrap().clone());
+    client.request("initialize", args).await.unwrap();
 }
 
 /// POSTs the sample through the proxy (so through the project network to
@@ -144,12 +145,37 @@ async fn wait_no_containers(project: &str, within: Duration) -> bool {
     false
 }
 
+/// The editor's `disconnect`: dockdap exits, and the project is down.
+async fn disconnect_and_down(client: &mut DapClient, dockdap: &mut tokio::process::Child, project: &str) {
+    client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(60), dockdap.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+    assert!(
+        wait_no_containers(project, Duration::from_secs(10)).await,
+        "the project is down: {:?}",
+        containers(project)
+    );
+}
+
 /// `initialize`, then a `launch` of the fixture's scoring service (with
 /// `extra`) until `initialized`; returns the launch's seq.
 async fn launch_fixture(client: &mut DapClient, project: &str, extra: Value) -> i64 {
-    initialize(client).await;
+    launch_fixture_as(client, project, json!({}), json!({}), extra).await
+}
+
+/// `launch_fixture` for an editor with capabilities `caps`, with `compose`
+/// attributes `more_compose` added.
+async fn launch_fixture_as(
+    client: &mut DapClient,
+    project: &str,
+    caps: Value,
+    more_compose: Value,
+    extra: Value,
+) -> i64 {
+    initialize_as(client, caps).await;
     let mut args = json!({"type": "dockdap", "request": "launch", "localRoot": example_dir(), "timeout": 60,
                           "compose": {"file": [fixture("docker-compose.yml")], "service": "scoring", "project": project}});
+    args["compose"].as_object_mut().unwrap().extend(more_compose.as_object().unwrap().clone());
     args.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     let launch = client.send_request("launch", args).await.unwrap();
     let first =
@@ -207,14 +233,7 @@ async fn launch_debugs_one_service_reached_through_another_and_brings_the_projec
 
     score_through_the_proxy(&mut client, &project).await;
 
-    client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(60), dockdap.wait()).await.unwrap().unwrap();
-    assert!(status.success());
-    assert!(
-        wait_no_containers(&project, Duration::from_secs(10)).await,
-        "the project is down: {:?}",
-        containers(&project)
-    );
+    disconnect_and_down(&mut client, &mut dockdap, &project).await;
     let networks =
         Command::new("docker").args(["network", "ls", "-q", "--filter", &format!("name={project}")]).output().unwrap();
     assert!(networks.stdout.is_empty(), "its network is gone too");
@@ -322,6 +341,141 @@ async fn attach_joins_a_running_project_and_leaves_it_up() {
     let scoring = inspect_container(&container_of(&project, "scoring")).unwrap();
     assert_eq!(scoring["State"]["Running"], true, "the project is left up");
     assert_eq!(containers(&project).len(), 2);
+}
+
+/// What the proxy's container printed so far.
+fn logs_of(project: &str, service: &str) -> String {
+    let out = Command::new("docker").args(["logs", &container_of(project, service)]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// The proxy prints this once its own code runs (after debugpy let it go).
+const PROXY_RUNS: &str = "proxy: forwarding to";
+
+async fn wait_logged(project: &str, service: &str, text: &str, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if logs_of(project, service).contains(text) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+/// Sets breakpoints in init() and run(), `configurationDone`, the launch
+/// answered, the stop in init() continued.
+async fn configure_and_pass_init(client: &mut DapClient, launch: i64) {
+    let score = example_dir().join("score.py");
+    let lines = [line_of(&score, "dockdap-demo: init-breakpoint"), line_of(&score, "dockdap-demo: breakpoint")];
+    client
+        .request(
+            "setBreakpoints",
+            json!({"source": {"path": score.to_str().unwrap()}, "breakpoints": [{"line": lines[0]}, {"line": lines[1]}]}),
+        )
+        .await
+        .unwrap();
+    client.request("configurationDone", json!({})).await.unwrap();
+    let launched = client.wait_response(launch).await.unwrap();
+    assert!(launched.field::<bool>("success").unwrap().unwrap_or(false), "{launched:?}");
+    let stopped = client.wait_event("stopped").await.unwrap();
+    let thread = body(&stopped)["threadId"].as_i64().unwrap();
+    let trace = client.request("stackTrace", json!({"threadId": thread, "levels": 1})).await.unwrap();
+    assert_eq!(body(&trace)["stackFrames"][0]["line"], lines[0], "stopped in init()");
+    client.request("continue", json!({"threadId": thread})).await.unwrap();
+}
+
+#[tokio::test]
+async fn also_debug_opens_a_child_session_per_service_that_waits_for_it() {
+    if !require_compose() {
+        return;
+    }
+    let project = project("also");
+    let _down = DownOnDrop(project.clone(), vec!["docker-compose.yml"]);
+    let (mut dockdap, mut client) = spawn_stdio(&example_dir());
+    let caps = json!({"supportsStartDebuggingRequest": true});
+    let launch =
+        launch_fixture_as(&mut client, &project, caps.clone(), json!({"alsoDebug": ["proxy"]}), json!({})).await;
+    configure_and_pass_init(&mut client, launch).await;
+
+    let request = client.wait_request("startDebugging").await.unwrap();
+    let arguments = request.field::<Value>("arguments").unwrap().unwrap();
+    assert_eq!(arguments["request"], "attach", "{arguments}");
+    let config = arguments["configuration"].clone();
+    assert_eq!(config["type"], "dockdap");
+    assert_eq!(config["compose"], json!({"service": "proxy", "project": project}), "{config}");
+    assert_eq!(config["localRoot"], example_dir().to_str().unwrap(), "the session's paths: {config}");
+    client.respond(&request, true, None).await.unwrap();
+    // The proxy's debugpy holds it until its session comes.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!logs_of(&project, "proxy").contains(PROXY_RUNS), "the proxy waits for its debugger");
+
+    // What the editor does next: a second dockdap session with that configuration.
+    let (mut child_dockdap, mut child) = spawn_stdio(&example_dir());
+    initialize_as(&mut child, caps).await;
+    let attach = child.send_request("attach", config).await.unwrap();
+    let first =
+        child.wait_for("initialized", |m| m.is_event("initialized") || m.request_seq() == Some(attach)).await.unwrap();
+    assert!(first.is_event("initialized"), "attach failed: {:?}", first.field::<String>("message"));
+    child.request("configurationDone", json!({})).await.unwrap();
+    let attached = child.wait_response(attach).await.unwrap();
+    assert!(attached.field::<bool>("success").unwrap().unwrap_or(false), "{attached:?}");
+    assert!(wait_logged(&project, "proxy", PROXY_RUNS, Duration::from_secs(30)).await, "the proxy runs once attached");
+    // The child session debugs the proxy: a pause stops it in its own code.
+    let threads = child.request("threads", json!({})).await.unwrap();
+    let thread = body(&threads)["threads"][0]["id"].as_i64().unwrap();
+    child.request("pause", json!({"threadId": thread})).await.unwrap();
+    let paused = child.wait_event("stopped").await.unwrap();
+    let thread = body(&paused)["threadId"].as_i64().unwrap();
+    let trace = child.request("stackTrace", json!({"threadId": thread})).await.unwrap();
+    let names: Vec<String> = body(&trace)["stackFrames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["name"].as_str().map(str::to_owned))
+        .collect();
+    // justMyCode hides the standard library's `serve_forever`: what is left
+    // is the proxy's own code, its `python3 -c` module.
+    assert_eq!(names.first().map(String::as_str), Some("<module>"), "the proxy's own code: {names:?}");
+    child.request("continue", json!({"threadId": thread})).await.unwrap();
+
+    // The scoring service is still this session's: a POST through the proxy stops in run().
+    score_through_the_proxy(&mut client, &project).await;
+
+    // The end of the session brings the project down, and the child session ends with it.
+    disconnect_and_down(&mut client, &mut dockdap, &project).await;
+    child.wait_event("terminated").await.unwrap();
+    let _ = child.request("disconnect", json!({})).await;
+    let status = tokio::time::timeout(Duration::from_secs(30), child_dockdap.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn also_debug_without_child_sessions_names_the_attach_and_holds_nothing() {
+    if !require_compose() {
+        return;
+    }
+    let project = project("also-plain");
+    let _down = DownOnDrop(project.clone(), vec!["docker-compose.yml"]);
+    let (mut dockdap, mut client) = spawn_stdio(&example_dir());
+    let launch = launch_fixture_as(&mut client, &project, json!({}), json!({"alsoDebug": ["proxy"]}), json!({})).await;
+    configure_and_pass_init(&mut client, launch).await;
+    let said = client
+        .wait_for("the attach configuration", |m| {
+            m.is_event("output") && body(m)["output"].as_str().is_some_and(|t| t.contains("start a second session"))
+        })
+        .await
+        .unwrap();
+    let text = body(&said)["output"].as_str().unwrap().to_owned();
+    let config: Value = serde_json::from_str(text.split_once("configuration: ").unwrap().1.trim()).unwrap();
+    assert_eq!(config["request"], "attach", "{text}");
+    assert_eq!(config["compose"]["service"], "proxy", "{text}");
+    assert!(
+        wait_logged(&project, "proxy", PROXY_RUNS, Duration::from_secs(30)).await,
+        "nothing comes to release the proxy, so it never waits"
+    );
+    score_through_the_proxy(&mut client, &project).await;
+    disconnect_and_down(&mut client, &mut dockdap, &project).await;
 }
 
 #[tokio::test]

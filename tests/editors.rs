@@ -232,12 +232,16 @@ fn neovim_lua_compiles_and_uses_schema_attributes() {
         assert!(dump["adapters"].get(config["type"].as_str().unwrap()).is_some(), "{config}");
     }
     check_configs("editors/neovim", configs, &dockdap_schema());
-    assert_eq!(dump["commands"], json!(["DockdapCommit", "DockdapLogs", "DockdapScore", "DockdapSync"]));
+    assert_eq!(
+        dump["commands"],
+        json!(["DockdapCommit", "DockdapLogs", "DockdapReload", "DockdapScore", "DockdapSync"])
+    );
     assert_eq!(
         dump["requests"],
         json!([
             {"command": "dockdap/commit", "args": {}},
             {"command": "dockdap/logs", "args": {}},
+            {"command": "dockdap/reload", "args": {}},
             {"command": "dockdap/score", "args": {}},
             {"command": "dockdap/sync", "args": {}},
             {"command": "dockdap/score", "args": {"data": "{\"data\": [[1, 2]]}"}},

@@ -1,8 +1,9 @@
 //! Debugging on an engine other than the machine's own, end to end
 //! (`scripts/engines.sh`): the example's stock image in the default
-//! configuration (the Azure ML hook, DAP over `docker exec`) on a second
-//! Docker Engine in its own network namespace over TLS and over SSH, and on
-//! Podman's API service. A breakpoint in `init()` and one in `run()` are
+//! configuration (the Azure ML hook, DAP over `docker exec`), and the Azure
+//! ML guide's debugpy image (`dockdap/guide:debugpy`, its own
+//! `debugpy.listen`), on a second Docker Engine in its own network
+//! namespace over TLS and over SSH, and on Podman's API service. A breakpoint in `init()` and one in `run()` are
 //! hit, the `run()` one by a real POST to the service port on *this*
 //! machine's 127.0.0.1 (forwarded through the Engine API when the engine is
 //! remote), the reply is right after `continue`, and at the end the
@@ -13,7 +14,7 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dockdap::http;
@@ -23,6 +24,30 @@ use support::*;
 
 fn body(m: &dockdap::dap::Message) -> Value {
     m.field("body").unwrap().unwrap_or_default()
+}
+
+/// An image a test debugs, and the workspace it was built from.
+#[derive(Debug, Clone, Copy)]
+struct Image {
+    name: &'static str,
+    /// The workspace, under the repository.
+    workspace: &'static str,
+}
+
+/// The example deployment without a debugger (the Azure ML hook runs dockdap's debugpy).
+const STOCK: Image = Image { name: STOCK_IMAGE, workspace: "examples/azureml-score" };
+/// The guide's image: its `score.py` calls `debugpy.listen` and `wait_for_client` itself.
+const GUIDE_DEBUGPY: Image = Image { name: "dockdap/guide:debugpy", workspace: "examples/azureml-guide/debugpy" };
+
+impl Image {
+    fn workspace(&self) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(self.workspace)
+    }
+
+    /// A short name for tags (`stock`, `debugpy`).
+    fn flavour(&self) -> &'static str {
+        self.name.rsplit(':').next().unwrap_or(self.name)
+    }
 }
 
 /// How the test sends its scoring request.
@@ -78,14 +103,21 @@ fn exec_on(e: &Engines, which: &str, name: &str, script: &str) -> String {
 /// the workspace and one made in the workspace goes into the container
 /// (`dockdap/sync`), and `dockdap/commit` makes a labelled image on that
 /// engine (removed again).
-async fn sync_and_commit(e: &Engines, which: &str, client: &mut dockdap::client::DapClient, ws: &Path, name: &str) {
+async fn sync_and_commit(
+    e: &Engines,
+    which: &str,
+    image: Image,
+    client: &mut dockdap::client::DapClient,
+    ws: &Path,
+    name: &str,
+) {
     exec_on(e, which, name, "echo made-in-the-container > /var/azureml-app/from-container.txt");
     std::fs::write(ws.join("from-editor.txt"), "made-in-the-editor\n").unwrap();
     let reply = body(&client.request("dockdap/sync", json!({})).await.unwrap());
     assert_eq!(reply["conflicts"], json!([]), "{reply}");
     assert_eq!(std::fs::read_to_string(ws.join("from-container.txt")).unwrap(), "made-in-the-container\n", "{reply}");
     assert_eq!(exec_on(e, which, name, "cat /var/azureml-app/from-editor.txt"), "made-in-the-editor\n", "{reply}");
-    let tag = format!("dockdap-engines2-test/{which}:{}", std::process::id());
+    let tag = format!("dockdap-engines2-test/{which}-{}:{}", image.flavour(), std::process::id());
     let reply = body(&client.request("dockdap/commit", json!({"tag": tag})).await.unwrap());
     assert_eq!(reply["image"], tag.as_str(), "{reply}");
     let out = std::process::Command::new("docker")
@@ -97,15 +129,16 @@ async fn sync_and_commit(e: &Engines, which: &str, client: &mut dockdap::client:
     assert!(out.status.success(), "{out:?}");
     let labels: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(labels["dockdap.snapshot"], "true", "{labels}");
-    assert_eq!(labels["dockdap.image"], STOCK_IMAGE, "{labels}");
+    assert_eq!(labels["dockdap.image"], image.name, "{labels}");
 }
 
-/// Debugs the stock image on the engine `which`; returns the console lines.
-async fn debug_stock_on(which: &str, post: Post) -> Vec<String> {
+/// Debugs `image` on the engine `which` in the default configuration;
+/// returns the console lines.
+async fn debug_on(which: &str, image: Image, post: Post) -> Vec<String> {
     let e = engines().expect("the test engines");
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path().join("project");
-    let copied = std::process::Command::new("cp").arg("-r").arg(example_dir()).arg(&ws).status().unwrap();
+    let copied = std::process::Command::new("cp").arg("-r").arg(image.workspace()).arg(&ws).status().unwrap();
     assert!(copied.success());
     let score = ws.join("score.py");
     let score_path = score.to_str().unwrap().to_owned();
@@ -120,7 +153,7 @@ async fn debug_stock_on(which: &str, post: Post) -> Vec<String> {
         .request("initialize", json!({"adapterID": "dockdap", "pathFormat": "path", "linesStartAt1": true}))
         .await
         .unwrap();
-    let args = json!({"type": "dockdap", "request": "launch", "image": STOCK_IMAGE,
+    let args = json!({"type": "dockdap", "request": "launch", "image": image.name,
                       "localRoot": ws, "ports": ["0:5001"], "timeout": 60});
     let info = start_with_breakpoints(&mut client, "launch", args, &score, &[init_line, run_line]).await;
     let name = info["container"].as_str().unwrap().to_owned();
@@ -160,7 +193,7 @@ async fn debug_stock_on(which: &str, post: Post) -> Vec<String> {
         assert_eq!(top["source"]["path"], score_path.as_str(), "{top}");
         assert_eq!(top["line"], expected, "{top}");
         if expected == run_line {
-            sync_and_commit(&e, which, &mut client, &ws, &name).await;
+            sync_and_commit(&e, which, image, &mut client, &ws, &name).await;
         }
         client.request("continue", json!({"threadId": thread})).await.unwrap();
     }
@@ -206,7 +239,7 @@ async fn stock_image_over_tls_with_the_service_port_forwarded_here() {
     if engines().is_none() {
         return;
     }
-    let console = debug_stock_on("tls", Post::Http).await;
+    let console = debug_on("tls", STOCK, Post::Http).await;
     assert!(console.iter().any(|l| l.contains("forwarded from the remote engine")), "{console:#?}");
 }
 
@@ -215,7 +248,7 @@ async fn stock_image_over_ssh_with_dockdap_score() {
     if engines().is_none() {
         return;
     }
-    let console = debug_stock_on("ssh", Post::Dap).await;
+    let console = debug_on("ssh", STOCK, Post::Dap).await;
     assert!(console.iter().any(|l| l.contains("forwarded from the remote engine")), "{console:#?}");
 }
 
@@ -224,7 +257,40 @@ async fn stock_image_on_podman_with_the_score_command() {
     if engines().is_none() {
         return;
     }
-    let console = debug_stock_on("podman", Post::Command).await;
+    let console = debug_on("podman", STOCK, Post::Command).await;
+    assert!(!console.iter().any(|l| l.contains("forwarded")), "Podman here is local: {console:#?}");
+}
+
+/// The guide's debugpy image on `which`: its own debugpy is the one
+/// debugged (`auto` reads `score.py`), over exec, the POST sent by the test.
+/// `None`: the engines or the image are missing (a loud skip, or a failure under `CI=true`).
+async fn guide_debugpy_on(which: &str) -> Option<Vec<String>> {
+    let built = format!("the image {} (built by images/build-guide-images.sh)", GUIDE_DEBUGPY.name);
+    if engines().is_none() || !require(&built, have_image(GUIDE_DEBUGPY.name)) {
+        return None;
+    }
+    let console = debug_on(which, GUIDE_DEBUGPY, Post::Http).await;
+    let decision = console.iter().find(|l| l.contains("debugger:")).cloned().unwrap_or_default();
+    assert!(decision.contains("debugger: image"), "{decision}");
+    assert!(decision.contains("calls debugpy.listen on port 5678"), "says why: {decision}");
+    Some(console)
+}
+
+#[tokio::test]
+async fn guide_debugpy_image_over_tls() {
+    let Some(console) = guide_debugpy_on("tls").await else { return };
+    assert!(console.iter().any(|l| l.contains("forwarded from the remote engine")), "{console:#?}");
+}
+
+#[tokio::test]
+async fn guide_debugpy_image_over_ssh() {
+    let Some(console) = guide_debugpy_on("ssh").await else { return };
+    assert!(console.iter().any(|l| l.contains("forwarded from the remote engine")), "{console:#?}");
+}
+
+#[tokio::test]
+async fn guide_debugpy_image_on_podman() {
+    let Some(console) = guide_debugpy_on("podman").await else { return };
     assert!(!console.iter().any(|l| l.contains("forwarded")), "Podman here is local: {console:#?}");
 }
 

@@ -284,6 +284,35 @@ fn a_missing_image_is_err_image_pull_then_image_pull_back_off() {
 }
 
 #[test]
+fn a_pod_no_node_can_take_stays_pending_unschedulable() {
+    let Some(ns) = setup("unschedulable") else { return };
+    ok(ns.kubectl().args(["apply", "-f", &fixture("score-pending.yaml")]));
+    let scheduled = "{.status.conditions[?(@.type==\"PodScheduled\")]}";
+    let condition = wait_for("the PodScheduled condition", Duration::from_secs(30), || {
+        let text = pod_field(&ns, "pending", scheduled);
+        (!text.is_empty()).then_some(text)
+    });
+    let condition: serde_json::Value = serde_json::from_str(&condition).unwrap();
+    assert_eq!((condition["status"].as_str(), condition["reason"].as_str()), (Some("False"), Some("Unschedulable")));
+    assert!(condition["message"].as_str().unwrap().contains("didn't match Pod's node affinity/selector"));
+    assert_eq!(pod_field(&ns, "pending", "{.status.phase}"), "Pending");
+    assert_eq!(pod_field(&ns, "pending", "{.spec.nodeName}"), "", "not bound to the node");
+    let table = ok(ns.kubectl().args(["get", "pod", "pending", "--no-headers"]));
+    assert!(table.contains("Pending"), "{table}");
+    let events = ok(ns.kubectl().args([
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=pending,reason=FailedScheduling",
+        "-o",
+        "jsonpath={.items[*].source.component} {.items[*].message}",
+    ]));
+    assert!(events.starts_with("default-scheduler 0/1 nodes are available"), "{events}");
+    assert!(docker_containers(&ns, "pending").is_empty(), "nothing runs for a pod that is not scheduled");
+    ok(ns.kubectl().args(["delete", "pod", "pending", "--timeout=30s"]));
+}
+
+#[test]
 fn kubectl_exec_passes_stdin_output_and_the_exit_code() {
     let Some(ns) = setup("exec") else { return };
     sleeper(&ns, "box");

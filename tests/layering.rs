@@ -148,3 +148,17 @@ fn the_checker_sees_imports() {
     rust_files(&src(), &mut files);
     assert!(files.len() > 40, "the checker reads the whole crate");
 }
+
+/// The Kubernetes API simulation stands on its own: it never uses dockdap's
+/// library (it must not share dockdap's reading of Kubernetes), so tests
+/// reuse its binary across library changes (`support/kube_sim_bin.rs`).
+#[test]
+fn the_kubernetes_simulation_does_not_use_the_library() {
+    let mut files = Vec::new();
+    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kube-sim"), &mut files);
+    assert!(files.len() > 20, "the simulation's files are read");
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(!text.contains("dockdap::"), "{} uses the dockdap library", file.display());
+    }
+}

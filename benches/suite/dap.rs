@@ -75,6 +75,18 @@ pub async fn configure(
     source_path: &str,
     lines: &[i64],
 ) -> anyhow::Result<i64> {
+    Ok(configure_answered(client, request, arguments, source_path, lines).await?.0)
+}
+
+/// `configure`, also returning the body of the `launch`/`attach` response
+/// (dockdap's has the container and its service ports).
+pub async fn configure_answered(
+    client: &mut DapClient,
+    request: &str,
+    arguments: Value,
+    source_path: &str,
+    lines: &[i64],
+) -> anyhow::Result<(i64, Value)> {
     let seq = client.send_request(request, arguments).await?;
     let first = client
         .wait_for("initialized or the start response", |m| m.is_event("initialized") || m.request_seq() == Some(seq))
@@ -91,12 +103,17 @@ pub async fn configure(
         bail!("breakpoints at {source_path}:{lines:?} were not verified: {}", body(&set));
     }
     client.request("configurationDone", json!({})).await?;
-    if first.request_seq() != Some(seq) {
+    let answer = if first.request_seq() != Some(seq) {
         let started = client.wait_response(seq).await?;
         check_success(&started, request)?;
-    }
+        body(&started)
+    } else {
+        body(&first)
+    };
     let stopped = client.wait_event("stopped").await?;
-    body(&stopped)["threadId"].as_i64().ok_or_else(|| anyhow!("stopped without a threadId: {}", body(&stopped)))
+    let thread =
+        body(&stopped)["threadId"].as_i64().ok_or_else(|| anyhow!("stopped without a threadId: {}", body(&stopped)))?;
+    Ok((thread, answer))
 }
 
 fn check_success(response: &Message, request: &str) -> anyhow::Result<()> {

@@ -33,8 +33,23 @@
 //!    (`watcher.rs`). 5. `commit`:
 //!    `dockdap/commit` against `docker commit` (both without a pause) of
 //!    that container, A B B A. Both in `files.rs`.
-//! 6. `footprint`: dockdap's peak RSS (VmHWM) idle, under 1 and under 2, and
+//! 6. `reload`: on a session dockdap launched from the stock image (the
+//!    Azure ML hook), an edit then `dockdap/reload` to the next `stopped` in
+//!    `init()`, against an edit then DAP `restart` to the same stop, A B B A
+//!    (issue 18; `reload.rs`).
+//! 7. `kube`: the Kubernetes runtime through the Kubernetes API simulation
+//!    against the Docker runtime: `launch` to the first `stopped` in
+//!    `init()` (a debug copy of a Deployment against a container), and
+//!    `stackTrace` round trips through the API server's exec stream against
+//!    Docker's exec stream (`kube.rs`). It runs before `footprint`'s
+//!    sessions, on the same dockdap process as parts 1, 3, 4, 5 and 6.
+//! 8. `footprint`: dockdap's peak RSS (VmHWM) idle, under 1 and under 2, and
 //!    its RSS over many sessions.
+//! 9. `engines`, only when named (`--only engines`: it starts the test
+//!    engines of `scripts/engines.sh`, as root): launch to the first stop,
+//!    `stackTrace` and a forwarded scoring request on a remote engine over
+//!    TLS and over SSH and on Podman, against the same on the local engine,
+//!    and scoring requests while `docker diff` runs (`engines.rs`).
 //!
 //! Quick mode runs each part once at a small size and checks only that it
 //! works. Nothing here asserts a time.
@@ -43,10 +58,13 @@
 
 pub mod dap;
 pub mod docker;
+pub mod engines;
 pub mod files;
 pub mod footprint;
+pub mod kube;
 pub mod launch;
 pub mod procs;
+pub mod reload;
 pub mod report;
 pub mod roundtrip;
 pub mod stats;
@@ -61,7 +79,10 @@ use std::path::PathBuf;
 pub use report::{Reporter, Summary};
 
 /// The parts, by name (for `--only`).
-pub const PARTS: &[&str] = &["roundtrip", "throughput", "launch", "sync", "watcher", "commit", "footprint"];
+pub const PARTS: &[&str] =
+    &["roundtrip", "throughput", "launch", "sync", "watcher", "commit", "reload", "kube", "footprint", "engines"];
+/// Parts run only when named in `--only`.
+pub const ON_REQUEST: &[&str] = &["engines"];
 
 /// How to run the suite.
 #[derive(Debug, Clone)]
@@ -92,7 +113,8 @@ impl Options {
     }
 
     fn wants(&self, part: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|p| p == part)
+        let named = self.only.iter().any(|p| p == part);
+        named || (self.only.is_empty() && !ON_REQUEST.contains(&part))
     }
 
     /// Iterations of the round-trip script per side (`DOCKDAP_BENCH_ITERATIONS`
@@ -133,7 +155,16 @@ pub async fn run(options: &Options, out: &mut dyn Write) -> anyhow::Result<Summa
     if options.wants("sync") || options.wants("watcher") || options.wants("commit") {
         files::run(options, &prereq, &listener, &mut report).await?;
     }
+    if options.wants("reload") {
+        reload::run(&mut report, options, prereq.no_docker.as_deref(), &listener).await?;
+    }
+    if options.wants("kube") {
+        kube::run(options, &prereq, &listener, &mut report).await?;
+    }
     listener.stop().await;
+    if options.wants("engines") {
+        engines::run(options, &mut report).await?;
+    }
     if options.wants("footprint") {
         footprint::sessions(options, &mut report).await?;
     }

@@ -58,7 +58,19 @@ pub struct Listener {
 
 impl Listener {
     pub async fn spawn(bin: &Path, cwd: &Path) -> anyhow::Result<Listener> {
-        let mut child = Command::new(bin)
+        Listener::spawn_with_env(bin, cwd, &[]).await
+    }
+
+    /// `spawn` with variables set (an empty value removes the variable):
+    /// `DOCKER_HOST` and friends for another engine.
+    pub async fn spawn_with_env(bin: &Path, cwd: &Path, env: &[(String, String)]) -> anyhow::Result<Listener> {
+        let mut command = Command::new(bin);
+        let (removed, set): (Vec<_>, Vec<_>) = env.iter().partition(|(_, value)| value.is_empty());
+        removed.iter().for_each(|(key, _)| {
+            command.env_remove(key);
+        });
+        let mut child = command
+            .envs(set.into_iter().map(|(key, value)| (key, value)))
             .args(["--listen", "127.0.0.1:0"])
             .current_dir(cwd)
             .stdin(Stdio::null())

@@ -16,6 +16,11 @@ impl Samples {
         self.0.len()
     }
 
+    /// Adds another set's samples.
+    pub fn extend(&mut self, other: &Samples) {
+        self.0.extend_from_slice(&other.0);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

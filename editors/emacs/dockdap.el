@@ -20,7 +20,7 @@
 ;;
 ;; Neither client is required: each part is set up when its client loads.
 ;; Commands: `dockdap-score', `dockdap-logs', `dockdap-commit',
-;; `dockdap-sync'; they talk to whichever client has a live dockdap session.
+;; `dockdap-sync', `dockdap-reload'; they talk to whichever client has a live dockdap session.
 ;;
 ;; This file does not check configurations: dockdap answers a bad one with an
 ;; error that says what to change.  Attribute names are checked against
@@ -244,6 +244,14 @@ plist under dape, a hash table under dap-mode) and an error message or nil."
                                               (length (dockdap--get body "pulled"))
                                               (length (dockdap--get body "pushed"))
                                               (append (dockdap--get body "conflicts") nil))))))
+
+(defun dockdap-reload ()
+  "Reload the app in place: saves go in, the workers restart, breakpoints kept."
+  (interactive)
+  (dockdap-request "dockdap/reload" nil
+                   (dockdap--reply "dockdap/reload"
+                                   (lambda (body)
+                                     (message "dockdap: reloaded the %s" (dockdap--get body "reloaded"))))))
 
 (provide 'dockdap)
 ;;; dockdap.el ends here

@@ -1,6 +1,7 @@
 // dockdap for VS Code: starts the `dockdap` debug adapter (stdio) for
 // `"type": "dockdap"` configurations, and sends dockdap's own DAP requests
-// (`dockdap/commit`, `dockdap/sync`, `dockdap/score`, `dockdap/logs`) to the
+// (`dockdap/commit`, `dockdap/sync`, `dockdap/score`, `dockdap/logs`,
+// `dockdap/reload`) to the
 // active debug session.
 //
 // Plain JavaScript with no dependencies beyond the `vscode` API, so it runs
@@ -123,6 +124,17 @@ function commands(output) {
         output.appendLine(`POST /score -> ${body.status}`);
         output.appendLine(typeof body.body === 'string' ? body.body : JSON.stringify(body.body));
         output.show(true);
+      }
+    },
+    'dockdap.reload': async () => {
+      const session = activeSession();
+      if (!session) {
+        return;
+      }
+      const body = await send(session, 'dockdap/reload', {});
+      if (body) {
+        const pushed = Array.isArray(body.pushed) && body.pushed.length > 0 ? ` (copied ${body.pushed.join(', ')})` : '';
+        vscode.window.showInformationMessage(`dockdap: reloaded the ${body.reloaded}${pushed}`);
       }
     },
     'dockdap.logs': async () => {

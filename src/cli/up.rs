@@ -73,7 +73,7 @@ async fn up(args: UpArgs, shutdown: CancellationToken) -> Result<ExitCode, CliEr
 
     let (events, mut rx) = EventSender::channel(256);
     let workspace = PathBuf::from(launch.paths.local_root_on(&cwd));
-    let cx = Context { events, tasks: Tasks::new(shutdown.child_token()), workspace };
+    let cx = Context { events, tasks: Tasks::new(shutdown.child_token()), workspace, child_sessions: false };
     let mut progress = Progress::start(&format!("starting {}", launch.image));
     let style = progress.style();
     let started = tokio::time::Instant::now();

@@ -63,6 +63,8 @@ const ATTRIBUTES: &[(&str, &str, &str)] = &[
     ("compose.profiles", "a list of profile names", r#"["debug"]"#),
     ("compose.profiles[]", "a profile name", r#""debug""#),
     ("compose.index", "a replica number", "1"),
+    ("compose.alsoDebug", "a list of service names", r#"["features"]"#),
+    ("compose.alsoDebug[]", "a service name", r#""features""#),
     ("kubernetes", "an object", r#"{"pod": "score-7d4f9", "namespace": "default"}"#),
     ("kubernetes.pod", "a pod name", r#""score-7d4f9""#),
     ("kubernetes.selector", "a label selector", r#""app=score""#),
@@ -472,6 +474,11 @@ fn launch(args: &LaunchArguments) -> Result<(), String> {
 fn attach(args: &AttachArguments) -> Result<(), String> {
     if let Some(compose) = &args.compose {
         super::targets::compose_service(compose)?;
+        if let Some(other) = compose.also_debug.first() {
+            return Err(format!(
+                "`compose.alsoDebug` is for `launch`: an attach joins one running service; attach to {other:?} from a configuration of its own, e.g. \"compose\": {{\"service\": {other:?}}}"
+            ));
+        }
     }
     if let Some(name) = &args.container
         && name.trim().is_empty()

@@ -104,6 +104,16 @@ pub struct LaunchArguments {
     /// Snapshot the container before a DAP `restart`, and restart from the snapshot.
     #[serde(default)]
     pub commit_on_restart: bool,
+    /// After a workspace save reaches the container, reload the app in place
+    /// (as `dockdap/reload`): a graceful worker restart, the debugger
+    /// attached to the new worker before `init()`.
+    #[serde(default)]
+    pub reload_on_save: bool,
+    /// When the debuggee's process goes away and the container runs on (a
+    /// reload, a worker recycled by the server), attach to the new process
+    /// and say so, instead of ending the session; false: end it.
+    #[serde(default = "yes")]
+    pub reattach: bool,
     /// Which directions files are synced in.
     #[serde(default)]
     pub sync: SyncSettings,
@@ -172,6 +182,11 @@ pub struct AttachArguments {
     /// editor's identical requests from that; false: forward every request.
     #[serde(default = "yes")]
     pub prefetch: bool,
+    /// When the debuggee's process goes away and the container runs on (a
+    /// reload, a worker recycled by the server), attach to the new process
+    /// and say so, instead of ending the session; false: end it.
+    #[serde(default = "yes")]
+    pub reattach: bool,
 }
 
 /// Where the app's files are, in both places.
@@ -233,6 +248,12 @@ pub struct ComposeArguments {
     #[serde(default = "one", deserialize_with = "lenient::replica")]
     #[schemars(range(min = 1, max = 65535))]
     pub index: u16,
+    /// `launch` only: more services of the project to make debuggable, each
+    /// debugged in a child session of its own (`startDebugging`) with this
+    /// configuration's paths; an editor without child sessions gets the
+    /// `attach` configuration for each in the debug console.
+    #[serde(default)]
+    pub also_debug: Vec<String>,
 }
 
 /// How debugpy is started in the container.
@@ -492,6 +513,19 @@ impl SessionConfig {
         }
     }
 
+    /// Whether to re-attach when the debuggee's process is replaced.
+    pub fn reattach(&self) -> bool {
+        match &self.request {
+            Request::Launch(a) => a.reattach,
+            Request::Attach(a) => a.reattach && a.connect.is_none(),
+        }
+    }
+
+    /// Whether a workspace save reloads the app (`reloadOnSave`).
+    pub fn reload_on_save(&self) -> bool {
+        matches!(&self.request, Request::Launch(a) if a.reload_on_save)
+    }
+
     /// Whether to snapshot the container when the session ends.
     pub fn commit_on_exit(&self) -> bool {
         matches!(&self.request, Request::Launch(a) if a.commit_on_exit)
@@ -710,6 +744,8 @@ mod tests {
             "tmpfs",
             "commitOnExit",
             "commitOnRestart",
+            "reloadOnSave",
+            "reattach",
             "sync",
             "tuneDebugger",
             "prefetch",

@@ -76,6 +76,16 @@ pub(super) fn compose_service(compose: &ComposeArguments) -> Result<(), String> 
             return Err(format!("`compose.profiles[{i}]` is empty: name a profile, e.g. \"debug\""));
         }
     }
+    for (i, other) in compose.also_debug.iter().enumerate() {
+        if other.trim().is_empty() {
+            return Err(format!("`compose.alsoDebug[{i}]` is empty: name another service to debug, e.g. \"features\""));
+        }
+        if *other == compose.service || compose.also_debug[..i].contains(other) {
+            return Err(format!(
+                "`compose.alsoDebug[{i}]` {other:?} is named twice (as `service` or earlier in `alsoDebug`): name each service once, e.g. \"service\": \"scoring\", \"alsoDebug\": [\"features\"]"
+            ));
+        }
+    }
     Ok(())
 }
 

@@ -324,7 +324,7 @@ const ROWS: &[(bool, &str, &str)] = &[
     (
         LAUNCH,
         r#"{"compose":{"service":"scoring","files":["a.yml"]}}"#,
-        r#"`compose` has no setting `files`: it takes `file`, `service`, `project`, `profiles`, `index` (did you mean `file`?), e.g. {"service": "scoring"}"#,
+        r#"`compose` has no setting `files`: it takes `file`, `service`, `project`, `profiles`, `index`, `alsoDebug` (did you mean `file`?), e.g. {"service": "scoring"}"#,
     ),
     (
         LAUNCH,
@@ -408,6 +408,16 @@ const ROWS: &[(bool, &str, &str)] = &[
         ATTACH,
         r#"{"kubernetes":{"pod":"a"},"container":"b"}"#,
         r#"`container` and `kubernetes` exclude each other: keep one, e.g. "container": "b""#,
+    ),
+    (
+        LAUNCH,
+        r#"{"compose":{"service":"scoring","alsoDebug":["scoring"]}}"#,
+        r#"`compose.alsoDebug[0]` "scoring" is named twice (as `service` or earlier in `alsoDebug`): name each service once, e.g. "service": "scoring", "alsoDebug": ["features"]"#,
+    ),
+    (
+        ATTACH,
+        r#"{"compose":{"service":"scoring","alsoDebug":["proxy"]}}"#,
+        r#"`compose.alsoDebug` is for `launch`: an attach joins one running service; attach to "proxy" from a configuration of its own, e.g. "compose": {"service": "proxy"}"#,
     ),
 ];
 

@@ -40,6 +40,9 @@ pub enum BridgeTag {
     /// A speculative fetch (`session::prefetch`): its answer is kept for a
     /// client request to come, unless a client request adopts it first.
     Prefetch,
+    /// The `attach` to a new debugpy after the debuggee's process was
+    /// replaced (`session::reattach`): its answer answers a reload or restart.
+    Reattach,
 }
 
 /// A request sent and not yet answered.

@@ -35,6 +35,7 @@ pub(crate) mod labels;
 pub(crate) mod offload;
 pub(crate) mod programs;
 pub(crate) mod ready;
+pub(crate) mod reload;
 pub(crate) mod scan;
 pub(crate) mod tail;
 pub mod tune;
@@ -300,6 +301,13 @@ pub trait Runtime: Send + Sync + fmt::Debug {
     /// when `dir` is missing.
     async fn write_archive(&self, dir: &str, archive: Bytes) -> Result<(), ContainerError>;
 
+    /// Why this runtime can never snapshot (a pod has no commit), worded
+    /// for the user; `dockdap/commit` then saves the changed files beside
+    /// the workspace instead. `None` when `plan_snapshot` may work.
+    fn no_snapshot(&self) -> Option<String> {
+        None
+    }
+
     /// Works out a snapshot (tag, labels, what changed, warnings).
     async fn plan_snapshot(&self, request: &CommitRequest) -> Result<SnapshotPlan, ContainerError>;
 
@@ -323,10 +331,28 @@ pub trait Runtime: Send + Sync + fmt::Debug {
         None
     }
 
+    /// More targets the start made debuggable beside this one (the other
+    /// services of a Compose launch's `alsoDebug`), each to be debugged in
+    /// a session of its own: the session opens a child session for each
+    /// (`startDebugging`) or tells the user how to attach.
+    fn more_targets(&self) -> Vec<MoreTarget> {
+        Vec::new()
+    }
+
     /// Stops the runtime's background work and puts back what it created
     /// (removes a container it started, unless it is to be kept). Called
     /// once; the error is for the user.
     async fn end(&self) -> Result<(), String>;
+}
+
+/// A target made debuggable beside a session's own (`Runtime::more_targets`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MoreTarget {
+    /// What it is, for the editor's session list and the console
+    /// (`service features of Compose project shop`).
+    pub name: String,
+    /// The `attach` arguments that join it; the session adds the paths.
+    pub attach: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What a runtime needs from the session that starts it.
@@ -340,6 +366,9 @@ pub struct Context {
     /// The folder `localRoot` names on this machine: where the Compose tool
     /// looks for the project's files.
     pub workspace: std::path::PathBuf,
+    /// The editor opens child sessions (`startDebugging`): targets beside
+    /// the session's own may wait for their debugger as the session's does.
+    pub child_sessions: bool,
 }
 
 /// A runtime that is up, and the session's stream to its debugpy.

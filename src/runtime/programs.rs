@@ -35,6 +35,78 @@ while True:
     os.write(1, b)
 "#;
 
+/// Many TCP connections to ports inside the container over one stdin and
+/// stdout (`docker::mux`), so that a forwarded connection needs no Engine
+/// API call of its own. Frames both ways: a 9-byte header (connection id
+/// u32, kind u8, payload length u32, big-endian) and the payload. Kinds:
+/// 1 open (payload: the port, in ASCII), 2 data, 3 end of data from that
+/// side (a half-close), 4 close (from dockdap: forget it; from here: the
+/// connection was refused, the payload says why). A connection's bytes
+/// towards the port are written by the main loop (a slow port holds up the
+/// others, as TCP would); each port's replies are read by a thread of its
+/// own. When stdin ends (dockdap is done, or gone), it exits.
+pub const MUX: &str = r#"
+import os, socket, struct, threading
+OPEN, DATA, SHUT, CLOSE = 1, 2, 3, 4
+lock = threading.Lock()
+conns = {}
+def put(cid, kind, data=b""):
+    view = memoryview(struct.pack(">IBI", cid, kind, len(data)) + data)
+    with lock:
+        while view:
+            view = view[os.write(1, view):]
+def take(n):
+    buf = b""
+    while len(buf) < n:
+        b = os.read(0, n - len(buf))
+        if not b:
+            os._exit(0)
+        buf += b
+    return buf
+def pump(cid, s):
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            put(cid, DATA, b)
+    except OSError:
+        pass
+    put(cid, SHUT)
+while True:
+    cid, kind, n = struct.unpack(">IBI", take(9))
+    data = take(n) if n else b""
+    s = conns.get(cid)
+    if kind == OPEN:
+        try:
+            s = socket.create_connection(("127.0.0.1", int(data)))
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (OSError, ValueError) as e:
+            put(cid, CLOSE, str(e).encode())
+            continue
+        conns[cid] = s
+        threading.Thread(target=pump, args=(cid, s), daemon=True).start()
+    elif s is None:
+        continue
+    elif kind == DATA:
+        try:
+            s.sendall(data)
+        except OSError:
+            pass
+    elif kind == SHUT:
+        try:
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+    elif kind == CLOSE:
+        del conns[cid]
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        s.close()
+"#;
+
 /// Waits until something listens on a TCP port inside the container (read
 /// from the container's own `/proc/net/tcp` and `/proc/net/tcp6`, as
 /// `ready::listening` reads them), then prints `listening` and exits 0.

@@ -55,9 +55,10 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             }
             "dockdap/sync" => self.custom_sync(seq, command, &args).await,
             "dockdap/commit" => self.custom_commit(seq, command, &args).await,
+            "dockdap/reload" => self.reload(Some(seq)).await,
             _ => {
                 let why = format!(
-                    "{command} is not a request dockdap knows (known: dockdap/logs, dockdap/score, dockdap/sync, dockdap/commit)"
+                    "{command} is not a request dockdap knows (known: dockdap/logs, dockdap/score, dockdap/sync, dockdap/commit, dockdap/reload)"
                 );
                 self.send_to_client(Message::failure(seq, command, &why)).await;
             }

@@ -20,6 +20,7 @@ use crate::dap::Message;
 use crate::error::Error;
 use crate::runtime::{CommitRequest, Runtime, Snapshot};
 use crate::sync::guard::{self, Unfit};
+use crate::sync::names::{self, HostOs, RelPath};
 use crate::sync::{Directions, Side, SyncHandle, SyncSetup};
 
 /// How long the session waits for sync's first look before attaching.
@@ -121,6 +122,19 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         if tokio::time::timeout(FIRST_LOOK_TIMEOUT, sync.first_look()).await.is_err() {
             tracing::warn!("the first look at the files took over {FIRST_LOOK_TIMEOUT:?}; going on");
         }
+        if self.config.as_ref().is_some_and(SessionConfig::reload_on_save) {
+            // Each batch of saves the watcher copies in reloads the app (`reattach`).
+            let mut saves = sync.saves_copied();
+            saves.mark_unchanged();
+            let tx = self.inputs_tx.clone();
+            self.tasks.spawn(async move {
+                while saves.changed().await.is_ok() {
+                    if tx.send(Input::Task(Task::SavesCopied)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
         self.sync = Some(sync);
     }
 
@@ -183,6 +197,18 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let sync = self.sync.clone();
         let events = self.events_tx.clone();
         let tx = self.inputs_tx.clone();
+        if let Some(why) = runtime.no_snapshot() {
+            let workspace =
+                self.config.as_ref().map(|c| PathBuf::from(c.paths().local_root_on(&self.options.workspace)));
+            self.tasks.spawn(async move {
+                let saved = save_beside(runtime.as_ref(), &request.app_root, workspace, sync.as_ref()).await;
+                let text = format!("[dockdap] {why}; {saved}\n");
+                events.send(Event::Output { category: Category::Important, text }).await;
+                let result = Err(format!("{why}; {saved}"));
+                let _ = tx.send(Input::Task(Task::Commit { seq, result })).await;
+            });
+            return;
+        }
         self.tasks.spawn(async move {
             if let Some(sync) = &sync {
                 // The snapshot holds the workspace's saves; the container's
@@ -292,6 +318,70 @@ pub(super) async fn snapshot(
             Err(why)
         }
     }
+}
+
+/// `dockdap/commit` where there is no commit (a pod): the workspace's saves
+/// go in, the files changed under `app_root` since the container started
+/// come into the workspace (as a snapshot's do), and copies of them are
+/// saved in a new folder beside the workspace, `WORKSPACE.pod-NAME.N`, the
+/// pod's files as they are now. Returns what was done, for the answer.
+async fn save_beside(
+    runtime: &dyn Runtime,
+    app_root: &str,
+    workspace: Option<PathBuf>,
+    sync: Option<&SyncHandle>,
+) -> String {
+    let (Some(sync), Some(workspace)) = (sync, workspace) else {
+        return "file sync is off for this session, so the pod's files were not saved".into();
+    };
+    let _ = sync.to_container().await;
+    let changes = match runtime.changes_once(app_root).await {
+        Ok(changes) => changes,
+        Err(e) => return format!("the files changed in it could not be listed, so none was saved: {e}"),
+    };
+    let prefix = format!("{}/", app_root.trim_end_matches('/'));
+    let files: Vec<String> = changes
+        .iter()
+        .filter(|c| !c.deleted)
+        .filter_map(|c| c.path.strip_prefix(&prefix))
+        .filter(|p| RelPath::parse(p, HostOs::current()).is_ok_and(|p| !names::is_ignored(&p)))
+        .map(str::to_owned)
+        .collect();
+    if files.is_empty() {
+        return format!("no file under {app_root} changed since it started, so there was nothing to save");
+    }
+    let _ = sync.pull(files.clone()).await;
+    let pod = runtime.container().map(|c| c.name.trim_start_matches("pod/").to_owned()).unwrap_or_default();
+    let dest = match new_folder_beside(&workspace, &pod) {
+        Ok(dest) => dest,
+        Err(e) => return format!("no folder beside {} could be made for its files ({e})", workspace.display()),
+    };
+    let copies = sync.save_copies(files, dest.clone()).await.unwrap_or_default();
+    let mut said = format!(
+        "the {} file(s) changed under {app_root} since it started are saved in {} ({}) and synced into the workspace: rebuild and push the image from there",
+        copies.saved.len(),
+        dest.display(),
+        copies.saved.join(", ")
+    );
+    for note in &copies.notes {
+        said.push_str(&format!("; {note}"));
+    }
+    said
+}
+
+/// A new folder `NAME.pod-POD.N` beside `workspace` (the lowest free `N`).
+fn new_folder_beside(workspace: &std::path::Path, pod: &str) -> std::io::Result<PathBuf> {
+    let parent = workspace.parent().unwrap_or(workspace);
+    let name = workspace.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "workspace".into());
+    for n in 1..10_000 {
+        let dest = parent.join(format!("{name}.pod-{pod}.{n}"));
+        match std::fs::create_dir(&dest) {
+            Ok(()) => return Ok(dest),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("10,000 such folders exist already"))
 }
 
 /// The `dockdap/commit` response body.

@@ -71,6 +71,10 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 self.prefetch_on_answer(request_seq, None, command, message).await;
                 None
             }
+            Origin::Bridge(BridgeTag::Reattach) => {
+                self.reattach_answered(command, &message).await;
+                None
+            }
             Origin::Bridge(BridgeTag::Other) => None,
         }
     }
@@ -95,10 +99,15 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         if asked_as != command {
             message.set_command(asked_as);
         }
-        if matches!(asked_as, "launch" | "attach" | "restart") {
+        let started = matches!(asked_as, "launch" | "attach" | "restart");
+        if started {
             self.describe_target_in(&mut message);
         }
+        let succeeded = matches!(message.kind(), Kind::Response { success: true, .. });
         self.send_to_client(message).await;
+        if started && succeeded {
+            self.open_more_targets().await;
+        }
         (asked_as == "disconnect").then_some(End::Disconnected)
     }
 
@@ -143,7 +152,20 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             tracing::warn!(error = %e, event, "could not rewrite paths; forwarding unchanged");
         }
         match event {
+            // The process may be replaced: the editor hears of the end only
+            // if the container ends too (`reattach`).
+            "terminated" | "exited" if self.may_reattach() => {
+                tracing::debug!(event, "holding back debugpy's end while the container runs on");
+                // Let go of this debugpy at once: an adapter dockdap runs in the
+                // container ends only when its client does, and until then it
+                // would take the replacing worker for itself.
+                if self.adapter.is_some() {
+                    self.adapter_gone().await;
+                }
+                return;
+            }
             "terminated" => self.farewell = self.farewell.max(Farewell::Terminated),
+            "process" | "thread" => self.note_debuggee_event(event, &message).await,
             "initialized" => {
                 if let Phase::Running { next_initialized } = &mut self.phase {
                     match std::mem::replace(next_initialized, Initialized::Forward) {

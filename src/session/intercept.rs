@@ -112,6 +112,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         if super::prefetch::changes_state(command) {
             self.prefetch.drop_answers();
         }
+        if matches!(command, "disconnect" | "terminate") {
+            self.debuggee.leaving = true;
+        }
         match command {
             "initialize" => {
                 self.initialize(message).await;
@@ -150,7 +153,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             _ => {
                 match &self.phase {
                     Phase::Running { .. } | Phase::Restarting => self.forward_request_to_adapter(message).await,
-                    Phase::Starting { .. } => self.queued.push_back(message),
+                    Phase::Starting { .. } | Phase::Reattaching => self.queued.push_back(message),
                     Phase::Idle => {
                         let reply = Message::failure(message.seq(), command, &too_early(command));
                         self.send_to_client(reply).await;
@@ -245,7 +248,8 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         self.phase = Phase::Starting { request, command, cancel: start.stop_token().clone(), since };
         self.config = Some(config.clone());
         let workspace = PathBuf::from(config.paths().local_root_on(&self.options.workspace));
-        let cx = Context { events: self.events_tx.clone(), tasks: start, workspace: workspace.clone() };
+        let child_sessions = self.info.as_ref().is_some_and(|i| i.supports_start_debugging);
+        let cx = Context { events: self.events_tx.clone(), tasks: start, workspace: workspace.clone(), child_sessions };
         let tx = self.inputs_tx.clone();
         // Not stopped with the session: a cancelled start reports what it
         // created, so that shutdown puts it back.
@@ -376,7 +380,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     /// debugpy's `attach` arguments: the client's, minus dockdap's own.
     /// `request` is always there: VS Code sends it anyway, and pydevd
     /// rejects an attach whose arguments are an empty object.
-    fn attach_arguments(&self) -> Value {
+    pub(super) fn attach_arguments(&self) -> Value {
         let mut args = self.config.as_ref().map(|c| c.for_debugpy.clone()).unwrap_or_default();
         args.insert("request".into(), json!("attach"));
         args.extend(self.adapter_attach.clone());
@@ -504,6 +508,25 @@ pub(super) fn without_listen_for_subprocess(args: &mut serde_json::Map<String, V
     }
 }
 
+/// A child session's paths are its parent's: `appRoot`, `pathMappings`,
+/// and `localRoot` as the parent resolved it.
+pub(super) fn with_session_paths(
+    configuration: &mut serde_json::Map<String, Value>,
+    config: Option<&SessionConfig>,
+    local_root: Option<&str>,
+) {
+    if let Some(config) = config {
+        let paths = config.paths();
+        configuration.insert("appRoot".into(), json!(paths.app_root));
+        if !paths.path_mappings.is_empty() {
+            configuration.insert("pathMappings".into(), json!(paths.path_mappings));
+        }
+    }
+    if let Some(local_root) = local_root {
+        configuration.insert("localRoot".into(), json!(local_root));
+    }
+}
+
 /// Rewrites the configuration of debugpy's `startDebugging` so that the
 /// editor's child session is another dockdap session attached to the child's
 /// debugpy, with the same path mapping as this one. debugpy's `connect`
@@ -521,16 +544,7 @@ fn child_configuration(
     configuration.insert("type".into(), json!("dockdap"));
     configuration.insert("request".into(), json!("attach"));
     without_listen_for_subprocess(configuration);
-    if let Some(config) = config {
-        let paths = config.paths();
-        configuration.insert("appRoot".into(), json!(paths.app_root));
-        if !paths.path_mappings.is_empty() {
-            configuration.insert("pathMappings".into(), json!(paths.path_mappings));
-        }
-    }
-    if let Some(local_root) = local_root {
-        configuration.insert("localRoot".into(), json!(local_root));
-    }
+    with_session_paths(configuration, config, local_root);
     if let Some((name, transport)) = container {
         let port = configuration.get("connect").and_then(|c| c.get("port")).cloned();
         configuration.remove("connect");

@@ -33,7 +33,9 @@ mod files;
 mod forward;
 mod intercept;
 mod links;
+mod more;
 mod prefetch;
+mod reattach;
 mod restart;
 mod shutdown;
 
@@ -102,7 +104,23 @@ enum Task {
     /// The first half of a DAP `restart` finished: the files are in, and
     /// the snapshot (if one was asked for) is made.
     RestartPrepared { seq: i64, result: Result<Option<String>, String> },
+    /// The first half of a reload finished: the saves are in, and the
+    /// server whose workers are replaced is found (`seq`: `dockdap/reload`,
+    /// or `None` for `reloadOnSave`).
+    ReloadPrepared { seq: Option<i64>, result: Result<reattach::Prepared, String> },
+    /// debugpy did not close its link in time after dockdap detached.
+    DetachTimeout { link: u64 },
+    /// A re-attach has waited long for the new process (`link`: the new debugpy's).
+    ReattachSlow { link: u64 },
+    /// Connected again to the process that replaced the debuggee (or not).
+    Reattached(Box<ReattachResult>),
+    /// The sync worker copied workspace saves into the container (`reloadOnSave`).
+    SavesCopied,
 }
+
+/// What connecting again to a replaced debuggee gave.
+type ReattachResult =
+    Result<(crate::runtime::AdapterStream, Option<crate::runtime::reload::Reloaded>), reattach::ReattachFailed>;
 
 /// Why the loop ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +176,9 @@ enum Phase {
     Running { next_initialized: Initialized },
     /// Messages flow while the first half of a restart runs (see `restart`).
     Restarting,
+    /// The debuggee's process is being replaced and dockdap attaches to the
+    /// new one (see `reattach`); client requests wait.
+    Reattaching,
     /// Starting failed; the client is expected to disconnect.
     Failed(String),
     /// debugpy is gone and the client was told; waiting for its `disconnect`.
@@ -244,6 +265,10 @@ struct Session<W> {
     breakpoints: restart::Breakpoints,
     /// The speculative fetch of the step cycle.
     prefetch: prefetch::Prefetch,
+    /// A re-attach under way (reload, restart of an attach, a replaced process).
+    reattach: Option<reattach::Reattach>,
+    /// What debugpy said about the process and its threads.
+    debuggee: reattach::Debuggee,
 }
 
 /// Runs one session over a client stream until it ends, then cleans up.
@@ -290,6 +315,8 @@ where
         snapshot: None,
         breakpoints: restart::Breakpoints::default(),
         prefetch: prefetch::Prefetch::default(),
+        reattach: None,
+        debuggee: reattach::Debuggee::default(),
     };
     session.spawn_reader(reader, Side::Client);
     let end = session.run_loop().await;
@@ -431,6 +458,26 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 self.restart_prepared(seq, result).await;
                 None
             }
+            Task::ReloadPrepared { seq, result } => {
+                self.reload_prepared(seq, result).await;
+                None
+            }
+            Task::DetachTimeout { link } => {
+                self.detach_timeout(link).await;
+                None
+            }
+            Task::ReattachSlow { link } => {
+                self.waiting_too_long(link).await;
+                None
+            }
+            Task::Reattached(result) => {
+                self.reattached(*result).await;
+                None
+            }
+            Task::SavesCopied => {
+                self.reload(None).await;
+                None
+            }
         }
     }
 
@@ -458,7 +505,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 if self.exit_code.replace(code).is_some() {
                     return;
                 }
-                if self.phase.is_running() || matches!(self.phase, Phase::Ended) {
+                if self.phase.is_running() || matches!(self.phase, Phase::Ended | Phase::Reattaching) {
                     self.console(Category::Stderr, &diagnosis).await;
                 }
                 if matches!(self.phase, Phase::Ended) {

@@ -18,7 +18,12 @@
 //!    source, `setFunctionBreakpoints`, `setExceptionBreakpoints`, then
 //!    `configurationDone`.
 //!
-//! Only `launch` sessions restart: a container dockdap joined is not its to recreate.
+//! A restart starts from the snapshot only when one is asked for
+//! (`commitOnRestart`); a snapshot made earlier (`dockdap/commit`) is not
+//! used unless asked again.
+//!
+//! An `attach` session's container is not dockdap's to recreate: its
+//! `restart` attaches again to the same target (`reattach`).
 
 use std::collections::BTreeMap;
 
@@ -99,7 +104,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         // The client may send the configuration again, edited.
         let args = message.field::<Value>("arguments").ok().flatten().unwrap_or_default();
         if let Some(new) = args.get("arguments").filter(|a| a.is_object()) {
-            match SessionConfig::parse(true, new) {
+            match SessionConfig::parse(matches!(config.request, Request::Launch(_)), new) {
                 Ok(parsed) => config = parsed,
                 Err(e) => {
                     self.send_to_client(fail(&e.to_string())).await;
@@ -108,8 +113,8 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             }
         }
         let Request::Launch(launch) = &config.request else {
-            let why = "restart works for `launch` sessions: a container dockdap joined is not its to recreate; disconnect and attach again";
-            self.send_to_client(fail(why)).await;
+            self.config = Some(config);
+            self.restart_attach(seq).await;
             return;
         };
         let Some(runtime) = self.runtime.clone().filter(|r| r.container().is_some()) else {
@@ -141,11 +146,12 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
 
     /// Step 2 and 3: the files are in (and the snapshot made, if asked).
     pub(super) async fn restart_prepared(&mut self, seq: i64, result: Result<Option<String>, String>) {
-        match result {
+        let snapshot = match result {
             Ok(image) => {
-                if let Some(image) = image {
-                    self.snapshot = Some(image);
+                if let Some(image) = &image {
+                    self.snapshot = Some(image.clone());
                 }
+                image
             }
             Err(why) => {
                 self.phase = Phase::Running { next_initialized: Initialized::Forward };
@@ -154,7 +160,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 self.send_to_client(Message::failure(seq, "restart", &why)).await;
                 return;
             }
-        }
+        };
         // Retire the old debugpy: late messages from it are dropped, requests
         // waiting on it are answered, and its container goes.
         self.adapter_link += 1;
@@ -167,7 +173,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             tracing::error!("removing the old container took too long; `dockdap reap` removes it");
         }
         let Some(mut config) = self.config.clone() else { return };
-        if let (Request::Launch(launch), Some(image)) = (&mut config.request, &self.snapshot) {
+        if let (Request::Launch(launch), Some(image)) = (&mut config.request, &snapshot) {
             launch.image = image.clone();
         }
         let from = match &config.request {

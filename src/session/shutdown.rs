@@ -29,6 +29,18 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             Some(why) => tracing::warn!(%why, "debugpy stream failed"),
             None => tracing::info!("debugpy closed the connection"),
         }
+        if matches!(self.phase, Phase::Reattaching)
+            || (self.may_reattach() && self.runtime.as_ref().is_some_and(|r| r.exit_report().is_none()))
+        {
+            self.adapter_gone().await;
+            return None;
+        }
+        self.end_without_adapter().await;
+        None
+    }
+
+    /// debugpy is gone for good: tell the client, and wait a moment for its `disconnect`.
+    pub(super) async fn end_without_adapter(&mut self) {
         self.adapter = None;
         self.answer_adapter_pending("debugpy closed the connection before answering").await;
         // Tell the client now, then give it a moment to send `disconnect`
@@ -37,7 +49,6 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         self.say_goodbye_to_client().await;
         self.phase = Phase::Ended;
         self.linger_until = Some(tokio::time::Instant::now() + LINGER);
-        None
     }
 
     /// Sends `terminated`, and `exited` when the exit code is known, once each.

@@ -51,4 +51,4 @@ pub mod write;
 mod tests;
 
 pub use engine::{Directions, Remote, Side, SyncEngine, SyncReport};
-pub use worker::{SyncAnswer, SyncHandle, SyncSetup};
+pub use worker::{SavedCopies, SyncAnswer, SyncHandle, SyncSetup};

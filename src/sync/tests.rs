@@ -779,12 +779,9 @@ async fn directions_can_be_turned_off() {
     let _ = &mut s.engine;
 }
 
-#[tokio::test]
-async fn saves_are_debounced_and_the_last_one_wins() {
-    use crate::console::EventSender;
-    use std::time::Duration;
-    let s = setup(&[("score.py", "v0")], &[("score.py", "v0")]);
-    let (events, mut rx) = EventSender::channel(1024);
+/// A sync worker on `s` watching both sides, as a session with `auto` runs it.
+fn watching(s: &Setup) -> (super::SyncHandle, crate::tasks::Tasks) {
+    let (events, mut rx) = crate::console::EventSender::channel(1024);
     tokio::spawn(async move { while rx.recv().await.is_some() {} });
     let tasks = crate::tasks::Tasks::new(tokio_util::sync::CancellationToken::new());
     let setup = super::SyncSetup {
@@ -795,7 +792,14 @@ async fn saves_are_debounced_and_the_last_one_wins() {
         poll_container: true,
         copy_deletions: false,
     };
-    let handle = super::SyncHandle::spawn(s.fake.clone(), setup, events, &tasks);
+    (super::SyncHandle::spawn(s.fake.clone(), setup, events, &tasks), tasks)
+}
+
+#[tokio::test]
+async fn saves_are_debounced_and_the_last_one_wins() {
+    use std::time::Duration;
+    let s = setup(&[("score.py", "v0")], &[("score.py", "v0")]);
+    let (handle, _tasks) = watching(&s);
     // Let the first look and the watcher start.
     handle.sync(None).await.unwrap();
     let puts = s.fake.puts();
@@ -826,6 +830,30 @@ async fn saves_are_debounced_and_the_last_one_wins() {
     );
     let last = handle.finish().await.unwrap();
     assert!(last.conflicts.is_empty());
+}
+
+/// Files made in a new workspace folder at once (`mkdir data && cp ...`)
+/// give the watcher only the folder's event when they land before it
+/// watches the folder: the folder's files go into the container all the same.
+#[tokio::test]
+async fn files_in_a_new_workspace_folder_reach_the_container() {
+    use std::time::Duration;
+    let s = setup(&[("score.py", "v0")], &[("score.py", "v0")]);
+    let (handle, _tasks) = watching(&s);
+    handle.sync(None).await.unwrap();
+    fs::create_dir_all(s.ws.join("data/deeper")).unwrap();
+    fs::write(s.ws.join("data/labels.txt"), "cat").unwrap();
+    fs::write(s.ws.join("data/deeper/more.txt"), "dog").unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let arrived = |s: &Setup| {
+        s.fake.content("data/labels.txt").as_deref() == Some("cat")
+            && s.fake.content("data/deeper/more.txt").as_deref() == Some("dog")
+    };
+    while !arrived(&s) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(arrived(&s), "{:?} {:?}", s.fake.content("data/labels.txt"), s.fake.content("data/deeper/more.txt"));
+    handle.finish().await.unwrap();
 }
 
 /// What the container's watcher says about `name`: its content read with

@@ -47,6 +47,8 @@ pub const SNAPSHOT_HOLD: Duration = Duration::from_secs(10);
 pub const DEBOUNCE: Duration = Duration::from_millis(50);
 /// The longest a burst of saves can delay a copy.
 pub const MAX_DELAY: Duration = Duration::from_millis(300);
+/// Most files taken from a folder that appeared in the workspace.
+const NEW_FOLDER_FILES: usize = 20_000;
 /// Most events of the container's watcher taken in one turn of the loop.
 const WATCH_BATCH: usize = 512;
 
@@ -104,10 +106,20 @@ impl SyncAnswer {
     }
 }
 
+/// What `SyncHandle::save_copies` saved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SavedCopies {
+    /// Paths saved (relative to the folder).
+    pub saved: Vec<String>,
+    /// Files refused or not written, and why.
+    pub notes: Vec<String>,
+}
+
 enum Command {
     Sync { resolve: Option<(Side, Vec<String>)>, reply: oneshot::Sender<SyncAnswer> },
     ToContainer { reply: oneshot::Sender<SyncAnswer> },
     Pull { paths: Vec<String>, reply: oneshot::Sender<SyncAnswer> },
+    Save { paths: Vec<String>, dest: PathBuf, reply: oneshot::Sender<SavedCopies> },
     FromContainer,
     Finish { reply: oneshot::Sender<SyncAnswer> },
 }
@@ -118,6 +130,7 @@ pub struct SyncHandle {
     tx: mpsc::Sender<Command>,
     stop: CancellationToken,
     started: tokio::sync::watch::Receiver<bool>,
+    saves: tokio::sync::watch::Receiver<u64>,
 }
 
 impl SyncHandle {
@@ -131,9 +144,16 @@ impl SyncHandle {
         let stop = tasks.stop_token().clone();
         let engine = SyncEngine::new(remote, setup.workspace.clone(), &setup.app_root, setup.directions);
         let (started_tx, started) = tokio::sync::watch::channel(false);
+        let (saves_tx, saves) = tokio::sync::watch::channel(0);
         let helpers = tasks.clone();
-        tasks.spawn(run(engine, setup, rx, events, helpers, started_tx));
-        SyncHandle { tx, stop, started }
+        tasks.spawn(run(engine, setup, rx, events, helpers, started_tx, saves_tx));
+        SyncHandle { tx, stop, started, saves }
+    }
+
+    /// Counts the batches of workspace saves the watcher copied into the
+    /// container (`reloadOnSave` reloads the app on each).
+    pub fn saves_copied(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.saves.clone()
     }
 
     /// Waits until the first look at both sides is done (or the worker ended).
@@ -169,6 +189,15 @@ impl SyncHandle {
         answer.await.ok()
     }
 
+    /// Copies of these container files (relative to the app folder) saved
+    /// under `dest`, a folder outside the workspace, whatever the
+    /// directions: what a pod offers instead of a commit.
+    pub async fn save_copies(&self, paths: Vec<String>, dest: PathBuf) -> Option<SavedCopies> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Command::Save { paths, dest, reply }).await.ok()?;
+        answer.await.ok()
+    }
+
     /// The debuggee stopped: bring the container's edits in, without waiting.
     pub fn debuggee_stopped(&self) {
         let _ = self.tx.try_send(Command::FromContainer);
@@ -195,6 +224,7 @@ async fn run<R: Remote>(
     events: EventSender,
     tasks: Tasks,
     started: tokio::sync::watch::Sender<bool>,
+    saves: tokio::sync::watch::Sender<u64>,
 ) {
     let stop = tasks.stop_token().clone();
     engine.set_copy_deletions(setup.copy_deletions);
@@ -230,7 +260,9 @@ async fn run<R: Remote>(
                 continue;
             }
             () = sleep_until(deadline) => {
-                worker.copy_saves().await;
+                if worker.copy_saves().await {
+                    saves.send_modify(|n| *n += 1);
+                }
                 continue;
             }
             event = recv(&mut worker.container_events), if worker.container_events.is_some() => {
@@ -365,8 +397,18 @@ impl<R: Remote> Worker<R> {
                 let answer = self.pull(&paths).await;
                 let _ = reply.send(answer);
             }
+            Command::Save { paths, dest, reply } => {
+                let paths: Vec<RelPath> =
+                    paths.iter().filter_map(|p| RelPath::parse(p, super::names::HostOs::current()).ok()).collect();
+                let (saved, notes) = self.engine.save_copies(&paths, &dest).await;
+                let _ = reply.send(SavedCopies { saved: saved.iter().map(ToString::to_string).collect(), notes });
+            }
             Command::FromContainer => {
-                if self.engine.directions().from_container {
+                // The container's watcher has reported every edit already: a
+                // change list now would only hold the engine (a `docker diff`
+                // takes seconds on some storage drivers, and every other call
+                // for the container waits, a reload's among them).
+                if self.engine.directions().from_container && self.container_events.is_none() {
                     let report = self.engine.sync_from_container().await;
                     tell(&self.events, &report).await;
                 }
@@ -466,23 +508,33 @@ impl<R: Remote> Worker<R> {
         }
     }
 
-    /// The watcher saw `path` change.
+    /// The watcher saw `path` change. A new folder's files are taken too:
+    /// files made in it before the watcher watched it give no event of
+    /// their own (`mkdir data && cp labels.txt data/`).
     fn on_saved(&mut self, path: &std::path::Path) {
-        if let Some(rel) = self.engine.relative(path) {
-            self.pending.insert(rel);
-            let now = Instant::now();
-            self.first_pending.get_or_insert(now);
-            self.quiet_until = Some(now + DEBOUNCE);
+        let Some(rel) = self.engine.relative(path) else { return };
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            for file in files_below(path, NEW_FOLDER_FILES) {
+                if let Some(rel) = self.engine.relative(&file) {
+                    self.pending.insert(rel);
+                }
+            }
         }
+        self.pending.insert(rel);
+        let now = Instant::now();
+        self.first_pending.get_or_insert(now);
+        self.quiet_until = Some(now + DEBOUNCE);
     }
 
     /// Copies the saves waiting now.
-    async fn copy_saves(&mut self) {
+    /// Copies the saves waiting; whether any file went into the container.
+    async fn copy_saves(&mut self) -> bool {
         let batch = std::mem::take(&mut self.pending);
         self.first_pending = None;
         self.quiet_until = None;
         let report = self.engine.sync_saved(&batch).await;
         tell(&self.events, &report).await;
+        !report.pushed.is_empty()
     }
 
     /// What the container's watcher saw (`event`, and whatever else is
@@ -672,4 +724,22 @@ fn watch(root: &std::path::Path, tx: mpsc::UnboundedSender<PathBuf>) -> notify::
     })?;
     watcher.watch(root, RecursiveMode::Recursive)?;
     Ok(watcher)
+}
+
+/// Regular files below `dir`, at most `most`, never through a symlink.
+fn files_below(dir: &std::path::Path, most: usize) -> Vec<PathBuf> {
+    let (mut files, mut dirs) = (Vec::new(), vec![dir.to_path_buf()]);
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => dirs.push(entry.path()),
+                Ok(kind) if kind.is_file() => files.push(entry.path()),
+                _ => {}
+            }
+            if files.len() >= most {
+                return files;
+            }
+        }
+    }
+    files
 }

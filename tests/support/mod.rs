@@ -7,6 +7,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
 
 pub mod engines;
+#[allow(clippy::duplicate_mod)] // benches/suite/kube.rs includes it too
+pub mod kube_sim_bin;
 pub mod score;
 
 use std::path::{Path, PathBuf};
@@ -367,21 +369,10 @@ pub fn require_kube_sim() -> bool {
         && require(&format!("the image {KUBE_SIM_IMAGE} (built by images/build-images.sh)"), have_image(KUBE_SIM_IMAGE))
 }
 
-/// Builds the example (a no-op when `cargo test` has built it already) and
-/// returns its path: `target/PROFILE/examples/kube-sim`, beside this test's
-/// `deps` folder.
+/// The simulation's binary (`kube_sim_bin`): built only when missing or
+/// older than its sources.
 fn kube_sim_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = std::process::Command::new(cargo);
-    build.args(["build", "--quiet", "--example", "kube-sim"]).current_dir(env!("CARGO_MANIFEST_DIR"));
-    if !cfg!(debug_assertions) {
-        build.arg("--release");
-    }
-    let out = build.output().unwrap();
-    assert!(out.status.success(), "building the kube-sim example failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    profile_dir.join("examples/kube-sim")
+    kube_sim_bin::kube_sim_binary(!cfg!(debug_assertions)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 static KUBE_SIM: std::sync::OnceLock<KubeSim> = std::sync::OnceLock::new();
@@ -552,4 +543,16 @@ pub async fn docker_answers(name: &str) -> bool {
         }
     }
     true
+}
+
+/// The text of the `output` events among `messages` (what a debug console shows).
+pub fn output_lines(messages: &[dockdap::dap::Message]) -> Vec<String> {
+    messages
+        .iter()
+        .filter(|m| m.is_event("output"))
+        .filter_map(|m| {
+            let body: serde_json::Value = m.field("body").ok().flatten()?;
+            body["output"].as_str().map(str::to_owned)
+        })
+        .collect()
 }

@@ -1,7 +1,8 @@
 --- dockdap for Neovim's nvim-dap: the debug adapters `dockdap` (stdio) and
 --- `dockdap-tcp` (`dockdap --listen 127.0.0.1:${port}`), configurations for
 --- Python buffers, and user commands that send dockdap's own requests to the
---- running session (:DockdapScore, :DockdapLogs, :DockdapCommit, :DockdapSync).
+--- running session (:DockdapScore, :DockdapLogs, :DockdapCommit, :DockdapSync,
+--- :DockdapReload).
 ---
 --- Usage: put editors/neovim on 'runtimepath', then
 ---   require('dockdap').setup({ program = '/path/to/dockdap' })
@@ -159,6 +160,15 @@ M.commands = {
       end
       M.request('dockdap/commit', args, function(body)
         notify('container saved as ' .. tostring(body.image))
+      end)
+    end,
+  },
+  DockdapReload = {
+    nargs = 0,
+    desc = 'dockdap: reload the app in place (saves in, workers restarted, breakpoints kept)',
+    run = function()
+      M.request('dockdap/reload', {}, function(body)
+        notify('reloaded the ' .. tostring(body.reloaded))
       end)
     end,
   },

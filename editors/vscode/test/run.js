@@ -131,13 +131,14 @@ const REPLIES = {
   'dockdap/sync': { pulled: ['score.py'], pushed: [], conflicts: [] },
   'dockdap/score': { status: 200, body: '[39.0, 22.5]' },
   'dockdap/logs': { text: 'Initializing model\nlistening on 5001\n' },
+  'dockdap/reload': { reloaded: 'workers', pushed: ['/ws/score.py'], workers: [77] },
 };
 
 test('every contributed command is registered, and nothing else', () => {
   const { state } = activate();
   const contributed = pkg.contributes.commands.map((c) => c.command).sort();
   assert.deepEqual([...state.commands.keys()].sort(), contributed);
-  assert.deepEqual(contributed, ['dockdap.commit', 'dockdap.logs', 'dockdap.score', 'dockdap.sync']);
+  assert.deepEqual(contributed, ['dockdap.commit', 'dockdap.logs', 'dockdap.reload', 'dockdap.score', 'dockdap.sync']);
   for (const entry of pkg.contributes.menus.commandPalette) {
     assert.ok(contributed.includes(entry.command), entry.command);
   }
@@ -163,6 +164,14 @@ test('dockdap.commit sends dockdap/commit with the tag, or none for the next ver
     'dockdap: container saved as debug:7',
     'dockdap: container saved as debug:2',
   ]);
+});
+
+test('dockdap.reload sends dockdap/reload and says what was reloaded', async () => {
+  const { vscode, state, run } = activate();
+  vscode.debug.activeDebugSession = makeSession(state, REPLIES);
+  await run('dockdap.reload');
+  assert.deepEqual(state.requests, [{ command: 'dockdap/reload', args: {} }]);
+  assert.deepEqual(state.messages.map((m) => m.text), ['dockdap: reloaded the workers (copied /ws/score.py)']);
 });
 
 test('dockdap.sync sends dockdap/sync and reports conflicts', async () => {
@@ -228,7 +237,7 @@ test('without an active dockdap session nothing is sent and the user is told', a
   }
   assert.deepEqual(state.requests, []);
   assert.deepEqual(state.asked, [], 'no prompt before the session is known');
-  assert.equal(state.messages.length, 8);
+  assert.equal(state.messages.length, 10);
   assert.ok(state.messages.every((m) => m.level === 'error' && /no dockdap debug session is active/.test(m.text)));
 });
 

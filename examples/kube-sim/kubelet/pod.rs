@@ -89,7 +89,12 @@ impl PodCtx {
             status::refresh(&spec, &mut status, self.sandbox_ready());
             status.clone()
         };
-        let Ok(value) = serde_json::to_value(&snapshot) else { return };
+        self.store_status(&snapshot);
+    }
+
+    /// Writes `status` into the stored pod, if it is still this pod (same uid).
+    fn store_status(&self, status: &PodStatus) {
+        let Ok(value) = serde_json::to_value(status) else { return };
         let uid = self.uid.clone();
         let _ = self.sim.store.update(Kind::Pod, &self.namespace, &self.name, |pod| {
             if pod.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid.as_str()) {
@@ -105,8 +110,42 @@ impl PodCtx {
         let field_path = container
             .map(|(init, name)| format!("spec.{}{{{name}}}", if init { "initContainers" } else { "containers" }));
         let about = About { kind: Kind::Pod, namespace: &self.namespace, name: &self.name, uid: &self.uid, field_path };
-        let component = if reason == "Scheduled" { "default-scheduler" } else { "kubelet" };
+        let component =
+            if matches!(reason, "Scheduled" | "FailedScheduling") { "default-scheduler" } else { "kubelet" };
         events::record(&self.sim, &about, kind, reason, message, component);
+    }
+
+    /// Why the scheduler cannot place the pod on the one node, as
+    /// kube-scheduler words it: a `nodeSelector` the node's labels do not
+    /// satisfy. (Affinity, taints and resources are not simulated.)
+    fn unschedulable(&self) -> Option<String> {
+        let wanted = self.pod.spec.as_ref()?.node_selector.as_ref().filter(|s| !s.is_empty())?;
+        let node = self.sim.store.get(Kind::Node, "", &self.sim.config.node).unwrap_or(Value::Null);
+        let labels = node.pointer("/metadata/labels").cloned().unwrap_or(Value::Null);
+        let fits = wanted.iter().all(|(k, v)| labels.get(k).and_then(Value::as_str) == Some(v.as_str()));
+        (!fits).then(|| {
+            "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.".to_owned()
+        })
+    }
+
+    /// Leaves the pod Pending with the scheduler's `PodScheduled: False`
+    /// condition and its `FailedScheduling` warning.
+    fn leave_pending(&self, why: &str) {
+        self.event(None, "Warning", "FailedScheduling", why);
+        let status = PodStatus {
+            phase: Some("Pending".into()),
+            conditions: Some(vec![k8s_openapi::api::core::v1::PodCondition {
+                type_: "PodScheduled".into(),
+                status: "False".into(),
+                reason: Some("Unschedulable".into()),
+                message: Some(why.to_owned()),
+                last_transition_time: Some(Time(crate::ids::timestamp())),
+                ..Default::default()
+            }]),
+            qos_class: self.status.lock().unwrap_or_else(|p| p.into_inner()).qos_class.clone(),
+            ..Default::default()
+        };
+        self.store_status(&status);
     }
 
     /// Binds the pod to the node and sets its first status.
@@ -300,9 +339,18 @@ pub async fn run(
         volumes: tokio::sync::OnceCell::new(),
         pod,
     });
-    ctx.schedule();
+    let unschedulable = ctx.unschedulable();
+    match &unschedulable {
+        Some(why) => ctx.leave_pending(why),
+        None => ctx.schedule(),
+    }
     let grace = {
         let work = ctx.clone().run_containers();
+        let work = async move {
+            if unschedulable.is_none() {
+                work.await;
+            }
+        };
         tokio::pin!(work);
         let mut finished = false;
         loop {

@@ -68,6 +68,8 @@ pub struct DebugContainer {
     /// The Compose project dockdap brought up for this container: the end
     /// brings it down (the container with it).
     pub(super) project: Option<std::sync::Arc<super::compose::Project>>,
+    /// The other services of that project made debuggable for sessions of their own.
+    pub(super) more: Vec<crate::runtime::MoreTarget>,
 }
 
 impl DebugContainer {
@@ -111,6 +113,7 @@ impl DebugContainer {
             events: cx.events.clone(),
             tasks,
             project: None,
+            more: Vec::new(),
         }
     }
 
@@ -264,6 +267,10 @@ impl Runtime for DebugContainer {
 
     fn container(&self) -> Option<&ContainerFacts> {
         Some(&self.facts)
+    }
+
+    fn more_targets(&self) -> Vec<crate::runtime::MoreTarget> {
+        self.more.clone()
     }
 
     fn debug_address(&self) -> &str {

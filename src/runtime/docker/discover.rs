@@ -7,7 +7,8 @@
 //! `~/.docker`), each context with its endpoint from
 //! `contexts/meta/<sha256 of the name>/meta.json` and its TLS material from
 //! `contexts/tls/<sha256>/docker/{ca,cert,key}.pem`. When none of these names
-//! an engine, the default socket, then Podman's sockets
+//! an engine, the default engine (on Windows the named pipe
+//! `npipe:////./pipe/docker_engine`, elsewhere) the default socket, then Podman's sockets
 //! (`$XDG_RUNTIME_DIR/podman/podman.sock`, `/run/user/UID/podman/podman.sock`,
 //! `/run/podman/podman.sock`) in that order: the caller takes the first that
 //! answers.
@@ -27,6 +28,9 @@ use sha2::{Digest, Sha256};
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 /// Rootful Podman's API socket.
 pub const PODMAN_SYSTEM_SOCKET: &str = "/run/podman/podman.sock";
+/// The default engine on Windows (Docker Desktop, and Podman's Docker
+/// compatibility), as the pipe's path.
+pub const DEFAULT_PIPE: &str = "//./pipe/docker_engine";
 
 /// The variables the Docker CLI reads, taken once; an empty value counts as
 /// unset, as in the CLI.
@@ -54,6 +58,9 @@ pub struct DockerEnv {
     pub default_socket: PathBuf,
     /// Where rootful Podman's socket is (`PODMAN_SYSTEM_SOCKET`; tests move it).
     pub podman_system_socket: PathBuf,
+    /// Whether this is Windows, where the default engine is the named pipe
+    /// `DEFAULT_PIPE` rather than a socket.
+    pub windows: bool,
 }
 
 impl DockerEnv {
@@ -73,6 +80,7 @@ impl DockerEnv {
             uid: current_uid(),
             default_socket: PathBuf::from(DEFAULT_SOCKET),
             podman_system_socket: PathBuf::from(PODMAN_SYSTEM_SOCKET),
+            windows: cfg!(windows),
         }
     }
 
@@ -91,9 +99,15 @@ impl DockerEnv {
 }
 
 /// The owner of `/proc/self`, which is this process's user id.
+#[cfg(unix)]
 fn current_uid() -> Option<u32> {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+#[cfg(not(unix))]
+fn current_uid() -> Option<u32> {
+    None
 }
 
 /// How to reach an engine.
@@ -101,6 +115,8 @@ fn current_uid() -> Option<u32> {
 pub enum Address {
     /// A Unix socket on this machine.
     Unix(PathBuf),
+    /// A Windows named pipe on this machine (`//./pipe/docker_engine`).
+    NamedPipe(String),
     /// TCP, with TLS when `tls` is set (always verifying the engine).
     Tcp {
         /// Host name or IP address (IPv6 without brackets).
@@ -126,6 +142,7 @@ impl Address {
     pub fn url(&self) -> String {
         match self {
             Address::Unix(path) => format!("unix://{}", path.display()),
+            Address::NamedPipe(pipe) => format!("npipe://{pipe}"),
             Address::Tcp { host, port, .. } if host.contains(':') => format!("tcp://[{host}]:{port}"),
             Address::Tcp { host, port, .. } => format!("tcp://{host}:{port}"),
             Address::Ssh { user, host, port } => {
@@ -195,6 +212,9 @@ impl fmt::Display for Candidate {
                 write!(f, "context `{name}` ({chosen_by}) at {}", address.url())
             }
             (Origin::Default, Address::Unix(path)) => write!(f, "the default socket {}", path.display()),
+            (Origin::Default, Address::NamedPipe(_)) => {
+                write!(f, "the default named pipe {} (DOCKER_HOST is not set)", self.address.url())
+            }
             (Origin::Default, address) => write!(f, "the default engine {}", address.url()),
             (Origin::Podman, Address::Unix(path)) => write!(f, "Podman socket {}", path.display()),
             (Origin::Podman, address) => write!(f, "Podman at {}", address.url()),
@@ -328,7 +348,7 @@ fn context_candidate(
     let origin = Origin::Context { name: name.clone(), chosen_by };
     if host.is_empty() {
         // The CLI's default context has no host: the default engine, as if unnamed.
-        return Ok(Candidate { address: Address::Unix(env.default_socket.clone()), origin });
+        return Ok(Candidate { address: default_address(env), origin });
     }
     if endpoint.and_then(|e| e.get("SkipTLSVerify")).and_then(|s| s.as_bool()) == Some(true) {
         return Err(DiscoveryError::TlsWithoutVerify { origin: label, what: "SkipTLSVerify in its meta.json".into() });
@@ -426,8 +446,17 @@ fn parse_host(value: &str, tls: Option<&Tls>, label: &str, default_socket: &Path
             let (host, port) = host_port(host_port_text).map_err(bad)?;
             Ok(Address::Ssh { user, host, port })
         }
-        "npipe" => Err(bad("named pipes (npipe://) exist only on Windows".into())),
-        other => Err(bad(format!("the scheme {other}:// is not one dockdap knows; use unix://, tcp:// or ssh://"))),
+        "npipe" => {
+            // npipe:////./pipe/NAME: the pipe's path follows the scheme.
+            let pipe = if rest.is_empty() { DEFAULT_PIPE } else { rest };
+            if !pipe.starts_with("//") || !pipe.contains("/pipe/") {
+                return Err(bad(format!("{pipe:?} is not a named pipe; write npipe:////./pipe/docker_engine")));
+            }
+            Ok(Address::NamedPipe(pipe.to_owned()))
+        }
+        other => Err(bad(format!(
+            "the scheme {other}:// is not one dockdap knows; use unix://, tcp://, ssh:// or (on Windows) npipe://"
+        ))),
     }
 }
 
@@ -456,8 +485,17 @@ fn host_port(text: &str) -> Result<(String, Option<u16>), String> {
     Ok((host.to_owned(), port))
 }
 
-/// Nothing configured: the default socket, then Podman's.
+/// The default engine: the named pipe on Windows, else the default socket.
+fn default_address(env: &DockerEnv) -> Address {
+    if env.windows { Address::NamedPipe(DEFAULT_PIPE.to_owned()) } else { Address::Unix(env.default_socket.clone()) }
+}
+
+/// Nothing configured: the default socket, then Podman's; on Windows, the
+/// named pipe (Podman's Docker compatibility serves the same pipe).
 fn default_candidates(env: &DockerEnv) -> Vec<Candidate> {
+    if env.windows {
+        return vec![Candidate { address: default_address(env), origin: Origin::Default }];
+    }
     let mut list = vec![Candidate { address: Address::Unix(env.default_socket.clone()), origin: Origin::Default }];
     let mut podman: Vec<PathBuf> = Vec::new();
     if let Some(dir) = &env.xdg_runtime_dir {

@@ -78,7 +78,8 @@ impl Engine {
         let address = candidate.address.clone();
         let host = address.url();
         let docker = match &address {
-            Address::Unix(_) => Docker::connect_with_unix(&host, REQUEST_TIMEOUT, API_DEFAULT_VERSION),
+            Address::Unix(_) => unix_socket(&host),
+            Address::NamedPipe(_) => named_pipe(&host),
             Address::Tcp { tls: None, .. } => Docker::connect_with_http(&host, REQUEST_TIMEOUT, API_DEFAULT_VERSION),
             Address::Tcp { tls: Some(tls), .. } => {
                 // One process-wide provider, whatever else links rustls in.
@@ -169,6 +170,41 @@ impl Engine {
     }
 }
 
+/// bollard's named-pipe connector (Windows only).
+#[cfg(windows)]
+fn named_pipe(url: &str) -> Result<Docker, BollardError> {
+    Docker::connect_with_named_pipe(url, REQUEST_TIMEOUT, API_DEFAULT_VERSION)
+}
+
+/// A Unix socket, with bollard's connector for it.
+#[cfg(unix)]
+fn unix_socket(url: &str) -> Result<Docker, BollardError> {
+    Docker::connect_with_unix(url, REQUEST_TIMEOUT, API_DEFAULT_VERSION)
+}
+
+/// Windows's engines listen on a named pipe (or TCP); a `unix://` address
+/// there is refused when used.
+#[cfg(not(unix))]
+fn unix_socket(url: &str) -> Result<Docker, BollardError> {
+    Err(BollardError::IOError {
+        err: std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            format!("{url} is a Unix socket, which dockdap cannot use on Windows; use npipe:// or tcp://"),
+        ),
+    })
+}
+
+/// Named pipes are Windows's; elsewhere the address is refused when used.
+#[cfg(not(windows))]
+fn named_pipe(url: &str) -> Result<Docker, BollardError> {
+    Err(BollardError::IOError {
+        err: std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            format!("{url} is a Windows named pipe, and named pipes exist only on Windows"),
+        ),
+    })
+}
+
 /// Nothing answers at `address` (or this user may not use its socket).
 fn unreachable(address: &Address, host: &str, found: &str, reason: String) -> ContainerError {
     if reason.contains("ermission denied") && matches!(address, Address::Unix(_)) {
@@ -180,6 +216,9 @@ fn unreachable(address: &Address, host: &str, found: &str, reason: String) -> Co
         }
         Address::Unix(_) => {
             format!("is Docker running? Start the engine behind that socket, or correct the setting ({found})")
+        }
+        Address::NamedPipe(_) if !cfg!(windows) => {
+            format!("point DOCKER_HOST or the context at unix://, tcp:// or ssh:// here (found through {found})")
         }
         _ => format!(
             "is the engine running there and listening on that address? (found through {found}; `docker version` tries the same)"

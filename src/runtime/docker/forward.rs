@@ -6,29 +6,38 @@
 //! `dockdap score` would point at nothing. Instead dockdap listens on
 //! 127.0.0.1 here (on the host port the user asked for in `ports`, or a free
 //! one; on the remote host the port is published on its loopback only, on
-//! any free port, so that a later `attach` finds it); each connection accepted there
-//! runs the relay (`programs::RELAY`, the same one DAP uses over exec) in the
-//! container through `docker exec`, connected to the port on the container's
-//! own 127.0.0.1, and bytes are piped both ways. No published port needs to
-//! be reachable and no SSH tunnel is set up: whoever can use the engine's API
-//! can reach the port, and nobody else.
+//! any free port, so that a later `attach` finds it). One relay
+//! (`programs::MUX`) runs in the container through `docker exec`, started
+//! as soon as the ports are forwarded, and carries every connection
+//! accepted here to the port on the container's own 127.0.0.1 (`mux`). No
+//! published port needs to be reachable and no SSH tunnel is set up:
+//! whoever can use the engine's API can reach the port, and nobody else.
 //!
-//! A connection ends both ways: the client closing its side closes the
-//! relay's stdin (the relay half-closes towards the service and exits), the
-//! service closing its side ends the relay and so the stream back. Every
-//! exec therefore finishes; none is left running in the container.
+//! A connection makes no Engine API call: dockerd holds a container's lock
+//! for the whole of a `docker diff`, seconds on fuse-overlayfs, and an exec
+//! per connection waited for it (issue 16). Should the relay end (the
+//! container restarted its processes, say), the next connection starts
+//! another.
+//!
+//! A connection ends both ways: the client closing its side half-closes the
+//! connection to the service, the service closing its side ends the stream
+//! back. When the session ends, the relay's stdin closes and it exits; no
+//! process is left running in the container.
 
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncWriteExt, copy};
-use tokio::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::Mutex;
 
 use super::container::DebugContainer;
 use super::engine::ContainerError;
 use super::exec::{self, StartError};
 use super::handle::ContainerRef;
+use super::mux::Mux;
 use crate::console::EventSender;
-use crate::runtime::{Link, ServicePort};
+use crate::runtime::{ServicePort, programs};
 use crate::tasks::Tasks;
 
 /// One forwarded port: the listener on this machine's loopback and the
@@ -62,9 +71,9 @@ impl Forward {
         ServicePort { container: self.container, address: self.address }
     }
 
-    /// Accepts connections until `tasks` stop; each runs `relay` (the
-    /// relay's command line without the port) in the container.
-    pub fn spawn(self, handle: ContainerRef, relay: Vec<String>, env: Vec<String>, tasks: &Tasks, events: EventSender) {
+    /// Accepts connections until `tasks` stop; each is carried by the
+    /// container's relay.
+    pub fn spawn(self, relay: Arc<Relay>, tasks: &Tasks) {
         let connections = tasks.clone();
         tasks.spawn(async move {
             loop {
@@ -79,32 +88,66 @@ impl Forward {
                 };
                 let _ = stream.set_nodelay(true);
                 tracing::debug!(%peer, port = self.container, "forwarding a connection");
-                let mut cmd = relay.clone();
-                cmd.push(self.container.to_string());
-                let (handle, env, events, port) = (handle.clone(), env.clone(), events.clone(), self.container);
+                let (relay, port) = (relay.clone(), self.container);
                 connections.spawn(async move {
                     let started = std::time::Instant::now();
-                    match exec::start(&handle, cmd, env).await {
-                        Ok(process) => {
-                            tracing::debug!(port, ms = started.elapsed().as_millis(), "relay started");
-                            pipe(stream, process.link).await;
-                            tracing::debug!(port, ms = started.elapsed().as_millis(), "forwarded connection closed");
-                        }
-                        Err(e) => {
-                            let why = match e {
-                                StartError::Paused => "the container is paused".to_owned(),
-                                StartError::Stuck => "the relay did not start in time".to_owned(),
-                                StartError::Failed(e) => e.to_string(),
-                            };
-                            events.console(format!(
-                                "[dockdap] could not forward a connection to port {port} of container {}: {why}",
-                                handle.name
-                            ));
-                        }
+                    if let Some(mux) = relay.get().await {
+                        mux.carry(stream, port).await;
+                        tracing::debug!(port, ms = started.elapsed().as_millis(), "forwarded connection closed");
                     }
                 });
             }
         });
+    }
+}
+
+/// The relay in one container that carries its forwarded connections:
+/// started once, and again when it has ended.
+#[derive(Debug)]
+pub(super) struct Relay {
+    handle: ContainerRef,
+    /// The relay's command line.
+    command: Vec<String>,
+    env: Vec<String>,
+    tasks: Tasks,
+    events: EventSender,
+    running: Mutex<Option<Arc<Mux>>>,
+}
+
+impl Relay {
+    /// The running relay, started when there is none; `None` (said on the
+    /// console) when it cannot start.
+    async fn get(&self) -> Option<Arc<Mux>> {
+        match self.running().await {
+            Ok(mux) => Some(mux),
+            Err(why) => {
+                self.events.console(format!(
+                    "[dockdap] could not forward a connection to container {}: {why}",
+                    self.handle.name
+                ));
+                None
+            }
+        }
+    }
+
+    /// The running relay, started when there is none.
+    async fn running(&self) -> Result<Arc<Mux>, String> {
+        let mut running = self.running.lock().await;
+        if let Some(mux) = running.as_ref().filter(|m| m.is_alive()) {
+            return Ok(mux.clone());
+        }
+        let started = std::time::Instant::now();
+        match exec::start(&self.handle, self.command.clone(), self.env.clone()).await {
+            Ok(process) => {
+                tracing::debug!(ms = started.elapsed().as_millis(), "forwarding relay started");
+                let mux = Mux::start(process.link, &self.tasks);
+                *running = Some(mux.clone());
+                Ok(mux)
+            }
+            Err(StartError::Paused) => Err("the container is paused".to_owned()),
+            Err(StartError::Stuck) => Err("the relay did not start in time".to_owned()),
+            Err(StartError::Failed(e)) => Err(e.to_string()),
+        }
     }
 }
 
@@ -117,7 +160,14 @@ impl DebugContainer {
         for &(host, container) in pairs {
             forwards.push(Forward::bind(host, container).await?);
         }
-        let relay = vec![self.python.clone(), "-c".to_owned(), exec::RELAY.to_owned()];
+        let relay = Arc::new(Relay {
+            handle: self.handle.clone(),
+            command: vec![self.python.clone(), "-c".to_owned(), programs::MUX.to_owned()],
+            env: self.exec_env("forward"),
+            tasks: self.tasks.clone(),
+            events: self.events.clone(),
+            running: Mutex::new(None),
+        });
         self.facts.service_ports = forwards.iter().map(Forward::service_port).collect();
         for forward in forwards {
             self.events.console(format!(
@@ -125,38 +175,17 @@ impl DebugContainer {
                 forward.container,
                 forward.service_port().url()
             ));
-            forward.spawn(
-                self.handle.clone(),
-                relay.clone(),
-                self.exec_env("forward"),
-                &self.tasks,
-                self.events.clone(),
-            );
+            forward.spawn(relay.clone(), &self.tasks);
         }
+        // Started now, so that the first connection finds it running (or,
+        // should it fail now, tries again and says why).
+        self.tasks.spawn(async move {
+            if let Err(why) = relay.running().await {
+                tracing::debug!(%why, "the forwarding relay did not start ahead of a connection");
+            }
+        });
         Ok(())
     }
-}
-
-/// Copies both ways until both sides are done, passing on each side's end
-/// as a half-close.
-async fn pipe(stream: TcpStream, link: Link) {
-    let (mut from_client, mut to_client) = stream.into_split();
-    let Link { mut reader, mut writer } = link;
-    let up = async move {
-        if let Err(e) = copy(&mut from_client, &mut writer).await {
-            tracing::debug!(error = %e, "forwarded connection: client to container");
-        }
-        let _ = writer.shutdown().await;
-        // Dropping the exec's input ends the relay's stdin.
-        drop(writer);
-    };
-    let down = async move {
-        if let Err(e) = copy(&mut reader, &mut to_client).await {
-            tracing::debug!(error = %e, "forwarded connection: container to client");
-        }
-        let _ = to_client.shutdown().await;
-    };
-    tokio::join!(up, down);
 }
 
 #[cfg(test)]
@@ -172,36 +201,5 @@ mod tests {
         let free = Forward::bind(0, 5001).await.unwrap();
         assert!(free.address.ip().is_loopback() && free.address.port() != 0);
         assert_eq!(free.service_port().url(), format!("http://{}", free.address));
-    }
-
-    /// A connection ends when the client closes: the exec's input is shut
-    /// down and the other direction still carries the last bytes.
-    #[tokio::test]
-    async fn pipe_passes_both_ends_on() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client = tokio::spawn(async move {
-            let mut s = TcpStream::connect(addr).await.unwrap();
-            s.write_all(b"ping").await.unwrap();
-            s.shutdown().await.unwrap();
-            let mut back = Vec::new();
-            tokio::io::AsyncReadExt::read_to_end(&mut s, &mut back).await.unwrap();
-            back
-        });
-        let (accepted, _) = listener.accept().await.unwrap();
-        // An "exec" that echoes what it got once its input ends.
-        let (ours, theirs) = tokio::io::duplex(64);
-        let (their_read, mut their_write) = tokio::io::split(theirs);
-        let echo = tokio::spawn(async move {
-            let mut got = Vec::new();
-            let mut their_read = their_read;
-            tokio::io::AsyncReadExt::read_to_end(&mut their_read, &mut got).await.unwrap();
-            their_write.write_all(&got).await.unwrap();
-            their_write.write_all(b"!").await.unwrap();
-        });
-        let (r, w) = tokio::io::split(ours);
-        pipe(accepted, Link { reader: Box::new(r), writer: Box::new(w) }).await;
-        echo.await.unwrap();
-        assert_eq!(client.await.unwrap(), b"ping!");
     }
 }

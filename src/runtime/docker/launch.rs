@@ -104,6 +104,18 @@ impl DebugContainer {
     }
 
     async fn copy_bootstrap(&self, args: &LaunchArguments, plan: &Plan) -> Result<(), ContainerError> {
+        self.copy_bootstrap_into(&self.id, &self.name, args, plan).await
+    }
+
+    /// Copies the bootstrap (and debugpy) into the created container `id`
+    /// (this one, or another service of its Compose project).
+    pub(super) async fn copy_bootstrap_into(
+        &self,
+        id: &str,
+        name: &str,
+        args: &LaunchArguments,
+        plan: &Plan,
+    ) -> Result<(), ContainerError> {
         let root = plan.bootstrap_root(args);
         let archive =
             offload::archive(plan.debugpy.clone(), root).await.map_err(|e| ContainerError::Unusable(e.to_string()))?;
@@ -111,18 +123,18 @@ impl DebugContainer {
         let engine = &self.handle.engine;
         engine
             .docker
-            .upload_to_container(&self.id, Some(options), bollard::body_full(archive))
+            .upload_to_container(id, Some(options), bollard::body_full(archive))
             .await
-            .map_err(|e| engine.error(e, Subject::Container(&self.name)))?;
+            .map_err(|e| engine.error(e, Subject::Container(name)))?;
         if root != "/" {
             self.events.console(format!(
                 "[dockdap] the root filesystem is read-only: dockdap's files go to a volume of the container's own at {root}, removed with it"
             ));
         }
         if let Some(debugpy) = &plan.debugpy {
-            self.events.console(format!("[dockdap] copied debugpy from {} into the container", debugpy.display()));
+            self.events.console(format!("[dockdap] copied debugpy from {} into {name}", debugpy.display()));
         }
-        if args.tune_debugger {
+        if args.tune_debugger && id == self.id {
             self.events.console(
                 "[dockdap] tuneDebugger: TCP_NODELAY on debugpy's sockets in the container (about 40 ms less per request; `tuneDebugger: false` turns it off)",
             );

@@ -17,7 +17,8 @@
 //! - `watch`: its output, its exit, and its paused state.
 //! - `exec`: processes in it (DAP through `docker exec`, no published port).
 //! - `forward`: on a remote engine, service ports forwarded to this
-//!   machine's 127.0.0.1 through `docker exec`.
+//!   machine's 127.0.0.1 through one `docker exec` relay per container
+//!   (`mux`: many connections over its stdio, no API call per connection).
 //! - `handle`: `ContainerRef`, one container by id; `archive`: its files;
 //!   `commit`: its snapshots.
 //! - `discover`: which engine the Docker CLI would use (`DOCKER_HOST`, TLS
@@ -52,6 +53,7 @@ pub mod image;
 pub mod inspect;
 mod join;
 mod launch;
+mod mux;
 mod peek;
 pub mod probe;
 pub(crate) mod pull;

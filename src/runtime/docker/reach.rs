@@ -46,6 +46,8 @@ impl Locality {
 pub async fn locality(address: &Address, docker: &Docker) -> Locality {
     match address {
         Address::Unix(path) => socket_locality(path, docker).await,
+        // A pipe is served on this machine (Docker Desktop's VM forwards published ports to it).
+        Address::NamedPipe(_) => Locality::Local,
         Address::Tcp { host, port, .. } => host_locality(host, *port, &address.url()).await,
         Address::Ssh { user, host, port } => {
             let name = ssh_hostname(user.as_deref(), host, *port).await.unwrap_or_else(|| host.clone());
@@ -78,10 +80,17 @@ async fn socket_locality(path: &Path, docker: &Docker) -> Locality {
 }
 
 /// The process serving a Unix socket, when the kernel tells.
+#[cfg(unix)]
 async fn socket_peer(path: &Path) -> Option<i32> {
     let stream =
         tokio::time::timeout(Duration::from_secs(2), tokio::net::UnixStream::connect(path)).await.ok()?.ok()?;
     stream.peer_cred().ok()?.pid().filter(|pid| *pid > 0)
+}
+
+/// No Unix sockets to ask on Windows.
+#[cfg(not(unix))]
+async fn socket_peer(_path: &Path) -> Option<i32> {
+    None
 }
 
 /// Rootless Docker says so in its security options.

@@ -185,6 +185,10 @@ impl Runtime for DebugPod {
         self.pod.write_archive(dir, archive).await
     }
 
+    fn no_snapshot(&self) -> Option<String> {
+        Some(format!("a pod has no commit: Kubernetes cannot snapshot {} into an image", self.pod.describe()))
+    }
+
     async fn plan_snapshot(&self, _request: &CommitRequest) -> Result<SnapshotPlan, ContainerError> {
         Err(ContainerError::Unsupported(format!(
             "a pod has no commit: Kubernetes cannot snapshot {} into an image. Sync brings the pod's edits into the workspace; rebuild and push the image from there",

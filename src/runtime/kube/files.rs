@@ -77,14 +77,15 @@ impl PodRef {
     }
 
     /// Extracts `archive` into the folder `dir` with `tar -x`, as the user
-    /// exec runs as, keeping folders that exist.
+    /// exec runs as, keeping folders that exist. One exec: whether `dir` is
+    /// a folder is asked only when tar fails (each exec is a round trip
+    /// through the API server, and a save is copied with this one).
     pub async fn write_archive(&self, dir: &str, archive: Bytes) -> Result<(), ContainerError> {
-        match self.stat(dir).await? {
-            Some(FileStat { kind: FileKind::Folder, .. }) => {}
-            _ => return Err(ContainerError::PathNotFound { container: self.describe(), path: dir.to_owned() }),
-        }
         let cmd = ["tar", "-C", dir, "-xf", "-", "--no-overwrite-dir", "--no-same-owner"];
         let (code, _, err) = self.run(&cmd, Some(archive), 1024 * 1024).await?;
+        if code != 0 && !matches!(self.stat(dir).await?, Some(FileStat { kind: FileKind::Folder, .. })) {
+            return Err(ContainerError::PathNotFound { container: self.describe(), path: dir.to_owned() });
+        }
         if code != 0 {
             return Err(ContainerError::Unusable(format!(
                 "the pod refused the files for {dir} (tar exit code {code}: {}); a folder and a file of the same name?",

@@ -305,12 +305,35 @@ async fn wait_for(pod: &PodRef, container: &str, init: bool, deadline: Instant) 
             let events = warnings(pod).await;
             let phase = found.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
             return Err(ContainerError::Unusable(format!(
-                "pod {} did not start container {container} in time (phase {phase}); raise `timeout`, or see `kubectl describe pod {} -n {}`{events}",
-                pod.pod, pod.pod, pod.cluster.namespace
+                "pod {} did not start container {container} in time (phase {phase}; {}); raise `timeout`, or see `kubectl describe pod {} -n {}`{events}",
+                pod.pod,
+                conditions(&found),
+                pod.pod,
+                pod.cluster.namespace
             )));
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// The pod's conditions as `kubectl describe` lists them, each not `True`
+/// with its reason and message: `PodScheduled=False (Unschedulable: ...)`.
+fn conditions(found: &Pod) -> String {
+    let all = found.status.as_ref().and_then(|s| s.conditions.as_ref());
+    let listed: Vec<String> = all
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let why = match (c.reason.as_deref(), c.message.as_deref()) {
+                (Some(r), Some(m)) => format!(" ({r}: {m})"),
+                (Some(r), None) => format!(" ({r})"),
+                (None, Some(m)) => format!(" ({m})"),
+                (None, None) => String::new(),
+            };
+            format!("{}={}{why}", c.type_, c.status)
+        })
+        .collect();
+    if listed.is_empty() { "no conditions reported yet".into() } else { format!("conditions {}", listed.join(", ")) }
 }
 
 fn container_status<'a>(found: &'a Pod, container: &str, init: bool) -> Option<&'a ContainerStatus> {
@@ -357,11 +380,45 @@ fn problem(found: &Pod, status: Option<&ContainerStatus>) -> Option<String> {
 
 /// The problem with the container's last log lines read, and the pod's warnings.
 async fn diagnosis(pod: &PodRef, container: &str, problem: &str) -> String {
+    if problem.starts_with("cannot be scheduled") {
+        return format!("the debug copy {} {problem}{}", pod.pod, warnings(pod).await);
+    }
     let params = LogParams { container: Some(container.to_owned()), tail_lines: Some(40), ..Default::default() };
     let logs = pod.api.logs(&pod.pod, &params).await.unwrap_or_default();
     let code = problem.strip_prefix("exited with code ").and_then(|c| c.parse().ok()).unwrap_or(1);
     let reading = if logs.trim().is_empty() { String::new() } else { format!("\n{}", diagnose::diagnose(code, &logs)) };
     format!("container {container} of the debug copy {} {problem}{}{reading}", pod.pod, warnings(pod).await)
+}
+
+/// Why a pod's container cannot be joined (`why`, from `pod::not_running`),
+/// with what a crash loop leaves to read: the last attempt's log lines
+/// (read as a container crash is) and the pod's warning events.
+pub(super) async fn not_running_report(pod: &PodRef, found: &Pod, why: &str) -> String {
+    let status = pod::status(found, &pod.container);
+    let restarts = status.map_or(0, |s| s.restart_count);
+    let last = status.and_then(|s| s.last_state.as_ref()?.terminated.as_ref());
+    let mut report = why.to_owned();
+    if let Some(last) = last {
+        report.push_str(&format!(
+            "; it has restarted {restarts} time(s), the last attempt exited with code {} ({})",
+            last.exit_code,
+            last.reason.as_deref().unwrap_or("Error")
+        ));
+    }
+    report.push_str(&warnings(pod).await);
+    // In a back-off the last attempt is still the container's current log;
+    // once a new attempt exists, the crashed one is the previous.
+    let mut params = LogParams { container: Some(pod.container.clone()), tail_lines: Some(40), ..Default::default() };
+    let mut logs = pod.api.logs(&pod.pod, &params).await.unwrap_or_default();
+    if logs.trim().is_empty() && restarts > 0 {
+        params.previous = true;
+        logs = pod.api.logs(&pod.pod, &params).await.unwrap_or_default();
+    }
+    if !logs.trim().is_empty() {
+        let code = last.map_or(1, |t| i64::from(t.exit_code));
+        report.push_str(&format!("\n{}", diagnose::diagnose(code, &logs)));
+    }
+    report
 }
 
 /// The pod's warning events, one per line, or nothing.
@@ -391,5 +448,56 @@ pub(crate) async fn delete(pod: &PodRef) -> Result<(), String> {
             "could not delete the debug copy {} ({e}); `dockdap reap` deletes it once the cluster answers, or `kubectl delete pod {} -n {}`",
             pod.pod, pod.pod, pod.cluster.namespace
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
+
+    use super::*;
+
+    fn condition(type_: &str, status: &str, reason: Option<&str>, message: Option<&str>) -> PodCondition {
+        PodCondition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.map(Into::into),
+            message: message.map(Into::into),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_timeout_names_the_pods_conditions() {
+        let pending = Pod {
+            status: Some(PodStatus {
+                conditions: Some(vec![
+                    condition("PodScheduled", "True", None, None),
+                    condition("Initialized", "False", Some("ContainersNotInitialized"), None),
+                    condition("Ready", "False", None, Some("containers with unready status: [score]")),
+                ]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            conditions(&pending),
+            "conditions PodScheduled=True, Initialized=False (ContainersNotInitialized), Ready=False (containers with unready status: [score])"
+        );
+        assert_eq!(conditions(&Pod::default()), "no conditions reported yet");
+    }
+
+    #[test]
+    fn an_unschedulable_pod_is_a_problem_at_once() {
+        let why = "0/3 nodes are available: 3 Insufficient memory.";
+        let pod = Pod {
+            status: Some(PodStatus {
+                conditions: Some(vec![condition("PodScheduled", "False", Some("Unschedulable"), Some(why))]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(problem(&pod, None), Some(format!("cannot be scheduled: {why}")));
+        assert_eq!(problem(&Pod::default(), None), None);
     }
 }

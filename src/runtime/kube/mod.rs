@@ -58,9 +58,10 @@ pub(super) async fn attach(
     let name = found.metadata.name.clone().unwrap_or_default();
     let container = pod::container(&found, target.container.as_deref())?;
     if let Some(why) = pod::not_running(&found, &container) {
+        let namespace = cluster.namespace.clone();
+        let report = launch::not_running_report(&PodRef::new(cluster, name.clone(), container), &found, &why).await;
         return Err(ContainerError::Unusable(format!(
-            "{why}; dockdap joins a running container (`kubectl describe pod {name} -n {}` says more)",
-            cluster.namespace
+            "{report}\ndockdap joins a running container; to stop in init() before it crashes, start a debug copy with a `launch` configuration (\"kubernetes\": {{\"pod\": \"{name}\"}}); `kubectl describe pod {name} -n {namespace}` says more"
         )));
     }
     let started = pod::status(&found, &container)

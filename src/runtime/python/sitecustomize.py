@@ -19,7 +19,9 @@ ACK, about 40 ms on Linux, on every request that reaches the debuggee.
    waits for the debugger before the app goes on.
 3. A gate (DOCKDAP_GATE=PORT, debugger "azureml"): the process waits until
    debugpy's adapter, which dockdap runs in the container, listens on that
-   port, so the inference server's own debugpy.connect() finds it.
+   port, so the inference server's own debugpy.connect() finds it; so does
+   every debugpy.connect() (with DOCKDAP_ABSORB), so a worker forked later
+   (a reload, a recycled worker) waits for the adapter dockdap attaches anew.
 4. Absorbing the app's own debugger calls (DOCKDAP_ABSORB=1, with "inject"
    and "azureml"): once debugpy runs in a process, a second
    debugpy.listen()/connect() would bind a second port or fail, and a second
@@ -132,6 +134,16 @@ def _gate(port, timeout):
             print(f"dockdap: debugpy's adapter did not listen on port {port} within {timeout:.0f}s; going on without it", file=sys.stderr)
             return
         time.sleep(0.05)
+
+
+def _gate_before_connect():
+    """With the gate (debugger "azureml"), a connect waits until debugpy's
+    adapter listens: a worker forked later (a reload, a worker recycled by
+    the server) connects to the adapter dockdap attaches anew, not into the
+    moment between two adapters."""
+    gate = os.environ.get("DOCKDAP_GATE")
+    if gate:
+        _gate(int(gate), float(os.environ.get("DOCKDAP_GATE_TIMEOUT", "60")))
 
 
 def _start_debugpy(address, wait):
@@ -260,6 +272,8 @@ def _patch_debugpy(debugpy):
         return _start("debugpy.listen", "listen", address, args, kwargs)
 
     def connect(address, *args, **kwargs):
+        if not _ABSORBED["running"]:
+            _gate_before_connect()
         return _start("debugpy.connect", "connect", address, args, kwargs)
 
     def wait_for_client():

@@ -65,6 +65,33 @@ impl<R: Remote> SyncEngine<R> {
         }
     }
 
+    /// Copies of the container's `paths` into `dest`, a folder of their own
+    /// (a pod has no commit: `dockdap/commit` saves its changed files
+    /// there), each provably that file as a pull would write it. Returns
+    /// what was saved and what was refused or could not be written.
+    pub async fn save_copies(&mut self, paths: &[RelPath], dest: &std::path::Path) -> (Vec<RelPath>, Vec<String>) {
+        let (mut saved, mut notes) = (Vec::new(), Vec::new());
+        for path in paths {
+            let file = match self.fetch_proven(path).await {
+                Ok(file) => file,
+                Err(note) => {
+                    notes.push(note);
+                    continue;
+                }
+            };
+            let (root, rel, content) = (dest.to_path_buf(), path.clone(), file.content);
+            let what = format!("saving {rel}");
+            let written =
+                off_runtime(&what, move || write::write_beneath_capped(&root, &rel, &content, file.mode)).await;
+            match written {
+                Ok(Ok(())) => saved.push(path.clone()),
+                Ok(Err(e)) => notes.push(e.to_string()),
+                Err(note) => notes.push(note),
+            }
+        }
+        (saved, notes)
+    }
+
     /// The container's `path` as it may be written into the workspace:
     /// read between two looks at the identity of the file and of every
     /// folder above it (`proof`), which must show a file with one link

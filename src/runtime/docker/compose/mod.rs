@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::query_parameters::InspectContainerOptions;
+use serde_json::json;
 
 pub(super) use project::LABEL_PROJECT;
 pub(crate) use project::Project;
@@ -42,7 +43,7 @@ use super::launch::{connect_and_reap, plan as plan_for};
 use super::watchdog;
 use crate::config::{AttachArguments, ComposeArguments, LaunchArguments, TransportMode};
 use crate::runtime::labels::{self, LABEL_IMAGE, LABEL_SESSION};
-use crate::runtime::{ContainerError, Context, Failed, inject};
+use crate::runtime::{ContainerError, Context, Failed, MoreTarget, inject};
 
 /// How long the steps after the project's containers exist may take
 /// beyond the wait for debugpy (copying in, `up -d`).
@@ -65,7 +66,7 @@ pub(in crate::runtime::docker) async fn launch(
         created = create(&engine, &project, args, compose, cx) => created,
         () = cancel.cancelled() => Err(ContainerError::Cancelled),
     };
-    let (member, effective, plan) = match created {
+    let (debugged, others) = match created {
         Ok(created) => created,
         Err(error) => {
             if let Err(e) = project.down().await {
@@ -74,14 +75,23 @@ pub(in crate::runtime::docker) async fn launch(
             return Err(error.into());
         }
     };
+    let Prepared { member, effective, plan } = debugged;
     let mut container =
         DebugContainer::new(engine, member.id, member.name, plan.mode, plan.transport, args.debug_port, cx);
     container.keep = args.keep_container;
     container.pythonpath = plan.pythonpath();
     container.project = Some(project.clone());
+    container.more = others.iter().map(|o| o.target(args)).collect();
     let limit = Duration::from_secs_f64(args.timeout.max(0.0)) + STEPS_TIMEOUT;
     let starting = async {
         container.prepare_created(&effective, &plan).await?;
+        for other in &others {
+            if other.plan.needs_bootstrap(&other.effective) {
+                container
+                    .copy_bootstrap_into(&other.member.id, &other.member.name, &other.effective, &other.plan)
+                    .await?;
+            }
+        }
         cx.events.progress(format!("starting the Compose project (`{} up -d`)", project.tool.name())).await;
         project.run(&["up", "-d"]).await?;
         container.until_debugger(&effective, &plan).await
@@ -139,86 +149,129 @@ async fn running(engine: &Engine, tool: &Tool, cx: &Context) -> Result<Vec<Membe
     Ok(found.into_iter().filter(|m| m.running).collect())
 }
 
+/// A debugged service's created container, the launch arguments as they
+/// apply to it, and how debugpy gets in.
+struct Prepared {
+    member: Member,
+    effective: LaunchArguments,
+    plan: Plan,
+}
+
+impl Prepared {
+    /// How a session of its own joins this service (`alsoDebug`).
+    fn target(&self, args: &LaunchArguments) -> MoreTarget {
+        let service = self.member.service.clone();
+        let mut attach = serde_json::Map::new();
+        attach.insert("compose".into(), json!({ "service": service, "project": self.member.project }));
+        attach.insert("transport".into(), json!(self.plan.transport));
+        attach.insert("debugPort".into(), json!(args.debug_port));
+        attach.insert("timeout".into(), json!(args.timeout));
+        // The session's `localRoot` is the debugged service's folder, not
+        // this one's: syncing it into this service would plant the wrong app.
+        attach.insert("sync".into(), json!({ "fromContainer": "off", "toContainer": "off" }));
+        MoreTarget { name: format!("service {service} of Compose project {}", self.member.project), attach }
+    }
+}
+
 /// Creates the project's containers twice: with dockdap's labels, then with
-/// the service made debuggable; returns the service's container, the launch
-/// arguments as they apply to it, and the plan.
+/// the services to debug (`service`, then `alsoDebug`) made debuggable;
+/// returns `service`'s container and the others'.
 async fn create(
     engine: &Engine,
     project: &Project,
     args: &LaunchArguments,
     compose: &ComposeArguments,
     cx: &Context,
-) -> Result<(Member, LaunchArguments, Plan), ContainerError> {
+) -> Result<(Prepared, Vec<Prepared>), ContainerError> {
     let services = project.tool.run(None, &["config", "--services"], &cx.events).await?;
     let services: Vec<String> = services.lines().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
-    if !services.contains(&compose.service) {
-        return Err(ContainerError::Unusable(format!(
-            "`compose.service` {:?}: the Compose project has no such service; its services are {} (from {})",
-            compose.service,
-            services.join(", "),
-            files(&project.tool)
-        )));
+    let wanted: Vec<(&str, u16)> = std::iter::once((compose.service.as_str(), compose.index))
+        .chain(compose.also_debug.iter().map(|s| (s.as_str(), 1)))
+        .collect();
+    for (i, (service, _)) in wanted.iter().enumerate() {
+        if !services.iter().any(|s| s == service) {
+            let attribute =
+                if i == 0 { "`compose.service`".to_owned() } else { format!("`compose.alsoDebug[{}]`", i - 1) };
+            return Err(ContainerError::Unusable(format!(
+                "{attribute} {service:?}: the Compose project has no such service; its services are {} (from {})",
+                services.join(", "),
+                files(&project.tool)
+            )));
+        }
     }
     let session = project.session.clone();
     let mut labels = labels::launch_labels(&session, "", args.keep_container);
     labels.remove(LABEL_IMAGE);
-    project.write(&overlay::overlay(&services, &labels, None))?;
+    project.write(&overlay::overlay(&services, &labels, &[]))?;
     cx.events
         .progress(format!("creating the Compose project's containers (`{} up --no-start`)", project.tool.name()))
         .await;
     project.run(&["up", "--no-start"]).await?;
-    let first = service_container(engine, &session, compose).await?;
-    let (image, facts) = facts_of(engine, &first).await?;
-    let mut effective = args.clone();
-    effective.image = image.clone();
-    effective.command = None;
-    effective.entrypoint = None;
-    let plan = plan_for(engine, &effective, &facts, None, &cx.events).await?;
-    let debugged = overlay::Debugged {
-        service: compose.service.clone(),
-        env: create::environment(&effective, &facts, &plan),
-        labels: vec![(LABEL_IMAGE.to_owned(), image)],
-        debug_port: (plan.transport == TransportMode::Port).then_some(args.debug_port),
-    };
-    project.write(&overlay::overlay(&services, &labels, Some(&debugged)))?;
-    cx.events.progress(format!("making service {} debuggable", compose.service)).await;
+    let mut debugged = Vec::new();
+    let mut planned = Vec::new();
+    for (i, (service, index)) in wanted.iter().enumerate() {
+        let first = service_container(engine, &session, service, *index).await?;
+        let (image, facts) = facts_of(engine, &first).await?;
+        let mut effective = args.clone();
+        effective.image = image.clone();
+        effective.command = None;
+        effective.entrypoint = None;
+        // A service beside the session's own waits for its debugger only
+        // when a child session will come to release it.
+        effective.wait_for_debugger = args.wait_for_debugger && (i == 0 || cx.child_sessions);
+        let plan = plan_for(engine, &effective, &facts, None, &cx.events).await?;
+        debugged.push(overlay::Debugged {
+            service: (*service).to_owned(),
+            env: create::environment(&effective, &facts, &plan),
+            labels: vec![(LABEL_IMAGE.to_owned(), image)],
+            debug_port: (plan.transport == TransportMode::Port).then_some(args.debug_port),
+        });
+        planned.push((effective, plan));
+    }
+    project.write(&overlay::overlay(&services, &labels, &debugged))?;
+    let names: Vec<&str> = wanted.iter().map(|(s, _)| *s).collect();
+    cx.events.progress(format!("making {} debuggable", names.join(", "))).await;
     project.run(&["up", "--no-start"]).await?;
-    let member = service_container(engine, &session, compose).await?;
+    let mut prepared = Vec::new();
+    for ((service, index), (effective, plan)) in wanted.iter().zip(planned) {
+        let member = service_container(engine, &session, service, *index).await?;
+        prepared.push(Prepared { member, effective, plan });
+    }
     if !args.keep_container {
         for m in members(engine, label_filter(&[(LABEL_SESSION, &session)])).await? {
             watchdog::spawn(&m.id);
         }
     }
-    Ok((member, effective, plan))
+    let mut prepared = prepared.into_iter();
+    let first = prepared.next().ok_or_else(|| ContainerError::Api("no service to debug".into()))?;
+    Ok((first, prepared.collect()))
 }
 
-/// The service's container (replica `index`) among those of session `session`.
+/// The container of `service` (replica `index`) among those of session `session`.
 async fn service_container(
     engine: &Engine,
     session: &str,
-    compose: &ComposeArguments,
+    service: &str,
+    index: u16,
 ) -> Result<Member, ContainerError> {
-    let filter = label_filter(&[(LABEL_SESSION, session), (LABEL_SERVICE, &compose.service)]);
+    let filter = label_filter(&[(LABEL_SESSION, session), (LABEL_SERVICE, service)]);
     let found = members(engine, filter).await?;
-    pick(&found, compose).cloned()
+    pick(&found, service, index).cloned()
 }
 
-/// Replica `compose.index` of the service among `found`.
-fn pick<'a>(found: &'a [Member], compose: &ComposeArguments) -> Result<&'a Member, ContainerError> {
+/// Replica `index` of `service` among `found`.
+fn pick<'a>(found: &'a [Member], service: &str, index: u16) -> Result<&'a Member, ContainerError> {
     if found.is_empty() {
         return Err(ContainerError::Unusable(format!(
-            "service {:?} of the Compose project has no container; is the project up (`docker compose up -d`)? A `launch` configuration with the same `compose` brings it up; a service in a profile needs it in `compose.profiles`",
-            compose.service
+            "service {service:?} of the Compose project has no container; is the project up (`docker compose up -d`)? A `launch` configuration with the same `compose` brings it up; a service in a profile needs it in `compose.profiles`"
         )));
     }
-    found.iter().find(|m| m.number == compose.index).ok_or_else(|| {
+    found.iter().find(|m| m.number == index).ok_or_else(|| {
         let mut numbers: Vec<u16> = found.iter().map(|m| m.number).collect();
         numbers.sort_unstable();
         let numbers: Vec<String> = numbers.iter().map(u16::to_string).collect();
         ContainerError::Unusable(format!(
-            "`compose.index` {}: service {:?} has no such replica; its replicas are {} (`{}` labels)",
-            compose.index,
-            compose.service,
+            "`compose.index` {index}: service {service:?} has no such replica; its replicas are {} (`{}` labels)",
             numbers.join(", "),
             LABEL_NUMBER
         ))
@@ -271,7 +324,7 @@ pub(in crate::runtime::docker) async fn join(
             if ids.is_empty() { Vec::new() } else { members(&engine, HashMap::from([("id".to_owned(), ids)])).await? }
         }
     };
-    let member = pick(&found, compose)?;
+    let member = pick(&found, &compose.service, compose.index)?;
     if !member.running {
         return Err(ContainerError::Unusable(format!(
             "replica {} of service {:?} ({}) is not running; start it (`docker compose start {}`)",

@@ -25,14 +25,14 @@ pub(super) struct Debugged {
     pub debug_port: Option<u16>,
 }
 
-/// The override: `labels` on each of `services`, and `debugged`'s settings.
-pub(super) fn overlay(services: &[String], labels: &HashMap<String, String>, debugged: Option<&Debugged>) -> Value {
+/// The override: `labels` on each of `services`, and each of `debugged`'s settings.
+pub(super) fn overlay(services: &[String], labels: &HashMap<String, String>, debugged: &[Debugged]) -> Value {
     let labels: BTreeMap<&str, String> = labels.iter().map(|(k, v)| (k.as_str(), escape(v))).collect();
     let mut all = serde_json::Map::new();
     for service in services {
         all.insert(service.clone(), json!({ "labels": labels }));
     }
-    if let Some(debugged) = debugged {
+    for debugged in debugged {
         let mut own = labels.clone();
         own.extend(debugged.labels.iter().map(|(k, v)| (k.as_str(), escape(v))));
         let env: BTreeMap<&str, String> =
@@ -65,7 +65,7 @@ mod tests {
             labels: vec![("dockdap.image".into(), "score:1".into())],
             debug_port: Some(5678),
         };
-        let value = overlay(&services, &labels, Some(&debugged));
+        let value = overlay(&services, &labels, std::slice::from_ref(&debugged));
         assert_eq!(value["services"]["proxy"], json!({"labels": {"dockdap.session": "s1"}}));
         let scoring = &value["services"]["scoring"];
         assert_eq!(scoring["labels"], json!({"dockdap.session": "s1", "dockdap.image": "score:1"}));
@@ -73,7 +73,10 @@ mod tests {
         assert_eq!(scoring["environment"]["PRICE"], "$$5", "a `$` is not read as a variable");
         assert_eq!(scoring["ports"], json!(["127.0.0.1::5678"]), "the debug port only on loopback");
         assert_eq!(scoring["restart"], "no");
-        let plain = overlay(&services, &labels, Some(&Debugged { service: "scoring".into(), ..Default::default() }));
+        let plain = overlay(&services, &labels, &[Debugged { service: "scoring".into(), ..Default::default() }]);
         assert!(plain["services"]["scoring"].get("ports").is_none(), "nothing published with the exec transport");
+        let both = overlay(&services, &labels, &[debugged, Debugged { service: "proxy".into(), ..Default::default() }]);
+        assert_eq!(both["services"]["scoring"]["environment"]["PRICE"], "$$5");
+        assert_eq!(both["services"]["proxy"]["restart"], "no", "each debugged service gets its settings");
     }
 }

@@ -31,6 +31,8 @@ pub(super) struct Member {
     pub id: String,
     pub name: String,
     pub project: String,
+    /// Its service.
+    pub service: String,
     /// Its replica number (`docker compose up --scale`), from 1.
     pub number: u16,
     pub running: bool,
@@ -56,6 +58,7 @@ pub(super) async fn members(
                     .unwrap_or_else(|| id.clone()),
                 id,
                 project: labels.get(LABEL_PROJECT)?.clone(),
+                service: labels.get(LABEL_SERVICE).cloned().unwrap_or_default(),
                 number: labels.get(LABEL_NUMBER).and_then(|n| n.parse().ok()).unwrap_or(1),
                 running: c.state == Some(ContainerSummaryStateEnum::RUNNING),
             })

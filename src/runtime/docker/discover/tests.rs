@@ -35,6 +35,7 @@ fn run(vars: &[(&str, &str)], files: &[(&str, &str)]) -> String {
         uid: var("UID").map(|u| u.parse().unwrap()),
         default_socket: PathBuf::from(DEFAULT_SOCKET),
         podman_system_socket: PathBuf::from(PODMAN_SYSTEM_SOCKET),
+        windows: var("WINDOWS").is_some(),
     };
     let text = match candidates(&env) {
         Ok(list) => list
@@ -183,10 +184,41 @@ fn tls_without_verification_is_refused_with_the_fix() {
     );
 }
 
+/// Windows: with nothing set, the named pipe Docker Desktop (and Podman's
+/// Docker compatibility) serves, and no socket; a pipe named in
+/// `DOCKER_HOST` or a context is taken as it is.
+#[test]
+fn on_windows_the_default_engine_is_the_named_pipe() {
+    check(
+        &[("WINDOWS", "1")],
+        &[],
+        "npipe:////./pipe/docker_engine = the default named pipe npipe:////./pipe/docker_engine (DOCKER_HOST is not set)",
+    );
+    check(
+        &[("DOCKER_HOST", "npipe:////./pipe/podman-machine-default")],
+        &[],
+        "npipe:////./pipe/podman-machine-default = DOCKER_HOST=npipe:////./pipe/podman-machine-default (environment)",
+    );
+    check(
+        &[("DOCKER_HOST", "npipe://"), ("WINDOWS", "1")],
+        &[],
+        "npipe:////./pipe/docker_engine = DOCKER_HOST=npipe:// (environment)",
+    );
+    let empty_context = [
+        (".docker/config.json", r#"{"currentContext": "remote"}"#),
+        (".docker/contexts/meta/$CTX_REMOTE/meta.json", r#"{"Name":"remote","Endpoints":{"docker":{"Host":""}}}"#),
+    ];
+    check(
+        &[("WINDOWS", "1")],
+        &empty_context,
+        "npipe:////./pipe/docker_engine = context `remote` (~/.docker/config.json) at npipe:////./pipe/docker_engine",
+    );
+}
+
 #[test]
 fn addresses_dockdap_cannot_use_say_why() {
     for (host, want) in [
-        ("npipe:////./pipe/docker_engine", "named pipes (npipe://) exist only on Windows"),
+        ("npipe://C:/docker", "\"C:/docker\" is not a named pipe; write npipe:////./pipe/docker_engine"),
         ("fd://", "the scheme fd:// is not one dockdap knows"),
         ("unix://docker.sock", "\"docker.sock\" is not an absolute path"),
         ("tcp://10.0.0.5:http", "\"http\" is not a port number"),

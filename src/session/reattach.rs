@@ -1,0 +1,558 @@
+//! Re-attaching: the process debugpy runs in goes away and a new one comes,
+//! in the same container, and the editor's session goes on with it.
+//!
+//! Three ways in, one way through:
+//!
+//! - `dockdap/reload` (and `reloadOnSave`): pending workspace saves go into
+//!   the container and the pre-forking server is found (a task); dockdap
+//!   detaches from the old worker (`disconnect` without terminating it),
+//!   waits for debugpy's link to close, and then (a task) has the server
+//!   replace its workers (`runtime::reload`: SIGHUP to the gunicorn master)
+//!   and connects again.
+//! - DAP `restart` of an `attach` session: detach, connect again.
+//! - The debuggee's process going away by itself (a worker recycled, a
+//!   crash) while the container runs on: debugpy's `terminated` is held
+//!   back, and once its link closes dockdap connects again, unless the
+//!   container exited within a second (then the session ends as before), or
+//!   `"reattach": false`.
+//!
+//! Connecting again is `Runtime::connect_debugger`, as at the start: with
+//! the Azure ML hook a new in-container adapter that the new worker's
+//! `debugpy.connect()` finds (the bootstrap's gate holds the worker until it
+//! listens), with debugpy started in the worker a relay to its port. The new
+//! debugpy gets the client's `initialize`, an `attach`, and, on its
+//! `initialized`, the client's last breakpoints and `configurationDone`
+//! (`Initialized::Replay`, as after a restart), so a breakpoint in `init()`
+//! is hit by the new worker. The editor is told that the old threads exited
+//! and what the new process is. Client requests made meanwhile wait
+//! (`Phase::Reattaching`) and go to the new debugpy.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::AsyncWrite;
+use tokio::time::Instant;
+use tokio_util::codec::FramedWrite;
+
+use super::{Initialized, Input, Phase, Session, Side, Task};
+use crate::config::Request;
+use crate::console::Category;
+use crate::dap::{BridgeTag, DapCodec, Message, Origin};
+use crate::runtime::reload::{self, Reloaded, Target};
+use crate::runtime::{AdapterStream, ContainerError};
+
+/// How long the old debugpy may take to close its link after dockdap detached.
+const DETACH_TIMEOUT: Duration = Duration::from_secs(5);
+/// After debugpy's link closed by itself: how long to watch for the
+/// container's exit before taking it for a replaced process.
+const SETTLE: Duration = Duration::from_secs(1);
+/// How long a re-attach waits for the new process before saying what to do.
+const NO_PROCESS_HINT: Duration = Duration::from_secs(20);
+
+/// Who is waiting for a re-attach, and what for.
+#[derive(Debug)]
+pub(super) enum Waiting {
+    /// Nobody: the process went away by itself.
+    Nobody,
+    /// `dockdap/reload` (`seq`, or `None` from `reloadOnSave`): the files
+    /// copied in first, and the server whose workers are replaced.
+    Reload { seq: Option<i64>, pushed: Vec<String>, target: Target },
+    /// DAP `restart` of an `attach` session.
+    Restart { seq: i64 },
+}
+
+/// What the first half of a reload found and started.
+#[derive(Debug)]
+pub(super) struct Prepared {
+    target: Target,
+    /// Workspace paths copied into the container.
+    pushed: Vec<String>,
+    /// The next in-container adapter, started while the old worker is
+    /// replaced (its Python takes seconds to start on a busy machine).
+    next: Option<AdapterStream>,
+}
+
+/// A re-attach under way.
+#[derive(Debug)]
+pub(super) struct Reattach {
+    pub(super) waiting: Waiting,
+    /// The next adapter's stream, already open.
+    next: Option<AdapterStream>,
+    /// The debuggee's pid before, for the console.
+    old_pid: Option<i64>,
+    /// The new workers, once the reload replaced them.
+    workers: Vec<u32>,
+    /// When it began (for the log).
+    since: Instant,
+}
+
+/// Why connecting again did not work.
+#[derive(Debug)]
+pub(super) enum ReattachFailed {
+    /// The container exited: the session ends as it always did.
+    Exited,
+    /// Anything else, for the user.
+    Failed(String),
+}
+
+/// The session's memory of the debuggee, for telling old from new.
+#[derive(Debug, Default)]
+pub(super) struct Debuggee {
+    /// From debugpy's last `process` event.
+    pub(super) pid: Option<i64>,
+    /// Threads debugpy reported started and not exited.
+    pub(super) threads: Vec<i64>,
+    /// A re-attach's new process is yet to be announced (the old pid).
+    announce: Option<Option<i64>>,
+    /// A save arrived while a reload ran (`reloadOnSave`): reload again after.
+    pub(super) reload_again: bool,
+    /// The client asked to end the session (`disconnect`, `terminate`):
+    /// debugpy's end is the end.
+    pub(super) leaving: bool,
+}
+
+impl Debuggee {
+    /// Notes what a debugpy event says about the process and its threads.
+    pub(super) fn on_event(&mut self, event: &str, message: &Message) -> Option<String> {
+        let body = || message.field::<Value>("body").ok().flatten().unwrap_or_default();
+        match event {
+            "process" => {
+                let pid = body()["systemProcessId"].as_i64();
+                self.pid = pid.or(self.pid);
+                let old = self.announce.take()?;
+                let new = pid.map_or_else(|| "the new process".to_owned(), |p| format!("pid {p}"));
+                let was = old.map(|p| format!(" (was pid {p})")).unwrap_or_default();
+                return Some(format!("[dockdap] re-attached: debugging {new}{was}"));
+            }
+            "thread" => {
+                let body = body();
+                let id = body["threadId"].as_i64()?;
+                match body["reason"].as_str() {
+                    Some("started") if !self.threads.contains(&id) => self.threads.push(id),
+                    Some("exited") => self.threads.retain(|t| *t != id),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+}
+
+/// How to connect again (a task of its own).
+struct Again {
+    runtime: std::sync::Arc<dyn crate::runtime::Runtime>,
+    /// The link closed by itself: first watch a moment for the container's exit.
+    settle: bool,
+    /// A reload's server, whose workers are replaced first.
+    target: Option<Target>,
+    /// The next adapter, already started.
+    next: Option<AdapterStream>,
+    /// debugpy listens in the new process itself: wait for its port.
+    wait_for_port: Option<u16>,
+    timeout: f64,
+}
+
+impl Again {
+    async fn connect(self) -> Result<(AdapterStream, Option<Reloaded>), ReattachFailed> {
+        let runtime = self.runtime.as_ref();
+        let mut exit = runtime.exit_watch();
+        let exited = async move {
+            if exit.wait_for(Option::is_some).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::pin!(exited);
+        if self.settle {
+            tokio::select! {
+                () = &mut exited => return Err(ReattachFailed::Exited),
+                () = tokio::time::sleep(SETTLE) => {}
+            }
+        }
+        let connect = async {
+            let t0 = Instant::now();
+            let reloaded = match &self.target {
+                Some(target) => Some(reload::reload(runtime, target).await?),
+                None => None,
+            };
+            tracing::info!(took = ?t0.elapsed(), "re-attach: workers replaced");
+            let deadline = Instant::now() + Duration::from_secs_f64(self.timeout);
+            if let Some(port) = self.wait_for_port {
+                reload::until_listening(runtime, port, self.timeout).await?;
+            }
+            let stream = match self.next {
+                Some(stream) => stream,
+                None => runtime.connect_debugger(deadline).await?,
+            };
+            tracing::info!(took = ?t0.elapsed(), "re-attach: connected");
+            Ok::<(AdapterStream, Option<Reloaded>), ContainerError>((stream, reloaded))
+        };
+        tokio::select! {
+            connected = connect => connected.map_err(|e| ReattachFailed::Failed(e.to_string())),
+            () = &mut exited => Err(ReattachFailed::Exited),
+        }
+    }
+}
+
+impl<W: AsyncWrite + Send + Unpin> Session<W> {
+    /// Whether debugpy going away means re-attaching rather than the end:
+    /// `reattach` is on and the session runs in a container.
+    pub(super) fn may_reattach(&self) -> bool {
+        let container = self.runtime.as_ref().is_some_and(|r| r.container().is_some());
+        let on = self.config.as_ref().is_some_and(|c| c.reattach());
+        let phase = matches!(self.phase, Phase::Running { .. } | Phase::Reattaching);
+        container && on && phase && self.exit_code.is_none() && !self.debuggee.leaving
+    }
+
+    /// The debugger's port in the container.
+    fn debug_port(&self) -> u16 {
+        match self.config.as_ref().map(|c| &c.request) {
+            Some(Request::Launch(a)) => a.debug_port,
+            Some(Request::Attach(a)) => a.debug_port,
+            None => crate::config::DEFAULT_DEBUG_PORT,
+        }
+    }
+
+    /// `dockdap/reload` (`seq`), or a save with `reloadOnSave` (`None`).
+    pub(super) async fn reload(&mut self, seq: Option<i64>) {
+        let command = "dockdap/reload";
+        // A re-attach that no process came to (see `waiting_too_long`) may be
+        // replaced by a reload.
+        let stuck = matches!(self.reattach, Some(Reattach { waiting: Waiting::Nobody, .. }))
+            && matches!(self.phase, Phase::Running { .. });
+        if stuck {
+            self.reattach = None;
+        }
+        let busy = !matches!(self.phase, Phase::Running { next_initialized: Initialized::Forward }) && !stuck;
+        let why = if self.runtime.as_ref().and_then(|r| r.container()).is_none() {
+            Some("this session has no container to reload the app in; use `restart`")
+        } else if busy || self.reattach.is_some() {
+            Some("the session is starting, restarting or reloading; try again when it has")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            match seq {
+                Some(seq) => {
+                    self.send_to_client(Message::failure(seq, command, why)).await;
+                }
+                None if busy || self.reattach.is_some() => self.debuggee.reload_again = true,
+                None => self.console(Category::Console, &format!("[dockdap] reloadOnSave: {why}")).await,
+            }
+            return;
+        }
+        let Some(runtime) = self.runtime.clone() else { return };
+        self.phase = Phase::Restarting;
+        let what = if seq.is_some() { "reloading" } else { "a save reached the container (reloadOnSave): reloading" };
+        self.console(Category::Console, &format!("[dockdap] {what} the app in place")).await;
+        let sync = self.sync.clone();
+        let tx = self.inputs_tx.clone();
+        // With an adapter in the container (the Azure ML hook), the next
+        // one starts now: it binds the debug port only when attached.
+        let in_container = self.adapter_attach.contains_key("listen");
+        let timeout = self.config.as_ref().map_or(60.0, |c| c.timeout()).max(1.0);
+        self.tasks.spawn(async move {
+            let t0 = Instant::now();
+            let copy = async {
+                let pushed = match &sync {
+                    Some(sync) => sync.to_container().await.map(|a| a.pushed).unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                tracing::info!(took = ?t0.elapsed(), "reload: pending saves copied");
+                pushed
+            };
+            let find = async {
+                let target = reload::find(runtime.as_ref()).await?;
+                tracing::info!(took = ?t0.elapsed(), "reload: server found");
+                let next = if in_container {
+                    let deadline = Instant::now() + Duration::from_secs_f64(timeout);
+                    Some(runtime.connect_debugger(deadline).await?)
+                } else {
+                    None
+                };
+                Ok::<_, ContainerError>((target, next))
+            };
+            let (pushed, found) = tokio::join!(copy, find);
+            let result = found.map(|(target, next)| Prepared { target, pushed, next }).map_err(|e| e.to_string());
+            let _ = tx.send(Input::Task(Task::ReloadPrepared { seq, result })).await;
+        });
+    }
+
+    /// The saves are in and the server is found: detach from the old worker.
+    pub(super) async fn reload_prepared(&mut self, seq: Option<i64>, result: Result<Prepared, String>) {
+        let Prepared { target, pushed, next } = match result {
+            Ok(found) => found,
+            Err(why) => {
+                self.phase = Phase::Running { next_initialized: Initialized::Forward };
+                self.console(Category::Stderr, &format!("[dockdap] {why}")).await;
+                if let Some(seq) = seq {
+                    self.send_to_client(Message::failure(seq, "dockdap/reload", &why)).await;
+                }
+                return;
+            }
+        };
+        let workers: Vec<String> = target.workers.iter().map(u32::to_string).collect();
+        let files =
+            if pushed.is_empty() { "no file to copy".to_owned() } else { format!("copied {}", pushed.join(", ")) };
+        self.console(
+            Category::Console,
+            &format!(
+                "[dockdap] reloading: {files}; {} (pid {}) replaces its worker{} {} (graceful restart, the debugger detached from it first)",
+                target.server,
+                target.master,
+                if workers.len() == 1 { "" } else { "s" },
+                workers.join(", ")
+            ),
+        )
+        .await;
+        self.detach(Waiting::Reload { seq, pushed, target }, next).await;
+    }
+
+    /// DAP `restart` of an `attach` session: connect again to the same target.
+    pub(super) async fn restart_attach(&mut self, seq: i64) {
+        self.console(Category::Console, "[dockdap] restarting: attaching again").await;
+        self.detach(Waiting::Restart { seq }, None).await;
+    }
+
+    /// Tells debugpy goodbye without ending the program, and waits for its
+    /// link to close (`on_adapter_closed` goes on in `adapter_gone`).
+    async fn detach(&mut self, waiting: Waiting, next: Option<AdapterStream>) {
+        self.reattach =
+            Some(Reattach { waiting, next, old_pid: self.debuggee.pid, workers: Vec::new(), since: Instant::now() });
+        self.phase = Phase::Reattaching;
+        let args = json!({ "restart": false, "terminateDebuggee": false });
+        let sent = match Message::request("disconnect", &args) {
+            Ok(request) => self.send_to_adapter(request).await,
+            Err(_) => None,
+        };
+        if sent.is_none() {
+            self.adapter_gone().await;
+            return;
+        }
+        if let Some(seq) = sent {
+            // Its answer (`detach_answered`) is all dockdap waits for: an
+            // adapter that served the old worker may keep its link open.
+            let pending =
+                crate::dap::Pending { origin: Origin::Bridge(BridgeTag::Reattach), command: "disconnect".into() };
+            self.seq.sent_to_adapter(seq, pending);
+        }
+        let link = self.adapter_link;
+        let tx = self.inputs_tx.clone();
+        self.tasks.spawn(async move {
+            tokio::time::sleep(DETACH_TIMEOUT).await;
+            let _ = tx.send(Input::Task(Task::DetachTimeout { link })).await;
+        });
+    }
+
+    /// The old debugpy did not close its link in time: drop it.
+    pub(super) async fn detach_timeout(&mut self, link: u64) {
+        if link == self.adapter_link && matches!(self.phase, Phase::Reattaching) && self.adapter.is_some() {
+            tracing::warn!("debugpy did not close its link after the detach; dropping it");
+            self.adapter_gone().await;
+        }
+    }
+
+    /// debugpy's link closed (or was dropped): retire it, tell the editor
+    /// the old threads are gone, and connect again in a task.
+    pub(super) async fn adapter_gone(&mut self) {
+        let settle = self.reattach.is_none();
+        let reattach = self.reattach.get_or_insert_with(|| Reattach {
+            waiting: Waiting::Nobody,
+            next: None,
+            old_pid: None,
+            workers: Vec::new(),
+            since: Instant::now(),
+        });
+        if settle {
+            reattach.old_pid = self.debuggee.pid;
+        }
+        let old_pid = reattach.old_pid;
+        let target = match &reattach.waiting {
+            Waiting::Reload { target, .. } => Some(target.clone()),
+            _ => None,
+        };
+        let next = reattach.next.take();
+        self.phase = Phase::Reattaching;
+        self.adapter_link += 1;
+        self.prefetch.reset();
+        self.adapter = None;
+        self.answer_adapter_pending("debugpy is re-attaching to the new process").await;
+        if let Ok(event) = Message::event("continued", &json!({ "threadId": 0, "allThreadsContinued": true })) {
+            self.send_to_client(event).await;
+        }
+        for thread in std::mem::take(&mut self.debuggee.threads) {
+            if let Ok(event) = Message::event("thread", &json!({ "reason": "exited", "threadId": thread })) {
+                self.send_to_client(event).await;
+            }
+        }
+        if settle {
+            let pid = old_pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+            self.console(
+                Category::Console,
+                &format!("[dockdap] the debuggee{pid} went away; if the container runs on, dockdap attaches to the process that replaces it (`\"reattach\": false` ends the session instead)"),
+            )
+            .await;
+        }
+        self.debuggee.announce = Some(old_pid);
+        let Some(runtime) = self.runtime.clone() else { return };
+        let timeout = self.config.as_ref().map_or(60.0, |c| c.timeout());
+        // debugpy started by the new process itself (not an adapter dockdap
+        // runs in the container, which listens only once attached): wait
+        // until it listens, as at the start.
+        let wait_for_port = (!self.adapter_attach.contains_key("listen")).then(|| self.debug_port());
+        let plan = Again { runtime, settle, target, next, wait_for_port, timeout: timeout.max(1.0) };
+        let tx = self.inputs_tx.clone();
+        self.tasks.spawn(async move {
+            let result = plan.connect().await;
+            let _ = tx.send(Input::Task(Task::Reattached(Box::new(result)))).await;
+        });
+    }
+
+    /// Connected again (or not): configure the new debugpy as the client had.
+    pub(super) async fn reattached(&mut self, result: Result<(AdapterStream, Option<Reloaded>), ReattachFailed>) {
+        if !matches!(self.phase, Phase::Reattaching) {
+            if let Ok((stream, _)) = result {
+                drop(stream);
+            }
+            return;
+        }
+        let (stream, reloaded) = match result {
+            Ok(connected) => connected,
+            Err(failed) => {
+                let why = match failed {
+                    ReattachFailed::Exited => "the container exited".to_owned(),
+                    ReattachFailed::Failed(why) => {
+                        self.console(Category::Stderr, &format!("[dockdap] could not attach again: {why}")).await;
+                        why
+                    }
+                };
+                self.answer_reattach(Err(format!("could not attach again: {why}"))).await;
+                self.end_without_adapter().await;
+                return;
+            }
+        };
+        if let (Some(reloaded), Some(reattach)) = (&reloaded, self.reattach.as_mut()) {
+            reattach.workers.clone_from(&reloaded.workers);
+            let new: Vec<String> = reloaded.workers.iter().map(u32::to_string).collect();
+            let left = if reloaded.left.is_empty() {
+                String::new()
+            } else {
+                format!("; still finishing: {:?}", reloaded.left)
+            };
+            self.console(
+                Category::Console,
+                &format!(
+                    "[dockdap] new worker {} started (the old one was gone after {:.2}s{left}); attaching before init()",
+                    new.join(", "),
+                    reloaded.waited
+                ),
+            )
+            .await;
+        }
+        self.adapter_link += 1;
+        self.prefetch.reset();
+        let AdapterStream { link, attach } = stream;
+        self.spawn_reader(link.reader, Side::Adapter(self.adapter_link));
+        self.adapter = Some(FramedWrite::new(link.writer, DapCodec::default()));
+        self.adapter_attach = attach;
+        self.phase = Phase::Running { next_initialized: Initialized::Replay };
+        let replay = self.replayed_initialize();
+        if let Ok(init) = Message::request("initialize", &replay) {
+            self.request_adapter(init, Origin::Bridge(BridgeTag::Initialize), "initialize").await;
+        }
+        if let Ok(attach) = Message::request("attach", &self.attach_arguments()) {
+            self.request_adapter(attach, Origin::Bridge(BridgeTag::Reattach), "attach").await;
+        }
+        while let Some(queued) = self.queued.pop_front() {
+            self.forward_request_to_adapter(queued).await;
+        }
+        let link = self.adapter_link;
+        let tx = self.inputs_tx.clone();
+        self.tasks.spawn(async move {
+            tokio::time::sleep(NO_PROCESS_HINT).await;
+            let _ = tx.send(Input::Task(Task::ReattachSlow { link })).await;
+        });
+    }
+
+    /// No process has come to the new debugpy for a while: say what to do.
+    pub(super) async fn waiting_too_long(&mut self, link: u64) {
+        if link != self.adapter_link || self.reattach.is_none() {
+            return;
+        }
+        self.console(
+            Category::Important,
+            &format!(
+                "[dockdap] no process has reached the debugger {}s after the old one went away; if the server started its replacement before dockdap attached anew, that one runs undebugged: `dockdap/reload` replaces it with one that waits for the debugger",
+                NO_PROCESS_HINT.as_secs()
+            ),
+        )
+        .await;
+    }
+
+    /// debugpy answered the detach (`disconnect`) or the new `attach`.
+    pub(super) async fn reattach_answered(&mut self, command: &str, message: &Message) {
+        if command == "disconnect" {
+            if matches!(self.phase, Phase::Reattaching) && self.adapter.is_some() {
+                self.adapter_gone().await;
+            }
+            return;
+        }
+        let ok = message.field::<bool>("success").ok().flatten().unwrap_or(false);
+        let result = if ok {
+            Ok(())
+        } else {
+            let why = message.field::<String>("message").ok().flatten().unwrap_or_default();
+            self.console(Category::Stderr, &format!("[dockdap] debugpy refused to attach again: {why}")).await;
+            Err(format!("debugpy refused to attach again: {why}"))
+        };
+        self.answer_reattach(result).await;
+        if std::mem::take(&mut self.debuggee.reload_again) {
+            self.reload(None).await;
+        }
+    }
+
+    /// Answers whoever waited for the re-attach.
+    async fn answer_reattach(&mut self, result: Result<(), String>) {
+        let Some(reattach) = self.reattach.take() else { return };
+        tracing::info!(took = ?reattach.since.elapsed(), ok = result.is_ok(), "re-attach done");
+        let (seq, command, body) = match reattach.waiting {
+            Waiting::Nobody | Waiting::Reload { seq: None, .. } => return,
+            Waiting::Reload { seq: Some(seq), pushed, .. } => {
+                (seq, "dockdap/reload", json!({ "reloaded": "workers", "pushed": pushed, "workers": reattach.workers }))
+            }
+            Waiting::Restart { seq } => (seq, "restart", json!({})),
+        };
+        let reply = match result {
+            Ok(()) => Message::success(seq, command, Some(&body)),
+            Err(why) => Message::failure(seq, command, &why),
+        };
+        self.send_to_client(reply).await;
+    }
+
+    /// A line for the console when the new process announces itself.
+    pub(super) async fn note_debuggee_event(&mut self, event: &str, message: &Message) {
+        if let Some(line) = self.debuggee.on_event(event, message) {
+            self.console(Category::Console, &line).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_new_process_is_announced_once_with_the_old_pid() {
+        let mut debuggee = Debuggee::default();
+        let event = |name: &str, body: Value| Message::event(name, &body).unwrap();
+        assert_eq!(debuggee.on_event("process", &event("process", json!({"systemProcessId": 10}))), None);
+        debuggee.on_event("thread", &event("thread", json!({"reason": "started", "threadId": 1})));
+        debuggee.on_event("thread", &event("thread", json!({"reason": "started", "threadId": 2})));
+        debuggee.on_event("thread", &event("thread", json!({"reason": "exited", "threadId": 1})));
+        assert_eq!(debuggee.threads, [2]);
+        debuggee.announce = Some(debuggee.pid);
+        let line = debuggee.on_event("process", &event("process", json!({"systemProcessId": 12})));
+        assert_eq!(line.as_deref(), Some("[dockdap] re-attached: debugging pid 12 (was pid 10)"));
+        assert_eq!(debuggee.on_event("process", &event("process", json!({"systemProcessId": 12}))), None);
+    }
+}
