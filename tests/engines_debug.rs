@@ -294,18 +294,6 @@ async fn guide_debugpy_image_on_podman() {
     assert!(!console.iter().any(|l| l.contains("forwarded")), "Podman here is local: {console:#?}");
 }
 
-/// Waits (polling every 20 ms) until `ok` holds; how long it took, or `None` after `within`.
-async fn wait_until(within: Duration, mut ok: impl FnMut() -> bool) -> Option<Duration> {
-    let started = std::time::Instant::now();
-    while started.elapsed() < within {
-        if ok() {
-            return Some(started.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
-}
-
 /// Issue 20 on the engine `which`: the watcher runs in the container,
 /// started through the runtime's exec stream; a file made in the container
 /// reaches the workspace with no change list read meanwhile (no `docker

@@ -268,6 +268,18 @@ pub fn inspect_container(name: &str) -> Option<serde_json::Value> {
     list.get(0).cloned()
 }
 
+/// Waits (polling every 20 ms) until `ok` holds; how long it took, or `None` after `within`.
+pub async fn wait_until(within: Duration, mut ok: impl FnMut() -> bool) -> Option<Duration> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < within {
+        if ok() {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
 /// Waits until a container no longer exists.
 pub async fn wait_gone(name: &str, within: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + within;
