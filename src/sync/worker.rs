@@ -526,7 +526,6 @@ impl<R: Remote> Worker<R> {
         self.quiet_until = Some(now + DEBOUNCE);
     }
 
-    /// Copies the saves waiting now.
     /// Copies the saves waiting; whether any file went into the container.
     async fn copy_saves(&mut self) -> bool {
         let batch = std::mem::take(&mut self.pending);
