@@ -8,7 +8,8 @@
 //! machine's 127.0.0.1 (forwarded through the Engine API when the engine is
 //! remote), the reply is right after `continue`, and at the end the
 //! container is gone from that engine and no process of the session
-//! (`ssh`, the watchdog) is left.
+//! (`ssh`, the watchdog) is left. And sync's watcher in the container on
+//! each (issue 20).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
 
 mod support;
@@ -291,6 +292,77 @@ async fn guide_debugpy_image_over_ssh() {
 async fn guide_debugpy_image_on_podman() {
     let Some(console) = guide_debugpy_on("podman").await else { return };
     assert!(!console.iter().any(|l| l.contains("forwarded")), "Podman here is local: {console:#?}");
+}
+
+/// Issue 20 on the engine `which`: the watcher runs in the container,
+/// started through the runtime's exec stream; a file made in the container
+/// reaches the workspace with no change list read meanwhile (no `docker
+/// diff`), and its deletion in the workspace removes it from the container
+/// through the same watcher.
+async fn watcher_on(which: &str) {
+    let e = engines().expect("the test engines");
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("project");
+    let copied = std::process::Command::new("cp").arg("-r").arg(example_dir()).arg(&ws).status().unwrap();
+    assert!(copied.success());
+    let (mut dockdap, mut client, logs) = spawn_stdio_logged(&ws, &e.process_env(which));
+    client.set_timeout(Duration::from_secs(60));
+    client.request("initialize", json!({"adapterID": "dockdap", "pathFormat": "path"})).await.unwrap();
+    let args = json!({"type": "dockdap", "request": "launch", "image": STOCK_IMAGE,
+                      "localRoot": ws, "ports": ["0:5001"], "timeout": 60});
+    let info = start_with_breakpoints(&mut client, "launch", args, &ws.join("score.py"), &[]).await;
+    let name = info["container"].as_str().unwrap().to_owned();
+    let said = |needle: &str| logs.lock().unwrap().iter().any(|l| l.contains(needle));
+    const LISTING: &str = "reading the container's change list";
+    // The watcher runs, and the one change list read that follows its start has begun.
+    let ready = wait_until(Duration::from_secs(30), || {
+        said("watching /var/azureml-app in the container") && said("inotify") && said(LISTING)
+    });
+    assert!(ready.await.is_some(), "no inotify watcher on {which}");
+    let mark = logs.lock().unwrap().len();
+    let made = ws.join("watched.txt");
+    exec_on(&e, which, &name, "echo made-in-the-container > /var/azureml-app/watched.txt");
+    let arrived = wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&made).is_ok_and(|t| t == "made-in-the-container\n")
+    });
+    let arrived = arrived.await.unwrap_or_else(|| panic!("a new container file did not arrive on {which}"));
+    eprintln!("{which}: a new file in the container reached the workspace in {arrived:?}");
+    std::fs::remove_file(&made).unwrap();
+    let gone = wait_until(Duration::from_secs(10), || {
+        exec_on(&e, which, &name, "test -e /var/azureml-app/watched.txt && echo yes || echo no").trim() == "no"
+    });
+    let gone = gone.await.unwrap_or_else(|| panic!("a workspace deletion did not reach the container on {which}"));
+    eprintln!("{which}: a deletion in the workspace reached the container in {gone:?}");
+    let listings: Vec<String> = logs.lock().unwrap()[mark..].iter().filter(|l| l.contains(LISTING)).cloned().collect();
+    assert!(listings.is_empty(), "the change list was read on {which}: {listings:#?}");
+    client.request("disconnect", json!({})).await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(30), dockdap.wait()).await;
+    let removed = wait_until(Duration::from_secs(30), || containers_named(&e, which, &name).is_empty());
+    assert!(removed.await.is_some(), "the container is gone from {which}");
+}
+
+#[tokio::test]
+async fn the_watcher_runs_on_a_remote_engine_over_tls() {
+    if engines().is_none() {
+        return;
+    }
+    watcher_on("tls").await;
+}
+
+#[tokio::test]
+async fn the_watcher_runs_on_a_remote_engine_over_ssh() {
+    if engines().is_none() {
+        return;
+    }
+    watcher_on("ssh").await;
+}
+
+#[tokio::test]
+async fn the_watcher_runs_on_podman() {
+    if engines().is_none() {
+        return;
+    }
+    watcher_on("podman").await;
 }
 
 /// The port transport needs debugpy's port on this machine's loopback: on a

@@ -662,6 +662,17 @@ async fn the_end_of_the_session_brings_the_last_edits_in_and_commits() {
     assert!(wait_gone(&name, Duration::from_secs(20)).await, "the container is removed after the snapshot");
 }
 
+/// The debug console's text so far (what the client has read).
+fn console(running: &mut Running) -> String {
+    running
+        .client
+        .drain_backlog()
+        .iter()
+        .filter(|m| m.is_event("output"))
+        .filter_map(|m| body(m)["output"].as_str().map(str::to_owned))
+        .collect()
+}
+
 /// The pid of dockdap's watcher in the container (`runtime/python/watcher.py`),
 /// found by its program text on its command line.
 fn watcher_pids(name: &str) -> Vec<String> {
@@ -725,14 +736,122 @@ async fn container_changes_arrive_through_the_watcher() {
     exec(&name, &format!("echo 'after the pause' > {app}/after.txt"));
     arrives("a new file after a pause", &w.ws.join("after.txt"), Some("after the pause\n")).await;
     assert_eq!(watcher_pids(&name), watchers, "the same watcher runs after the pause");
-    let console: String = running
-        .client
-        .drain_backlog()
-        .iter()
-        .filter(|m| m.is_event("output"))
-        .filter_map(|m| body(m)["output"].as_str().map(str::to_owned))
-        .collect();
+    let console = console(&mut running);
     assert!(console.contains("renamed.py was deleted in the container, so it was removed"), "{console}");
     assert!(!console.contains("cannot watch") && !console.contains("watcher in the container ended"), "{console}");
+    disconnect(running).await;
+}
+
+/// Whether `path` exists in the container.
+fn exists_in(name: &str, path: &str) -> bool {
+    exec(name, &format!("test -e {path} && echo yes || echo no")).trim() == "yes"
+}
+
+/// Issue 20: a deletion made on either side reaches the other by itself
+/// (no `dockdap/sync`): in the workspace through the container's watcher,
+/// which removes the container's file only while it holds the agreed
+/// content.
+#[tokio::test]
+async fn deletions_reach_the_other_side_by_themselves() {
+    if !require_docker() {
+        return;
+    }
+    let w = workspace();
+    let mut cleanup = Cleanup::default();
+    let name = unique("deletions");
+    cleanup.containers.push(name.clone());
+    let mut running = launch(&w.ws, &name, json!({}), &[]).await;
+    let app = "/var/azureml-app";
+    // Made in the workspace, deleted there: gone from the container too.
+    std::fs::write(w.ws.join("from_ws.py"), "A = 1\n").unwrap();
+    let pushed = wait_until(Duration::from_secs(10), || exists_in(&name, &format!("{app}/from_ws.py"))).await;
+    assert!(pushed.is_some(), "the new workspace file reached the container");
+    std::fs::remove_file(w.ws.join("from_ws.py")).unwrap();
+    let removed = wait_until(Duration::from_secs(10), || !exists_in(&name, &format!("{app}/from_ws.py"))).await;
+    let removed = removed.expect("a deletion in the workspace reaches the container within 10 s");
+    eprintln!("a deletion in the workspace reached the container: {removed:?}");
+    // Made in the container, deleted there: gone from the workspace too.
+    exec(&name, &format!("echo 'B = 2' > {app}/from_container.py"));
+    let local = w.ws.join("from_container.py");
+    assert!(wait_until(Duration::from_secs(10), || local.exists()).await.is_some(), "the new file arrived");
+    exec(&name, &format!("rm {app}/from_container.py"));
+    let removed = wait_until(Duration::from_secs(10), || !local.exists()).await;
+    let removed = removed.expect("a deletion in the container reaches the workspace within 10 s");
+    eprintln!("a deletion in the container reached the workspace: {removed:?}");
+    // Nothing came back, nothing was left aside on either side.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!w.ws.join("from_ws.py").exists() && !local.exists());
+    let left = exec(&name, &format!("ls -a {app}"));
+    assert!(!left.contains("dockdap") && !left.contains("from_"), "{left}");
+    // A request, so the console lines sent so far have been read.
+    running.client.request("threads", json!({})).await.unwrap();
+    let console = console(&mut running);
+    assert!(
+        console.contains("from_ws.py was deleted in the workspace, so it was removed from the container"),
+        "{console}"
+    );
+    assert!(console.contains("from_container.py was deleted in the container, so it was removed"), "{console}");
+    assert!(!console.contains("conflict"), "{console}");
+    disconnect(running).await;
+}
+
+/// Issue 20: deletions under the rule of edits, where no watcher runs
+/// (`manual` sync: one process per removal, on `dockdap/sync`): a file
+/// deleted on one side goes from the other only while that side holds the
+/// agreed content; else it is a conflict that keeps both, both ways.
+/// `sync.deletions: "report"` keeps the report-only behaviour.
+#[tokio::test]
+async fn deletions_follow_the_agreed_content_rule_and_conflicts_keep_both() {
+    if !require_docker() {
+        return;
+    }
+    let w = workspace();
+    let mut cleanup = Cleanup::default();
+    let name = unique("delete-rule");
+    cleanup.containers.push(name.clone());
+    let manual = json!({"sync": {"fromContainer": "manual", "toContainer": "manual"}});
+    let mut running = launch(&w.ws, &name, manual, &[]).await;
+    let app = "/var/azureml-app";
+    for file in ["plain.py", "edited_there.py", "edited_here.py"] {
+        std::fs::write(w.ws.join(file), format!("# {file}\n")).unwrap();
+    }
+    let reply = body(&running.client.request("dockdap/sync", json!({})).await.unwrap());
+    assert_eq!(reply["pushed"].as_array().map(Vec::len), Some(3), "{reply}");
+    // Deleted in the workspace, unchanged in the container: removed there.
+    std::fs::remove_file(w.ws.join("plain.py")).unwrap();
+    // Deleted in the workspace, edited in the container: a conflict.
+    std::fs::remove_file(w.ws.join("edited_there.py")).unwrap();
+    exec(&name, &format!("echo '# the container fix' >> {app}/edited_there.py"));
+    // Edited in the workspace, deleted in the container: a conflict.
+    std::fs::write(w.ws.join("edited_here.py"), "# the workspace fix\n").unwrap();
+    exec(&name, &format!("rm {app}/edited_here.py"));
+    let reply = body(&running.client.request("dockdap/sync", json!({})).await.unwrap());
+    let host = |f: &str| w.ws.join(f).to_str().unwrap().to_owned();
+    assert_eq!(reply["removedInContainer"], json!([host("plain.py")]), "{reply}");
+    assert_eq!(reply["conflicts"], json!([host("edited_here.py"), host("edited_there.py")]), "{reply}");
+    assert!(!exists_in(&name, &format!("{app}/plain.py")));
+    // Both kept: the container's edit in the container and beside the
+    // workspace's (absent) file; the workspace's edit in the workspace.
+    let fixed = "# edited_there.py\n# the container fix\n";
+    assert_eq!(exec(&name, &format!("cat {app}/edited_there.py")), fixed);
+    assert_eq!(std::fs::read_to_string(w.ws.join("edited_there.py.container")).unwrap(), fixed);
+    assert!(!w.ws.join("edited_there.py").exists());
+    assert_eq!(std::fs::read_to_string(w.ws.join("edited_here.py")).unwrap(), "# the workspace fix\n");
+    assert!(!exists_in(&name, &format!("{app}/edited_here.py")));
+    disconnect(running).await;
+
+    // `sync.deletions: "report"`: a deletion in the workspace is only reported.
+    let name = unique("delete-report");
+    cleanup.containers.push(name.clone());
+    let report = json!({"sync": {"fromContainer": "manual", "toContainer": "manual", "deletions": "report"}});
+    let mut running = launch(&w.ws, &name, report, &[]).await;
+    std::fs::write(w.ws.join("kept.py"), "# kept\n").unwrap();
+    running.client.request("dockdap/sync", json!({})).await.unwrap();
+    std::fs::remove_file(w.ws.join("kept.py")).unwrap();
+    let reply = body(&running.client.request("dockdap/sync", json!({})).await.unwrap());
+    assert_eq!(reply["removedInContainer"], json!([]), "{reply}");
+    let notes = reply["notes"].to_string();
+    assert!(notes.contains("kept.py was deleted in the workspace; the container keeps its copy"), "{reply}");
+    assert_eq!(exec(&name, &format!("cat {app}/kept.py")), "# kept\n");
     disconnect(running).await;
 }

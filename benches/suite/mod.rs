@@ -28,7 +28,9 @@
 //! 4. `sync`: on a session dockdap launched from a copy of the example
 //!    (sync `auto` both ways), a container edit until the workspace file
 //!    holds it, and a workspace save until the container's file holds it,
-//!    each against `docker cp` of the same file. 5. `commit`:
+//!    each against `docker cp` of the same file; then `watcher` (also run
+//!    alone, `--only watcher`), the changes the container's watcher carries
+//!    (`watcher.rs`). 5. `commit`:
 //!    `dockdap/commit` against `docker commit` (both without a pause) of
 //!    that container, A B B A. Both in `files.rs`.
 //! 6. `reload`: on a session dockdap launched from the stock image (the
@@ -83,6 +85,7 @@ pub const PARTS: &[&str] = &[
     "throughput",
     "launch",
     "sync",
+    "watcher",
     "commit",
     "reload",
     "kube",
@@ -172,7 +175,7 @@ pub async fn run(options: &Options, out: &mut dyn Write) -> anyhow::Result<Summa
     if options.wants("launch") {
         launch::run(options, &prereq, &listener, &mut report).await?;
     }
-    if options.wants("sync") || options.wants("commit") {
+    if options.wants("sync") || options.wants("watcher") || options.wants("commit") {
         files::run(options, &prereq, &listener, &mut report).await?;
     }
     if options.wants("reload") {

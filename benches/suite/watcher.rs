@@ -2,9 +2,11 @@
 //! 20), on the session of part 4: (c) a new file made inside the container
 //! (through the kept-open shell, so no exec is started per change) until
 //! the workspace holds it, (d) its deletion until the workspace file is
-//! gone, each polled every 2 ms with varying gaps; and (e) the CPU the
-//! watcher (from its `/proc/PID/stat` in the container) and dockdap use
-//! while nothing changes.
+//! gone, each polled every 2 ms with varying gaps; (e) a file deleted in
+//! the workspace until the container's is gone (the watcher removes it),
+//! polled inside the container by the shell every 5 ms; and (f) the CPU
+//! the watcher (from its `/proc/PID/stat` in the container) and dockdap
+//! use while nothing changes.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -64,6 +66,33 @@ pub async fn run(
         Some(Goal::AtMost(0.3)),
     );
     report.goal("the same, p90", "sync.deletion_to_workspace.p90", Some(Goal::AtMost(0.5)));
+
+    progress(&format!("sync: {n} deletions in the workspace"));
+    let mut removed = Samples::default();
+    for i in 0..n {
+        let name = format!("bench_ws_{pid}_{i}.py");
+        let local = ws.join(&name);
+        std::fs::write(&local, format!("Y = {i}\n"))?;
+        shell.send(&format!("until [ -e {DIR}/{name} ]; do sleep 0.005; done")).await?;
+        shell.wait().await.context("a workspace file did not reach the container")?;
+        tokio::time::sleep(super::files::gap(i)).await;
+        // The shell polls before the deletion, so its start is not in the time.
+        shell.send(&format!("while [ -e {DIR}/{name} ]; do sleep 0.005; done")).await?;
+        let t0 = Instant::now();
+        std::fs::remove_file(&local)?;
+        shell.wait().await.context("a deletion in the workspace (is `sync.deletions` \"copy\"?)")?;
+        removed.push(t0.elapsed());
+        tokio::time::sleep(super::files::gap(i + 1)).await;
+    }
+    report.figure("sync.deletion_to_container.median", secs(removed.median()), "s")?;
+    report.figure("sync.deletion_to_container.p90", secs(removed.percentile(90.0)), "s")?;
+    report.goal(
+        "sync, deletion in the workspace -> container, median",
+        "sync.deletion_to_container.median",
+        Some(Goal::AtMost(0.3)),
+    );
+    report.goal("the same, p90", "sync.deletion_to_container.p90", Some(Goal::AtMost(0.5)));
+    report.note("sync.deletion_to_container includes the container-side poll (every 5 ms)");
 
     let idle = if quick { Duration::from_secs(2) } else { Duration::from_secs(20) };
     progress(&format!("sync: the watcher's and dockdap's CPU over {idle:?} with nothing changing"));

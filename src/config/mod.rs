@@ -299,16 +299,15 @@ pub enum SyncMode {
     Off,
 }
 
-/// What sync does with a file deleted in the container.
+/// What sync does with a file deleted on one side (the container or the workspace).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeletionMode {
-    /// Remove it from the workspace too, when the workspace still holds
-    /// what both sides last agreed on (else it is a conflict that keeps the
-    /// workspace's copy).
+    /// Remove it from the other side too, when that side still holds what
+    /// both last agreed on (else it is a conflict that keeps both).
     #[default]
     Copy,
-    /// Only say so in the debug console; the workspace keeps its copy.
+    /// Only say so in the debug console; the other side keeps its copy.
     Report,
 }
 
@@ -327,9 +326,9 @@ pub struct SyncSettings {
     /// such launches are refused otherwise.
     #[serde(default)]
     pub allow_any_folder: bool,
-    /// A file deleted in the container: `"copy"` removes it from the
-    /// workspace too (only when the workspace still holds what both last
-    /// agreed on), `"report"` only says so.
+    /// A file deleted on one side: `"copy"` removes it from the other too
+    /// (only when that side still holds what both last agreed on; else a
+    /// conflict that keeps both), `"report"` only says so.
     #[serde(default)]
     pub deletions: DeletionMode,
 }

@@ -31,7 +31,7 @@ use super::names::{CONFLICT_SUFFIX, HostOs, RelPath, is_ignored};
 use super::notes::{Note, Notes};
 use super::proof::Identity;
 use super::state::{Action, Base, FileState, decide};
-use super::watch::{WatchBatch, Watched};
+use super::watch::{Control, WatchBatch, Watched};
 use crate::runtime::{ContainerError, Link};
 use look::Seen;
 
@@ -105,6 +105,20 @@ pub trait Remote: Clone + Send + Sync + 'static {
         let _ = command;
         async { Err(ContainerError::Unsupported("this container cannot run a watcher".into())) }
     }
+    /// Removes `path` under `app_root` if it still holds content hashing to
+    /// `agreed`, through one process in the container, where no watcher
+    /// runs (the watcher does it otherwise, `watch::Control`). `Ok(true)`:
+    /// removed; `Ok(false)`: it holds something else now, or nothing.
+    /// Never while the container is paused.
+    fn remove(
+        &self,
+        app_root: &str,
+        path: &RelPath,
+        agreed: Hash,
+    ) -> impl Future<Output = Result<bool, ContainerError>> + Send {
+        let _ = (app_root, path, agreed);
+        async { Err(ContainerError::Unsupported("this container cannot remove files".into())) }
+    }
 }
 
 /// Which directions may copy files.
@@ -134,6 +148,8 @@ pub struct SyncReport {
     pub pushed: Vec<RelPath>,
     /// Workspace files removed because the container deleted them.
     pub removed: Vec<RelPath>,
+    /// Container files removed because the workspace deleted them.
+    pub removed_in_container: Vec<RelPath>,
     /// Conflicts found in this round (also in `conflicts` of the engine).
     pub new_conflicts: Vec<RelPath>,
     /// Lines for the debug console: refusals, deletions, conflicts, errors.
@@ -146,6 +162,7 @@ impl SyncReport {
         self.pulled.is_empty()
             && self.pushed.is_empty()
             && self.removed.is_empty()
+            && self.removed_in_container.is_empty()
             && self.new_conflicts.is_empty()
             && self.notes.is_empty()
     }
@@ -154,6 +171,7 @@ impl SyncReport {
         self.pulled.extend(other.pulled);
         self.pushed.extend(other.pushed);
         self.removed.extend(other.removed);
+        self.removed_in_container.extend(other.removed_in_container);
         self.new_conflicts.extend(other.new_conflicts);
         self.notes.extend(other.notes);
     }
@@ -174,8 +192,11 @@ pub struct SyncEngine<R> {
     told: BTreeSet<String>,
     /// Where `poll_known` goes on next time.
     cursor: usize,
-    /// Deletions in the container are carried into the workspace (else reported).
+    /// Deletions are carried to the other side (else reported).
     copy_deletions: bool,
+    /// The container's watcher, while it runs: it removes files in the
+    /// container for deletions in the workspace.
+    watcher: Option<Control>,
     /// What the container's watcher saw, for the round under way: content
     /// read with proof, or `None`: nothing is there.
     offered: BTreeMap<RelPath, Option<ArchiveFile>>,
@@ -198,6 +219,7 @@ impl<R: Remote> SyncEngine<R> {
             told: BTreeSet::new(),
             cursor: 0,
             copy_deletions: false,
+            watcher: None,
             offered: BTreeMap::new(),
         }
     }
@@ -207,11 +229,16 @@ impl<R: Remote> SyncEngine<R> {
         self.limits = limits;
     }
 
-    /// Whether a file the container deleted is removed from the workspace
-    /// too (when the workspace still holds what both last agreed on), or
-    /// only reported.
+    /// Whether a file one side deleted is removed from the other too (when
+    /// that side still holds what both last agreed on), or only reported.
     pub fn set_copy_deletions(&mut self, copy: bool) {
         self.copy_deletions = copy;
+    }
+
+    /// The container's watcher, which removes files there for deletions in
+    /// the workspace; `None` once it ended (then one process per removal).
+    pub fn set_watcher(&mut self, watcher: Option<Control>) {
+        self.watcher = watcher;
     }
 
     /// The container side.
@@ -304,10 +331,16 @@ impl<R: Remote> SyncEngine<R> {
         paths.extend(changes.keys().cloned());
         paths.extend(self.files.keys().cloned());
         for path in paths {
-            let round = self.sync_one(&path, changes.contains_key(&path)).await;
+            let changed = changes.contains_key(&path) || self.changed_in_container(&path);
+            let round = self.sync_one(&path, changed).await;
             report.merge(round);
         }
         report
+    }
+
+    /// Whether the container changed `path` since it started (see `FileState`).
+    fn changed_in_container(&self, path: &RelPath) -> bool {
+        self.files.get(path).is_some_and(|s| s.changed_in_container)
     }
 
     /// The container side only: files the container changed (what a poll or
@@ -335,7 +368,10 @@ impl<R: Remote> SyncEngine<R> {
                 return report;
             }
         };
-        for path in changes.keys() {
+        // Files the container made that are missing from the list now were deleted.
+        let mut paths: BTreeSet<RelPath> = changes.into_keys().collect();
+        paths.extend(self.files.iter().filter(|(_, s)| s.changed_in_container).map(|(p, _)| p.clone()));
+        for path in &paths {
             let round = self.sync_one(path, true).await;
             report.merge(round);
         }
@@ -354,6 +390,59 @@ impl<R: Remote> SyncEngine<R> {
         report
     }
 
+    /// Files the workspace watcher saw change. One whose content is what
+    /// both sides last agreed on (an echo of dockdap's own write, an editor
+    /// saving without a change) did not change in the workspace, and the
+    /// container is not looked at for it: the container's changes are its
+    /// watcher's (or the poll's) business. So a file sync just wrote costs
+    /// one local read, not a stat and an archive of the container's copy
+    /// while the next change waits.
+    pub async fn sync_saved(&mut self, paths: &BTreeSet<RelPath>) -> SyncReport {
+        let mut report = SyncReport::default();
+        for path in paths {
+            let local = match self.local(path).await {
+                Ok(local) => local,
+                Err(note) => {
+                    self.problem(&mut report, note);
+                    continue;
+                }
+            };
+            let unchanged = match self.files.get(path).map(|s| s.base) {
+                None => local.hash.is_none(),
+                Some(Base::Agreed(agreed)) => agreed == local.hash,
+                Some(Base::Diverged { local: then, .. }) => then == local.hash,
+            };
+            if unchanged && !self.conflicts.contains(path) {
+                continue;
+            }
+            if local.hash.is_none() && self.ask_watcher_to_remove(path) {
+                continue;
+            }
+            let round = self.sync_seen(path, local, true).await;
+            report.merge(round);
+        }
+        report
+    }
+
+    /// A file deleted in the workspace that both sides last agreed on, and
+    /// whose container copy was last seen with that content: the container's
+    /// watcher is asked to remove it at once, without looking at the
+    /// container first (a stat through the engine, tens of milliseconds):
+    /// the watcher removes it only if it still holds that content, and
+    /// reports it as changed otherwise, which is then a conflict.
+    fn ask_watcher_to_remove(&self, path: &RelPath) -> bool {
+        let Some(watcher) = &self.watcher else { return false };
+        let Some(state) = self.files.get(path) else { return false };
+        match (state.base, &state.remote_seen) {
+            (Base::Agreed(Some(agreed)), Some((Some(seen), _)))
+                if *seen == agreed && self.copy_deletions && self.directions.to_container =>
+            {
+                watcher.remove(path, agreed)
+            }
+            _ => false,
+        }
+    }
+
     /// What the container's watcher saw: each file, with the content it
     /// read with proof when it could (used instead of reading the file
     /// again), and the known files under folders that moved or went.
@@ -362,7 +451,11 @@ impl<R: Remote> SyncEngine<R> {
         for refusal in batch.refused {
             self.problem(&mut report, refusal);
         }
+        report.removed_in_container.extend(batch.removed);
         let mut paths: BTreeSet<RelPath> = batch.files.keys().cloned().collect();
+        for path in &paths {
+            self.files.entry(path.clone()).or_default().changed_in_container = true;
+        }
         for folder in &batch.folders {
             let under = format!("{folder}/");
             paths.extend(self.files.keys().filter(|p| p.as_str().starts_with(&under)).cloned());
@@ -436,9 +529,14 @@ impl<R: Remote> SyncEngine<R> {
                     match &local.content {
                         _ if !kept => false,
                         Some(_) => self.push(&path, &local, &mut report).await,
+                        None if self.copy_deletions
+                            && let Some(theirs) = remote.hash =>
+                        {
+                            self.remove_in_container(&path, theirs, &local, &remote, &mut report).await
+                        }
                         None => {
                             report.notes.push(format!(
-                                "{path}: the workspace has no such file, and deletions are not copied into the container"
+                                "{path}: the workspace has no such file, and deletions are not copied (`sync.deletions` is \"report\")"
                             ));
                             false
                         }
@@ -468,14 +566,19 @@ impl<R: Remote> SyncEngine<R> {
 
     /// Decides and acts for one file. `remote_changed`: the change list names it.
     async fn sync_one(&mut self, path: &RelPath, remote_changed: bool) -> SyncReport {
-        let mut report = SyncReport::default();
-        let local = match self.local(path).await {
-            Ok(seen) => seen,
+        match self.local(path).await {
+            Ok(local) => self.sync_seen(path, local, remote_changed).await,
             Err(note) => {
+                let mut report = SyncReport::default();
                 self.problem(&mut report, note);
-                return report;
+                report
             }
-        };
+        }
+    }
+
+    /// `sync_one`, with the workspace's side already read.
+    async fn sync_seen(&mut self, path: &RelPath, local: Seen, remote_changed: bool) -> SyncReport {
+        let mut report = SyncReport::default();
         let remote = match self.remote_now(path, remote_changed).await {
             Ok(seen) => seen,
             Err(note) => {
@@ -511,21 +614,28 @@ impl<R: Remote> SyncEngine<R> {
                     self.remove_agreed(path, agreed, &mut report).await;
                 }
             }
+            Action::DeletedInWorkspace if self.copy_deletions && self.directions.to_container => {
+                if let Some(agreed) = remote.hash {
+                    self.remove_in_container(path, agreed, &local, &remote, &mut report).await;
+                }
+            }
             Action::DeletedInContainer | Action::DeletedInWorkspace => {
-                self.report_deletion(path, action, &local, &remote, &mut report);
+                self.report_deletion(path, action, &local, &remote, None, &mut report);
             }
             Action::Conflict => self.conflict(path, &local, remote, &mut report).await,
         }
         report
     }
 
-    /// A deletion is reported once, never copied.
+    /// A deletion that is not copied is reported once, with why (`None`:
+    /// `sync.deletions` is `"report"`, or that direction does not copy).
     fn report_deletion(
         &mut self,
         path: &RelPath,
         action: Action,
         local: &Seen,
         remote: &Seen,
+        why: Option<&str>,
         report: &mut SyncReport,
     ) {
         if self.first_report(path, local.hash, remote.hash) {
@@ -534,9 +644,8 @@ impl<R: Remote> SyncEngine<R> {
             } else {
                 ("the workspace", "the container")
             };
-            report
-                .notes
-                .push(format!("{path} was deleted in {gone}; {kept} keeps its copy (deletions are not copied)"));
+            let why = why.unwrap_or("deletions are not copied");
+            report.notes.push(format!("{path} was deleted in {gone}; {kept} keeps its copy ({why})"));
         }
     }
 

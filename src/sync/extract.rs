@@ -32,6 +32,11 @@ impl Hash {
         Hash(Sha256::digest(bytes).into())
     }
 
+    /// All of it in hex, as `sha256sum` prints it.
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The first bytes in hex, for logs.
     pub fn short(&self) -> String {
         self.0[..4].iter().map(|b| format!("{b:02x}")).collect()

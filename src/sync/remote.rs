@@ -7,7 +7,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::engine::{Remote, RemoteChange, RemoteKind, RemoteStat};
+use super::extract::Hash;
+use super::names::{HostOs, RelPath};
 use super::proof::Identity;
+use super::watch::{self, WatchEvent};
 use crate::runtime::{Change, ContainerError, FileKind, Link, Runtime};
 
 fn change(c: Change) -> RemoteChange {
@@ -16,6 +19,7 @@ fn change(c: Change) -> RemoteChange {
 
 impl Remote for Arc<dyn Runtime> {
     async fn changes(&self) -> Result<Vec<RemoteChange>, ContainerError> {
+        tracing::debug!("reading the container's change list");
         Ok(Runtime::changes(self.as_ref()).await?.into_iter().map(change).collect())
     }
 
@@ -50,5 +54,23 @@ impl Remote for Arc<dyn Runtime> {
 
     async fn watch(&self, command: Vec<String>) -> Result<Link, ContainerError> {
         self.exec_stream(command, vec!["DOCKDAP_ROLE=watcher".to_owned()]).await
+    }
+
+    /// The watcher program's one-removal mode, under the first Python that runs.
+    async fn remove(&self, app_root: &str, path: &RelPath, agreed: Hash) -> Result<bool, ContainerError> {
+        let mut why = Vec::new();
+        for python in ["python3", "python"] {
+            let command = watch::removal_command(python, app_root, path, agreed);
+            let command: Vec<&str> = command.iter().map(String::as_str).collect();
+            let out = Runtime::exec(self.as_ref(), &command).await?;
+            let answer = out.stdout.lines().next().unwrap_or_default();
+            match watch::parse_line(answer, HostOs::current()) {
+                Ok(Some(WatchEvent::Removed(_))) => return Ok(true),
+                Ok(Some(WatchEvent::NotRemoved { why, .. })) => return Err(ContainerError::Api(why)),
+                Ok(_) if out.code == 0 => return Ok(false),
+                _ => why.push(format!("{python}: exit code {}", out.code)),
+            }
+        }
+        Err(ContainerError::Unsupported(format!("no Python runs in the container ({})", why.join("; "))))
     }
 }

@@ -90,12 +90,17 @@ pub struct FileState {
     pub remote_seen: Option<(Option<Hash>, Option<StatKey>)>,
     /// The (local, remote) pair last reported, so a conflict or deletion is reported once.
     pub reported: Option<(Option<Hash>, Option<Hash>)>,
+    /// The container changed this file since it started (a change list
+    /// named it, its watcher did, or sync put it there). The change list
+    /// names a file the image did not have only while it exists, so once
+    /// such a file is missing from it, it was deleted, not left alone.
+    pub changed_in_container: bool,
 }
 
 impl FileState {
     /// A file nobody has seen on either side yet: both "had" nothing.
     pub fn new() -> FileState {
-        FileState { base: Base::Agreed(None), remote_seen: None, reported: None }
+        FileState { base: Base::Agreed(None), remote_seen: None, reported: None, changed_in_container: false }
     }
 }
 

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use tar::{EntryType, Header};
 
 use super::engine::{Directions, Remote, RemoteChange, RemoteKind, RemoteStat, Side, SyncEngine, pack};
-use super::extract::{Limits, Placement, extract_to};
+use super::extract::{Hash, Limits, Placement, extract_to};
 use super::names::{HostOs, RelPath};
 use super::proof::Identity;
 use crate::runtime::ContainerError;
@@ -366,6 +366,8 @@ struct FakeFs {
     blind: bool,
     clock: u64,
     puts: usize,
+    /// Stats and archives read.
+    looks: usize,
 }
 
 impl FakeFs {
@@ -447,7 +449,8 @@ impl Remote for Fake {
     }
 
     async fn stat(&self, path: &str) -> Result<Option<RemoteStat>, ContainerError> {
-        let fs = self.0.lock().unwrap();
+        let mut fs = self.0.lock().unwrap();
+        fs.looks += 1;
         if let Some((content, mtime)) = fs.files.get(path) {
             return Ok(Some(RemoteStat {
                 size: content.len() as u64,
@@ -465,7 +468,8 @@ impl Remote for Fake {
     }
 
     async fn fetch(&self, path: &str, _max_bytes: u64) -> Result<Option<Bytes>, ContainerError> {
-        let fs = self.0.lock().unwrap();
+        let mut fs = self.0.lock().unwrap();
+        fs.looks += 1;
         if let Some(archive) = fs.hostile.get(path) {
             return Ok(Some(Bytes::from(archive.clone())));
         }
@@ -523,6 +527,19 @@ impl Remote for Fake {
             fs.changed.insert(path);
         }
         Ok(())
+    }
+
+    async fn remove(&self, app_root: &str, path: &RelPath, agreed: Hash) -> Result<bool, ContainerError> {
+        let mut fs = self.0.lock().unwrap();
+        let full = path.in_container(app_root);
+        match fs.files.get(&full) {
+            Some((content, _)) if Hash::of(content) == agreed => {
+                fs.files.remove(&full);
+                fs.changed.insert(full);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }
 
@@ -943,4 +960,100 @@ fn a_file_saved_while_it_is_removed_is_kept() {
     }
     let entries: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(entries.len(), 2, "no temporary file left: {entries:?}");
+}
+
+#[tokio::test]
+async fn deletions_in_the_workspace_are_copied_only_over_the_agreed_content() {
+    let files = [("a.py", "a"), ("b.py", "b"), ("c.py", "c")];
+    let mut s = setup(&files, &files);
+    s.engine.set_copy_deletions(true);
+    s.engine.start().await;
+    // Without a watcher in the container: one removal, checked there.
+    fs::remove_file(s.ws.join("a.py")).unwrap();
+    let report = s.engine.sync_paths(&[rel("a.py")].into()).await;
+    assert_eq!(report.removed_in_container, [rel("a.py")], "{report:?}");
+    assert_eq!(s.fake.content("a.py"), None);
+    assert!(s.engine.sync_all().await.is_empty(), "agreed: both have none");
+    // Deleted in the workspace, edited in the container: a conflict that keeps both.
+    fs::remove_file(s.ws.join("b.py")).unwrap();
+    s.fake.edit("b.py", "b edited in the container");
+    let report = s.engine.sync_paths(&[rel("b.py")].into()).await;
+    assert_eq!(report.new_conflicts, [rel("b.py")], "{report:?}");
+    assert_eq!(s.fake.content("b.py").unwrap(), "b edited in the container");
+    assert_eq!(read(&s.ws, "b.py.container"), "b edited in the container");
+    // With the watcher: it is asked (one line on its stdin), and its answer
+    // comes among its events.
+    let (control, mut requests) = super::watch::Control::channel();
+    s.engine.set_watcher(Some(control));
+    fs::remove_file(s.ws.join("c.py")).unwrap();
+    let looks = s.fake.0.lock().unwrap().looks;
+    let report = s.engine.sync_saved(&[rel("c.py")].into()).await;
+    assert!(report.removed_in_container.is_empty() && report.notes.is_empty(), "{report:?}");
+    assert_eq!(s.fake.0.lock().unwrap().looks, looks, "asked without a look into the container");
+    let line = requests.try_recv().unwrap();
+    assert_eq!(line, format!(r#"{{"rm":"c.py","sha256":"{}"}}"#, Hash::of(b"c").hex()));
+    s.fake.0.lock().unwrap().files.remove(&format!("{APP}/c.py"));
+    let mut batch = super::watch::WatchBatch::default();
+    batch.add(super::watch::WatchEvent::Removed(rel("c.py")));
+    let report = s.engine.sync_watched(batch).await;
+    assert_eq!(report.removed_in_container, [rel("c.py")], "{report:?}");
+    assert!(report.new_conflicts.is_empty() && report.notes.is_empty(), "{report:?}");
+    // `sync.deletions: "report"`: reported once, the container keeps its copy.
+    s.engine.set_copy_deletions(false);
+    s.fake.edit("d.py", "d");
+    s.engine.sync_watched(watched(&[("d.py", Some("d"))])).await;
+    fs::remove_file(s.ws.join("d.py")).unwrap();
+    let report = s.engine.sync_paths(&[rel("d.py")].into()).await;
+    assert!(report.notes.iter().any(|n| n.starts_with("d.py was deleted in the workspace; the container keeps")));
+    assert!(requests.try_recv().is_err(), "nothing asked");
+    assert_eq!(s.fake.content("d.py").unwrap(), "d");
+}
+
+/// The change list names a file the image did not have only while it
+/// exists (`docker diff`, `find`): once one the container made is missing
+/// from it, it was deleted, and the rule of deletions applies.
+#[tokio::test]
+async fn a_file_the_container_made_and_deleted_is_seen_as_deleted() {
+    let mut s = setup(&[], &[]);
+    s.engine.set_copy_deletions(true);
+    s.engine.start().await;
+    s.fake.edit("made.py", "made");
+    s.fake.edit("kept.py", "kept");
+    let report = s.engine.sync_all().await;
+    assert_eq!(report.pulled, [rel("kept.py"), rel("made.py")], "{report:?}");
+    // Deleted in the container: no longer in its change list at all.
+    s.fake.remove("made.py");
+    s.fake.remove("kept.py");
+    s.fake.0.lock().unwrap().changed.clear();
+    fs::write(s.ws.join("kept.py"), "kept, edited in the workspace").unwrap();
+    let report = s.engine.sync_from_container().await;
+    assert_eq!(report.removed, [rel("made.py")], "{report:?}");
+    assert_eq!(report.new_conflicts, [rel("kept.py")], "{report:?}");
+    assert!(!s.ws.join("made.py").exists());
+    assert_eq!(read(&s.ws, "kept.py"), "kept, edited in the workspace");
+}
+
+/// The workspace watcher's echo of a file sync just wrote (or removed)
+/// costs no look into the container, so the next change does not wait
+/// behind it; a real save still goes in.
+#[tokio::test]
+async fn an_echo_of_syncs_own_write_does_not_look_into_the_container() {
+    let mut s = setup(&[("score.py", "v1"), ("gone.py", "g")], &[("score.py", "v1"), ("gone.py", "g")]);
+    s.engine.set_copy_deletions(true);
+    s.engine.start().await;
+    s.fake.edit("score.py", "v2");
+    s.fake.edit("new.py", "new");
+    s.fake.remove("gone.py");
+    let mut batch = watched(&[("score.py", Some("v2")), ("new.py", Some("new"))]);
+    batch.add(super::watch::WatchEvent::File { path: rel("gone.py"), now: super::watch::Watched::Gone });
+    let report = s.engine.sync_watched(batch).await;
+    assert_eq!((report.pulled.len(), report.removed.len()), (2, 1), "{report:?}");
+    let looks = s.fake.0.lock().unwrap().looks;
+    let echo = [rel("score.py"), rel("new.py"), rel("gone.py"), rel("never.py")].into();
+    assert!(s.engine.sync_saved(&echo).await.is_empty());
+    assert_eq!(s.fake.0.lock().unwrap().looks, looks, "no stat, no archive");
+    fs::write(s.ws.join("score.py"), "v3").unwrap();
+    let report = s.engine.sync_saved(&[rel("score.py")].into()).await;
+    assert_eq!(report.pushed, [rel("score.py")]);
+    assert_eq!(s.fake.content("score.py").unwrap(), "v3");
 }

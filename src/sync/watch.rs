@@ -17,6 +17,13 @@
 //! gets from two identity looks around an archive, without the two execs.
 //! The identity looks run in the container's own `find` today; the watcher
 //! is the container's own Python, trusted to the same degree.
+//!
+//! The same process removes files at sync's request (`Control::remove`: a
+//! deletion made in the workspace), each only while it still holds the
+//! content both sides last agreed on, checked after renaming it aside; the
+//! answer comes back among the events (`WatchEvent::Removed`). Where no
+//! watcher runs, the same program does one removal through one exec
+//! (`removal_command`, `Remote::remove`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -43,6 +50,8 @@ pub const MAX_LINE: usize = (MAX_INLINE as usize).div_ceil(3) * 4 + 16 * 1024;
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Events waiting between the reader and the worker.
 const QUEUE: usize = 256;
+/// Requests waiting for the watcher's stdin.
+const REQUESTS: usize = 256;
 /// Lines above this size are parsed (base64, hash) on the blocking pool.
 const BIG_LINE: usize = 16 * 1024;
 
@@ -73,6 +82,16 @@ pub enum WatchEvent {
     Folder(RelPath),
     /// Events were lost (the kernel's queue overflowed): everything is looked at.
     Rescan,
+    /// The watcher removed this file at sync's request (it still held the
+    /// content asked for).
+    Removed(RelPath),
+    /// The watcher could not remove this file at sync's request, and why.
+    NotRemoved {
+        /// The path under `appRoot`.
+        path: RelPath,
+        /// What the container said.
+        why: String,
+    },
     /// A name or line that was refused, said once per session.
     Refused(String),
 }
@@ -86,6 +105,8 @@ pub struct WatchBatch {
     pub folders: BTreeSet<RelPath>,
     /// Everything is to be looked at.
     pub rescan: bool,
+    /// Files the watcher removed at sync's request.
+    pub removed: BTreeSet<RelPath>,
     /// Refusals to report.
     pub refused: Vec<String>,
 }
@@ -104,6 +125,14 @@ impl WatchBatch {
                 self.folders.insert(path);
             }
             WatchEvent::Rescan => self.rescan = true,
+            WatchEvent::Removed(path) => {
+                // Nothing is there now, unless a later event of the batch says otherwise.
+                self.files.insert(path.clone(), Watched::Gone);
+                self.removed.insert(path);
+            }
+            WatchEvent::NotRemoved { path, why } => self.refused.push(format!(
+                "{path} was deleted in the workspace; the container keeps its copy (it could not be removed there: {why})"
+            )),
             WatchEvent::Refused(why) => self.refused.push(why),
         }
         if self.files.len() + self.folders.len() > Self::MAX_PATHS {
@@ -125,6 +154,8 @@ struct Line {
     gone: Option<u8>,
     dir: Option<u8>,
     rescan: Option<u8>,
+    rm: Option<String>,
+    why: Option<String>,
 }
 
 /// Reads one line of the watcher's output. `Ok(None)`: a line that says
@@ -147,6 +178,17 @@ pub fn parse_line(line: &str, host: HostOs) -> Result<Option<WatchEvent>, String
     };
     if is_ignored(&path) {
         return Ok(None);
+    }
+    if let Some(outcome) = line.rm {
+        return Ok(match outcome.as_str() {
+            "removed" => Some(WatchEvent::Removed(path)),
+            "refused" => {
+                let why = line.why.unwrap_or_default().chars().take(200).collect();
+                Some(WatchEvent::NotRemoved { path, why })
+            }
+            // "kept", "absent": the file's own events say what it holds.
+            _ => None,
+        });
     }
     if line.dir.is_some() {
         return Ok(Some(WatchEvent::Folder(path)));
@@ -177,6 +219,45 @@ pub struct Running {
     pub mode: String,
     /// Its events; closed when the watcher ends (or sent something that ends the stream).
     pub events: mpsc::Receiver<WatchEvent>,
+    /// Requests to it.
+    pub control: Control,
+}
+
+/// Requests to a running watcher (its stdin).
+#[derive(Debug, Clone)]
+pub struct Control(mpsc::Sender<String>);
+
+impl Control {
+    /// A control whose requests arrive on the receiver (tests).
+    pub fn channel() -> (Control, mpsc::Receiver<String>) {
+        let (tx, rx) = mpsc::channel(REQUESTS);
+        (Control(tx), rx)
+    }
+
+    /// Asks the watcher to remove `path` if it still holds content hashing
+    /// to `agreed`; its answer comes among the events. `false`: it cannot
+    /// be asked now (it ended, or too many requests wait).
+    pub fn remove(&self, path: &RelPath, agreed: Hash) -> bool {
+        self.0.try_send(removal_request(path, agreed)).is_ok()
+    }
+}
+
+/// One removal request, as the watcher reads it (one line, without its end).
+pub fn removal_request(path: &RelPath, agreed: Hash) -> String {
+    serde_json::json!({"rm": path.as_str(), "sha256": agreed.hex()}).to_string()
+}
+
+/// The command that removes one file under `app_root` with `python`, when
+/// no watcher runs (the watcher program's one-removal mode): its answer is
+/// one line, read by `parse_line`.
+pub fn removal_command(python: &str, app_root: &str, path: &RelPath, agreed: Hash) -> Vec<String> {
+    program(python, app_root, ["0".to_owned(), "rm".to_owned(), removal_request(path, agreed)])
+}
+
+/// The watcher program under `python` (isolated, no site folders) on `app_root`, with `args`.
+fn program(python: &str, app_root: &str, args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let start = [python, "-I", "-S", "-c", crate::runtime::programs::WATCHER, app_root];
+    start.into_iter().map(str::to_owned).chain(args).collect()
 }
 
 /// Starts the watcher in the container under `app_root`, with the first
@@ -186,16 +267,7 @@ pub struct Running {
 pub async fn start<R: Remote>(remote: &R, app_root: &str, tasks: &Tasks) -> Result<Running, String> {
     let mut why = Vec::new();
     for python in ["python3", "python"] {
-        let command = vec![
-            python.to_owned(),
-            "-I".to_owned(),
-            "-S".to_owned(),
-            "-c".to_owned(),
-            crate::runtime::programs::WATCHER.to_owned(),
-            app_root.to_owned(),
-            MAX_INLINE.to_string(),
-        ];
-        let link = match remote.watch(command).await {
+        let link = match remote.watch(program(python, app_root, [MAX_INLINE.to_string()])).await {
             Ok(link) => link,
             Err(
                 e @ (ContainerError::Paused { .. } | ContainerError::Frozen { .. } | ContainerError::Unsupported(_)),
@@ -226,15 +298,44 @@ pub async fn start<R: Remote>(remote: &R, app_root: &str, tasks: &Tasks) -> Resu
             }
         };
         let (tx, events) = mpsc::channel(QUEUE);
-        // The watcher runs while its stdin is open: this task holds it.
-        let stdin = link.writer;
-        tasks.spawn(async move {
-            read(lines, tx).await;
-            drop(stdin);
-        });
-        return Ok(Running { mode, events });
+        let (control, requests) = Control::channel();
+        tasks.spawn(serve(lines, link.writer, tx, requests));
+        return Ok(Running { mode, events, control });
     }
     Err(why.join("; "))
+}
+
+/// Reads the watcher's events and writes sync's requests to it until it
+/// ends. The watcher runs while its stdin is open: this task holds it, and
+/// drops it when reading ends.
+async fn serve(
+    lines: FramedRead<crate::transport::BoxRead, LinesCodec>,
+    mut stdin: crate::transport::BoxWrite,
+    tx: mpsc::Sender<WatchEvent>,
+    mut requests: mpsc::Receiver<String>,
+) {
+    use tokio::io::AsyncWriteExt as _;
+    let reading = read(lines, tx);
+    tokio::pin!(reading);
+    let mut writing = true;
+    loop {
+        tokio::select! {
+            () = &mut reading => return,
+            request = requests.recv(), if writing => match request {
+                Some(line) => {
+                    let sent = async {
+                        stdin.write_all(format!("{line}\n").as_bytes()).await?;
+                        stdin.flush().await
+                    };
+                    if let Err(e) = sent.await {
+                        tracing::debug!(error = %e, "cannot write to the container's watcher");
+                        writing = false;
+                    }
+                }
+                None => writing = false,
+            },
+        }
+    }
 }
 
 /// Reads the watcher's lines until it ends, the worker stops listening, or
@@ -296,6 +397,15 @@ mod tests {
             Ok(Some(WatchEvent::File { path: rel("a.py"), now: Watched::Gone }))
         );
         assert_eq!(parse(r#"{"p":"lib","dir":1}"#), Ok(Some(WatchEvent::Folder(rel("lib")))));
+        // Answers to removals: only "removed" and "refused" are news.
+        assert_eq!(parse(r#"{"p":"a.py","rm":"removed"}"#), Ok(Some(WatchEvent::Removed(rel("a.py")))));
+        assert_eq!(parse(r#"{"p":"a.py","rm":"kept"}"#), Ok(None));
+        assert_eq!(parse(r#"{"p":"a.py","rm":"absent"}"#), Ok(None));
+        assert_eq!(
+            parse(r#"{"p":"a.py","rm":"refused","why":"Permission denied (a.py)"}"#),
+            Ok(Some(WatchEvent::NotRemoved { path: rel("a.py"), why: "Permission denied (a.py)".into() }))
+        );
+        assert!(matches!(parse(r#"{"p":"../a.py","rm":"removed"}"#), Ok(Some(WatchEvent::Refused(_)))));
         let Ok(Some(WatchEvent::File { now: Watched::Proven(file), .. })) =
             parse(r#"{"p":"x.py","data":"aGkK","mode":2541}"#)
         else {
@@ -382,6 +492,27 @@ mod tests {
                     break;
                 }
             }
+            // A removal at sync's request: only over the content asked for.
+            let mut stdin = stdin;
+            std::fs::write(root.join("keep.py"), "edited\n").unwrap();
+            std::fs::write(root.join("go.py"), "agreed\n").unwrap();
+            for name in ["keep.py", "go.py"] {
+                let request = removal_request(&rel(name), Hash::of(b"agreed\n"));
+                std::io::Write::write_all(stdin.as_mut().unwrap(), format!("{request}\n").as_bytes()).unwrap();
+            }
+            let mut answers = Vec::new();
+            while answers.len() < 2 {
+                let line = lines.next().unwrap().unwrap();
+                match parse_line(&line, HostOs::Posix).unwrap() {
+                    Some(WatchEvent::Removed(path)) => answers.push(format!("removed {path}")),
+                    _ if line.contains(r#""rm":"kept""#) => answers.push("kept".to_owned()),
+                    _ => {}
+                }
+            }
+            assert_eq!(answers, ["kept", "removed go.py"], "{mode}");
+            assert!(root.join("keep.py").exists() && !root.join("go.py").exists(), "{mode}");
+            let left: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name()).collect();
+            assert!(!left.iter().any(|n| n.to_string_lossy().contains("dockdap")), "{mode}: {left:?}");
             // It ends when its stdin closes.
             drop(stdin);
             assert!(child.wait().unwrap().success());

@@ -65,8 +65,8 @@ pub struct SyncSetup {
     pub watch_workspace: bool,
     /// Watch (or poll) the container (`fromContainer: "auto"`).
     pub poll_container: bool,
-    /// A file the container deleted is removed from the workspace too
-    /// (`sync.deletions: "copy"`), when the workspace still holds what both
+    /// A file one side deleted is removed from the other too
+    /// (`sync.deletions: "copy"`), when that side still holds what both
     /// last agreed on; else deletions are only reported.
     pub copy_deletions: bool,
 }
@@ -80,6 +80,9 @@ pub struct SyncAnswer {
     pub pushed: Vec<String>,
     /// Workspace paths removed because the container deleted them.
     pub removed: Vec<String>,
+    /// Workspace paths whose container file was removed because the
+    /// workspace deleted them.
+    pub removed_in_container: Vec<String>,
     /// Workspace paths in conflict, all of them (not only new ones).
     pub conflicts: Vec<String>,
     /// Workspace paths that differed at the start and were left alone.
@@ -95,6 +98,7 @@ impl SyncAnswer {
             "pulled": self.pulled,
             "pushed": self.pushed,
             "removed": self.removed,
+            "removedInContainer": self.removed_in_container,
             "conflicts": self.conflicts,
             "diverged": self.diverged,
             "notes": self.notes,
@@ -231,7 +235,11 @@ async fn run<R: Remote>(
     let remote = engine.remote().clone();
     let watching =
         async { if polling { start_container_watcher(&remote, &setup, &events, &tasks).await } else { None } };
-    let (container_events, first) = tokio::join!(watching, engine.start());
+    let (container_watcher, first) = tokio::join!(watching, engine.start());
+    let container_events = container_watcher.map(|running| {
+        engine.set_watcher(Some(running.control));
+        running.events
+    });
     let _ = started.send(true);
     tell(&events, &first).await;
     let (paths_tx, paths) = mpsc::unbounded_channel::<PathBuf>();
@@ -295,11 +303,11 @@ async fn start_container_watcher<R: Remote>(
     setup: &SyncSetup,
     events: &EventSender,
     tasks: &Tasks,
-) -> Option<mpsc::Receiver<WatchEvent>> {
+) -> Option<watch::Running> {
     match watch::start(remote, &setup.app_root, tasks).await {
         Ok(running) => {
             tracing::info!(mode = %running.mode, "watching {} in the container", setup.app_root);
-            Some(running.events)
+            Some(running)
         }
         Err(e) => {
             let text = format!(
@@ -461,7 +469,7 @@ impl<R: Remote> Worker<R> {
             }
             self.first_pending = None;
             self.quiet_until = None;
-            self.engine.sync_paths(&std::mem::take(&mut self.pending)).await
+            self.engine.sync_saved(&std::mem::take(&mut self.pending)).await
         } else {
             self.engine.sync_all().await
         };
@@ -482,7 +490,7 @@ impl<R: Remote> Worker<R> {
 
     /// The last round: pending saves out, the container's edits in.
     async fn finish(&mut self) -> SyncAnswer {
-        let mut report = self.engine.sync_paths(&self.pending).await;
+        let mut report = self.engine.sync_saved(&self.pending).await;
         if self.engine.directions().from_container {
             let round = self.engine.last_from_container().await;
             merge(&mut report, round);
@@ -518,13 +526,12 @@ impl<R: Remote> Worker<R> {
         self.quiet_until = Some(now + DEBOUNCE);
     }
 
-    /// Copies the saves waiting now.
     /// Copies the saves waiting; whether any file went into the container.
     async fn copy_saves(&mut self) -> bool {
         let batch = std::mem::take(&mut self.pending);
         self.first_pending = None;
         self.quiet_until = None;
-        let report = self.engine.sync_paths(&batch).await;
+        let report = self.engine.sync_saved(&batch).await;
         tell(&self.events, &report).await;
         !report.pushed.is_empty()
     }
@@ -534,6 +541,7 @@ impl<R: Remote> Worker<R> {
     async fn on_watched(&mut self, event: Option<WatchEvent>) {
         let Some(event) = event else {
             self.container_events = None;
+            self.engine.set_watcher(None);
             let text = "[dockdap] the watcher in the container ended; its edits are found by polling from now on\n";
             self.events.send(Event::Output { category: Category::Console, text: text.into() }).await;
             return;
@@ -653,6 +661,7 @@ fn merge(report: &mut SyncReport, other: SyncReport) {
     report.pulled.extend(other.pulled);
     report.pushed.extend(other.pushed);
     report.removed.extend(other.removed);
+    report.removed_in_container.extend(other.removed_in_container);
     report.new_conflicts.extend(other.new_conflicts);
     report.notes.extend(other.notes);
 }
@@ -663,6 +672,7 @@ fn answer<R: Remote>(engine: &SyncEngine<R>, report: &SyncReport) -> SyncAnswer 
         pulled: report.pulled.iter().map(host).collect(),
         pushed: report.pushed.iter().map(host).collect(),
         removed: report.removed.iter().map(host).collect(),
+        removed_in_container: report.removed_in_container.iter().map(host).collect(),
         conflicts: engine.conflicts().map(host).collect(),
         diverged: engine.diverged().map(host).collect(),
         notes: report.notes.iter().map(str::to_owned).collect(),
@@ -682,6 +692,12 @@ async fn tell(events: &EventSender, report: &SyncReport) {
         lines.push((
             Category::Console,
             format!("[dockdap] sync: {path} was deleted in the container, so it was removed from the workspace"),
+        ));
+    }
+    for path in &report.removed_in_container {
+        lines.push((
+            Category::Console,
+            format!("[dockdap] sync: {path} was deleted in the workspace, so it was removed from the container"),
         ));
     }
     for note in report.notes.entries() {

@@ -131,6 +131,20 @@ pub fn spawn_stdio_env(cwd: &Path, env: &[(&str, &std::ffi::OsStr)]) -> (Child, 
 /// `spawn_stdio` with these environment variables set (an empty value
 /// removes the variable).
 pub fn spawn_stdio_with(cwd: &Path, env: &[(String, String)]) -> (Child, DapClient) {
+    let (child, client, _) = spawn_stdio_keeping(cwd, env, false);
+    (child, client)
+}
+
+/// Log lines of a dockdap process, as they come.
+pub type Logs = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// `spawn_stdio_with`, and dockdap's log lines (`dockdap=trace`) as they come.
+pub fn spawn_stdio_logged(cwd: &Path, env: &[(String, String)]) -> (Child, DapClient, Logs) {
+    spawn_stdio_keeping(cwd, env, true)
+}
+
+fn spawn_stdio_keeping(cwd: &Path, env: &[(String, String)], keep: bool) -> (Child, DapClient, Logs) {
+    let logs = Logs::default();
     let mut command = Command::new(dockdap_bin());
     for (key, value) in env {
         if value.is_empty() {
@@ -151,15 +165,19 @@ pub fn spawn_stdio_with(cwd: &Path, env: &[(String, String)]) -> (Child, DapClie
     let stdout = child.stdout.take().unwrap();
     let stdin = child.stdin.take().unwrap();
     let stderr = child.stderr.take().unwrap();
+    let kept = logs.clone();
     tokio::spawn(async move {
         let mut lines = BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             if std::env::var("DOCKDAP_TEST_SHOW_LOGS").is_ok() {
                 eprintln!("[dockdap] {line}");
             }
+            if keep {
+                kept.lock().unwrap().push(line);
+            }
         }
     });
-    (child, DapClient::new(Box::new(stdout), Box::new(stdin), WAIT))
+    (child, DapClient::new(Box::new(stdout), Box::new(stdin), WAIT), logs)
 }
 
 /// dockdap in `--listen 127.0.0.1:0` mode; returns the child and the address it printed.
@@ -248,6 +266,18 @@ pub fn inspect_container(name: &str) -> Option<serde_json::Value> {
     }
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     list.get(0).cloned()
+}
+
+/// Waits (polling every 20 ms) until `ok` holds; how long it took, or `None` after `within`.
+pub async fn wait_until(within: Duration, mut ok: impl FnMut() -> bool) -> Option<Duration> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < within {
+        if ok() {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
 }
 
 /// Waits until a container no longer exists.

@@ -1,5 +1,8 @@
 # dockdap's watcher: reports changes under one folder of a container, one
 # JSON object per line on stdout, for as long as its stdin stays open.
+# It also removes files at dockdap's request (a deletion made in the
+# workspace), each only while it still holds the content both sides last
+# agreed on.
 #
 # Started once per session through one long-lived exec (an exec racing
 # `docker pause` can wedge the container, so there are no periodic ones).
@@ -17,11 +20,23 @@
 #                                          dockdap looks the usual way
 #   {"p":"a","dir":1}                      a folder moved or removed
 #   {"rescan":1}                           events were lost: read everything
+#   {"p":"a/b.py","rm":"removed"}          the answer to a removal (below):
+#                                          "removed", "kept" (it holds other
+#                                          content now), "absent", or
+#                                          "refused" with "why"
+#
+# On stdin, one request a line: {"rm":"a/b.py","sha256":HEX} removes the
+# file if it still holds content with that SHA-256. It is renamed aside
+# first and checked there, so a write landing meanwhile is never what goes
+# (it is put back, or kept beside as NAME.dockdap-kept if the name was
+# taken again meanwhile).
 #
 # dockdap treats all of it as untrusted input. Arguments: the folder, the
-# most bytes a file's content is sent for (larger ones are only named).
+# most bytes a file's content is sent for (larger ones are only named);
+# then optionally "rm" and one request as above: that removal alone, its
+# answer, and the end (for a container where no watcher runs).
 # DOCKDAP_WATCH=walk forces the stat walk (tests).
-import base64, json, os, select, stat, struct, sys, threading, time
+import base64, hashlib, json, os, select, stat, struct, sys, threading, time
 
 ROOT = sys.argv[1].rstrip("/") or "/"
 MAX_INLINE = int(sys.argv[2]) if len(sys.argv) > 2 else 1 << 20
@@ -29,7 +44,9 @@ SKIP = ("__pycache__", ".git")
 QUIET, MAX_WAIT = 0.02, 0.15
 MAX_PENDING = 5000
 MAX_WALK = 20000
+MAX_REMOVE = 32 << 20
 OUT = sys.stdout.buffer
+LOCK = threading.Lock()
 
 IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
 IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x40, 0x80, 0x100, 0x200
@@ -41,14 +58,106 @@ MASK = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO
 
 
 def emit(obj):
-    OUT.write(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
+    line = json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+    with LOCK:
+        OUT.write(line)
+
+
+def flush_out():
+    with LOCK:
+        OUT.flush()
 
 
 def watch_stdin():
-    # dockdap is done (or gone): end at once.
-    while os.read(0, 4096):
-        pass
-    os._exit(0)
+    # Removal requests, one a line, until dockdap is done (or gone): then end at once.
+    buf = b""
+    while True:
+        chunk = os.read(0, 1 << 16)
+        if not chunk:
+            os._exit(0)
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            request(line)
+        if len(buf) > 1 << 16:
+            buf = b""  # no request is that long
+
+
+def request(line):
+    try:
+        req = json.loads(line)
+        rel, want = req["rm"], req["sha256"]
+        if not isinstance(rel, str) or not isinstance(want, str):
+            return
+    except (ValueError, KeyError, TypeError):
+        return
+    try:
+        emit({"p": rel, "rm": remove(rel, want)})
+    except OSError as e:
+        emit({"p": rel, "rm": "refused", "why": "%s (%s)" % (e.strerror or e, rel)})
+    flush_out()
+
+
+REMOVALS = [0]
+
+
+def held(dfd, name, want, ino):
+    """Whether dfd/name is the regular file ino, holding content whose SHA-256 is want."""
+    st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    if not stat.S_ISREG(st.st_mode) or st.st_ino != ino or st.st_size > MAX_REMOVE:
+        return False
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY, dir_fd=dfd)
+    try:
+        digest = hashlib.sha256()
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            digest.update(chunk)
+        return digest.hexdigest() == want
+    finally:
+        os.close(fd)
+
+
+def remove(rel, want):
+    """Removes ROOT/rel if it is a regular file, reached through folders
+    (no symlink followed), still holding content whose SHA-256 is want."""
+    parts = rel.split("/")
+    if any(p in ("", ".", "..") or "\0" in p for p in parts):
+        raise OSError(22, "not a relative path")
+    fds = []
+    try:
+        fds.append(os.open(ROOT, os.O_RDONLY | os.O_DIRECTORY))
+        for name in parts[:-1]:
+            fds.append(os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fds[-1]))
+        dfd, name = fds[-1], parts[-1]
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        if not stat.S_ISREG(st.st_mode):
+            return "kept"
+        REMOVALS[0] += 1
+        aside = ".%s.%d-%d.dockdap-tmp" % (name, os.getpid(), REMOVALS[0])
+        os.rename(name, aside, src_dir_fd=dfd, dst_dir_fd=dfd)
+        try:
+            ok = held(dfd, aside, want, st.st_ino)
+        except OSError:
+            ok = False
+        if ok:
+            os.unlink(aside, dir_fd=dfd)
+            return "removed"
+        # Written meanwhile: put it back, never over a newer file.
+        try:
+            os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            os.rename(aside, name + ".dockdap-kept", src_dir_fd=dfd, dst_dir_fd=dfd)
+        except FileNotFoundError:
+            os.rename(aside, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        return "kept"
+    except FileNotFoundError:
+        return "absent"
+    except ValueError as e:
+        raise OSError(22, str(e))
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 GONE = "gone"
@@ -112,12 +221,12 @@ def report(rel, is_dir):
 def flush(pending):
     for rel, is_dir in pending.items():
         report(rel, is_dir)
-    OUT.flush()
+    flush_out()
     pending.clear()
 
 
 def skipped(name):
-    return name in SKIP
+    return name in SKIP or name.endswith(".dockdap-tmp")
 
 
 class Inotify:
@@ -167,7 +276,7 @@ class Inotify:
         pending = {}
         self.add_tree("", None)
         emit({"hello": 1, "mode": "inotify"})
-        OUT.flush()
+        flush_out()
         first = last = 0.0
         while True:
             timeout = None
@@ -194,7 +303,7 @@ class Inotify:
                 if mask & IN_Q_OVERFLOW:
                     pending.clear()
                     emit({"rescan": 1})
-                    OUT.flush()
+                    flush_out()
                     continue
                 if mask & IN_IGNORED:
                     self.dirs.pop(wd, None)
@@ -216,7 +325,7 @@ class Inotify:
             if len(pending) > MAX_PENDING:
                 pending.clear()
                 emit({"rescan": 1})
-                OUT.flush()
+                flush_out()
 
 
 def walk():
@@ -248,7 +357,7 @@ def run_walk():
     # The first walk before the greeting: what changes after it is seen.
     before = walk()
     emit({"hello": 1, "mode": "walk"})
-    OUT.flush()
+    flush_out()
     while True:
         took = time.monotonic()
         now = walk()
@@ -263,13 +372,16 @@ def run_walk():
         before = now
         if len(pending) > MAX_PENDING:
             emit({"rescan": 1})
-            OUT.flush()
+            flush_out()
         elif pending:
             flush(pending)
         # A modest pace: at most a twentieth of the time walking.
         time.sleep(max(0.5, took * 20))
 
 
+if len(sys.argv) > 4 and sys.argv[3] == "rm":
+    request(sys.argv[4].encode())
+    sys.exit(0)
 threading.Thread(target=watch_stdin, daemon=True).start()
 if os.environ.get("DOCKDAP_WATCH") == "walk":
     run_walk()

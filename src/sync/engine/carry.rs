@@ -12,7 +12,7 @@ use crate::runtime::ContainerError;
 use crate::sync::extract::{ArchiveFile, Hash};
 use crate::sync::names::{CONFLICT_SUFFIX, RelPath};
 use crate::sync::proof;
-use crate::sync::state::Base;
+use crate::sync::state::{Action, Base};
 use crate::sync::write;
 
 impl<R: Remote> SyncEngine<R> {
@@ -152,6 +152,42 @@ impl<R: Remote> SyncEngine<R> {
         }
     }
 
+    /// The workspace deleted `path`, and the container still holds what
+    /// both last agreed on (`agreed`): the container's file goes too, but
+    /// only while it still holds that content (checked in the container,
+    /// after renaming it aside). The container's watcher does it when it
+    /// runs, and its answer comes among its events; else one process.
+    /// Whether it is gone already (not when the watcher was asked).
+    pub(super) async fn remove_in_container(
+        &mut self,
+        path: &RelPath,
+        agreed: Hash,
+        local: &Seen,
+        remote: &Seen,
+        report: &mut SyncReport,
+    ) -> bool {
+        if self.watcher.as_ref().is_some_and(|w| w.remove(path, agreed)) {
+            return false;
+        }
+        match self.remote.remove(&self.app_root, path, agreed).await {
+            Ok(true) => {
+                let state = self.files.entry(path.clone()).or_default();
+                state.base = Base::Agreed(None);
+                state.remote_seen = Some((None, None));
+                state.reported = None;
+                report.removed_in_container.push(path.clone());
+                true
+            }
+            // It holds something else now: the next look sees what, and decides again.
+            Ok(false) => false,
+            Err(e) => {
+                let why = format!("it could not be removed there: {e}");
+                self.report_deletion(path, Action::DeletedInWorkspace, local, remote, Some(&why), report);
+                false
+            }
+        }
+    }
+
     /// Copies the workspace's version (`local`) of `path` into the container.
     pub(super) async fn push(&mut self, path: &RelPath, local: &Seen, report: &mut SyncReport) -> bool {
         let Some(content) = local.content.clone() else {
@@ -163,6 +199,7 @@ impl<R: Remote> SyncEngine<R> {
                 let stat = self.remote.stat(&target).await.ok().flatten().map(|s| (s.size, s.mtime));
                 let state = self.files.entry(path.clone()).or_default();
                 state.remote_seen = Some((local.hash, stat));
+                state.changed_in_container = true;
                 report.pushed.push(path.clone());
                 true
             }

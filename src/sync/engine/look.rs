@@ -173,6 +173,9 @@ impl<R: Remote> SyncEngine<R> {
                     self.problem(report, format!("refused {} from the container: {why}", change.path));
                 }
                 Ok(rel) => {
+                    if !change.deleted {
+                        self.files.entry(rel.clone()).or_default().changed_in_container = true;
+                    }
                     out.insert(rel, change.deleted);
                 }
                 Err(refusal) => {
