@@ -35,6 +35,7 @@
 //! This module never imports Docker (bollard) nor a runtime's module; it
 //! knows the container only as a `Remote`.
 
+mod answer;
 pub mod engine;
 pub mod extract;
 pub mod guard;
@@ -45,6 +46,7 @@ pub mod remote;
 pub mod state;
 pub mod watch;
 pub mod worker;
+mod workspace_watch;
 pub mod write;
 
 #[cfg(test)]

@@ -21,14 +21,16 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub use super::answer::{SavedCopies, SyncAnswer};
+use super::answer::{answer, merge, tell};
 use super::engine::{Directions, Remote, RemoteChange, Side, SyncEngine, SyncReport};
 use super::names::RelPath;
 use super::watch::{self, WatchBatch, WatchEvent};
+use super::workspace_watch::{files_below, start_watcher};
 use crate::console::{Category, Event, EventSender};
 use crate::runtime::ContainerError;
 use crate::tasks::Tasks;
@@ -69,50 +71,6 @@ pub struct SyncSetup {
     /// (`sync.deletions: "copy"`), when that side still holds what both
     /// last agreed on; else deletions are only reported.
     pub copy_deletions: bool,
-}
-
-/// What a `dockdap/sync` (or the final sync) reports.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SyncAnswer {
-    /// Workspace paths written from the container.
-    pub pulled: Vec<String>,
-    /// Workspace paths copied into the container.
-    pub pushed: Vec<String>,
-    /// Workspace paths removed because the container deleted them.
-    pub removed: Vec<String>,
-    /// Workspace paths whose container file was removed because the
-    /// workspace deleted them.
-    pub removed_in_container: Vec<String>,
-    /// Workspace paths in conflict, all of them (not only new ones).
-    pub conflicts: Vec<String>,
-    /// Workspace paths that differed at the start and were left alone.
-    pub diverged: Vec<String>,
-    /// What else the user should know.
-    pub notes: Vec<String>,
-}
-
-impl SyncAnswer {
-    /// The `dockdap/sync` response body.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "pulled": self.pulled,
-            "pushed": self.pushed,
-            "removed": self.removed,
-            "removedInContainer": self.removed_in_container,
-            "conflicts": self.conflicts,
-            "diverged": self.diverged,
-            "notes": self.notes,
-        })
-    }
-}
-
-/// What `SyncHandle::save_copies` saved.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SavedCopies {
-    /// Paths saved (relative to the folder).
-    pub saved: Vec<String>,
-    /// Files refused or not written, and why.
-    pub notes: Vec<String>,
 }
 
 enum Command {
@@ -325,29 +283,6 @@ async fn recv(events: &mut Option<mpsc::Receiver<WatchEvent>>) -> Option<WatchEv
     match events {
         Some(events) => events.recv().await,
         None => std::future::pending().await,
-    }
-}
-
-/// Watches the workspace when saves are to be copied at once; says so in
-/// the debug console when it cannot.
-async fn start_watcher(
-    setup: &SyncSetup,
-    paths: mpsc::UnboundedSender<PathBuf>,
-    events: &EventSender,
-) -> Option<notify::RecommendedWatcher> {
-    if !(setup.watch_workspace && setup.directions.to_container) {
-        return None;
-    }
-    match watch(&setup.workspace, paths) {
-        Ok(watcher) => Some(watcher),
-        Err(e) => {
-            let text = format!(
-                "[dockdap] cannot watch {} for edits ({e}); workspace edits reach the container on `dockdap/sync` only\n",
-                setup.workspace.display()
-            );
-            events.send(Event::Output { category: Category::Console, text }).await;
-            None
-        }
     }
 }
 
@@ -655,90 +590,4 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
-}
-
-fn merge(report: &mut SyncReport, other: SyncReport) {
-    report.pulled.extend(other.pulled);
-    report.pushed.extend(other.pushed);
-    report.removed.extend(other.removed);
-    report.removed_in_container.extend(other.removed_in_container);
-    report.new_conflicts.extend(other.new_conflicts);
-    report.notes.extend(other.notes);
-}
-
-fn answer<R: Remote>(engine: &SyncEngine<R>, report: &SyncReport) -> SyncAnswer {
-    let host = |p: &RelPath| p.on_host(engine.workspace()).to_string_lossy().into_owned();
-    SyncAnswer {
-        pulled: report.pulled.iter().map(host).collect(),
-        pushed: report.pushed.iter().map(host).collect(),
-        removed: report.removed.iter().map(host).collect(),
-        removed_in_container: report.removed_in_container.iter().map(host).collect(),
-        conflicts: engine.conflicts().map(host).collect(),
-        diverged: engine.diverged().map(host).collect(),
-        notes: report.notes.iter().map(str::to_owned).collect(),
-    }
-}
-
-/// Debug console lines for what a round did.
-async fn tell(events: &EventSender, report: &SyncReport) {
-    let mut lines: Vec<(Category, String)> = Vec::new();
-    for path in &report.pulled {
-        lines.push((Category::Console, format!("[dockdap] sync: {path} copied from the container into the workspace")));
-    }
-    for path in &report.pushed {
-        lines.push((Category::Console, format!("[dockdap] sync: {path} copied from the workspace into the container")));
-    }
-    for path in &report.removed {
-        lines.push((
-            Category::Console,
-            format!("[dockdap] sync: {path} was deleted in the container, so it was removed from the workspace"),
-        ));
-    }
-    for path in &report.removed_in_container {
-        lines.push((
-            Category::Console,
-            format!("[dockdap] sync: {path} was deleted in the workspace, so it was removed from the container"),
-        ));
-    }
-    for note in report.notes.entries() {
-        lines.push((note.category(), format!("[dockdap] sync: {}", note.text)));
-    }
-    for (category, text) in lines {
-        tracing::info!("{text}");
-        events.send(Event::Output { category, text: format!("{text}\n") }).await;
-    }
-}
-
-/// Watches `root` recursively; every path an event names goes to `tx`.
-fn watch(root: &std::path::Path, tx: mpsc::UnboundedSender<PathBuf>) -> notify::Result<notify::RecommendedWatcher> {
-    use notify::{EventKind, RecursiveMode, Watcher as _};
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        if matches!(event.kind, EventKind::Access(_) | EventKind::Other) {
-            return;
-        }
-        for path in event.paths {
-            let _ = tx.send(path);
-        }
-    })?;
-    watcher.watch(root, RecursiveMode::Recursive)?;
-    Ok(watcher)
-}
-
-/// Regular files below `dir`, at most `most`, never through a symlink.
-fn files_below(dir: &std::path::Path, most: usize) -> Vec<PathBuf> {
-    let (mut files, mut dirs) = (Vec::new(), vec![dir.to_path_buf()]);
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            match entry.file_type() {
-                Ok(kind) if kind.is_dir() => dirs.push(entry.path()),
-                Ok(kind) if kind.is_file() => files.push(entry.path()),
-                _ => {}
-            }
-            if files.len() >= most {
-                return files;
-            }
-        }
-    }
-    files
 }
