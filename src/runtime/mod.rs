@@ -30,6 +30,7 @@ mod error;
 pub(crate) mod files;
 pub(crate) mod fit;
 pub(crate) mod inject;
+pub(crate) mod inplace;
 mod kube;
 pub(crate) mod labels;
 pub(crate) mod offload;
@@ -337,6 +338,30 @@ pub trait Runtime: Send + Sync + fmt::Debug {
     /// (`startDebugging`) or tells the user how to attach.
     fn more_targets(&self) -> Vec<MoreTarget> {
         Vec::new()
+    }
+
+    /// The program's service ports now: a container restarted in place may
+    /// have been given new host ports for ports published on any free one.
+    fn service_ports(&self) -> Vec<ServicePort> {
+        self.container().map(|c| c.service_ports.clone()).unwrap_or_default()
+    }
+
+    /// Whether the container can be restarted in place (its main process
+    /// started again, what dockdap copied in kept) and is followed across a
+    /// restart, also one made behind dockdap's back (`docker restart`): its
+    /// exit is taken back (`exit_watch` goes back to `None`) and its output
+    /// followed again. `Err` says why not, worded for the user.
+    fn restartable(&self) -> Result<(), String> {
+        Err("debugpy does not run in a container dockdap can restart".into())
+    }
+
+    /// Restarts the container in place, giving its main process `stop_grace`
+    /// to end after SIGTERM before it is killed; returns once it runs again
+    /// (its output followed, its ports read again). Its exit on the way is
+    /// not reported. `ContainerError::Unsupported` where `restartable` says so.
+    async fn restart_in_place(&self, stop_grace: Duration) -> Result<(), ContainerError> {
+        let _ = stop_grace;
+        Err(ContainerError::Unsupported(self.restartable().err().unwrap_or_default()))
     }
 
     /// Stops the runtime's background work and puts back what it created

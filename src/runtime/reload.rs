@@ -122,9 +122,16 @@ pub async fn until_listening(runtime: &dyn Runtime, port: u16, seconds: f64) -> 
 
 /// Runs the reloader with the container's Python (`python3`, else `python`).
 async fn run(runtime: &dyn Runtime, args: &[&str]) -> Result<super::ExecOutput, ContainerError> {
+    let mut all = vec!["-c", RELOADER];
+    all.extend_from_slice(args);
+    run_python(runtime, &all).await
+}
+
+/// Runs the container's Python (`python3`, else `python`) with `args`.
+pub(crate) async fn run_python(runtime: &dyn Runtime, args: &[&str]) -> Result<super::ExecOutput, ContainerError> {
     let mut last = None;
     for python in ["python3", "python"] {
-        let mut command = vec![python, "-c", RELOADER];
+        let mut command = vec![python];
         command.extend_from_slice(args);
         match runtime.exec(&command).await {
             Ok(out) if out.code == 126 || out.code == 127 => last = Some(Ok(out)),

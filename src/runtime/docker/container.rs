@@ -58,6 +58,10 @@ pub struct DebugContainer {
     /// `PYTHONPATH` for processes dockdap runs in it (the injected debugpy).
     pub(super) pythonpath: Option<String>,
     pub(super) exit: tokio::sync::watch::Receiver<Option<i64>>,
+    /// Runs after restarts, and what the watchers learnt of the last (`restart`).
+    pub(super) runs: tokio::sync::watch::Receiver<u64>,
+    pub(super) restarting: std::sync::Arc<AtomicBool>,
+    pub(super) republished: watch::Republished,
     pub(super) paused: tokio::sync::watch::Receiver<bool>,
     /// Sets `paused` from what inspect or a refused exec says.
     pub(super) set_paused: tokio::sync::watch::Sender<bool>,
@@ -107,6 +111,9 @@ impl DebugContainer {
             python: "python3".into(),
             pythonpath: None,
             exit: watched.exit,
+            runs: watched.runs,
+            restarting: watched.restarting,
+            republished: watched.republished,
             paused: watched.paused,
             set_paused: watched.set_paused,
             frozen: AtomicBool::new(false),
@@ -277,6 +284,18 @@ impl Runtime for DebugContainer {
         &self.facts.debug_address
     }
 
+    fn service_ports(&self) -> Vec<crate::runtime::ServicePort> {
+        self.service_ports_now()
+    }
+
+    fn restartable(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn restart_in_place(&self, stop_grace: Duration) -> Result<(), ContainerError> {
+        self.restart(stop_grace).await
+    }
+
     /// Through the published port, or through `docker exec`: the
     /// in-container adapter for the Azure ML hook, else a relay to the port
     /// debugpy listens on.
@@ -290,7 +309,7 @@ impl Runtime for DebugContainer {
             }
             (TransportMode::Exec, _) => self.relay(self.debug_port, Some(deadline)).await?,
             _ => {
-                let addr = &self.facts.debug_address;
+                let addr = &self.debug_address_now();
                 let stream = crate::transport::connect_with_retry(addr, deadline)
                     .await
                     .map_err(|e| ContainerError::Unusable(format!("cannot connect to debugpy at {addr}: {e}")))?;
@@ -306,7 +325,7 @@ impl Runtime for DebugContainer {
     async fn connect_port(&self, _host: &str, port: u16) -> Result<Link, ContainerError> {
         match self.transport {
             TransportMode::Port if port == self.debug_port => {
-                let addr = &self.facts.debug_address;
+                let addr = &self.debug_address_now();
                 let deadline = Instant::now() + Duration::from_secs(10);
                 let stream = crate::transport::connect_with_retry(addr, deadline)
                     .await

@@ -32,6 +32,8 @@ pub(super) struct Inspected {
     pub ports: Vec<(u16, u16)>,
     /// `Env`, as `K=V`.
     pub env: Vec<String>,
+    /// When its current run started (RFC 3339, as the engine wrote it).
+    pub started_at: String,
 }
 
 impl ContainerRef {
@@ -75,6 +77,7 @@ impl ContainerRef {
             paused: state.paused.unwrap_or(false),
             ports: published_ports(ports),
             env: inspect.config.and_then(|c| c.env).unwrap_or_default(),
+            started_at: state.started_at.unwrap_or_default(),
         })
     }
 

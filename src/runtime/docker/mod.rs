@@ -59,6 +59,7 @@ pub mod probe;
 pub(crate) mod pull;
 pub mod reach;
 pub mod reap;
+mod restart;
 mod ssh;
 mod wait;
 mod watch;

@@ -185,6 +185,16 @@ impl Runtime for DebugPod {
         self.pod.write_archive(dir, archive).await
     }
 
+    /// A container of a pod that restarts is a new container from the
+    /// image: what dockdap copied into the old one and the files synced
+    /// into it are gone, and the API has no restart in place.
+    fn restartable(&self) -> Result<(), String> {
+        Err(format!(
+            "Kubernetes cannot restart the container of {} in place: a restarted container starts again from its image, without the files synced into it",
+            self.pod.describe()
+        ))
+    }
+
     fn no_snapshot(&self) -> Option<String> {
         Some(format!("a pod has no commit: Kubernetes cannot snapshot {} into an image", self.pod.describe()))
     }
