@@ -71,8 +71,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         if let Some(port) = port {
             return Ok(format!("127.0.0.1:{port}"));
         }
-        let container = self.runtime.as_ref().and_then(|r| r.container());
-        match container.and_then(|c| c.service_ports.first()) {
+        // As they are now: a container restarted in place may have new ones.
+        let ports = self.runtime.as_ref().map(|r| r.service_ports()).unwrap_or_default();
+        match ports.first() {
             Some(port) => Ok(port.address.to_string()),
             None => Err("no service port is known: pass `port` (the host port of the scoring service)".into()),
         }

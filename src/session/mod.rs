@@ -31,6 +31,7 @@ mod child;
 mod custom;
 mod files;
 mod forward;
+mod inplace;
 mod intercept;
 mod links;
 mod more;
@@ -504,6 +505,11 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             Event::Progress(step) => self.progress(&step).await,
             Event::Exited { code, diagnosis } => {
                 if self.exit_code.replace(code).is_some() {
+                    return;
+                }
+                if self.may_follow_a_restart() {
+                    // Said only if the container does not start again.
+                    self.debuggee.held_exit = Some(diagnosis);
                     return;
                 }
                 if self.phase.is_running() || matches!(self.phase, Phase::Ended | Phase::Reattaching) {

@@ -8,13 +8,18 @@
 //!   detaches from the old worker (`disconnect` without terminating it),
 //!   waits for debugpy's link to close, and then (a task) has the server
 //!   replace its workers (`runtime::reload`: SIGHUP to the gunicorn master)
-//!   and connects again.
+//!   and connects again. An app no such server runs has its container
+//!   restarted in place instead (`runtime::inplace`,
+//!   `Runtime::restart_in_place`): its main process starts again, the
+//!   files dockdap copied in stay.
 //! - DAP `restart` of an `attach` session: detach, connect again.
 //! - The debuggee's process going away by itself (a worker recycled, a
 //!   crash) while the container runs on: debugpy's `terminated` is held
 //!   back, and once its link closes dockdap connects again, unless the
-//!   container exited within a second (then the session ends as before), or
-//!   `"reattach": false`.
+//!   container exited within a second and did not start again within
+//!   `RESTART_GRACE` (then the session ends as before), or
+//!   `"reattach": false`. So a `docker restart` of the container (or its
+//!   restart policy) is followed into the container's new run.
 //!
 //! Connecting again is `Runtime::connect_debugger`, as at the start: with
 //! the Azure ML hook a new in-container adapter that the new worker's
@@ -38,7 +43,8 @@ use super::{Initialized, Input, Phase, Session, Side, Task};
 use crate::config::Request;
 use crate::console::Category;
 use crate::dap::{BridgeTag, DapCodec, Message, Origin};
-use crate::runtime::reload::{self, Reloaded, Target};
+use crate::runtime::inplace::{self, Reload};
+use crate::runtime::reload::{self, Reloaded};
 use crate::runtime::{AdapterStream, ContainerError};
 
 /// How long the old debugpy may take to close its link after dockdap detached.
@@ -48,6 +54,9 @@ const DETACH_TIMEOUT: Duration = Duration::from_secs(5);
 const SETTLE: Duration = Duration::from_secs(1);
 /// How long a re-attach waits for the new process before saying what to do.
 const NO_PROCESS_HINT: Duration = Duration::from_secs(20);
+/// After the container exited: how long to wait for it to start again (a
+/// `docker restart` starts it within a moment of its exit).
+const RESTART_GRACE: Duration = Duration::from_secs(3);
 
 /// Who is waiting for a re-attach, and what for.
 #[derive(Debug)]
@@ -55,8 +64,8 @@ pub(super) enum Waiting {
     /// Nobody: the process went away by itself.
     Nobody,
     /// `dockdap/reload` (`seq`, or `None` from `reloadOnSave`): the files
-    /// copied in first, and the server whose workers are replaced.
-    Reload { seq: Option<i64>, pushed: Vec<String>, target: Target },
+    /// copied in first, and how the app reloads.
+    Reload { seq: Option<i64>, pushed: Vec<String>, how: Reload },
     /// DAP `restart` of an `attach` session.
     Restart { seq: i64 },
 }
@@ -64,7 +73,7 @@ pub(super) enum Waiting {
 /// What the first half of a reload found and started.
 #[derive(Debug)]
 pub(super) struct Prepared {
-    target: Target,
+    how: Reload,
     /// Workspace paths copied into the container.
     pushed: Vec<String>,
     /// The next in-container adapter, started while the old worker is
@@ -109,6 +118,9 @@ pub(super) struct Debuggee {
     /// The client asked to end the session (`disconnect`, `terminate`):
     /// debugpy's end is the end.
     pub(super) leaving: bool,
+    /// What the console says about the container's exit, held while the
+    /// container may start again (said when it does not).
+    pub(super) held_exit: Option<String>,
 }
 
 impl Debuggee {
@@ -121,7 +133,12 @@ impl Debuggee {
                 self.pid = pid.or(self.pid);
                 let old = self.announce.take()?;
                 let new = pid.map_or_else(|| "the new process".to_owned(), |p| format!("pid {p}"));
-                let was = old.map(|p| format!(" (was pid {p})")).unwrap_or_default();
+                let was = match old {
+                    // The same pid in a container's new run.
+                    Some(p) if Some(p) == pid => " (in the container's new run)".to_owned(),
+                    Some(p) => format!(" (was pid {p})"),
+                    None => String::new(),
+                };
                 return Some(format!("[dockdap] re-attached: debugging {new}{was}"));
             }
             "thread" => {
@@ -144,8 +161,8 @@ struct Again {
     runtime: std::sync::Arc<dyn crate::runtime::Runtime>,
     /// The link closed by itself: first watch a moment for the container's exit.
     settle: bool,
-    /// A reload's server, whose workers are replaced first.
-    target: Option<Target>,
+    /// How a reload replaces the process first.
+    how: Option<Reload>,
     /// The next adapter, already started.
     next: Option<AdapterStream>,
     /// debugpy listens in the new process itself: wait for its port.
@@ -156,23 +173,24 @@ struct Again {
 impl Again {
     async fn connect(self) -> Result<(AdapterStream, Option<Reloaded>), ReattachFailed> {
         let runtime = self.runtime.as_ref();
-        let mut exit = runtime.exit_watch();
-        let exited = async move {
-            if exit.wait_for(Option::is_some).await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        };
-        tokio::pin!(exited);
         if self.settle {
             tokio::select! {
-                () = &mut exited => return Err(ReattachFailed::Exited),
+                () = exited(runtime) => {
+                    if !restarted(runtime).await {
+                        return Err(ReattachFailed::Exited);
+                    }
+                }
                 () = tokio::time::sleep(SETTLE) => {}
             }
         }
         let connect = async {
             let t0 = Instant::now();
-            let reloaded = match &self.target {
-                Some(target) => Some(reload::reload(runtime, target).await?),
+            let reloaded = match &self.how {
+                Some(Reload::Workers(target)) => Some(reload::reload(runtime, target).await?),
+                Some(Reload::Process(main)) => {
+                    runtime.restart_in_place(main.stop_grace()).await?;
+                    None
+                }
                 None => None,
             };
             tracing::info!(took = ?t0.elapsed(), "re-attach: workers replaced");
@@ -189,9 +207,28 @@ impl Again {
         };
         tokio::select! {
             connected = connect => connected.map_err(|e| ReattachFailed::Failed(e.to_string())),
-            () = &mut exited => Err(ReattachFailed::Exited),
+            () = exited(runtime) => Err(ReattachFailed::Exited),
         }
     }
+}
+
+/// Returns once the runtime's program has exited (never, for a runtime
+/// that does not see it).
+async fn exited(runtime: &dyn crate::runtime::Runtime) {
+    let mut exit = runtime.exit_watch();
+    if exit.wait_for(Option::is_some).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// After an exit: whether the container started again within
+/// `RESTART_GRACE` (a runtime that follows restarts takes the exit back).
+async fn restarted(runtime: &dyn crate::runtime::Runtime) -> bool {
+    if runtime.restartable().is_err() {
+        return false;
+    }
+    let mut exit = runtime.exit_watch();
+    matches!(tokio::time::timeout(RESTART_GRACE, exit.wait_for(Option::is_none)).await, Ok(Ok(_)))
 }
 
 impl<W: AsyncWrite + Send + Unpin> Session<W> {
@@ -201,7 +238,15 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         let container = self.runtime.as_ref().is_some_and(|r| r.container().is_some());
         let on = self.config.as_ref().is_some_and(|c| c.reattach());
         let phase = matches!(self.phase, Phase::Running { .. } | Phase::Reattaching);
-        container && on && phase && self.exit_code.is_none() && !self.debuggee.leaving
+        // An exit may be taken back by a restart (`docker restart`).
+        let running = self.exit_code.is_none() || self.runtime.as_ref().is_some_and(|r| r.restartable().is_ok());
+        container && on && phase && running && !self.debuggee.leaving
+    }
+
+    /// Whether an exit of the container may be taken back by a restart
+    /// that the session follows (`docker restart`, a restart policy).
+    pub(super) fn may_follow_a_restart(&self) -> bool {
+        self.may_reattach() && self.runtime.as_ref().is_some_and(|r| r.restartable().is_ok())
     }
 
     /// The debugger's port in the container.
@@ -262,25 +307,26 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 pushed
             };
             let find = async {
-                let target = reload::find(runtime.as_ref()).await?;
+                let how = inplace::plan(runtime.as_ref()).await?;
                 tracing::info!(took = ?t0.elapsed(), "reload: server found");
-                let next = if in_container {
+                // A restarted container's processes end with it: no adapter ahead.
+                let next = if in_container && matches!(how, Reload::Workers(_)) {
                     let deadline = Instant::now() + Duration::from_secs_f64(timeout);
                     Some(runtime.connect_debugger(deadline).await?)
                 } else {
                     None
                 };
-                Ok::<_, ContainerError>((target, next))
+                Ok::<_, ContainerError>((how, next))
             };
             let (pushed, found) = tokio::join!(copy, find);
-            let result = found.map(|(target, next)| Prepared { target, pushed, next }).map_err(|e| e.to_string());
+            let result = found.map(|(how, next)| Prepared { how, pushed, next }).map_err(|e| e.to_string());
             let _ = tx.send(Input::Task(Task::ReloadPrepared { seq, result })).await;
         });
     }
 
     /// The saves are in and the server is found: detach from the old worker.
     pub(super) async fn reload_prepared(&mut self, seq: Option<i64>, result: Result<Prepared, String>) {
-        let Prepared { target, pushed, next } = match result {
+        let Prepared { how, pushed, next } = match result {
             Ok(found) => found,
             Err(why) => {
                 self.phase = Phase::Running { next_initialized: Initialized::Forward };
@@ -291,9 +337,18 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 return;
             }
         };
-        let workers: Vec<String> = target.workers.iter().map(u32::to_string).collect();
         let files =
             if pushed.is_empty() { "no file to copy".to_owned() } else { format!("copied {}", pushed.join(", ")) };
+        let target = match &how {
+            Reload::Workers(target) => target,
+            Reload::Process(main) => {
+                let line = self.restarting_line(&files, main);
+                self.console(Category::Console, &line).await;
+                self.detach(Waiting::Reload { seq, pushed, how }, next).await;
+                return;
+            }
+        };
+        let workers: Vec<String> = target.workers.iter().map(u32::to_string).collect();
         self.console(
             Category::Console,
             &format!(
@@ -305,7 +360,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             ),
         )
         .await;
-        self.detach(Waiting::Reload { seq, pushed, target }, next).await;
+        self.detach(Waiting::Reload { seq, pushed, how }, next).await;
     }
 
     /// DAP `restart` of an `attach` session: connect again to the same target.
@@ -367,8 +422,8 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             reattach.old_pid = self.debuggee.pid;
         }
         let old_pid = reattach.old_pid;
-        let target = match &reattach.waiting {
-            Waiting::Reload { target, .. } => Some(target.clone()),
+        let how = match &reattach.waiting {
+            Waiting::Reload { how, .. } => Some(how.clone()),
             _ => None,
         };
         let next = reattach.next.take();
@@ -400,7 +455,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         // runs in the container, which listens only once attached): wait
         // until it listens, as at the start.
         let wait_for_port = (!self.adapter_attach.contains_key("listen")).then(|| self.debug_port());
-        let plan = Again { runtime, settle, target, next, wait_for_port, timeout: timeout.max(1.0) };
+        let plan = Again { runtime, settle, how, next, wait_for_port, timeout: timeout.max(1.0) };
         let tx = self.inputs_tx.clone();
         self.tasks.spawn(async move {
             let result = plan.connect().await;
@@ -449,6 +504,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             )
             .await;
         }
+        // A restart took the container's exit back.
+        self.exit_code = None;
+        self.debuggee.held_exit = None;
         self.adapter_link += 1;
         self.prefetch.reset();
         let AdapterStream { link, attach } = stream;
@@ -517,8 +575,11 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         tracing::info!(took = ?reattach.since.elapsed(), ok = result.is_ok(), "re-attach done");
         let (seq, command, body) = match reattach.waiting {
             Waiting::Nobody | Waiting::Reload { seq: None, .. } => return,
-            Waiting::Reload { seq: Some(seq), pushed, .. } => {
+            Waiting::Reload { seq: Some(seq), pushed, how: Reload::Workers(_) } => {
                 (seq, "dockdap/reload", json!({ "reloaded": "workers", "pushed": pushed, "workers": reattach.workers }))
+            }
+            Waiting::Reload { seq: Some(seq), pushed, how: Reload::Process(_) } => {
+                (seq, "dockdap/reload", self.process_reloaded(pushed))
             }
             Waiting::Restart { seq } => (seq, "restart", json!({})),
         };

@@ -29,9 +29,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             Some(why) => tracing::warn!(%why, "debugpy stream failed"),
             None => tracing::info!("debugpy closed the connection"),
         }
-        if matches!(self.phase, Phase::Reattaching)
-            || (self.may_reattach() && self.runtime.as_ref().is_some_and(|r| r.exit_report().is_none()))
-        {
+        // An exit already seen may be taken back by a restart (`docker restart`).
+        let may_return = self.runtime.as_ref().is_some_and(|r| r.exit_report().is_none() || r.restartable().is_ok());
+        if matches!(self.phase, Phase::Reattaching) || (self.may_reattach() && may_return) {
             self.adapter_gone().await;
             return None;
         }
@@ -170,6 +170,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     /// Flushes the program's last output and, if the container died, says
     /// so with its exit code and a reading of its last lines.
     async fn report_exit(&mut self, adapter_gone: bool) {
+        if let Some(diagnosis) = self.debuggee.held_exit.take() {
+            self.console(Category::Stderr, &diagnosis).await;
+        }
         if adapter_gone
             && self.exit_code.is_none()
             && let Some(runtime) = self.runtime.as_ref()
