@@ -131,8 +131,9 @@ impl Plain {
         output_lines(&self.client.drain_backlog())
     }
 
-    /// Asserts the console says `what`, and the session did not end.
-    fn said(&mut self, what: &[&str]) {
+    /// Asserts the console says `what`, and the session did not end;
+    /// returns the console.
+    fn said(&mut self, what: &[&str]) -> String {
         let backlog = self.client.drain_backlog();
         assert!(!backlog.iter().any(|m| m.is_event("terminated")), "the session never ended");
         let console = output_lines(&backlog).join("");
@@ -142,6 +143,7 @@ impl Plain {
         for line in what {
             assert!(console.contains(line), "the console does not say {line:?}:\n{console}");
         }
+        console
     }
 }
 
@@ -181,7 +183,19 @@ async fn a_plain_app_is_reloaded_by_restarting_its_container_in_place() {
     s.request_stops_in(port, "hi again").await;
     eprintln!("edit to the stop in the new code took {:?}", started.elapsed());
     assert_eq!(inspect_container(&s.name).unwrap()["Id"], id, "the same container");
-    s.said(&["is restarted in place", "the app itself (`python3 /app/app.py`)", "stopped at once", "re-attached"]);
+    let said = ["is restarted in place", "the app itself (`python3 /app/app.py`)", "stopped at once", "re-attached"];
+    let console = s.said(&said);
+    assert!(!console.contains("`docker restart`, or its restart policy"), "dockdap's own restart: {console}");
+    assert!(console.contains("watching /app in it again"), "sync's watcher runs in the new run: {console}");
+
+    // Sync goes on in the new run: an edit made inside the container
+    // reaches the workspace (through the watcher, started again).
+    docker(&["exec", &s.name, "sed", "-i", "s/hi again/edited inside/", "/app/app.py"]);
+    let arrived = wait_until(Duration::from_secs(30), || {
+        std::fs::read_to_string(&app).unwrap().contains("GREETING = \"edited inside\"")
+    })
+    .await;
+    assert!(arrived.is_some(), "the container's edit never reached the workspace");
     s.client.request("disconnect", json!({})).await.unwrap();
     assert!(wait_gone(&s.name, Duration::from_secs(60)).await, "the container is removed");
 }
@@ -215,7 +229,7 @@ async fn a_joined_container_restarted_with_docker_restart_is_attached_again() {
     // pid 1 (python) has no SIGTERM handler: the engine kills it after 2s.
     restart(&s.name).await;
     s.request_stops_in(published_port(&s.name), "hello").await;
-    s.said(&["was restarted", "re-attached"]);
+    s.said(&["was restarted", "re-attached", "watching /app in it again"]);
     s.client.request("disconnect", json!({})).await.unwrap();
     assert_eq!(inspect_container(&s.name).unwrap()["State"]["Running"], true, "a joined container is left running");
 }

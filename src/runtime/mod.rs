@@ -346,6 +346,13 @@ pub trait Runtime: Send + Sync + fmt::Debug {
         self.container().map(|c| c.service_ports.clone()).unwrap_or_default()
     }
 
+    /// Counts the container's runs after restarts (see `restartable`), for
+    /// whoever keeps a process in it (sync's watcher starts again); `None`
+    /// where restarts are not followed.
+    fn runs(&self) -> Option<watch::Receiver<u64>> {
+        None
+    }
+
     /// Whether the container can be restarted in place (its main process
     /// started again, what dockdap copied in kept) and is followed across a
     /// restart, also one made behind dockdap's back (`docker restart`): its

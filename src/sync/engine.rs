@@ -105,6 +105,11 @@ pub trait Remote: Clone + Send + Sync + 'static {
         let _ = command;
         async { Err(ContainerError::Unsupported("this container cannot run a watcher".into())) }
     }
+    /// Counts the container's new runs after restarts (its processes, the
+    /// watcher among them, end with a run); `None` where not followed.
+    fn runs(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
     /// Removes `path` under `app_root` if it still holds content hashing to
     /// `agreed`, through one process in the container, where no watcher
     /// runs (the watcher does it otherwise, `watch::Control`). `Ok(true)`:

@@ -56,6 +56,10 @@ impl Remote for Arc<dyn Runtime> {
         self.exec_stream(command, vec!["DOCKDAP_ROLE=watcher".to_owned()]).await
     }
 
+    fn runs(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Runtime::runs(self.as_ref())
+    }
+
     /// The watcher program's one-removal mode, under the first Python that runs.
     async fn remove(&self, app_root: &str, path: &RelPath, agreed: Hash) -> Result<bool, ContainerError> {
         let mut why = Vec::new();

@@ -207,6 +207,9 @@ async fn run<R: Remote>(
     // A change list being read in its own task.
     let (listed_tx, mut listed_rx) = mpsc::channel(1);
     let mut worker = Worker::new(engine, events, tasks, watcher.is_some(), paths, listed_tx, container_events);
+    // A container restarted in place (`dockdap/reload`, `docker restart`)
+    // ends the watcher with its old run: it is started again in the new one.
+    let mut runs = worker.engine.remote().runs();
     loop {
         let deadline = worker.save_deadline();
         let command = tokio::select! {
@@ -225,6 +228,10 @@ async fn run<R: Remote>(
             }
             event = recv(&mut worker.container_events), if worker.container_events.is_some() => {
                 worker.on_watched(event).await;
+                continue;
+            }
+            Ok(()) = next_run(&mut runs), if polling && worker.container_events.is_none() => {
+                worker.watch_again(&setup).await;
                 continue;
             }
             // Looking at the container can take seconds (the engine answers
@@ -282,6 +289,16 @@ async fn start_container_watcher<R: Remote>(
 async fn recv(events: &mut Option<mpsc::Receiver<WatchEvent>>) -> Option<WatchEvent> {
     match events {
         Some(events) => events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Returns when the container starts a new run; never without runs.
+async fn next_run(
+    runs: &mut Option<tokio::sync::watch::Receiver<u64>>,
+) -> Result<(), tokio::sync::watch::error::RecvError> {
+    match runs {
+        Some(runs) => runs.changed().await,
         None => std::future::pending().await,
     }
 }
@@ -494,6 +511,20 @@ impl<R: Remote> Worker<R> {
         }
         let report = self.engine.sync_watched(batch).await;
         tell(&self.events, &report).await;
+    }
+
+    /// The container started a new run: its watcher starts again, and the
+    /// change list is read for what changed while none ran.
+    async fn watch_again(&mut self, setup: &SyncSetup) {
+        let remote = self.engine.remote().clone();
+        let Some(running) = start_container_watcher(&remote, setup, &self.events, &self.tasks).await else { return };
+        self.engine.set_watcher(Some(running.control));
+        self.container_events = Some(running.events);
+        let text = format!("[dockdap] the container runs again: watching {} in it again\n", setup.app_root);
+        self.events.send(Event::Output { category: Category::Console, text }).await;
+        if self.listing.is_none() {
+            self.start_listing();
+        }
     }
 
     /// The cheap container poll.

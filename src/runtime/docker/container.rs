@@ -292,6 +292,12 @@ impl Runtime for DebugContainer {
         Ok(())
     }
 
+    fn runs(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        let mut runs = self.runs.clone();
+        runs.borrow_and_update();
+        Some(runs)
+    }
+
     async fn restart_in_place(&self, stop_grace: Duration) -> Result<(), ContainerError> {
         self.restart(stop_grace).await
     }

@@ -169,6 +169,8 @@ async fn watch_state(follow: Follow, paused: watch::Sender<bool>) {
 /// its exit taken back, and the run counted; said on the console unless
 /// dockdap restarted it itself.
 async fn restarted(follow: &Follow, since: i64) {
+    // Read first: dockdap's restart ends when `runs` moves.
+    let ours = follow.restarting.load(Ordering::SeqCst);
     let inspect = match super::handle::ContainerRef::new(follow.engine.clone(), follow.id.clone(), follow.name.clone())
         .inspect()
         .await
@@ -187,7 +189,7 @@ async fn restarted(follow: &Follow, since: i64) {
     follow.exit.send_replace(None);
     follow.runs.send_modify(|n| *n += 1);
     tracing::info!(name = %follow.name, run = *follow.runs.borrow(), "the container started again");
-    if !follow.restarting.load(Ordering::SeqCst) {
+    if !ours {
         follow.events.console(format!(
             "[dockdap] container {} was restarted (`docker restart`, or its restart policy): its processes started again, its files are kept",
             follow.name
