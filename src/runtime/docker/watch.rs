@@ -281,10 +281,11 @@ fn follow_logs_since(
 }
 
 /// A log line (`TIMESTAMP text`) without its timestamp, or `None` when it
-/// was printed before `start`.
+/// was printed before `start`. Podman writes whole seconds: such a line is
+/// kept (the logs' `since` already dropped the seconds before).
 fn after(start: &Option<String>, line: bytes::Bytes) -> Option<bytes::Bytes> {
     let space = line.iter().position(|b| *b == b' ')?;
-    let stamp = std::str::from_utf8(&line[..space]).ok().and_then(comparable_time);
+    let stamp = std::str::from_utf8(&line[..space]).ok().filter(|s| s.contains('.')).and_then(comparable_time);
     if let (Some(start), Some(stamp)) = (start, stamp)
         && stamp < *start
     {
@@ -317,8 +318,10 @@ mod tests {
         assert_eq!(after(&start, line("2026-12-02T00:40:00.49Z old\n")), None);
         assert_eq!(after(&start, line("2026-12-02T00:40:00.500000001Z new\n")), Some(line("new\n")));
         assert_eq!(after(&start, line("2026-12-02T00:40:01Z later\n")), Some(line("later\n")));
-        // Unreadable times keep the line (without its first word).
+        // Unreadable times keep the line (without its first word), and so do
+        // Podman's whole seconds.
         assert_eq!(after(&None, line("2026-12-02T00:40:00+01:00 x\n")), Some(line("x\n")));
+        assert_eq!(after(&start, line("2026-12-02T00:40:00Z podman\n")), Some(line("podman\n")));
         assert_eq!(comparable_time("2026-12-02T00:40:00+01:00"), None);
     }
 }
