@@ -24,7 +24,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo bench --bench dockdap [-- --quick | --full] [--only PART[,PART...]]\nparts: roundtrip (or one of its pieces: proxy, proxy_tuned, steps, user), throughput, launch, sync, watcher, commit, reload, kube, footprint, engines (only when named)";
+const USAGE: &str = "usage: cargo bench --bench dockdap [-- --quick | --full] [--only PART[,PART...]]\nparts: roundtrip (or one of its pieces: proxy, proxy_tuned, steps, user), throughput, launch, sync, watcher, commit, reload, reload_process, kube, footprint, engines (only when named)";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);

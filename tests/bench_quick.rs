@@ -67,8 +67,11 @@ async fn quick_benchmarks_run_and_print_every_figure() {
             "commit.ratio",
         ]);
     }
-    if report.skipped.iter().all(|s| !s.starts_with("reload")) {
+    if report.skipped.iter().all(|s| !s.starts_with("reload:")) {
         expected.extend(["reload.reload.median", "reload.restart.median", "reload.ratio"]);
+    }
+    if report.skipped.iter().all(|s| !s.starts_with("reload_process:")) {
+        expected.extend(["reload_process.reload.median", "reload_process.restart.median", "reload_process.ratio"]);
     }
     if report.skipped.iter().all(|s| !s.starts_with("kube")) {
         expected.extend(["kube.launch.ratio", "kube.stack_trace.ratio"]);

@@ -36,7 +36,9 @@
 //! 6. `reload`: on a session dockdap launched from the stock image (the
 //!    Azure ML hook), an edit then `dockdap/reload` to the next `stopped` in
 //!    `init()`, against an edit then DAP `restart` to the same stop, A B B A
-//!    (issue 18; `reload.rs`).
+//!    (issue 18; `reload.rs`); then `reload_process`, the same for a plain
+//!    `python3 app.py` on the Python image, whose container a reload
+//!    restarts in place (`reload_process.rs`).
 //! 7. `kube`: the Kubernetes runtime through the Kubernetes API simulation
 //!    against the Docker runtime: `launch` to the first `stopped` in
 //!    `init()` (a debug copy of a Deployment against a container), and
@@ -65,6 +67,7 @@ pub mod kube;
 pub mod launch;
 pub mod procs;
 pub mod reload;
+pub mod reload_process;
 pub mod report;
 pub mod roundtrip;
 pub mod stats;
@@ -88,6 +91,7 @@ pub const PARTS: &[&str] = &[
     "watcher",
     "commit",
     "reload",
+    "reload_process",
     "kube",
     "footprint",
     "engines",
@@ -180,6 +184,9 @@ pub async fn run(options: &Options, out: &mut dyn Write) -> anyhow::Result<Summa
     }
     if options.wants("reload") {
         reload::run(&mut report, options, prereq.no_docker.as_deref(), &listener).await?;
+    }
+    if options.wants("reload_process") {
+        reload_process::run(&mut report, options, &prereq, &listener).await?;
     }
     if options.wants("kube") {
         kube::run(options, &prereq, &listener, &mut report).await?;

@@ -66,39 +66,11 @@ pub async fn run(
     client.request("initialize", initialize_arguments()).await?;
     let args = json!({"type": "dockdap", "request": "launch", "name": "bench", "image": STOCK,
                       "containerName": name, "localRoot": workspace, "ports": [], "timeout": 60});
-    let mut thread = configure(&mut client, "launch", args, &score.to_string_lossy(), &[line]).await?;
-    let (mut reload, mut restart) = (Samples::default(), Samples::default());
-    let mut edits = 0;
-    let result = async {
-        for _ in 0..rounds {
-            for arm in [Arm::Reload, Arm::Restart, Arm::Restart, Arm::Reload] {
-                client.request("continue", json!({"threadId": thread})).await?;
-                edits += 1;
-                let text = std::fs::read_to_string(&score)?;
-                std::fs::write(&score, format!("{text}# dockdap-bench: edit {edits}\n"))?;
-                let t0 = Instant::now();
-                let seq = match arm {
-                    Arm::Reload => client.send_request("dockdap/reload", json!({})).await?,
-                    Arm::Restart => client.send_request("restart", json!({})).await?,
-                };
-                thread = stopped_in_init(&mut client, line).await?;
-                let elapsed = t0.elapsed();
-                let answer = client.wait_response(seq).await?;
-                if answer.field::<bool>("success").ok().flatten() != Some(true) {
-                    bail!("{} failed: {:?}", if arm == Arm::Reload { "reload" } else { "restart" }, answer);
-                }
-                match arm {
-                    Arm::Reload => reload.push(elapsed),
-                    Arm::Restart => restart.push(elapsed),
-                }
-            }
-        }
-        anyhow::Ok(())
-    }
-    .await;
+    let thread = configure(&mut client, "launch", args, &score.to_string_lossy(), &[line]).await?;
+    let result = alternate(&mut client, &score, rounds, thread, (line, Some("init"))).await;
     dap::disconnect(&mut client).await;
     drop(containers);
-    result?;
+    let (reload, restart) = result?;
     report.figure("reload.reload.median", reload.median() / 1000.0, "s")?;
     report.figure("reload.restart.median", restart.median() / 1000.0, "s")?;
     report.figure("reload.ratio", reload.median() / restart.median(), "x")?;
@@ -106,14 +78,57 @@ pub async fn run(
     Ok(())
 }
 
-/// The next `stopped`, which must be in `init()` on `line`; returns its thread.
-async fn stopped_in_init(client: &mut dockdap::client::DapClient, line: i64) -> anyhow::Result<i64> {
+/// The rounds of an edit loop, from a stop on `thread`: each saves an
+/// edit to `file` and times, to the next stop at `at` (a line, and the
+/// function it must be in), `dockdap/reload` and DAP `restart`, alternating
+/// A B B A; returns the reload's and the restart's times.
+pub async fn alternate(
+    client: &mut dockdap::client::DapClient,
+    file: &std::path::Path,
+    rounds: usize,
+    mut thread: i64,
+    at: (i64, Option<&str>),
+) -> anyhow::Result<(Samples, Samples)> {
+    let (mut reload, mut restart) = (Samples::default(), Samples::default());
+    let mut edits = 0;
+    for _ in 0..rounds {
+        for arm in [Arm::Reload, Arm::Restart, Arm::Restart, Arm::Reload] {
+            client.request("continue", json!({"threadId": thread})).await?;
+            edits += 1;
+            let text = std::fs::read_to_string(file)?;
+            std::fs::write(file, format!("{text}# dockdap-bench: edit {edits}\n"))?;
+            let t0 = Instant::now();
+            let seq = match arm {
+                Arm::Reload => client.send_request("dockdap/reload", json!({})).await?,
+                Arm::Restart => client.send_request("restart", json!({})).await?,
+            };
+            thread = stopped_at(client, at).await?;
+            let elapsed = t0.elapsed();
+            let answer = client.wait_response(seq).await?;
+            if answer.field::<bool>("success").ok().flatten() != Some(true) {
+                bail!("{} failed: {:?}", if arm == Arm::Reload { "reload" } else { "restart" }, answer);
+            }
+            match arm {
+                Arm::Reload => reload.push(elapsed),
+                Arm::Restart => restart.push(elapsed),
+            }
+        }
+    }
+    Ok((reload, restart))
+}
+
+/// The next `stopped`, which must be on `line` (in `function`, if named);
+/// returns its thread.
+async fn stopped_at(
+    client: &mut dockdap::client::DapClient,
+    (line, function): (i64, Option<&str>),
+) -> anyhow::Result<i64> {
     let stopped = client.wait_event("stopped").await?;
     let thread = body(&stopped)["threadId"].as_i64().ok_or_else(|| anyhow!("stopped without a thread"))?;
     let trace = client.request("stackTrace", json!({"threadId": thread, "levels": 1})).await?;
     let top: Value = body(&trace)["stackFrames"][0].clone();
-    if top["name"] != "init" || top["line"] != line {
-        bail!("stopped elsewhere than init():{line}: {top}");
+    if top["line"] != line || function.is_some_and(|f| top["name"] != f) {
+        bail!("stopped elsewhere than {}:{line}: {top}", function.unwrap_or("the line"));
     }
     Ok(thread)
 }
