@@ -31,6 +31,8 @@ use super::engine::{Directions, Remote, RemoteChange, Side, SyncEngine, SyncRepo
 use super::names::RelPath;
 use super::watch::{self, WatchBatch, WatchEvent};
 use super::workspace_watch::{files_below, start_watcher};
+
+mod rerun;
 use crate::console::{Category, Event, EventSender};
 use crate::runtime::ContainerError;
 use crate::tasks::Tasks;
@@ -207,9 +209,6 @@ async fn run<R: Remote>(
     // A change list being read in its own task.
     let (listed_tx, mut listed_rx) = mpsc::channel(1);
     let mut worker = Worker::new(engine, events, tasks, watcher.is_some(), paths, listed_tx, container_events);
-    // A container restarted in place (`dockdap/reload`, `docker restart`)
-    // ends the watcher with its old run: it is started again in the new one.
-    let mut runs = worker.engine.remote().runs();
     loop {
         let deadline = worker.save_deadline();
         let command = tokio::select! {
@@ -226,12 +225,8 @@ async fn run<R: Remote>(
                 }
                 continue;
             }
-            event = recv(&mut worker.container_events), if worker.container_events.is_some() => {
-                worker.on_watched(event).await;
-                continue;
-            }
-            Ok(()) = next_run(&mut runs), if polling && worker.container_events.is_none() => {
-                worker.watch_again(&setup).await;
+            input = rerun::container_input(&mut worker.container_events, &mut worker.runs, polling) => {
+                worker.on_container(input, &setup).await;
                 continue;
             }
             // Looking at the container can take seconds (the engine answers
@@ -285,24 +280,6 @@ async fn start_container_watcher<R: Remote>(
     }
 }
 
-/// The next event of the container's watcher; `None` once it ended.
-async fn recv(events: &mut Option<mpsc::Receiver<WatchEvent>>) -> Option<WatchEvent> {
-    match events {
-        Some(events) => events.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Returns when the container starts a new run; never without runs.
-async fn next_run(
-    runs: &mut Option<tokio::sync::watch::Receiver<u64>>,
-) -> Result<(), tokio::sync::watch::error::RecvError> {
-    match runs {
-        Some(runs) => runs.changed().await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Whether the worker goes on after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flow {
@@ -332,6 +309,8 @@ struct Worker<R> {
     quiet_until: Option<Instant>,
     /// The container's watcher's events, while it runs (else the container is polled).
     container_events: Option<mpsc::Receiver<WatchEvent>>,
+    /// The container's new runs after restarts (see `rerun`).
+    runs: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 impl<R: Remote> Worker<R> {
@@ -513,20 +492,6 @@ impl<R: Remote> Worker<R> {
         tell(&self.events, &report).await;
     }
 
-    /// The container started a new run: its watcher starts again, and the
-    /// change list is read for what changed while none ran.
-    async fn watch_again(&mut self, setup: &SyncSetup) {
-        let remote = self.engine.remote().clone();
-        let Some(running) = start_container_watcher(&remote, setup, &self.events, &self.tasks).await else { return };
-        self.engine.set_watcher(Some(running.control));
-        self.container_events = Some(running.events);
-        let text = format!("[dockdap] the container runs again: watching {} in it again\n", setup.app_root);
-        self.events.send(Event::Output { category: Category::Console, text }).await;
-        if self.listing.is_none() {
-            self.start_listing();
-        }
-    }
-
     /// The cheap container poll.
     async fn poll(&mut self) {
         let report = self.engine.poll_known(POLL_BUDGET).await;
@@ -558,6 +523,7 @@ impl<R: Remote> Worker<R> {
         listed_tx: mpsc::Sender<Result<Vec<RemoteChange>, ContainerError>>,
         container_events: Option<mpsc::Receiver<WatchEvent>>,
     ) -> Self {
+        let runs = engine.remote().runs();
         let mut worker = Worker {
             engine,
             events,
@@ -571,6 +537,7 @@ impl<R: Remote> Worker<R> {
             first_pending: None,
             quiet_until: None,
             container_events,
+            runs,
         };
         if worker.container_events.is_some() {
             worker.start_listing();

@@ -28,6 +28,8 @@
 //! - `reach`: whether the engine shares this machine's loopback; SSH failures.
 //! - `ssh`: an SSH engine over one master connection per process.
 //! - `reap` and `watchdog`: removing what dead dockdap processes left behind.
+//! - `restart`: a debug container restarted in place (a reload of an app
+//!   no pre-forking server runs); `watch` follows it into its new run.
 //! - `compose`: a Compose project's service: the project brought up (and
 //!   down) through the Compose tool with an override dockdap owns, or a
 //!   running one joined; its container is then a `DebugContainer`.
