@@ -110,8 +110,9 @@ pub struct LaunchArguments {
     #[serde(default)]
     pub reload_on_save: bool,
     /// When the debuggee's process goes away and the container runs on (a
-    /// reload, a worker recycled by the server), attach to the new process
-    /// and say so, instead of ending the session; false: end it.
+    /// reload, a worker recycled by the server) or starts again (`docker
+    /// restart`), attach to the new process and say so, instead of ending
+    /// the session; false: end it.
     #[serde(default = "yes")]
     pub reattach: bool,
     /// Which directions files are synced in.
@@ -183,8 +184,9 @@ pub struct AttachArguments {
     #[serde(default = "yes")]
     pub prefetch: bool,
     /// When the debuggee's process goes away and the container runs on (a
-    /// reload, a worker recycled by the server), attach to the new process
-    /// and say so, instead of ending the session; false: end it.
+    /// reload, a worker recycled by the server) or starts again (`docker
+    /// restart`), attach to the new process and say so, instead of ending
+    /// the session; false: end it.
     #[serde(default = "yes")]
     pub reattach: bool,
 }
