@@ -164,6 +164,38 @@ async fn attach_to_a_listening_pod_stops_in_init_and_in_run_after_a_post_through
     assert_eq!(phase, "Running");
 }
 
+/// `dockdap/reload` of a pod whose app no pre-forking server runs: a
+/// pod's container cannot be restarted in place (Kubernetes starts a new
+/// one from the image, without the synced files), so the request says why
+/// and offers `restart`, and the session goes on.
+#[tokio::test]
+async fn reload_of_a_pod_without_a_pre_forking_server_says_why_and_offers_restart() {
+    let Some(ns) = setup("reload") else { return };
+    let program = "import time\nwhile True: time.sleep(1)";
+    ok(ns
+        .kubectl()
+        .args(["run", "plain", "--image", DEBUG_IMAGE, "--restart=Never", "--", "python3", "-m", "debugpy"])
+        .args(["--listen", "0.0.0.0:5678", "-c", program]));
+    ok(ns.kubectl().args(["wait", "--for=condition=Ready", "pod/plain", "--timeout=60s"]));
+    let (_dockdap, mut client) = spawn_stdio(&example_dir());
+    let attach = start_attach(&mut client, &ns, json!({"pod": "plain"}), json!({})).await;
+    let first = started(&mut client, attach).await;
+    assert!(first.is_event("initialized"), "the start failed: {:?}", first.field::<String>("message"));
+    client.request("configurationDone", json!({})).await.unwrap();
+    client.wait_response(attach).await.unwrap();
+    let reload = client.request("dockdap/reload", json!({})).await;
+    let message = match reload {
+        Ok(m) => m.field::<String>("message").unwrap().unwrap_or_default(),
+        Err(e) => e.to_string(),
+    };
+    assert!(message.contains("no server that forks workers"), "{message}");
+    assert!(message.contains("Kubernetes cannot restart the container of pod"), "{message}");
+    assert!(message.ends_with("use `restart` to start it again"), "{message}");
+    let threads = client.request("threads", json!({})).await.unwrap();
+    assert!(threads.field::<bool>("success").unwrap().unwrap(), "the session goes on: {threads:?}");
+    client.request("disconnect", json!({})).await.unwrap();
+}
+
 #[tokio::test]
 async fn attach_to_a_pod_without_debugpy_says_plainly_why_not() {
     let Some(ns) = setup_with("attach-stock", STOCK_IMAGE) else { return };
