@@ -281,9 +281,11 @@ fn t9_windows_reserved_names_and_streams_on_windows_hosts() {
     d.check();
     assert_eq!(out.written.len(), 1, "{:?}", out.diagnostics);
     assert_eq!(out.diagnostics.len(), 4);
-    // The same names are ordinary on a POSIX host.
-    let d = EscapeDetector::new();
-    assert_eq!(d.extract(&archive, HostOs::Posix, Limits::default()).written.len(), 5);
+    // The same names are ordinary on a POSIX host (which Windows cannot be).
+    if cfg!(unix) {
+        let d = EscapeDetector::new();
+        assert_eq!(d.extract(&archive, HostOs::Posix, Limits::default()).written.len(), 5);
+    }
 }
 
 #[test]
@@ -1035,7 +1037,7 @@ fn a_file_saved_while_it_is_removed_is_kept() {
         assert!(outside.path().join("y.py").exists());
     }
     let entries: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(entries.len(), 2, "no temporary file left: {entries:?}");
+    assert_eq!(entries.len(), if cfg!(unix) { 2 } else { 1 }, "no temporary file left: {entries:?}");
 }
 
 #[tokio::test]
