@@ -66,7 +66,7 @@ pub async fn ensure(engine: &Engine, root: &Path, out: &mut impl Write) -> Resul
 
 /// `Dockerfile` as `STOCK_IMAGE`, then `Dockerfile.debug` on top as `EXAMPLE_IMAGE`.
 async fn from_dockerfiles(engine: &Engine, root: &Path) -> Result<(), DemoError> {
-    let example = root.join("examples/azureml-score");
+    let example = root.join("examples").join("azureml-score");
     let mut stock =
         vec![(example.join("Dockerfile"), "Dockerfile".to_owned()), (example.join("score.py"), "score.py".to_owned())];
     for file in files_under(&example.join("model"))? {
@@ -326,7 +326,7 @@ mod tests {
     #[test]
     fn the_dockerfile_context_holds_the_named_files() {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let example = root.join("examples/azureml-score");
+        let example = root.join("examples").join("azureml-score");
         let model = files_under(&example.join("model")).unwrap();
         assert!(!model.is_empty());
         let files = [(example.join("score.py"), "score.py".to_owned())];
