@@ -530,3 +530,54 @@ async fn the_compose_tools_own_words_for_a_bad_file_and_an_unknown_service() {
     let message: String = answer.field("message").unwrap().unwrap();
     assert!(message.contains("has no container; is the project up"), "{message}");
 }
+
+/// Issue 18 on Compose: the scoring service stops in `init()`; the
+/// workspace's score.py gets a new bias and `dockdap/reload` has gunicorn
+/// in the service's container replace its worker (the edit copied in
+/// first), which stops in `init()` again in the new code at the workspace
+/// path, and a POST through the proxy (over the project network) returns
+/// the new result. Then the worker is killed behind dockdap's back: the
+/// session re-attaches to gunicorn's replacement (or says it came
+/// undebugged, and a reload gets one that stops) instead of ending.
+#[tokio::test]
+async fn a_service_reloads_the_edited_code_in_place_and_survives_a_recycled_worker() {
+    if !require_compose() {
+        return;
+    }
+    let project = project("reload");
+    let _down = DownOnDrop(project.clone(), vec!["docker-compose.yml"]);
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("project");
+    let copied = Command::new("cp").arg("-R").arg(example_dir()).arg(&ws).output().unwrap();
+    assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+    let score = ws.join("score.py");
+    let (mut dockdap, mut client) = spawn_stdio(&ws);
+    let launch = launch_fixture(&mut client, &project, json!({"localRoot": ws})).await;
+    let init_line = line_of(&score, "dockdap-demo: init-breakpoint");
+    let breakpoints = json!({"source": {"path": score}, "breakpoints": [{"line": init_line}]});
+    client.request("setBreakpoints", breakpoints).await.unwrap();
+    client.request("configurationDone", json!({})).await.unwrap();
+    let launched = client.wait_response(launch).await.unwrap();
+    assert!(launched.field::<bool>("success").unwrap().unwrap_or(false), "{launched:?}");
+    edit::stops_in_init_and_continues(&mut client, &score, 0.0).await;
+    let proxy = proxy_address(&project);
+    assert_eq!(edit::score_sample(&proxy).await, edit::OLD_REPLY);
+
+    let original = std::fs::read_to_string(&score).unwrap();
+    std::fs::write(&score, edit::with_bias(&original, 100.0)).unwrap();
+    let answer = edit::reload_and_stop_in_init(&mut client, &score, 100.0).await;
+    assert_eq!(edit::score_sample(&proxy).await, edit::reply_with(100.0), "{answer}");
+
+    // gunicorn replaces a worker killed behind dockdap's back (its master is pid 1).
+    let kill = "kill -9 $(cat /proc/1/task/1/children)";
+    let killed = Command::new("docker").args(["exec", &container_of(&project, "scoring"), "sh", "-c", kill]).output();
+    assert!(killed.as_ref().is_ok_and(|k| k.status.success()), "{killed:?}");
+    match edit::next_stop_or(&mut client, "no process has reached").await {
+        Some(stopped) => edit::continue_from_init(&mut client, &stopped, &score, 100.0).await,
+        None => drop(edit::reload_and_stop_in_init(&mut client, &score, 100.0).await),
+    }
+    assert_eq!(edit::score_sample(&proxy).await, edit::reply_with(100.0));
+    let console = output_lines(&client.drain_backlog());
+    assert!(console.iter().any(|l| l.contains("re-attached: debugging pid")), "{console:?}");
+    disconnect_and_down(&mut client, &mut dockdap, &project).await;
+}
