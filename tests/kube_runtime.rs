@@ -504,6 +504,20 @@ impl Reloading {
         self.disconnect().await;
     }
 
+    /// The program itself ending (gunicorn's master stopped) ends the
+    /// session with the container's exit, not an attempt to re-attach.
+    async fn end_with_the_program(mut self) {
+        self.exec("kill -TERM 1");
+        self.client.wait_event("terminated").await.unwrap();
+        let console = output_lines(&self.client.drain_backlog());
+        assert!(console.iter().any(|l| l.contains("re-attached: debugging pid")), "{console:?}");
+        let said = console.join("");
+        assert!(said.contains(&format!("pod {} (container {}", self.copy, self.container)), "{said}");
+        assert!(said.contains("exited with code 0"), "{said}");
+        assert!(!said.contains("could not attach again"), "{said}");
+        self.disconnect().await;
+    }
+
     async fn disconnect(mut self) {
         self.client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
         let status = tokio::time::timeout(Duration::from_secs(60), self.dockdap.wait()).await.unwrap().unwrap();
@@ -542,7 +556,7 @@ async fn a_debug_copy_reloads_the_edited_code_in_place_and_survives_a_recycled_w
         }
     }
     assert_eq!(edit::score_sample(&r.addr).await, edit::reply_with(100.0));
-    r.end().await;
+    r.end_with_the_program().await;
 }
 
 /// `reloadOnSave` on Kubernetes: a workspace save reaches the pod and
