@@ -581,3 +581,50 @@ async fn a_service_reloads_the_edited_code_in_place_and_survives_a_recycled_work
     assert!(console.iter().any(|l| l.contains("re-attached: debugging pid")), "{console:?}");
     disconnect_and_down(&mut client, &mut dockdap, &project).await;
 }
+
+/// The child session of an `alsoDebug` service reloads its own service in
+/// place: with `sync` off there (its code is not the session's workspace),
+/// an edit made inside its container (or reaching it through a bind mount)
+/// is what runs; the main session is not touched.
+#[tokio::test]
+async fn an_also_debug_child_session_reloads_its_own_service() {
+    if !require_compose() {
+        return;
+    }
+    let project = project("reload-child");
+    let files = vec!["docker-compose.yml", "second-scorer.yml"];
+    let _down = DownOnDrop(project.clone(), files.clone());
+    let score = example_dir().join("score.py");
+    let (mut dockdap, mut client) = spawn_stdio(&example_dir());
+    let caps = json!({"supportsStartDebuggingRequest": true});
+    let more =
+        json!({"alsoDebug": ["features"], "file": [fixture("docker-compose.yml"), fixture("second-scorer.yml")]});
+    let launch = launch_fixture_as(&mut client, &project, caps.clone(), more, json!({})).await;
+    configure_and_pass_init(&mut client, launch).await;
+    let request = client.wait_request("startDebugging").await.unwrap();
+    let config = request.field::<Value>("arguments").unwrap().unwrap()["configuration"].clone();
+    client.respond(&request, true, None).await.unwrap();
+
+    let (mut child_dockdap, mut child) = spawn_stdio(&example_dir());
+    initialize_as(&mut child, caps).await;
+    let init_line = line_of(&score, "dockdap-demo: init-breakpoint");
+    start_with_breakpoints(&mut child, "attach", config, &score, &[init_line]).await;
+    edit::stops_in_init_and_continues(&mut child, &score, 0.0).await;
+
+    let sed = r#"s/\(bias = float(loaded.get("bias", 0.0))\)$/\1 + 100.0  # dockdap-test: new bias/"#;
+    let features = container_of(&project, "features");
+    let edited =
+        Command::new("docker").args(["exec", &features, "sed", "-i", sed, "/var/azureml-app/score.py"]).output();
+    assert!(edited.as_ref().is_ok_and(|e| e.status.success()), "{edited:?}");
+    edit::reload_and_stop_in_init(&mut child, &score, 100.0).await;
+    let console = output_lines(&child.drain_backlog());
+    assert!(console.iter().any(|l| l.contains("re-attached: debugging pid")), "{console:?}");
+
+    // The main session's service runs on, unreloaded: a POST stops in its run().
+    score_through_the_proxy(&mut client, &project).await;
+    disconnect_and_down(&mut client, &mut dockdap, &project).await;
+    child.wait_event("terminated").await.unwrap();
+    let _ = child.request("disconnect", json!({})).await;
+    let status = tokio::time::timeout(Duration::from_secs(30), child_dockdap.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+}
