@@ -52,6 +52,16 @@ fn compose(project: &str, files: &[&str], command: &[&str]) -> std::process::Out
     cmd.args(["-p", project]).args(command).output().unwrap()
 }
 
+/// For a test that launches the fixture project with `files`: the checks
+/// (`None`: skip), a project name of its own, and its `down` at the end.
+fn fixture_project(test: &str, files: Vec<&'static str>) -> Option<(String, DownOnDrop)> {
+    if !require_compose() {
+        return None;
+    }
+    let project = project(test);
+    Some((project.clone(), DownOnDrop(project, files)))
+}
+
 /// Brings the project down at the end of a test, whatever happened.
 struct DownOnDrop(String, Vec<&'static str>);
 
@@ -444,6 +454,11 @@ async fn also_debug_opens_a_child_session_per_service_that_waits_for_it() {
 
     // The end of the session brings the project down, and the child session ends with it.
     disconnect_and_down(&mut client, &mut dockdap, &project).await;
+    child_ends(&mut child, &mut child_dockdap).await;
+}
+
+/// A child session whose project went down: it ends, and so does its dockdap.
+async fn child_ends(child: &mut DapClient, child_dockdap: &mut tokio::process::Child) {
     child.wait_event("terminated").await.unwrap();
     let _ = child.request("disconnect", json!({})).await;
     let status = tokio::time::timeout(Duration::from_secs(30), child_dockdap.wait()).await.unwrap().unwrap();
@@ -541,24 +556,18 @@ async fn the_compose_tools_own_words_for_a_bad_file_and_an_unknown_service() {
 /// undebugged, and a reload gets one that stops) instead of ending.
 #[tokio::test]
 async fn a_service_reloads_the_edited_code_in_place_and_survives_a_recycled_worker() {
-    if !require_compose() {
-        return;
-    }
-    let project = project("reload");
-    let _down = DownOnDrop(project.clone(), vec!["docker-compose.yml"]);
+    let Some((project, _down)) = fixture_project("reload", vec!["docker-compose.yml"]) else { return };
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path().join("project");
     let copied = Command::new("cp").arg("-R").arg(example_dir()).arg(&ws).output().unwrap();
     assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
     let score = ws.join("score.py");
     let (mut dockdap, mut client) = spawn_stdio(&ws);
-    let launch = launch_fixture(&mut client, &project, json!({"localRoot": ws})).await;
+    initialize(&mut client).await;
+    let compose = json!({"file": [fixture("docker-compose.yml")], "service": "scoring", "project": project});
+    let args = json!({"type": "dockdap", "request": "launch", "localRoot": ws, "timeout": 60, "compose": compose});
     let init_line = line_of(&score, "dockdap-demo: init-breakpoint");
-    let breakpoints = json!({"source": {"path": score}, "breakpoints": [{"line": init_line}]});
-    client.request("setBreakpoints", breakpoints).await.unwrap();
-    client.request("configurationDone", json!({})).await.unwrap();
-    let launched = client.wait_response(launch).await.unwrap();
-    assert!(launched.field::<bool>("success").unwrap().unwrap_or(false), "{launched:?}");
+    start_with_breakpoints(&mut client, "launch", args, &score, &[init_line]).await;
     edit::stops_in_init_and_continues(&mut client, &score, 0.0).await;
     let proxy = proxy_address(&project);
     assert_eq!(edit::score_sample(&proxy).await, edit::OLD_REPLY);
@@ -588,12 +597,8 @@ async fn a_service_reloads_the_edited_code_in_place_and_survives_a_recycled_work
 /// is what runs; the main session is not touched.
 #[tokio::test]
 async fn an_also_debug_child_session_reloads_its_own_service() {
-    if !require_compose() {
-        return;
-    }
-    let project = project("reload-child");
     let files = vec!["docker-compose.yml", "second-scorer.yml"];
-    let _down = DownOnDrop(project.clone(), files.clone());
+    let Some((project, _down)) = fixture_project("reload-child", files) else { return };
     let score = example_dir().join("score.py");
     let (mut dockdap, mut client) = spawn_stdio(&example_dir());
     let caps = json!({"supportsStartDebuggingRequest": true});
@@ -623,8 +628,5 @@ async fn an_also_debug_child_session_reloads_its_own_service() {
     // The main session's service runs on, unreloaded: a POST stops in its run().
     score_through_the_proxy(&mut client, &project).await;
     disconnect_and_down(&mut client, &mut dockdap, &project).await;
-    child.wait_event("terminated").await.unwrap();
-    let _ = child.request("disconnect", json!({})).await;
-    let status = tokio::time::timeout(Duration::from_secs(30), child_dockdap.wait()).await.unwrap().unwrap();
-    assert!(status.success());
+    child_ends(&mut child, &mut child_dockdap).await;
 }
