@@ -312,7 +312,8 @@ mod tests {
         check(Machine { debootstrap: false, ..ready() }, &["apt-get install debootstrap"]);
         check(Machine { root: false, ..ready() }, &["sudo bash images/build-images.sh"]);
         check(Machine { mirror: Some(false), ..ready() }, &["DOCKDAP_DEBIAN_MIRROR"]);
-        check(Machine { pypi: Some(false), ..ready() }, &["/home/u/.cache/dockdap/wheels is empty"]);
+        let wheels = format!("{} is empty", std::path::Path::new("/home/u/.cache/dockdap").join("wheels").display());
+        check(Machine { pypi: Some(false), ..ready() }, &[&wheels]);
         check(Machine { pip: false, docker_cli: false, ..ready() }, &["docker.io", "python3-pip"]);
         // A cached root filesystem (or the base image) needs neither debootstrap, root nor the mirror.
         let cached = Machine { rootfs_cached: true, debootstrap: false, root: false, mirror: None, ..ready() };

@@ -294,8 +294,11 @@ mod tests {
         assert!(is_this_machine("127.0.0.1".parse().unwrap()));
         assert!(is_this_machine("::1".parse().unwrap()));
         assert!(is_this_machine("0.0.0.0".parse().unwrap()));
-        // TEST-NET-3 is never assigned to a machine.
-        assert!(!is_this_machine("203.0.113.77".parse().unwrap()));
+        // TEST-NET-3 is never assigned to a machine. (Wine, where CI runs the
+        // Windows build's tests, binds any address; Windows refuses it as Linux does.)
+        if cfg!(unix) {
+            assert!(!is_this_machine("203.0.113.77".parse().unwrap()));
+        }
     }
 
     #[test]
