@@ -6,6 +6,7 @@
 //! skip elsewhere.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
 
+pub mod edit;
 pub mod engines;
 #[allow(clippy::duplicate_mod)] // benches/suite/kube.rs includes it too
 pub mod kube_sim_bin;
