@@ -8,7 +8,8 @@
 # build script compiles C for the target) and Wine when missing; apt waits
 # for its lock when scripts/setup.sh runs beside it. Output goes to
 # target/windows (kept apart so the Linux build is not invalidated), Wine's
-# prefix to target/windows/wine.
+# prefix to target/windows/wine. The Windows dockdap.exe it leaves there is
+# what tests/windows_wine.rs debugs a remote engine's container with.
 #
 #   bash scripts/check-windows.sh
 set -euo pipefail
@@ -25,13 +26,16 @@ if ! command -v x86_64-w64-mingw32-gcc >/dev/null || [ ! -x "$wine" ]; then
     --no-install-recommends gcc-mingw-w64-x86-64 wine64 >/dev/null
 fi
 
-# The unit tests of the library and of the binary: building them checks
-# both for Windows.
+# The unit tests of the library and of the binary, and the binary itself
+# (tests/windows_wine.rs runs it against a remote engine).
 CARGO_TARGET_DIR=$OUT cargo test --locked --target "$TARGET" --lib --bins --no-run
+CARGO_TARGET_DIR=$OUT cargo build --locked --target "$TARGET" --bins
 
-# Wine 8.0 lacks ProcessPrng, which Rust's standard library needs (see the C file).
+# Wine 8.0 lacks ProcessPrng, which Rust's standard library needs (see the C
+# file); Windows looks for a DLL beside the program first.
 x86_64-w64-mingw32-gcc -shared -O2 -o "$DEPS/bcryptprimitives.dll" \
   scripts/windows/bcryptprimitives.c scripts/windows/bcryptprimitives.def -ladvapi32
+cp "$DEPS/bcryptprimitives.dll" "$OUT/$TARGET/debug/"
 export WINEPREFIX="$PWD/$OUT/wine" WINEDEBUG=-all
 for test in $(CARGO_TARGET_DIR=$OUT cargo test --locked --target "$TARGET" --lib --bins --no-run --message-format=json 2>/dev/null \
   | python3 -c 'import json, sys
