@@ -24,6 +24,7 @@
 //! or writes a message.
 
 pub(crate) mod address;
+mod bundled;
 pub(crate) mod diagnose;
 pub mod docker;
 mod error;
