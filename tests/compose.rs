@@ -52,6 +52,16 @@ fn compose(project: &str, files: &[&str], command: &[&str]) -> std::process::Out
     cmd.args(["-p", project]).args(command).output().unwrap()
 }
 
+/// For a test that launches the fixture project with `files`: the checks
+/// (`None`: skip), a project name of its own, and its `down` at the end.
+fn fixture_project(test: &str, files: Vec<&'static str>) -> Option<(String, DownOnDrop)> {
+    if !require_compose() {
+        return None;
+    }
+    let project = project(test);
+    Some((project.clone(), DownOnDrop(project, files)))
+}
+
 /// Brings the project down at the end of a test, whatever happened.
 struct DownOnDrop(String, Vec<&'static str>);
 
@@ -444,6 +454,11 @@ async fn also_debug_opens_a_child_session_per_service_that_waits_for_it() {
 
     // The end of the session brings the project down, and the child session ends with it.
     disconnect_and_down(&mut client, &mut dockdap, &project).await;
+    child_ends(&mut child, &mut child_dockdap).await;
+}
+
+/// A child session whose project went down: it ends, and so does its dockdap.
+async fn child_ends(child: &mut DapClient, child_dockdap: &mut tokio::process::Child) {
     child.wait_event("terminated").await.unwrap();
     let _ = child.request("disconnect", json!({})).await;
     let status = tokio::time::timeout(Duration::from_secs(30), child_dockdap.wait()).await.unwrap().unwrap();
@@ -529,4 +544,89 @@ async fn the_compose_tools_own_words_for_a_bad_file_and_an_unknown_service() {
     let answer = client.wait_response(attach).await.unwrap();
     let message: String = answer.field("message").unwrap().unwrap();
     assert!(message.contains("has no container; is the project up"), "{message}");
+}
+
+/// Issue 18 on Compose: the scoring service stops in `init()`; the
+/// workspace's score.py gets a new bias and `dockdap/reload` has gunicorn
+/// in the service's container replace its worker (the edit copied in
+/// first), which stops in `init()` again in the new code at the workspace
+/// path, and a POST through the proxy (over the project network) returns
+/// the new result. Then the worker is killed behind dockdap's back: the
+/// session re-attaches to gunicorn's replacement (or says it came
+/// undebugged, and a reload gets one that stops) instead of ending.
+#[tokio::test]
+async fn a_service_reloads_the_edited_code_in_place_and_survives_a_recycled_worker() {
+    let Some((project, _down)) = fixture_project("reload", vec!["docker-compose.yml"]) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("project");
+    let copied = Command::new("cp").arg("-R").arg(example_dir()).arg(&ws).output().unwrap();
+    assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+    let score = ws.join("score.py");
+    let (mut dockdap, mut client) = spawn_stdio(&ws);
+    initialize(&mut client).await;
+    let compose = json!({"file": [fixture("docker-compose.yml")], "service": "scoring", "project": project});
+    let args = json!({"type": "dockdap", "request": "launch", "localRoot": ws, "timeout": 60, "compose": compose});
+    let init_line = line_of(&score, "dockdap-demo: init-breakpoint");
+    start_with_breakpoints(&mut client, "launch", args, &score, &[init_line]).await;
+    edit::stops_in_init_and_continues(&mut client, &score, 0.0).await;
+    let proxy = proxy_address(&project);
+    assert_eq!(edit::score_sample(&proxy).await, edit::OLD_REPLY);
+
+    let original = std::fs::read_to_string(&score).unwrap();
+    std::fs::write(&score, edit::with_bias(&original, 100.0)).unwrap();
+    let answer = edit::reload_and_stop_in_init(&mut client, &score, 100.0).await;
+    assert_eq!(edit::score_sample(&proxy).await, edit::reply_with(100.0), "{answer}");
+
+    // gunicorn replaces a worker killed behind dockdap's back (its master is pid 1).
+    let kill = "kill -9 $(cat /proc/1/task/1/children)";
+    let killed = Command::new("docker").args(["exec", &container_of(&project, "scoring"), "sh", "-c", kill]).output();
+    assert!(killed.as_ref().is_ok_and(|k| k.status.success()), "{killed:?}");
+    match edit::next_stop_or(&mut client, "no process has reached").await {
+        Some(stopped) => edit::continue_from_init(&mut client, &stopped, &score, 100.0).await,
+        None => drop(edit::reload_and_stop_in_init(&mut client, &score, 100.0).await),
+    }
+    assert_eq!(edit::score_sample(&proxy).await, edit::reply_with(100.0));
+    let console = output_lines(&client.drain_backlog());
+    assert!(console.iter().any(|l| l.contains("re-attached: debugging pid")), "{console:?}");
+    disconnect_and_down(&mut client, &mut dockdap, &project).await;
+}
+
+/// The child session of an `alsoDebug` service reloads its own service in
+/// place: with `sync` off there (its code is not the session's workspace),
+/// an edit made inside its container (or reaching it through a bind mount)
+/// is what runs; the main session is not touched.
+#[tokio::test]
+async fn an_also_debug_child_session_reloads_its_own_service() {
+    let files = vec!["docker-compose.yml", "second-scorer.yml"];
+    let Some((project, _down)) = fixture_project("reload-child", files) else { return };
+    let score = example_dir().join("score.py");
+    let (mut dockdap, mut client) = spawn_stdio(&example_dir());
+    let caps = json!({"supportsStartDebuggingRequest": true});
+    let more =
+        json!({"alsoDebug": ["features"], "file": [fixture("docker-compose.yml"), fixture("second-scorer.yml")]});
+    let launch = launch_fixture_as(&mut client, &project, caps.clone(), more, json!({})).await;
+    configure_and_pass_init(&mut client, launch).await;
+    let request = client.wait_request("startDebugging").await.unwrap();
+    let config = request.field::<Value>("arguments").unwrap().unwrap()["configuration"].clone();
+    client.respond(&request, true, None).await.unwrap();
+
+    let (mut child_dockdap, mut child) = spawn_stdio(&example_dir());
+    initialize_as(&mut child, caps).await;
+    let init_line = line_of(&score, "dockdap-demo: init-breakpoint");
+    start_with_breakpoints(&mut child, "attach", config, &score, &[init_line]).await;
+    edit::stops_in_init_and_continues(&mut child, &score, 0.0).await;
+
+    let sed = r#"s/\(bias = float(loaded.get("bias", 0.0))\)$/\1 + 100.0  # dockdap-test: new bias/"#;
+    let features = container_of(&project, "features");
+    let edited =
+        Command::new("docker").args(["exec", &features, "sed", "-i", sed, "/var/azureml-app/score.py"]).output();
+    assert!(edited.as_ref().is_ok_and(|e| e.status.success()), "{edited:?}");
+    edit::reload_and_stop_in_init(&mut child, &score, 100.0).await;
+    let console = output_lines(&child.drain_backlog());
+    assert!(console.iter().any(|l| l.contains("re-attached: debugging pid")), "{console:?}");
+
+    // The main session's service runs on, unreloaded: a POST stops in its run().
+    score_through_the_proxy(&mut client, &project).await;
+    disconnect_and_down(&mut client, &mut dockdap, &project).await;
+    child_ends(&mut child, &mut child_dockdap).await;
 }

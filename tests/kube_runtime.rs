@@ -148,6 +148,10 @@ async fn attach_to_a_listening_pod_stops_in_init_and_in_run_after_a_post_through
     // through the port-forward reaches run().
     stop_in_init_then_in_run(&mut client, &score, addr).await;
 
+    // Reload in place (issue 18): the image's worker starts debugpy itself;
+    // dockdap waits until gunicorn's new worker listens, and it stops in init().
+    edit::reload_and_stop_in_init(&mut client, &score, 0.0).await;
+
     // A pod has no commit, and says so.
     let commit = client.request("dockdap/commit", json!({})).await;
     let message = match commit {
@@ -479,4 +483,132 @@ async fn doctor_checks_the_cluster_and_the_permissions_a_session_needs() {
     let denied = said("may not create pods/portforward").unwrap();
     assert_eq!(denied["status"], "problem", "{report:#}");
     assert!(denied["fix"].as_str().unwrap().contains("`create` on `pods/portforward`"), "{denied}");
+}
+
+/// A debug copy of the Deployment `score` of the stock image (issue 18's
+/// tests), launched on a copy of the example with a breakpoint in
+/// `init()`, and the stop there passed.
+struct Reloading {
+    ns: KubeNamespace,
+    w: Workspace,
+    score: PathBuf,
+    dockdap: tokio::process::Child,
+    client: DapClient,
+    /// The debug copy and its container.
+    copy: String,
+    container: String,
+    /// The service's port-forward.
+    addr: String,
+}
+
+async fn launch_for_reload(test: &str, extra: Value) -> Option<Reloading> {
+    let ns = setup_with(test, STOCK_IMAGE)?;
+    apply(&ns, "score-stock.yaml");
+    let w = workspace(&example_dir());
+    let score = w.ws.join("score.py");
+    let (dockdap, mut client) = spawn_stdio(&w.ws);
+    client.set_timeout(Duration::from_secs(90));
+    initialize(&mut client).await;
+    let target = json!({"deployment": "score", "namespace": ns.name, "kubeconfig": ns.sim.kubeconfig});
+    let mut args = json!({"type": "dockdap", "request": "launch", "localRoot": w.ws, "ports": ["0:5001"],
+                          "timeout": 90, "kubernetes": target});
+    args.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let init_line = line_of(&score, "dockdap-demo: init-breakpoint");
+    let info = start_with_breakpoints(&mut client, "launch", args, &score, &[init_line]).await;
+    let copy = info["container"].as_str().unwrap().trim_start_matches("pod/").to_owned();
+    let addr = info["ports"][0]["url"].as_str().unwrap().trim_start_matches("http://").to_owned();
+    let container = ok(ns.kubectl().args(["get", "pod", &copy, "-o", "jsonpath={.spec.containers[0].name}"]));
+    edit::stops_in_init_and_continues(&mut client, &score, 0.0).await;
+    assert_eq!(edit::score_sample(&addr).await, edit::OLD_REPLY);
+    Some(Reloading { ns, w, score, dockdap, client, copy, container, addr })
+}
+
+impl Reloading {
+    /// `sh -c SCRIPT` in the debugged container.
+    fn exec(&self, script: &str) {
+        ok(self.ns.kubectl().args(["exec", &self.copy, "-c", &self.container, "--", "sh", "-c", script]));
+    }
+
+    /// The console says the session re-attached; `disconnect` deletes the copy.
+    async fn end(mut self) {
+        let console = output_lines(&self.client.drain_backlog());
+        assert!(console.iter().any(|l| l.contains("re-attached: debugging pid")), "{console:?}");
+        self.disconnect().await;
+    }
+
+    /// The program itself ending (gunicorn's master stopped) ends the
+    /// session with the container's exit, not an attempt to re-attach.
+    async fn end_with_the_program(mut self) {
+        self.exec("kill -TERM 1");
+        self.client.wait_event("terminated").await.unwrap();
+        let console = output_lines(&self.client.drain_backlog());
+        assert!(console.iter().any(|l| l.contains("re-attached: debugging pid")), "{console:?}");
+        let said = console.join("");
+        assert!(said.contains(&format!("pod {} (container {}", self.copy, self.container)), "{said}");
+        assert!(said.contains("exited with code 0"), "{said}");
+        assert!(!said.contains("could not attach again"), "{said}");
+        self.disconnect().await;
+    }
+
+    async fn disconnect(mut self) {
+        self.client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(60), self.dockdap.wait()).await.unwrap().unwrap();
+        assert!(status.success());
+        let gone = self.ns.kubectl().args(["get", "pod", &self.copy]).output().unwrap();
+        assert!(String::from_utf8_lossy(&gone.stderr).contains("NotFound"), "the debug copy is deleted: {gone:?}");
+        drop(self.w);
+    }
+}
+
+/// Issue 18 on Kubernetes: a debug copy of a Deployment of the stock image
+/// stops in `init()`; the workspace's score.py gets a new bias and
+/// `dockdap/reload` has gunicorn in the pod replace its worker (the edit
+/// copied in first, everything over exec), which stops in `init()` again in
+/// the new code at the workspace path, and a POST through the port-forward
+/// returns the new result. Then the worker is killed behind dockdap's back:
+/// the session re-attaches to gunicorn's replacement (or says it came
+/// undebugged, and a reload gets one that stops) instead of ending.
+#[tokio::test]
+async fn a_debug_copy_reloads_the_edited_code_in_place_and_survives_a_recycled_worker() {
+    let Some(mut r) = launch_for_reload("reload", json!({})).await else { return };
+    let original = std::fs::read_to_string(&r.score).unwrap();
+    std::fs::write(&r.score, edit::with_bias(&original, 100.0)).unwrap();
+    let t0 = std::time::Instant::now();
+    let answer = edit::reload_and_stop_in_init(&mut r.client, &r.score, 100.0).await;
+    eprintln!("edit to the stop in the new init(): {:?}; {answer}", t0.elapsed());
+    assert_eq!(edit::score_sample(&r.addr).await, edit::reply_with(100.0));
+
+    // gunicorn replaces a worker killed behind dockdap's back (its master is pid 1).
+    r.exec("kill -9 $(cat /proc/1/task/1/children)");
+    match edit::next_stop_or(&mut r.client, "no process has reached").await {
+        Some(stopped) => edit::continue_from_init(&mut r.client, &stopped, &r.score, 100.0).await,
+        None => {
+            eprintln!("the replacement came undebugged; reloading");
+            edit::reload_and_stop_in_init(&mut r.client, &r.score, 100.0).await;
+        }
+    }
+    assert_eq!(edit::score_sample(&r.addr).await, edit::reply_with(100.0));
+    r.end_with_the_program().await;
+}
+
+/// `reloadOnSave` on Kubernetes: a workspace save reaches the pod and
+/// reloads the app without a request; then an edit made inside the pod
+/// (the guide's vim-in-the-container step) comes into the workspace, and
+/// `dockdap/reload` runs it.
+#[tokio::test]
+async fn reload_on_save_and_an_edit_inside_the_pod_reload_a_debug_copy() {
+    let Some(mut r) = launch_for_reload("reload-on-save", json!({"reloadOnSave": true})).await else { return };
+    let original = std::fs::read_to_string(&r.score).unwrap();
+    std::fs::write(&r.score, edit::with_bias(&original, 100.0)).unwrap();
+    edit::stops_in_init_and_continues(&mut r.client, &r.score, 100.0).await;
+    assert_eq!(edit::score_sample(&r.addr).await, edit::reply_with(100.0));
+
+    let sed = r#"sed -i 's/+ 100.0  # dockdap-test/+ 200.0  # dockdap-test/' /var/azureml-app/score.py"#;
+    r.exec(sed);
+    let edited = edit::with_bias(&original, 200.0);
+    let came = wait_until(Duration::from_secs(30), || std::fs::read_to_string(&r.score).unwrap() == edited).await;
+    assert!(came.is_some(), "the pod's edit reached the workspace: {}", std::fs::read_to_string(&r.score).unwrap());
+    edit::reload_and_stop_in_init(&mut r.client, &r.score, 200.0).await;
+    assert_eq!(edit::score_sample(&r.addr).await, edit::reply_with(200.0));
+    r.end().await;
 }

@@ -64,9 +64,17 @@ from_error!(DemoError:
     Io(std::io::Error),
 );
 
-/// The source checkout's root, where `examples/` and `images/` live.
+/// The source checkout's root, where `examples/` and `images/` live: the
+/// current folder or the nearest folder above it holding the example (a
+/// checkout the user is in: a binary built elsewhere, on another system,
+/// knows no path of this machine), else the checkout this binary was built
+/// from.
 pub fn source_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let holds_example = |dir: &std::path::Path| dir.join("examples").join("azureml-score").join("score.py").is_file();
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| cwd.ancestors().find(|dir| holds_example(dir)).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// Runs `dockdap demo`, reporting on stdout.
@@ -78,7 +86,7 @@ pub async fn run() -> Result<ExitCode, DemoError> {
 /// The demo, reporting on `out`.
 pub async fn demo(out: &mut impl Write) -> Result<(), DemoError> {
     let root = source_root();
-    let workspace = root.join("examples/azureml-score");
+    let workspace = root.join("examples").join("azureml-score");
     let score = workspace.join("score.py");
     if !score.is_file() {
         return Err(DemoError::NoExample(workspace));

@@ -66,7 +66,7 @@ pub async fn ensure(engine: &Engine, root: &Path, out: &mut impl Write) -> Resul
 
 /// `Dockerfile` as `STOCK_IMAGE`, then `Dockerfile.debug` on top as `EXAMPLE_IMAGE`.
 async fn from_dockerfiles(engine: &Engine, root: &Path) -> Result<(), DemoError> {
-    let example = root.join("examples/azureml-score");
+    let example = root.join("examples").join("azureml-score");
     let mut stock =
         vec![(example.join("Dockerfile"), "Dockerfile".to_owned()), (example.join("score.py"), "score.py".to_owned())];
     for file in files_under(&example.join("model"))? {
@@ -312,7 +312,8 @@ mod tests {
         check(Machine { debootstrap: false, ..ready() }, &["apt-get install debootstrap"]);
         check(Machine { root: false, ..ready() }, &["sudo bash images/build-images.sh"]);
         check(Machine { mirror: Some(false), ..ready() }, &["DOCKDAP_DEBIAN_MIRROR"]);
-        check(Machine { pypi: Some(false), ..ready() }, &["/home/u/.cache/dockdap/wheels is empty"]);
+        let wheels = format!("{} is empty", std::path::Path::new("/home/u/.cache/dockdap").join("wheels").display());
+        check(Machine { pypi: Some(false), ..ready() }, &[&wheels]);
         check(Machine { pip: false, docker_cli: false, ..ready() }, &["docker.io", "python3-pip"]);
         // A cached root filesystem (or the base image) needs neither debootstrap, root nor the mirror.
         let cached = Machine { rootfs_cached: true, debootstrap: false, root: false, mirror: None, ..ready() };
@@ -325,7 +326,7 @@ mod tests {
     #[test]
     fn the_dockerfile_context_holds_the_named_files() {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let example = root.join("examples/azureml-score");
+        let example = root.join("examples").join("azureml-score");
         let model = files_under(&example.join("model")).unwrap();
         assert!(!model.is_empty());
         let files = [(example.join("score.py"), "score.py".to_owned())];

@@ -178,7 +178,8 @@ pub fn check_wrappable(facts: &ImageFacts) -> Result<(), String> {
 }
 
 /// Finds the debugpy package to copy: `debugpyPath`, else `DOCKDAP_DEBUGPY`,
-/// else the one `python3` on this machine imports.
+/// else the one `python3` (or `python`) on this machine imports, else the
+/// newest one an editor bundles (`bundled`: VS Code's Python debugger).
 pub fn find_debugpy(configured: Option<&str>) -> Result<PathBuf, InjectError> {
     let configured = configured.map(str::to_owned).or_else(|| std::env::var("DOCKDAP_DEBUGPY").ok());
     if let Some(path) = configured {
@@ -202,10 +203,16 @@ pub fn find_debugpy(configured: Option<&str>) -> Result<PathBuf, InjectError> {
             Err(_) => tried.push(format!("no {python}")),
         }
     }
+    if let Some(path) = super::bundled::find() {
+        tracing::info!(path = %path.display(), "no Python here imports debugpy; using the one an editor bundles");
+        return Ok(path);
+    }
+    tried.push("no editor's extensions bundle one".into());
     Err(InjectError::NoDebugpy(tried.join("; ")))
 }
 
-fn is_debugpy(path: &Path) -> bool {
+/// Whether `path` is a debugpy package folder.
+pub(super) fn is_debugpy(path: &Path) -> bool {
     path.join("__init__.py").is_file() && path.join("adapter").is_dir()
 }
 

@@ -24,6 +24,7 @@
 //! or writes a message.
 
 pub(crate) mod address;
+mod bundled;
 pub(crate) mod diagnose;
 pub mod docker;
 mod error;
@@ -287,6 +288,29 @@ pub trait Runtime: Send + Sync + fmt::Debug {
 
     /// What is at `path`, or `None` if nothing is.
     async fn stat(&self, path: &str) -> Result<Option<FileStat>, ContainerError>;
+
+    /// What is at each of `paths` (absolute; `None` where nothing is), in as
+    /// few calls as the runtime allows; `Ok(None)` when it does no better
+    /// than one `stat` each, and the caller asks one at a time.
+    async fn stat_many(&self, paths: &[String]) -> Result<Option<Vec<Option<FileStat>>>, ContainerError> {
+        let _ = paths;
+        Ok(None)
+    }
+
+    /// Tar archives holding the regular files `files` (relative to `root`,
+    /// names relative to it), at most `max_bytes` in all, in as few calls as
+    /// the runtime allows; `Ok(None)` when it does no better than one
+    /// `read_archive` each, or could not read one of them. Untrusted, like
+    /// `read_archive`'s.
+    async fn read_files(
+        &self,
+        root: &str,
+        files: &[String],
+        max_bytes: u64,
+    ) -> Result<Option<Vec<Bytes>>, ContainerError> {
+        let _ = (root, files, max_bytes);
+        Ok(None)
+    }
 
     /// The identity of each of `paths` (absolute) that exists, not following
     /// a symlink at the path itself. Never started in a paused container.

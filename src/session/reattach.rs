@@ -52,6 +52,9 @@ const DETACH_TIMEOUT: Duration = Duration::from_secs(5);
 /// After debugpy's link closed by itself: how long to watch for the
 /// container's exit before taking it for a replaced process.
 const SETTLE: Duration = Duration::from_secs(1);
+/// After connecting again failed: how long to watch for the container's
+/// exit, which the failure may be (`Runtime::exit_watch` can lag).
+const EXIT_GRACE: Duration = Duration::from_secs(3);
 /// How long a re-attach waits for the new process before saying what to do.
 const NO_PROCESS_HINT: Duration = Duration::from_secs(20);
 /// After the container exited: how long to wait for it to start again (a
@@ -205,9 +208,19 @@ impl Again {
             tracing::info!(took = ?t0.elapsed(), "re-attach: connected");
             Ok::<(AdapterStream, Option<Reloaded>), ContainerError>((stream, reloaded))
         };
+        let failed = tokio::select! {
+            connected = connect => match connected {
+                Ok(connected) => return Ok(connected),
+                Err(e) => e,
+            },
+            () = exited(runtime) => return Err(ReattachFailed::Exited),
+        };
+        // A runtime may see the program's end a moment after its processes
+        // are gone (a pod is read once a second): a connection refused by a
+        // container that is ending is its exit, reported as such.
         tokio::select! {
-            connected = connect => connected.map_err(|e| ReattachFailed::Failed(e.to_string())),
             () = exited(runtime) => Err(ReattachFailed::Exited),
+            () = tokio::time::sleep(EXIT_GRACE) => Err(ReattachFailed::Failed(failed.to_string())),
         }
     }
 }

@@ -89,6 +89,28 @@ pub trait Remote: Clone + Send + Sync + 'static {
     }
     /// What is at `path`, or `None` if nothing.
     fn stat(&self, path: &str) -> impl Future<Output = Result<Option<RemoteStat>, ContainerError>> + Send;
+    /// What is at each of `paths`, in as few calls as the container allows;
+    /// `None` when it does no better than one `stat` each (the default).
+    fn stat_many(
+        &self,
+        paths: &[String],
+    ) -> impl Future<Output = Result<Option<Vec<Option<RemoteStat>>>, ContainerError>> + Send {
+        let _ = paths;
+        async { Ok(None) }
+    }
+    /// Tar archives of the regular files `files` (relative to `root`, names
+    /// relative to it), at most `max_bytes` in all, in as few calls as the
+    /// container allows; `None` when it does no better than one `fetch`
+    /// each (the default) or could not read one of them.
+    fn fetch_many(
+        &self,
+        root: &str,
+        files: &[String],
+        max_bytes: u64,
+    ) -> impl Future<Output = Result<Option<Vec<Bytes>>, ContainerError>> + Send {
+        let _ = (root, files, max_bytes);
+        async { Ok(None) }
+    }
     /// A tar archive of `path` (names relative to its folder), at most
     /// `max_bytes` long, or `None` if there is nothing at `path`.
     fn fetch(&self, path: &str, max_bytes: u64) -> impl Future<Output = Result<Option<Bytes>, ContainerError>> + Send;
@@ -295,8 +317,19 @@ impl<R: Remote> SyncEngine<R> {
         };
         let mut paths: BTreeSet<RelPath> = local_files.into_iter().collect();
         paths.extend(changes.into_keys());
+        let mut looked = self.look_many(&paths.iter().cloned().collect::<Vec<_>>()).await;
         for path in paths {
-            let Some((local, remote)) = self.both_sides(&mut report, &path).await else { continue };
+            let sides = match looked.remove(&path) {
+                Some(remote) => match self.local(&path).await {
+                    Ok(local) => Some((local, remote)),
+                    Err(note) => {
+                        self.problem(&mut report, note);
+                        None
+                    }
+                },
+                None => self.both_sides(&mut report, &path).await,
+            };
+            let Some((local, remote)) = sides else { continue };
             let state = self.files.entry(path.clone()).or_default();
             if local.hash == remote.hash {
                 state.base = Base::Agreed(local.hash);

@@ -11,10 +11,20 @@ use super::extract::Hash;
 use super::names::{HostOs, RelPath};
 use super::proof::Identity;
 use super::watch::{self, WatchEvent};
-use crate::runtime::{Change, ContainerError, FileKind, Link, Runtime};
+use crate::runtime::{Change, ContainerError, FileKind, FileStat, Link, Runtime};
 
 fn change(c: Change) -> RemoteChange {
     RemoteChange { path: c.path, deleted: c.deleted, links: c.links }
+}
+
+fn remote_stat(stat: FileStat) -> RemoteStat {
+    let kind = match stat.kind {
+        FileKind::File => RemoteKind::File,
+        FileKind::Folder => RemoteKind::Folder,
+        FileKind::Link(target) => RemoteKind::Link(target),
+        FileKind::Other => RemoteKind::Other,
+    };
+    RemoteStat { size: stat.size, mtime: stat.mtime, kind }
 }
 
 impl Remote for Arc<dyn Runtime> {
@@ -28,16 +38,21 @@ impl Remote for Arc<dyn Runtime> {
     }
 
     async fn stat(&self, path: &str) -> Result<Option<RemoteStat>, ContainerError> {
-        let Some(stat) = Runtime::stat(self.as_ref(), path).await? else {
-            return Ok(None);
-        };
-        let kind = match stat.kind {
-            FileKind::File => RemoteKind::File,
-            FileKind::Folder => RemoteKind::Folder,
-            FileKind::Link(target) => RemoteKind::Link(target),
-            FileKind::Other => RemoteKind::Other,
-        };
-        Ok(Some(RemoteStat { size: stat.size, mtime: stat.mtime, kind }))
+        Ok(Runtime::stat(self.as_ref(), path).await?.map(remote_stat))
+    }
+
+    async fn stat_many(&self, paths: &[String]) -> Result<Option<Vec<Option<RemoteStat>>>, ContainerError> {
+        let stats = Runtime::stat_many(self.as_ref(), paths).await?;
+        Ok(stats.map(|stats| stats.into_iter().map(|s| s.map(remote_stat)).collect()))
+    }
+
+    async fn fetch_many(
+        &self,
+        root: &str,
+        files: &[String],
+        max_bytes: u64,
+    ) -> Result<Option<Vec<Bytes>>, ContainerError> {
+        Runtime::read_files(self.as_ref(), root, files, max_bytes).await
     }
 
     async fn fetch(&self, path: &str, max_bytes: u64) -> Result<Option<Bytes>, ContainerError> {

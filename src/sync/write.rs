@@ -295,15 +295,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_beneath(dir.path(), &rel("a/b/c.py"), b"one", false).unwrap();
         assert_eq!(fs::read(dir.path().join("a/b/c.py")).unwrap(), b"one");
+        let path = dir.path().join("a/b/c.py");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let path = dir.path().join("a/b/c.py");
             fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-            write_beneath(dir.path(), &rel("a/b/c.py"), b"two", true).unwrap();
+        }
+        write_beneath(dir.path(), &rel("a/b/c.py"), b"two", true).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
             assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o7777, 0o600);
         }
-        assert_eq!(fs::read(dir.path().join("a/b/c.py")).unwrap(), b"two");
+        assert_eq!(fs::read(&path).unwrap(), b"two");
         let leftovers: Vec<_> = fs::read_dir(dir.path().join("a/b")).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
     }

@@ -6,6 +6,7 @@
 //! skip elsewhere.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
 
+pub mod edit;
 pub mod engines;
 #[allow(clippy::duplicate_mod)] // benches/suite/kube.rs includes it too
 pub mod kube_sim_bin;
@@ -144,8 +145,18 @@ pub fn spawn_stdio_logged(cwd: &Path, env: &[(String, String)]) -> (Child, DapCl
 }
 
 fn spawn_stdio_keeping(cwd: &Path, env: &[(String, String)], keep: bool) -> (Child, DapClient, Logs) {
+    spawn_stdio_command(Command::new(dockdap_bin()), cwd, env, keep)
+}
+
+/// `spawn_stdio_logged` for a dockdap started by `command` (another build
+/// of it, or the same under a wrapper such as Wine).
+pub fn spawn_stdio_command(
+    mut command: Command,
+    cwd: &Path,
+    env: &[(String, String)],
+    keep: bool,
+) -> (Child, DapClient, Logs) {
     let logs = Logs::default();
-    let mut command = Command::new(dockdap_bin());
     for (key, value) in env {
         if value.is_empty() {
             command.env_remove(key);

@@ -92,7 +92,7 @@ impl DockerEnv {
     /// `path` with the home folder written as `~`, for messages.
     fn tilde(&self, path: &Path) -> String {
         match self.home.as_deref().and_then(|h| path.strip_prefix(h).ok()) {
-            Some(rest) => format!("~/{}", rest.display()),
+            Some(rest) => format!("~{}{}", std::path::MAIN_SEPARATOR, rest.display()),
             None => path.display().to_string(),
         }
     }
@@ -338,7 +338,7 @@ fn context_candidate(
     chosen_by: String,
 ) -> Result<Candidate, DiscoveryError> {
     let digest: String = Sha256::digest(name.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-    let meta_path = dir.join("contexts/meta").join(&digest).join("meta.json");
+    let meta_path = dir.join("contexts").join("meta").join(&digest).join("meta.json");
     let Some(meta) = read_json(env, &meta_path)? else {
         return Err(DiscoveryError::ContextNotFound { name, chosen_by, meta: env.tilde(&meta_path) });
     };
@@ -353,7 +353,7 @@ fn context_candidate(
     if endpoint.and_then(|e| e.get("SkipTLSVerify")).and_then(|s| s.as_bool()) == Some(true) {
         return Err(DiscoveryError::TlsWithoutVerify { origin: label, what: "SkipTLSVerify in its meta.json".into() });
     }
-    let tls_dir = dir.join("contexts/tls").join(&digest).join("docker");
+    let tls_dir = dir.join("contexts").join("tls").join(&digest).join("docker");
     let tls = tls_dir.join("ca.pem").exists().then(|| tls_in(&tls_dir, env.tilde(&tls_dir)));
     let address = parse_host(host, tls.as_ref(), &label, &env.default_socket)?;
     let address = with_tls(address, tls, &label)?;

@@ -13,7 +13,7 @@
 //! Does not forward ports or refuse transports: the session does that with
 //! the answer.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -119,9 +119,20 @@ async fn host_locality(host: &str, port: u16, url: &str) -> Locality {
     Locality::Remote { why: format!("{url}: {host}{resolved} is not an address of this machine") }
 }
 
-/// Loopback, unspecified, or an address this machine can bind: one of ours.
+/// Loopback, unspecified, or an address this machine can bind and sends
+/// from when it talks to that address: one of ours. Binding alone is no
+/// proof where any address binds (Linux with `ip_nonlocal_bind`, Wine).
 fn is_this_machine(ip: IpAddr) -> bool {
-    ip.is_loopback() || ip.is_unspecified() || std::net::UdpSocket::bind((ip, 0)).is_ok()
+    ip.is_loopback() || ip.is_unspecified() || (std::net::UdpSocket::bind((ip, 0)).is_ok() && sends_from_itself(ip))
+}
+
+/// Whether a datagram to `ip` would leave from `ip` itself: the route to
+/// one of this machine's own addresses does, to any other one does not.
+/// Nothing is sent: connecting a UDP socket only picks the route.
+fn sends_from_itself(ip: IpAddr) -> bool {
+    let any: IpAddr = if ip.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
+    let Ok(socket) = std::net::UdpSocket::bind((any, 0)) else { return false };
+    socket.connect((ip, 9)).is_ok() && socket.local_addr().is_ok_and(|local| local.ip() == ip)
 }
 
 /// The host name `ssh` will really connect to (`ssh -G` applies
@@ -294,8 +305,15 @@ mod tests {
         assert!(is_this_machine("127.0.0.1".parse().unwrap()));
         assert!(is_this_machine("::1".parse().unwrap()));
         assert!(is_this_machine("0.0.0.0".parse().unwrap()));
-        // TEST-NET-3 is never assigned to a machine.
+        // TEST-NET-3 is never assigned to a machine (even where any address
+        // can be bound: Wine, where CI runs the Windows build's tests).
         assert!(!is_this_machine("203.0.113.77".parse().unwrap()));
+        // The address this machine sends from on its way out is its own.
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        if socket.connect("203.0.113.77:9").is_ok() {
+            let own = socket.local_addr().unwrap().ip();
+            assert!(own.is_unspecified() || is_this_machine(own), "{own}");
+        }
     }
 
     #[test]

@@ -173,6 +173,19 @@ impl Runtime for DebugPod {
         self.pod.stat(path).await
     }
 
+    async fn stat_many(&self, paths: &[String]) -> Result<Option<Vec<Option<FileStat>>>, ContainerError> {
+        self.pod.stat_many(paths).await
+    }
+
+    async fn read_files(
+        &self,
+        root: &str,
+        files: &[String],
+        max_bytes: u64,
+    ) -> Result<Option<Vec<Bytes>>, ContainerError> {
+        self.pod.read_files(root, files, max_bytes).await
+    }
+
     async fn identities(&self, paths: &[String]) -> Result<Vec<FileIdentity>, ContainerError> {
         self.pod.identities(paths).await
     }

@@ -35,6 +35,51 @@ impl PodRef {
         Ok(parse_stat(&out))
     }
 
+    /// What is at each of `paths` (absolute), by one `find -printf` for at
+    /// most [`MANY`] of them: a first look over a workspace costs one exec
+    /// through the API server per [`MANY`] files, not one per file. A path
+    /// `find` does not print is missing. `None` when `find` could not run.
+    pub async fn stat_many(&self, paths: &[String]) -> Result<Option<Vec<Option<FileStat>>>, ContainerError> {
+        let mut stats = Vec::with_capacity(paths.len());
+        for chunk in paths.chunks(MANY) {
+            let mut cmd = vec!["find"];
+            cmd.extend(chunk.iter().map(String::as_str));
+            cmd.extend(["-maxdepth", "0", "-printf", "%s %T@ %y %p\\0%l\\0"]);
+            let (code, out) = self.run_text(&cmd).await?;
+            if code != 0 && out.is_empty() {
+                return Ok(None);
+            }
+            let mut found = parse_stats(&out);
+            stats.extend(chunk.iter().map(|p| found.remove(p.as_str())));
+        }
+        Ok(Some(stats))
+    }
+
+    /// `tar -c` of the regular files `files` (relative to `root`, names kept
+    /// relative to it): one archive per [`MANY`] files, at most `max` bytes
+    /// in all; `None` when tar could not read one of them (the caller then
+    /// looks at each on its own, and says what was wrong).
+    pub async fn read_files(
+        &self,
+        root: &str,
+        files: &[String],
+        max: u64,
+    ) -> Result<Option<Vec<Bytes>>, ContainerError> {
+        let mut archives = Vec::new();
+        let mut left = max;
+        for chunk in files.chunks(MANY) {
+            let mut cmd = vec!["tar", "-C", root, "-cf", "-", "--"];
+            cmd.extend(chunk.iter().map(String::as_str));
+            let (code, out, _) = self.run(&cmd, None, left).await?;
+            if code != 0 || out.len() as u64 > left {
+                return Ok(None);
+            }
+            left -= out.len() as u64;
+            archives.push(Bytes::from(out));
+        }
+        Ok(Some(archives))
+    }
+
     /// `files::identities_command`, else the same in Python.
     pub async fn identities(&self, paths: &[String]) -> Result<Vec<FileIdentity>, ContainerError> {
         match self.run_text(&files::identities_command(paths)).await {
@@ -96,6 +141,29 @@ impl PodRef {
     }
 }
 
+/// Most paths in one `find` or `tar` command line: the command travels in
+/// the exec request's URL, which API servers and proxies cap.
+const MANY: usize = 200;
+
+/// `%s %T@ %y %p\0%l\0` for many paths: each path's stat, by path.
+fn parse_stats(out: &str) -> std::collections::HashMap<&str, FileStat> {
+    let mut fields = out.split('\0');
+    let mut found = std::collections::HashMap::new();
+    while let (Some(head), Some(target)) = (fields.next(), fields.next()) {
+        let mut parts = head.splitn(4, ' ');
+        let (Some(size), Some(mtime), Some(kind), Some(path)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let line = format!("{size} {mtime} {kind} {target}");
+        if let Some(stat) = parse_stat(&line) {
+            found.insert(path, stat);
+        }
+    }
+    found
+}
+
 /// `%s %T@ %y %l`: size, modification time, kind, symlink target.
 fn parse_stat(out: &str) -> Option<FileStat> {
     let mut fields = out.splitn(4, ' ');
@@ -122,5 +190,18 @@ mod tests {
         assert_eq!(parse_stat("4096 1.0 d ").unwrap().kind, FileKind::Folder);
         assert_eq!(parse_stat("0 1.0 p ").unwrap().kind, FileKind::Other);
         assert_eq!(parse_stat("junk"), None);
+    }
+
+    #[test]
+    fn many_stats_are_read_by_path_even_with_spaces() {
+        let out =
+            ["12 1.5 f /app/a b.py", "", "4096 2.0 d /app/sub", "", "0 3.0 l /app/link", "/etc/passwd", ""].join("\0");
+        let found = parse_stats(&out);
+        assert_eq!(found.len(), 3);
+        assert_eq!(found["/app/a b.py"], FileStat { size: 12, mtime: "1.5".into(), kind: FileKind::File });
+        assert_eq!(found["/app/sub"].kind, FileKind::Folder);
+        assert_eq!(found["/app/link"].kind, FileKind::Link("/etc/passwd".into()));
+        // A cut-off answer loses its last entry, never shifts the others.
+        assert_eq!(parse_stats("12 1.5 f /app/x").len(), 0);
     }
 }

@@ -107,6 +107,81 @@ impl<R: Remote> SyncEngine<R> {
         self.fetch_remote(path).await
     }
 
+    /// The container's side of `paths` for the first look, in as few calls
+    /// as the container allows: one stat of them all, then one archive of
+    /// the regular files among them. On Kubernetes that is one exec per 200
+    /// files, where a look at each costs two round trips through the API
+    /// server. What is left out (a folder, a link, a file too big, one the
+    /// archive did not hold or that could not be read) is looked at on its
+    /// own by the caller, which says what was wrong with it.
+    pub(super) async fn look_many(&mut self, paths: &[RelPath]) -> BTreeMap<RelPath, Seen> {
+        let mut seen = BTreeMap::new();
+        if paths.len() < 2 {
+            return seen;
+        }
+        let targets: Vec<String> = paths.iter().map(|p| p.in_container(&self.app_root)).collect();
+        let stats = match self.remote.stat_many(&targets).await {
+            Ok(Some(stats)) if stats.len() == paths.len() => stats,
+            Ok(_) => return seen,
+            Err(e) => {
+                tracing::debug!(error = %e, "no stat of many files; looking at each");
+                return seen;
+            }
+        };
+        let mut files = BTreeMap::new();
+        for (path, stat) in paths.iter().zip(stats) {
+            match stat {
+                None => {
+                    self.files.entry(path.clone()).or_default().remote_seen = Some((None, None));
+                    seen.insert(path.clone(), Seen { hash: None, content: None, executable: false });
+                }
+                Some(RemoteStat { kind: RemoteKind::File, size, mtime }) if size <= self.limits.max_file_bytes => {
+                    files.insert(path.clone(), (size, mtime));
+                }
+                Some(_) => {}
+            }
+        }
+        // Each header and padding is at most 1 KiB, each archive's end and
+        // blocking at most 20 KiB.
+        let budget: u64 =
+            files.values().map(|(size, _)| size + 1024).sum::<u64>() + 20_480 * (files.len() as u64 / 100 + 1);
+        if files.is_empty() || budget > self.limits.max_total_bytes {
+            return seen;
+        }
+        let names: Vec<String> = files.keys().map(|p| p.as_str().to_owned()).collect();
+        let archives = match self.remote.fetch_many(&self.app_root, &names, budget).await {
+            Ok(Some(archives)) => archives,
+            Ok(None) => return seen,
+            Err(e) => {
+                tracing::debug!(error = %e, "no archive of many files; looking at each");
+                return seen;
+            }
+        };
+        let (root, limits, host) = (self.app_root.clone(), self.limits, self.host);
+        let read = off_runtime("checking the container's files", move || {
+            let place = Placement { base: &root, root: &root };
+            archives.iter().flat_map(|a| extract::read_archive(&a[..], &place, limits, host).files).collect::<Vec<_>>()
+        });
+        let asked = files.len();
+        for file in read.await.unwrap_or_default() {
+            // Only files the stat named, once each: the archive is the container's word.
+            let Some((size, mtime)) = files.remove(&file.path) else { continue };
+            self.files.entry(file.path.clone()).or_default().remote_seen = Some((Some(file.hash), Some((size, mtime))));
+            let executable = file.mode & 0o100 != 0;
+            seen.insert(
+                file.path,
+                Seen { hash: Some(file.hash), executable, content: Some(Bytes::from(file.content)) },
+            );
+        }
+        tracing::debug!(
+            paths = paths.len(),
+            files = asked,
+            read = asked - files.len(),
+            "first look: many files at once"
+        );
+        seen
+    }
+
     /// Fetches the container's content of `path` and remembers what it saw.
     pub(super) async fn fetch_remote(&mut self, path: &RelPath) -> Result<Seen, String> {
         let target = path.in_container(&self.app_root);

@@ -242,9 +242,8 @@ mod tests {
             [project.join("docker-compose.yml"), project.join("docker-compose.override.yml")],
             "docker-compose prefers docker-compose.yml"
         );
-        assert_eq!(
-            default_files(&project, true, Some("a.yml:b.yml")).unwrap(),
-            [project.join("a.yml"), project.join("b.yml")]
-        );
+        // COMPOSE_FILE's separator is the platform's (`;` on Windows), as for the tools.
+        let list = if cfg!(windows) { "a.yml;b.yml" } else { "a.yml:b.yml" };
+        assert_eq!(default_files(&project, true, Some(list)).unwrap(), [project.join("a.yml"), project.join("b.yml")]);
     }
 }

@@ -51,7 +51,10 @@ fn run(vars: &[(&str, &str)], files: &[(&str, &str)]) -> String {
             .join("\n"),
         Err(e) => format!("error: {e}"),
     };
-    text.replace(&h, "$HOME")
+    let text = text.replace(&h, "$HOME");
+    // The table is about which engines are tried, in which order; on
+    // Windows the same paths are written with its separator.
+    if cfg!(windows) { text.replace('\\', "/") } else { text }
 }
 
 #[track_caller]
