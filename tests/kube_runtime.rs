@@ -174,7 +174,7 @@ async fn attach_to_a_listening_pod_stops_in_init_and_in_run_after_a_post_through
 /// and offers `restart`, and the session goes on.
 #[tokio::test]
 async fn reload_of_a_pod_without_a_pre_forking_server_says_why_and_offers_restart() {
-    let Some(ns) = setup("reload") else { return };
+    let Some(ns) = setup("reload-plain") else { return };
     let program = "import time\nwhile True: time.sleep(1)";
     ok(ns
         .kubectl()
