@@ -56,6 +56,32 @@ struct Refusal {
     processes: Vec<String>,
 }
 
+/// Words of a command line shown to the user: a command line can carry a
+/// secret (debugpy's adapter its `--server-access-token`, apps their
+/// `--password=...`), so the value of any option whose name speaks of one
+/// is masked, and only the first few words are shown.
+fn shown_command(command: &str) -> String {
+    const SECRET: [&str; 5] = ["token", "secret", "password", "passwd", "key"];
+    let secret = |name: &str| SECRET.iter().any(|s| name.to_ascii_lowercase().contains(s));
+    let mut shown = Vec::new();
+    let mut mask_next = false;
+    for word in command.split_whitespace().take(6) {
+        if mask_next {
+            shown.push("***".to_owned());
+            mask_next = false;
+        } else if let Some((name, _)) = word.split_once('=').filter(|(n, _)| n.starts_with('-') && secret(n)) {
+            shown.push(format!("{name}=***"));
+        } else {
+            mask_next = word.starts_with('-') && secret(word);
+            shown.push(word.to_owned());
+        }
+    }
+    if command.split_whitespace().count() > 6 {
+        shown.push("...".to_owned());
+    }
+    shown.join(" ")
+}
+
 /// Finds the pre-forking server in the container; the error says why
 /// there is none, and what to do instead.
 pub async fn find(runtime: &dyn Runtime) -> Result<Target, ContainerError> {
@@ -64,7 +90,10 @@ pub async fn find(runtime: &dyn Runtime) -> Result<Target, ContainerError> {
         return Ok(target);
     }
     let running = match serde_json::from_str::<Refusal>(out.stdout.trim()) {
-        Ok(refusal) if !refusal.processes.is_empty() => format!("it runs {}", refusal.processes.join("; ")),
+        Ok(refusal) if !refusal.processes.is_empty() => {
+            let shown: Vec<String> = refusal.processes.iter().map(|c| shown_command(c)).collect();
+            format!("it runs {}", shown.join("; "))
+        }
         Ok(refusal) => refusal.error,
         Err(_) => format!("the reloader said {:?} (exit code {})", out.stdout.trim(), out.code),
     };
@@ -152,6 +181,15 @@ pub(crate) async fn run_python(runtime: &dyn Runtime, args: &[&str]) -> Result<s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_lines_shown_to_the_user_carry_no_secret() {
+        let adapter = "python3 -m debugpy.adapter --for-server 41235 --server-access-token abc123 --port 5678";
+        assert_eq!(shown_command(adapter), "python3 -m debugpy.adapter --for-server 41235 --server-access-token ...");
+        assert_eq!(shown_command("adapter --server-access-token abc123"), "adapter --server-access-token ***");
+        assert_eq!(shown_command("app --db-password=hunter2 --port 1"), "app --db-password=*** --port 1");
+        assert_eq!(shown_command("python3 app.py"), "python3 app.py");
+    }
 
     #[test]
     fn the_reloaders_answers_are_read() {
