@@ -57,9 +57,12 @@ struct Refusal {
 }
 
 /// Finds the pre-forking server in the container; the error says why
-/// there is none, and what to do instead.
-pub async fn find(runtime: &dyn Runtime) -> Result<Target, ContainerError> {
-    let out = run(runtime, &["find"]).await?;
+/// there is none, and what to do instead. `Target::ours` are the adapters
+/// of dockdap's listening on `debug_port`: the next one, started meanwhile,
+/// does not listen there until it is attached, so it is not taken for old.
+pub async fn find(runtime: &dyn Runtime, debug_port: u16) -> Result<Target, ContainerError> {
+    let port = debug_port.to_string();
+    let out = run(runtime, &["find", &port]).await?;
     if let Ok(target) = serde_json::from_str::<Target>(out.stdout.trim()) {
         return Ok(target);
     }

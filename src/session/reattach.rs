@@ -251,6 +251,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         // one starts now: it binds the debug port only when attached.
         let in_container = self.adapter_attach.contains_key("listen");
         let timeout = self.config.as_ref().map_or(60.0, |c| c.timeout()).max(1.0);
+        let port = self.debug_port();
         self.tasks.spawn(async move {
             let t0 = Instant::now();
             let copy = async {
@@ -261,16 +262,25 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 tracing::info!(took = ?t0.elapsed(), "reload: pending saves copied");
                 pushed
             };
+            // Both at once: the next adapter is not taken for the old one
+            // (`reload::find` takes only adapters listening on the port).
             let find = async {
-                let target = reload::find(runtime.as_ref()).await?;
+                let target = reload::find(runtime.as_ref(), port).await;
                 tracing::info!(took = ?t0.elapsed(), "reload: server found");
-                let next = if in_container {
-                    let deadline = Instant::now() + Duration::from_secs_f64(timeout);
-                    Some(runtime.connect_debugger(deadline).await?)
-                } else {
-                    None
-                };
-                Ok::<_, ContainerError>((target, next))
+                target
+            };
+            let next = async {
+                if !in_container {
+                    return Ok(None);
+                }
+                let deadline = Instant::now() + Duration::from_secs_f64(timeout);
+                let next = runtime.connect_debugger(deadline).await;
+                tracing::info!(took = ?t0.elapsed(), "reload: next adapter started");
+                next.map(Some)
+            };
+            let find = async {
+                let (target, next) = tokio::join!(find, next);
+                Ok::<_, ContainerError>((target?, next?))
             };
             let (pushed, found) = tokio::join!(copy, find);
             let result = found.map(|(target, next)| Prepared { target, pushed, next }).map_err(|e| e.to_string());
