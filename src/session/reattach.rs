@@ -38,7 +38,7 @@ use super::{Initialized, Input, Phase, Session, Side, Task};
 use crate::config::Request;
 use crate::console::Category;
 use crate::dap::{BridgeTag, DapCodec, Message, Origin};
-use crate::runtime::reload::{self, Reloaded, Target};
+use crate::runtime::reload::{self, Reloaded, Reloader, Target};
 use crate::runtime::{AdapterStream, ContainerError};
 
 /// How long the old debugpy may take to close its link after dockdap detached.
@@ -55,8 +55,9 @@ pub(super) enum Waiting {
     /// Nobody: the process went away by itself.
     Nobody,
     /// `dockdap/reload` (`seq`, or `None` from `reloadOnSave`): the files
-    /// copied in first, and the server whose workers are replaced.
-    Reload { seq: Option<i64>, pushed: Vec<String>, target: Target },
+    /// copied in first, the server whose workers are replaced, and the
+    /// reloader that found it, waiting to replace them.
+    Reload { seq: Option<i64>, pushed: Vec<String>, target: Target, reloader: Option<Reloader> },
     /// DAP `restart` of an `attach` session.
     Restart { seq: i64 },
 }
@@ -65,6 +66,8 @@ pub(super) enum Waiting {
 #[derive(Debug)]
 pub(super) struct Prepared {
     target: Target,
+    /// The reloader that found `target`, waiting to reload it.
+    reloader: Reloader,
     /// Workspace paths copied into the container.
     pushed: Vec<String>,
     /// The next in-container adapter, started while the old worker is
@@ -146,6 +149,8 @@ struct Again {
     settle: bool,
     /// A reload's server, whose workers are replaced first.
     target: Option<Target>,
+    /// The reloader started ahead for it.
+    reloader: Option<Reloader>,
     /// The next adapter, already started.
     next: Option<AdapterStream>,
     /// debugpy listens in the new process itself: wait for its port.
@@ -154,7 +159,7 @@ struct Again {
 }
 
 impl Again {
-    async fn connect(self) -> Result<(AdapterStream, Option<Reloaded>), ReattachFailed> {
+    async fn connect(mut self) -> Result<(AdapterStream, Option<Reloaded>), ReattachFailed> {
         let runtime = self.runtime.as_ref();
         let mut exit = runtime.exit_watch();
         let exited = async move {
@@ -171,9 +176,10 @@ impl Again {
         }
         let connect = async {
             let t0 = Instant::now();
-            let reloaded = match &self.target {
-                Some(target) => Some(reload::reload(runtime, target).await?),
-                None => None,
+            let reloaded = match (&self.target, self.reloader.take()) {
+                (Some(target), Some(reloader)) => Some(reloader.reload(target).await?),
+                (Some(target), None) => Some(reload::reload(runtime, target).await?),
+                (None, _) => None,
             };
             tracing::info!(took = ?t0.elapsed(), "re-attach: workers replaced");
             let deadline = Instant::now() + Duration::from_secs_f64(self.timeout);
@@ -265,9 +271,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             // Both at once: the next adapter is not taken for the old one
             // (`reload::find` takes only adapters listening on the port).
             let find = async {
-                let target = reload::find(runtime.as_ref(), port).await;
+                let found = reload::find_ahead(runtime.as_ref(), port).await;
                 tracing::info!(took = ?t0.elapsed(), "reload: server found");
-                target
+                found
             };
             let next = async {
                 if !in_container {
@@ -283,14 +289,16 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 Ok::<_, ContainerError>((target?, next?))
             };
             let (pushed, found) = tokio::join!(copy, find);
-            let result = found.map(|(target, next)| Prepared { target, pushed, next }).map_err(|e| e.to_string());
+            let result = found
+                .map(|((target, reloader), next)| Prepared { target, reloader, pushed, next })
+                .map_err(|e| e.to_string());
             let _ = tx.send(Input::Task(Task::ReloadPrepared { seq, result })).await;
         });
     }
 
     /// The saves are in and the server is found: detach from the old worker.
     pub(super) async fn reload_prepared(&mut self, seq: Option<i64>, result: Result<Prepared, String>) {
-        let Prepared { target, pushed, next } = match result {
+        let Prepared { target, reloader, pushed, next } = match result {
             Ok(found) => found,
             Err(why) => {
                 self.phase = Phase::Running { next_initialized: Initialized::Forward };
@@ -315,7 +323,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             ),
         )
         .await;
-        self.detach(Waiting::Reload { seq, pushed, target }, next).await;
+        self.detach(Waiting::Reload { seq, pushed, target, reloader: Some(reloader) }, next).await;
     }
 
     /// DAP `restart` of an `attach` session: connect again to the same target.
@@ -377,9 +385,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             reattach.old_pid = self.debuggee.pid;
         }
         let old_pid = reattach.old_pid;
-        let target = match &reattach.waiting {
-            Waiting::Reload { target, .. } => Some(target.clone()),
-            _ => None,
+        let (target, reloader) = match &mut reattach.waiting {
+            Waiting::Reload { target, reloader, .. } => (Some(target.clone()), reloader.take()),
+            _ => (None, None),
         };
         let next = reattach.next.take();
         self.phase = Phase::Reattaching;
@@ -410,7 +418,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         // runs in the container, which listens only once attached): wait
         // until it listens, as at the start.
         let wait_for_port = (!self.adapter_attach.contains_key("listen")).then(|| self.debug_port());
-        let plan = Again { runtime, settle, target, next, wait_for_port, timeout: timeout.max(1.0) };
+        let plan = Again { runtime, settle, target, reloader, next, wait_for_port, timeout: timeout.max(1.0) };
         let tx = self.inputs_tx.clone();
         self.tasks.spawn(async move {
             let result = plan.connect().await;

@@ -11,6 +11,11 @@ reloads them in place, read from /proc (no `ps` needed).
         container (DOCKDAP_ROLE=adapter); with PORT, only those listening on
         it (the one the old worker connected to: the next one, which dockdap
         starts meanwhile, listens there only once attached).
+    reload.py serve PORT
+        `find PORT`, then waits for one line on stdin, `reload MASTER WAIT
+        ENDS PID...`, and does what that command does (an empty stdin: it
+        exits). dockdap runs it while the debugger is still attached, so
+        the reload itself needs no process started once it has detached.
     reload.py reload MASTER WAIT ENDS PID...
         Ends the debugpy adapters dockdap ran in the container (ENDS: their
         pids, comma-separated, or "-"; debugger "azureml": one would keep
@@ -178,20 +183,35 @@ def reload(master, wait, ends, old):
     return {"workers": workers, "waited": round(time.monotonic() - start, 3), "left": left}
 
 
+def print_found(port):
+    target = find(port)
+    if target is None:
+        tops = sorted({c for p, (pp, c) in processes().items() if pp in (0, 1) or p == 1})
+        print(json.dumps({"error": "no pre-forking server", "processes": tops[:8]}), flush=True)
+        sys.exit(3)
+    print(json.dumps(target), flush=True)
+
+
+def reload_command(words):
+    """`MASTER WAIT ENDS PID...` -> what `reload` did."""
+    ends = [int(p) for p in words[2].split(",") if p.isdigit()]
+    numbers = [int(a) for a in words[0:2] + words[3:]]
+    return reload(numbers[0], numbers[1] == 1, ends, numbers[2:])
+
+
 def main():
+    port = int(sys.argv[2]) if sys.argv[2:3] and sys.argv[2].isdigit() else None
     if sys.argv[1:2] == ["find"]:
-        target = find(int(sys.argv[2]) if sys.argv[2:3] and sys.argv[2].isdigit() else None)
-        if target is None:
-            tops = sorted({c for p, (pp, c) in processes().items() if pp in (0, 1) or p == 1})
-            print(json.dumps({"error": "no pre-forking server", "processes": tops[:8]}))
-            sys.exit(3)
-        print(json.dumps(target))
+        print_found(port)
+    elif sys.argv[1:2] == ["serve"]:
+        print_found(port)
+        words = sys.stdin.readline().split()
+        if words[:1] == ["reload"] and len(words) > 3:
+            print(json.dumps(reload_command(words[1:])), flush=True)
     elif sys.argv[1:2] == ["reload"] and len(sys.argv) > 4:
-        ends = [int(p) for p in sys.argv[4].split(",") if p.isdigit()]
-        numbers = [int(a) for a in sys.argv[2:4] + sys.argv[5:]]
-        print(json.dumps(reload(numbers[0], numbers[1] == 1, ends, numbers[2:])))
+        print(json.dumps(reload_command(sys.argv[2:])))
     else:
-        print(json.dumps({"error": "usage: reload.py find [PORT] | reload MASTER WAIT ENDS PID..."}))
+        print(json.dumps({"error": "usage: reload.py find [PORT] | serve PORT | reload MASTER WAIT ENDS PID..."}))
         sys.exit(2)
 
 
