@@ -9,6 +9,9 @@
 //! cargo bench --bench dockdap -- --only engines  # remote engines and Podman (root; not in the full run)
 //! ```
 //!
+//! `DOCKDAP_LOG=dockdap=info DOCKDAP_BENCH_LOG_FILE=/tmp/dockdap.log` keeps
+//! the benchmarked dockdap's whole log in that file (where a part's time goes).
+//!
 //! One line per figure (`name value unit`) on stdout as it is measured, then
 //! a summary table with the goals of issues 9 and 10; progress on stderr.
 //! Needs debugpy for `python3` (or `DOCKDAP_TEST_PYTHON`) and a Docker

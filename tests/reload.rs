@@ -394,3 +394,40 @@ async fn restart_of_an_attach_session_attaches_again() {
     assert_eq!(post.await.unwrap().unwrap().status, 200);
     client.request("disconnect", json!({})).await.unwrap();
 }
+
+/// A module of the app's own beside `score.py`, imported by the first
+/// worker, edited, reloaded: the new worker imports the edited module (the
+/// server's master, which dockdap warms with installed packages, never
+/// imports anything from the app root).
+#[tokio::test]
+async fn an_edit_of_a_module_beside_score_py_is_reloaded() {
+    if !require_stock() {
+        return;
+    }
+    let mut s = launch(true, json!({})).await;
+    let (thread, _) = s.stopped_in_init().await;
+    s.client.request("continue", json!({"threadId": thread})).await.unwrap();
+    assert_eq!(s.score_sample().await, OLD_REPLY);
+
+    // score.py takes its bias from helper.py (same line count: the
+    // breakpoint in init() stays where it was).
+    let helper = s.ws.join("helper.py");
+    std::fs::write(&helper, "OFFSET = 100.0\n").unwrap();
+    let score = s.score();
+    let original = std::fs::read_to_string(&score).unwrap();
+    let uses_helper = "    bias = float(loaded.get(\"bias\", 0.0)) + __import__(\"helper\").OFFSET\n";
+    std::fs::write(&score, original.replace(BIAS, uses_helper)).unwrap();
+    for (offset, reply) in [(100.0, NEW_REPLY), (200.0, [239.0, 222.5])] {
+        std::fs::write(&helper, format!("OFFSET = {offset:.1}\n")).unwrap();
+        s.client.request("dockdap/reload", json!({})).await.unwrap();
+        let (thread, _) = s.stopped_in_init().await;
+        s.client.request("continue", json!({"threadId": thread})).await.unwrap();
+        assert_eq!(s.score_sample().await, reply, "helper.py with OFFSET = {offset}");
+    }
+    let console = s.console();
+    assert!(
+        console.iter().any(|l| l.contains("in gunicorn's master") && l.contains("debugpy")),
+        "the master was warmed: {console:?}"
+    );
+    s.end().await;
+}

@@ -72,6 +72,11 @@ impl Listener {
         removed.iter().for_each(|(key, _)| {
             command.env_remove(key);
         });
+        // DOCKDAP_BENCH_LOG_FILE: dockdap's log (with DOCKDAP_LOG) goes there
+        // instead of stderr, whole, to see where a part's time goes.
+        if let Some(path) = std::env::var_os("DOCKDAP_BENCH_LOG_FILE") {
+            command.arg("--log-file").arg(path);
+        }
         let mut child = command
             .envs(set.into_iter().map(|(key, value)| (key, value)))
             .args(["--listen", "127.0.0.1:0"])

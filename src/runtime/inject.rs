@@ -311,6 +311,12 @@ pub fn environment(args: &LaunchArguments, mode: DebuggerMode, facts: &ImageFact
         if !has("WORKER_TIMEOUT") {
             env.push("WORKER_TIMEOUT=86400".into());
         }
+        // The bootstrap imports debugpy's and the server's modules in the
+        // master, so a worker a reload forks reaches `init()` sooner
+        // (`sitecustomize.py`, part 5); `"env": {"DOCKDAP_WARM": "0"}` opts out.
+        if !has("DOCKDAP_WARM") {
+            env.push("DOCKDAP_WARM=1".into());
+        }
         if !has("GUNICORN_CMD_ARGS") {
             // Added to the image's own arguments (gunicorn's last
             // `--timeout` wins), never in place of them: an image may
@@ -414,11 +420,16 @@ mod tests {
         assert!(env.contains(&"AZUREML_DEBUG_PORT=5678".to_owned()), "{env:?}");
         assert!(env.contains(&"DOCKDAP_ABSORB=1".to_owned()), "the app's own debugger calls are absorbed: {env:?}");
         assert!(env.contains(&"WORKER_TIMEOUT=86400".to_owned()));
+        assert!(env.contains(&"DOCKDAP_WARM=1".to_owned()), "the master warms the workers' imports: {env:?}");
         let env = environment(&args, DebuggerMode::Inject, &f);
         assert!(env.contains(&"DOCKDAP_LISTEN_AT=fork".to_owned()), "{env:?}");
         let env = environment(&args, DebuggerMode::Inject, &facts(&["python3", "app.py"], &[], &[]));
         assert!(env.contains(&"DOCKDAP_LISTEN_AT=start".to_owned()), "{env:?}");
-        assert!(!env.iter().any(|e| e.starts_with("WORKER_TIMEOUT")));
+        assert!(!env.iter().any(|e| e.starts_with("WORKER_TIMEOUT") || e.starts_with("DOCKDAP_WARM")));
+        let args: LaunchArguments =
+            serde_json::from_value(serde_json::json!({"image": "x", "env": {"DOCKDAP_WARM": "0"}})).unwrap();
+        let env = environment(&args, DebuggerMode::Azureml, &f);
+        assert!(!env.contains(&"DOCKDAP_WARM=1".to_owned()), "the user's own setting stays: {env:?}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::reload::{self, Target};
+use super::reload::{self, Reloader, Target};
 use super::{ContainerError, Runtime};
 
 /// The look at pid 1 (`python/pid1.py`), run with `python -c`.
@@ -78,23 +78,25 @@ impl MainProcess {
     }
 }
 
-/// Finds how the app reloads in place: the pre-forking server's workers,
-/// else the container restarted; the error says why neither can be done
-/// (a pod's container), and offers `restart`.
-pub async fn plan(runtime: &dyn Runtime) -> Result<Reload, ContainerError> {
-    let no_server = match reload::find(runtime).await {
-        Ok(target) => return Ok(Reload::Workers(target)),
+/// Finds how the app reloads in place: the pre-forking server's workers
+/// (with the reloader that found them, waiting to replace them; see
+/// `reload::find_ahead` for `debug_port`), else the container restarted;
+/// the error says why neither can be done (a pod's container), and offers
+/// `restart`.
+pub async fn plan(runtime: &dyn Runtime, debug_port: u16) -> Result<(Reload, Option<Reloader>), ContainerError> {
+    let no_server = match reload::find_ahead(runtime, debug_port).await {
+        Ok((target, reloader)) => return Ok((Reload::Workers(target), Some(reloader))),
         Err(ContainerError::Unsupported(why)) => why,
         Err(e) => return Err(e),
     };
     if let Err(why) = runtime.restartable() {
         return Err(ContainerError::Unsupported(refusal(&no_server, &why)));
     }
-    Ok(Reload::Process(main_process(runtime).await))
+    Ok((Reload::Process(main_process(runtime).await), None))
 }
 
 /// Why neither way works: no pre-forking server (`no_server`, as
-/// `reload::find` said it), and no restart in place (`why`).
+/// `reload::find_ahead` said it), and no restart in place (`why`).
 fn refusal(no_server: &str, why: &str) -> String {
     let no_server = no_server.strip_suffix("; use `restart` to start it again").unwrap_or(no_server);
     format!("{no_server}, and its main process cannot be restarted in place: {why}; use `restart` to start it again")

@@ -44,7 +44,7 @@ use crate::config::Request;
 use crate::console::Category;
 use crate::dap::{BridgeTag, DapCodec, Message, Origin};
 use crate::runtime::inplace::{self, Reload};
-use crate::runtime::reload::{self, Reloaded};
+use crate::runtime::reload::{self, Reloaded, Reloader};
 use crate::runtime::{AdapterStream, ContainerError};
 
 /// How long the old debugpy may take to close its link after dockdap detached.
@@ -67,8 +67,9 @@ pub(super) enum Waiting {
     /// Nobody: the process went away by itself.
     Nobody,
     /// `dockdap/reload` (`seq`, or `None` from `reloadOnSave`): the files
-    /// copied in first, and how the app reloads.
-    Reload { seq: Option<i64>, pushed: Vec<String>, how: Reload },
+    /// copied in first, how the app reloads, and the reloader that found
+    /// its server, waiting to replace the workers.
+    Reload { seq: Option<i64>, pushed: Vec<String>, how: Reload, reloader: Option<Reloader> },
     /// DAP `restart` of an `attach` session.
     Restart { seq: i64 },
 }
@@ -77,6 +78,8 @@ pub(super) enum Waiting {
 #[derive(Debug)]
 pub(super) struct Prepared {
     how: Reload,
+    /// The reloader that found the server, waiting to reload it.
+    reloader: Option<Reloader>,
     /// Workspace paths copied into the container.
     pushed: Vec<String>,
     /// The next in-container adapter, started while the old worker is
@@ -166,6 +169,8 @@ struct Again {
     settle: bool,
     /// How a reload replaces the process first.
     how: Option<Reload>,
+    /// The reloader started ahead for a server's workers.
+    reloader: Option<Reloader>,
     /// The next adapter, already started.
     next: Option<AdapterStream>,
     /// debugpy listens in the new process itself: wait for its port.
@@ -174,7 +179,7 @@ struct Again {
 }
 
 impl Again {
-    async fn connect(self) -> Result<(AdapterStream, Option<Reloaded>), ReattachFailed> {
+    async fn connect(mut self) -> Result<(AdapterStream, Option<Reloaded>), ReattachFailed> {
         let runtime = self.runtime.as_ref();
         if self.settle {
             tokio::select! {
@@ -188,13 +193,14 @@ impl Again {
         }
         let connect = async {
             let t0 = Instant::now();
-            let reloaded = match &self.how {
-                Some(Reload::Workers(target)) => Some(reload::reload(runtime, target).await?),
-                Some(Reload::Process(main)) => {
+            let reloaded = match (&self.how, self.reloader.take()) {
+                (Some(Reload::Workers(target)), Some(reloader)) => Some(reloader.reload(target).await?),
+                (Some(Reload::Workers(target)), None) => Some(reload::reload(runtime, target).await?),
+                (Some(Reload::Process(main)), _) => {
                     runtime.restart_in_place(main.stop_grace()).await?;
                     None
                 }
-                None => None,
+                (None, _) => None,
             };
             tracing::info!(took = ?t0.elapsed(), "re-attach: workers replaced");
             let deadline = Instant::now() + Duration::from_secs_f64(self.timeout);
@@ -309,6 +315,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         // one starts now: it binds the debug port only when attached.
         let in_container = self.adapter_attach.contains_key("listen");
         let timeout = self.config.as_ref().map_or(60.0, |c| c.timeout()).max(1.0);
+        let port = self.debug_port();
         self.tasks.spawn(async move {
             let t0 = Instant::now();
             let copy = async {
@@ -319,27 +326,40 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
                 tracing::info!(took = ?t0.elapsed(), "reload: pending saves copied");
                 pushed
             };
+            // Both at once: the next adapter is not taken for the old one
+            // (`reload::find_ahead` takes only adapters listening on the port).
             let find = async {
-                let how = inplace::plan(runtime.as_ref()).await?;
+                let found = inplace::plan(runtime.as_ref(), port).await;
                 tracing::info!(took = ?t0.elapsed(), "reload: server found");
-                // A restarted container's processes end with it: no adapter ahead.
-                let next = if in_container && matches!(how, Reload::Workers(_)) {
-                    let deadline = Instant::now() + Duration::from_secs_f64(timeout);
-                    Some(runtime.connect_debugger(deadline).await?)
-                } else {
-                    None
-                };
-                Ok::<_, ContainerError>((how, next))
+                found
+            };
+            let next = async {
+                if !in_container {
+                    return Ok(None);
+                }
+                let deadline = Instant::now() + Duration::from_secs_f64(timeout);
+                let next = runtime.connect_debugger(deadline).await;
+                tracing::info!(took = ?t0.elapsed(), "reload: next adapter started");
+                next.map(Some)
+            };
+            let find = async {
+                let (plan, next) = tokio::join!(find, next);
+                let (how, reloader) = plan?;
+                // A restarted container's processes end with it: the adapter
+                // started ahead is not needed (dropping it ends it).
+                let next = if matches!(how, Reload::Workers(_)) { next? } else { None };
+                Ok::<_, ContainerError>((how, reloader, next))
             };
             let (pushed, found) = tokio::join!(copy, find);
-            let result = found.map(|(how, next)| Prepared { how, pushed, next }).map_err(|e| e.to_string());
+            let result =
+                found.map(|(how, reloader, next)| Prepared { how, reloader, pushed, next }).map_err(|e| e.to_string());
             let _ = tx.send(Input::Task(Task::ReloadPrepared { seq, result })).await;
         });
     }
 
     /// The saves are in and the server is found: detach from the old worker.
     pub(super) async fn reload_prepared(&mut self, seq: Option<i64>, result: Result<Prepared, String>) {
-        let Prepared { how, pushed, next } = match result {
+        let Prepared { how, reloader, pushed, next } = match result {
             Ok(found) => found,
             Err(why) => {
                 self.phase = Phase::Running { next_initialized: Initialized::Forward };
@@ -357,7 +377,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             Reload::Process(main) => {
                 let line = self.restarting_line(&files, main);
                 self.console(Category::Console, &line).await;
-                self.detach(Waiting::Reload { seq, pushed, how }, next).await;
+                self.detach(Waiting::Reload { seq, pushed, how, reloader }, next).await;
                 return;
             }
         };
@@ -373,7 +393,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             ),
         )
         .await;
-        self.detach(Waiting::Reload { seq, pushed, how }, next).await;
+        self.detach(Waiting::Reload { seq, pushed, how, reloader }, next).await;
     }
 
     /// DAP `restart` of an `attach` session: connect again to the same target.
@@ -435,9 +455,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
             reattach.old_pid = self.debuggee.pid;
         }
         let old_pid = reattach.old_pid;
-        let how = match &reattach.waiting {
-            Waiting::Reload { how, .. } => Some(how.clone()),
-            _ => None,
+        let (how, reloader) = match &mut reattach.waiting {
+            Waiting::Reload { how, reloader, .. } => (Some(how.clone()), reloader.take()),
+            _ => (None, None),
         };
         let next = reattach.next.take();
         self.phase = Phase::Reattaching;
@@ -468,7 +488,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         // runs in the container, which listens only once attached): wait
         // until it listens, as at the start.
         let wait_for_port = (!self.adapter_attach.contains_key("listen")).then(|| self.debug_port());
-        let plan = Again { runtime, settle, how, next, wait_for_port, timeout: timeout.max(1.0) };
+        let plan = Again { runtime, settle, how, reloader, next, wait_for_port, timeout: timeout.max(1.0) };
         let tx = self.inputs_tx.clone();
         self.tasks.spawn(async move {
             let result = plan.connect().await;
@@ -588,10 +608,10 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         tracing::info!(took = ?reattach.since.elapsed(), ok = result.is_ok(), "re-attach done");
         let (seq, command, body) = match reattach.waiting {
             Waiting::Nobody | Waiting::Reload { seq: None, .. } => return,
-            Waiting::Reload { seq: Some(seq), pushed, how: Reload::Workers(_) } => {
+            Waiting::Reload { seq: Some(seq), pushed, how: Reload::Workers(_), .. } => {
                 (seq, "dockdap/reload", json!({ "reloaded": "workers", "pushed": pushed, "workers": reattach.workers }))
             }
-            Waiting::Reload { seq: Some(seq), pushed, how: Reload::Process(_) } => {
+            Waiting::Reload { seq: Some(seq), pushed, how: Reload::Process(_), .. } => {
                 (seq, "dockdap/reload", self.process_reloaded(pushed))
             }
             Waiting::Restart { seq } => (seq, "restart", json!({})),

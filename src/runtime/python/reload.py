@@ -1,14 +1,21 @@
 """dockdap's reloader: finds the server that forks the app's workers and
 reloads them in place, read from /proc (no `ps` needed).
 
-    reload.py find
+    reload.py find [PORT]
         Prints one JSON line: {"server", "master", "workers", "adapters",
         "ours"} for the pre-forking server (gunicorn, which the Azure ML
         inference server runs), or {"error", "processes"} and exits 3 when
         there is none. `adapters` are the debugpy adapters that
         `debugpy.listen()` started in the workers: they end with their
         worker. `ours` are the debugpy adapters dockdap runs in the
-        container (DOCKDAP_ROLE=adapter).
+        container (DOCKDAP_ROLE=adapter); with PORT, only those listening on
+        it (the one the old worker connected to: the next one, which dockdap
+        starts meanwhile, listens there only once attached).
+    reload.py serve PORT
+        `find PORT`, then waits for one line on stdin, `reload MASTER WAIT
+        ENDS PID...`, and does what that command does (an empty stdin: it
+        exits). dockdap runs it while the debugger is still attached, so
+        the reload itself needs no process started once it has detached.
     reload.py reload MASTER WAIT ENDS PID...
         Ends the debugpy adapters dockdap ran in the container (ENDS: their
         pids, comma-separated, or "-"; debugger "azureml": one would keep
@@ -74,7 +81,39 @@ def server_of(command):
     return None
 
 
-def find():
+def listening_sockets(port):
+    """The inodes of the sockets listening on `port` (any address)."""
+    want = ":%04X" % port
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                for line in f.readlines()[1:]:
+                    cols = line.split()
+                    if len(cols) > 9 and cols[3] == "0A" and cols[1].upper().endswith(want):
+                        inodes.add(f"socket:[{cols[9]}]")
+        except OSError:
+            pass
+    return inodes
+
+
+def holds(pid, sockets):
+    """Whether `pid` holds one of `sockets` (True when its descriptors
+    cannot be read: ending one adapter too many is the old behaviour)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return True
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in sockets:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def find(port=None):
     procs = processes()
     for pid in sorted(procs):
         ppid, command = procs[pid]
@@ -88,6 +127,9 @@ def find():
             p for p, (_, c) in procs.items() if "--for-server" in c and ("debugpy/adapter" in c or "debugpy.adapter" in c)
         )
         ours = sorted(p for p, (_, c) in processes("adapter").items() if "debugpy" in c)
+        if port is not None:
+            sockets = listening_sockets(port)
+            ours = [p for p in ours if holds(p, sockets)]
         return {"server": server, "master": pid, "workers": workers, "adapters": adapters, "ours": ours}
     return None
 
@@ -141,20 +183,35 @@ def reload(master, wait, ends, old):
     return {"workers": workers, "waited": round(time.monotonic() - start, 3), "left": left}
 
 
+def print_found(port):
+    target = find(port)
+    if target is None:
+        tops = sorted({c for p, (pp, c) in processes().items() if pp in (0, 1) or p == 1})
+        print(json.dumps({"error": "no pre-forking server", "processes": tops[:8]}), flush=True)
+        sys.exit(3)
+    print(json.dumps(target), flush=True)
+
+
+def reload_command(words):
+    """`MASTER WAIT ENDS PID...` -> what `reload` did."""
+    ends = [int(p) for p in words[2].split(",") if p.isdigit()]
+    numbers = [int(a) for a in words[0:2] + words[3:]]
+    return reload(numbers[0], numbers[1] == 1, ends, numbers[2:])
+
+
 def main():
+    port = int(sys.argv[2]) if sys.argv[2:3] and sys.argv[2].isdigit() else None
     if sys.argv[1:2] == ["find"]:
-        target = find()
-        if target is None:
-            tops = sorted({c for p, (pp, c) in processes().items() if pp in (0, 1) or p == 1})
-            print(json.dumps({"error": "no pre-forking server", "processes": tops[:8]}))
-            sys.exit(3)
-        print(json.dumps(target))
+        print_found(port)
+    elif sys.argv[1:2] == ["serve"]:
+        print_found(port)
+        words = sys.stdin.readline().split()
+        if words[:1] == ["reload"] and len(words) > 3:
+            print(json.dumps(reload_command(words[1:])), flush=True)
     elif sys.argv[1:2] == ["reload"] and len(sys.argv) > 4:
-        ends = [int(p) for p in sys.argv[4].split(",") if p.isdigit()]
-        numbers = [int(a) for a in sys.argv[2:4] + sys.argv[5:]]
-        print(json.dumps(reload(numbers[0], numbers[1] == 1, ends, numbers[2:])))
+        print(json.dumps(reload_command(sys.argv[2:])))
     else:
-        print(json.dumps({"error": "usage: reload.py find | reload MASTER WAIT ENDS PID..."}))
+        print(json.dumps({"error": "usage: reload.py find [PORT] | serve PORT | reload MASTER WAIT ENDS PID..."}))
         sys.exit(2)
 
 

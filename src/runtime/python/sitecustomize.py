@@ -31,6 +31,16 @@ ACK, about 40 ms on Linux, on every request that reaches the debuggee.
    that maps ptvsd 4's calls onto debugpy. Each absorbed call is reported on
    stderr, which dockdap shows in the debug console.
 
+5. Warming a pre-forking server (DOCKDAP_WARM=1, with "inject" and
+   "azureml" when the image forks workers): before gunicorn's master forks
+   its first worker, it imports debugpy's server side (pydevd) and, for the
+   Azure ML inference server, the server's third-party dependencies
+   (pydantic, flask, opentelemetry, ...), so every worker, the one a reload
+   forks among them, inherits them instead of importing them again before
+   `init()`. Never the app's own code: nothing from the app root (the working
+   directory, AML_APP_ROOT) is imported there, nor the server's modules that
+   read its configuration, so an edit is always picked up by the next worker.
+
 Where the settings can only be decided after the container was created (a
 Kubernetes debug pod, whose spec is fixed before dockdap can look inside its
 image), DOCKDAP_SETTINGS names a file of KEY=VALUE lines that dockdap writes
@@ -133,7 +143,9 @@ def _gate(port, timeout):
         if time.monotonic() > deadline:
             print(f"dockdap: debugpy's adapter did not listen on port {port} within {timeout:.0f}s; going on without it", file=sys.stderr)
             return
-        time.sleep(0.05)
+        # A reloaded worker comes here as the next adapter is being
+        # attached: every poll missed is time to the stop in init().
+        time.sleep(0.01)
 
 
 def _gate_before_connect():
@@ -397,6 +409,100 @@ def _absorb():
     sys.meta_path.insert(0, _AbsorbingFinder())
 
 
+# ---------------------------------------------------------------------------
+# 5. Warming a pre-forking server's master (DOCKDAP_WARM=1).
+
+# What a debugged worker imports before `init()` and what is safe to import
+# in the master: none of these reads the app's files or starts a thread as
+# it is imported. debugpy's server side is what `debugpy.connect()` and
+# `listen()` load (pydevd); the Azure ML inference server's worker module
+# (`server.entry`) imports the rest, besides its own modules, which read the
+# server's configuration from the app root and so stay the worker's.
+_WARM_DEBUGGER = ("debugpy", "debugpy.server.api")
+_WARM_SERVERS = {
+    "azureml_inference_server_http": (
+        "pydantic",
+        "pydantic.fields",
+        "pydantic_settings",
+        "flask",
+        "flask_cors",
+        "werkzeug.exceptions",
+        "inference_schema.schema_util",
+        "opentelemetry.trace",
+        "opentelemetry.sdk.resources",
+        "opentelemetry.sdk.trace",
+        "opentelemetry.sdk.trace.export",
+        "opentelemetry.sdk._logs",
+        "opentelemetry.sdk._logs.export",
+        "opentelemetry.semconv.resource",
+        "azure.monitor.opentelemetry.exporter",
+    ),
+}
+_WARM = {"pid": None, "done": False}
+
+
+def _is_the_apps(name):
+    """Whether module `name` would come from the app root (the working
+    directory or AML_APP_ROOT) rather than an installed package: such a
+    module is the app's and must be imported fresh by each worker."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(name.partition(".")[0])
+    if spec is None:
+        return True
+    where = spec.origin if spec.origin not in (None, "namespace") else ""
+    where = where or next(iter(spec.submodule_search_locations or []), "")
+    where = os.path.realpath(where)
+    if "site-packages" in where or "dist-packages" in where:
+        return False
+    roots = {os.path.realpath(p) for p in (os.getcwd(), os.environ.get("AML_APP_ROOT")) if p}
+    return any(r != "/" and where.startswith(r + os.sep) for r in roots)
+
+
+def _warm_before_fork():
+    """Runs before each fork of this process (os.register_at_fork): the
+    first time gunicorn's master forks a worker, the warm imports."""
+    if _WARM["done"] or os.getpid() != _WARM["pid"] or "gunicorn.arbiter" not in sys.modules:
+        return
+    _WARM["done"] = True
+    import importlib
+    import threading
+    import time
+
+    start, threads = time.monotonic(), threading.active_count()
+    names = list(_WARM_DEBUGGER)
+    for server, modules in _WARM_SERVERS.items():
+        if server in sys.modules:
+            names.extend(modules)
+    warmed = []
+    for name in names:
+        if name in sys.modules:
+            continue
+        try:
+            if _is_the_apps(name):
+                continue
+            importlib.import_module(name)
+            warmed.append(name)
+        except Exception:
+            pass  # not installed, or it fails: the worker imports it as it always did
+    if not warmed:
+        return
+    tops = sorted({n.partition(".")[0] for n in warmed})
+    started = threading.active_count() - threads
+    threads_note = f"; {started} thread(s) started meanwhile" if started > 0 else ""
+    _say(
+        f"imported {', '.join(tops)} in gunicorn's master in {time.monotonic() - start:.2f}s, "
+        f"for its workers to inherit (DOCKDAP_WARM=0 turns this off){threads_note}"
+    )
+
+
+def _warm():
+    if os.environ.get("DOCKDAP_WARM") != "1" or os.environ.get("DOCKDAP_ROLE") or not hasattr(os, "register_at_fork"):
+        return
+    _WARM["pid"] = os.getpid()
+    os.register_at_fork(before=_warm_before_fork)
+
+
 def _load_settings():
     path = os.environ.get("DOCKDAP_SETTINGS")
     if not path or os.environ.get("DOCKDAP_SETTINGS_LOADED"):
@@ -430,6 +536,10 @@ try:
     _absorb()
 except Exception as error:
     print(f"dockdap: cannot watch the app's debugger calls: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+try:
+    _warm()
+except Exception as error:
+    print(f"dockdap: cannot warm the server: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
 try:
     _debugger()
 except Exception as error:
