@@ -18,7 +18,15 @@
 //!   any event other than the harmless ones in `HARMLESS_EVENTS`; after that,
 //!   nothing more is fetched until the next stop;
 //! - a request is answered from a fetch only when command and arguments are
-//!   equal, as JSON, to what was fetched.
+//!   equal, as JSON, to what was fetched;
+//! - the one request sent before the answer its id comes from is a `scopes`
+//!   with the frame id of the previous stop (`guess`), right behind the
+//!   stack; it is served, and its `variables` fetched, only once the stack's
+//!   answer has that frame id at the same place, and dropped otherwise.
+//!   pydevd answers `scopes` from the frame id alone and never reuses a DAP
+//!   id for another `id(frame)`; a new frame at a freed frame's address gets
+//!   the old id, and then the `variables` fetched after the check are the
+//!   new frame's, as the editor's own request would get.
 //!
 //! This module decides; the session writes. It owns no link and stamps no
 //! `seq`: a fetch in flight is a `BridgeTag::Prefetch` request in the
@@ -313,21 +321,10 @@ impl Prefetch {
     /// previous stop, with that stop's frame id.
     fn guess(&mut self, i: usize) -> Option<Fetch> {
         let frame = self.learned_frame(i)?;
-        let step = &self.learned[i];
-        let arguments = step.arguments.clone();
-        let message = Message::request(&step.command, arguments.as_ref()?).ok()?;
-        self.slots[i] = Some(Slot {
-            command: step.command.clone(),
-            arguments,
-            seq: None,
-            answer: None,
-            ids: None,
-            used: false,
-            guess: Some(frame),
-        });
-        self.counts.fetched += 1;
+        let arguments = self.learned[i].arguments.clone();
+        let fetch = self.start(i, arguments, Some(frame))?;
         self.counts.guessed += 1;
-        Some(Fetch { slot: i, message })
+        Some(fetch)
     }
 
     /// Whether a learned step's answer gives the id of another learned step.
@@ -351,17 +348,15 @@ impl Prefetch {
         if let (Some(id), Some(Some(field))) = (id, id_field(&step.command)) {
             arguments.as_mut()?.as_object_mut()?.insert(field.to_owned(), Value::from(id));
         }
+        self.start(i, arguments, None)
+    }
+
+    /// The request of learned step `i` with these arguments, its slot made.
+    fn start(&mut self, i: usize, arguments: Option<Value>, guess: Option<i64>) -> Option<Fetch> {
+        let command = self.learned[i].command.clone();
         let message =
-            Message::request(&step.command, arguments.as_ref().unwrap_or(&Value::Object(Default::default()))).ok()?;
-        self.slots[i] = Some(Slot {
-            command: step.command.clone(),
-            arguments,
-            seq: None,
-            answer: None,
-            ids: None,
-            used: false,
-            guess: None,
-        });
+            Message::request(&command, arguments.as_ref().unwrap_or(&Value::Object(Default::default()))).ok()?;
+        self.slots[i] = Some(Slot { command, arguments, seq: None, answer: None, ids: None, used: false, guess });
         self.counts.fetched += 1;
         Some(Fetch { slot: i, message })
     }
