@@ -291,18 +291,27 @@ async fn a_step_into_another_frame_never_gets_the_previous_frames_guess() {
     let (_, vars) = full_cycle(&mut client, thread).await;
     assert_eq!(value_of(&vars, "probe"), "Probe(1)");
 
-    // `next` stays in main: the guess is right and the cycle is served.
+    // `next` stays in main. The first step teaches what the editor asks
+    // after a step; a breakpoint and a step later it is fetched, with the
+    // guessed scopes right (the same frame) and served.
     let thread = step(&mut client, "next", thread).await;
     let (stop, vars) = full_cycle(&mut client, thread).await;
     assert_eq!(stop.frames[0]["name"], "main");
-    assert_eq!(value_of(&vars, "probe"), "Probe(2)", "one fetch, not two: {vars:?}");
+    assert_eq!(value_of(&vars, "probe"), "Probe(2)");
+    let thread = resume(&mut client, thread).await;
+    let (_, vars) = full_cycle(&mut client, thread).await;
+    assert_eq!(value_of(&vars, "probe"), "Probe(3)", "one fetch, not two: {vars:?}");
+    let thread = step(&mut client, "next", thread).await;
+    let (stop, vars) = full_cycle(&mut client, thread).await;
+    assert_eq!(stop.frames[0]["name"], "main");
+    assert_eq!(value_of(&vars, "probe"), "Probe(4)", "one fetch, not two: {vars:?}");
 
     // `stepIn` puts peek on top and main one below.
     let thread = step(&mut client, "stepIn", thread).await;
     let (stop, vars) = full_cycle(&mut client, thread).await;
     assert_eq!(stop.frames[0]["name"], "peek", "{:?}", stop.frames[0]);
     assert_eq!(stop.frames[1]["name"], "main");
-    assert_eq!(value_of(&vars, "rounds"), "1");
+    assert_eq!(value_of(&vars, "rounds"), "2");
     assert!(vars.iter().all(|(n, _)| n != "probe"), "peek's locals, not main's: {vars:?}");
     let dropped =
         std::iter::from_fn(|| log.try_recv().ok()).filter(|l| l.contains("guessed scopes are dropped")).count();
@@ -311,14 +320,14 @@ async fn a_step_into_another_frame_never_gets_the_previous_frames_guess() {
         .request("evaluate", json!({"expression": "Probe.shown", "frameId": stop.frame, "context": "repl"}))
         .await
         .unwrap();
-    assert_eq!(body(&eval)["result"], "2", "main's locals were not shown again at the stop in peek");
+    assert_eq!(body(&eval)["result"], "4", "main's locals were not shown again at the stop in peek");
 
     // Round after round, a new call of peek: each stop shows its own round.
     let file = program.workspace.join("steps.py");
     let peek = json!([{"line": line_of(&file, "dockdap-test: peek")}]);
     client.request("setBreakpoints", json!({"source": {"path": file}, "breakpoints": peek})).await.unwrap();
     let mut thread = thread;
-    for round in 2..5 {
+    for round in 3..6 {
         thread = resume(&mut client, thread).await;
         let (stop, vars) = full_cycle(&mut client, thread).await;
         assert_eq!(stop.frames[0]["name"], "peek");

@@ -184,8 +184,15 @@ pub(super) struct Prefetch {
     enabled: bool,
     /// Over the whole session, across resets.
     counts: Counts,
-    /// What the editor asked after its previous stop.
+    /// What the editor asked after its previous stop of the current stop's
+    /// reason (the requests fetched now).
     learned: Vec<Step>,
+    /// What it asked after its last stop of each reason (`breakpoint`,
+    /// `step`, `exception`, ...): a test harness or a user who looks at
+    /// every breakpoint but steps on without looking has one cycle per reason.
+    by_reason: Vec<(String, Vec<Step>)>,
+    /// The reason of the current stop.
+    reason: Option<String>,
     /// What it asked after the current stop, so far.
     observed: Observed,
     /// The thread of the current stop.
@@ -267,11 +274,19 @@ impl Prefetch {
         }
     }
 
-    /// debugpy stopped on `thread`: what the editor asked after the previous
-    /// stop becomes what is learned, and the requests that need no answer
-    /// of this stop are returned, to be sent at once.
-    pub(super) fn on_stopped(&mut self, thread: Option<i64>) -> Vec<Fetch> {
-        self.learned = std::mem::take(&mut self.observed).steps;
+    /// debugpy stopped on `thread` for `reason`: what the editor asked after
+    /// its previous stop is remembered for that stop's reason, what it asked
+    /// after its last stop of this reason becomes what is learned, and the
+    /// requests that need no answer of this stop are returned, to be sent at once.
+    pub(super) fn on_stopped(&mut self, thread: Option<i64>, reason: &str) -> Vec<Fetch> {
+        let observed = std::mem::take(&mut self.observed).steps;
+        if let Some(previous) = self.reason.replace(reason.to_owned()) {
+            match self.by_reason.iter_mut().find(|(r, _)| *r == previous) {
+                Some((_, steps)) => *steps = observed,
+                None => self.by_reason.push((previous, observed)),
+            }
+        }
+        self.learned = self.by_reason.iter().find(|(r, _)| r == reason).map(|(_, s)| s.clone()).unwrap_or_default();
         let same_thread = thread.is_some() && thread == self.thread;
         self.thread = thread;
         self.slots = Vec::new();
@@ -579,7 +594,9 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
     /// debugpy stopped: fetch what the editor asked after its previous stop.
     pub(super) async fn prefetch_on_stop(&mut self, message: &Message) {
         let thread = message.field::<Value>("body").ok().flatten().and_then(|b| b.get("threadId")?.as_i64());
-        let fetches = self.prefetch.on_stopped(thread);
+        let reason =
+            message.field::<Value>("body").ok().flatten().and_then(|b| Some(b.get("reason")?.as_str()?.to_owned()));
+        let fetches = self.prefetch.on_stopped(thread, reason.as_deref().unwrap_or_default());
         self.send_fetches(fetches).await;
     }
 
@@ -687,11 +704,11 @@ mod tests {
     #[test]
     fn fetches_what_the_editor_asked_after_its_previous_stop_with_new_ids() {
         let mut p = Prefetch::new(true);
-        assert!(p.on_stopped(Some(1)).is_empty(), "nothing learned yet");
+        assert!(p.on_stopped(Some(1), "step").is_empty(), "nothing learned yet");
         editor_cycle(&mut p, 1, true);
 
         let mut seq = 0;
-        let fetches = p.on_stopped(Some(7));
+        let fetches = p.on_stopped(Some(7), "step");
         let first = send(&mut p, fetches, &mut seq);
         let names: Vec<(&str, &Value)> = first.iter().map(|(_, c, a)| (c.as_str(), a)).collect();
         // The stack first: `scopes` waits for it, nothing waits for `threads`.
@@ -735,10 +752,10 @@ mod tests {
     #[test]
     fn a_state_change_drops_every_answer_and_stops_fetching() {
         let mut p = Prefetch::new(true);
-        p.on_stopped(Some(1));
+        p.on_stopped(Some(1), "step");
         editor_cycle(&mut p, 1, true);
         let mut seq = 0;
-        let fetches = p.on_stopped(Some(1));
+        let fetches = p.on_stopped(Some(1), "step");
         let sent = send(&mut p, fetches, &mut seq);
         let threads = seq_of(&sent, "threads");
         let (_, kept) =
@@ -763,10 +780,10 @@ mod tests {
     #[test]
     fn nothing_is_fetched_that_the_editor_did_not_ask_after_its_previous_stop() {
         let mut p = Prefetch::new(true);
-        p.on_stopped(Some(1));
+        p.on_stopped(Some(1), "step");
         editor_cycle(&mut p, 1, false);
         let mut seq = 0;
-        let fetches = p.on_stopped(Some(1));
+        let fetches = p.on_stopped(Some(1), "step");
         let sent = send(&mut p, fetches, &mut seq);
         let (fetches, _) =
             p.on_answer(AdapterSeq(1), None, "stackTrace", answer(1, "stackTrace", body_for("stackTrace", 40)));
@@ -776,21 +793,21 @@ mod tests {
             p.on_answer(AdapterSeq(scopes), None, "scopes", answer(scopes, "scopes", body_for("scopes", 40)));
         assert!(fetches.is_empty(), "no variables: the editor never asked");
         // A stop where it asked nothing teaches nothing.
-        assert!(p.on_stopped(Some(1)).is_empty());
-        assert!(p.on_stopped(Some(1)).is_empty());
+        assert!(p.on_stopped(Some(1), "step").is_empty());
+        assert!(p.on_stopped(Some(1), "step").is_empty());
         // Off: nothing, ever.
         let mut off = Prefetch::new(false);
-        off.on_stopped(Some(1));
+        off.on_stopped(Some(1), "step");
         editor_cycle(&mut off, 1, true);
-        assert!(off.on_stopped(Some(1)).is_empty());
+        assert!(off.on_stopped(Some(1), "step").is_empty());
     }
 
     /// A second stop on the same thread, the editor's cycle learned at the
     /// first (top frame 40, its locals 50): what went out, in order.
     fn second_stop(p: &mut Prefetch, seq: &mut i64) -> Vec<(i64, String, Value)> {
-        p.on_stopped(Some(1));
+        p.on_stopped(Some(1), "step");
         editor_cycle(p, 1, true);
-        let fetches = p.on_stopped(Some(1));
+        let fetches = p.on_stopped(Some(1), "step");
         send(p, fetches, seq)
     }
 
@@ -854,9 +871,9 @@ mod tests {
     #[test]
     fn nothing_is_guessed_for_a_stop_on_another_thread_or_after_a_state_change() {
         let mut p = Prefetch::new(true);
-        p.on_stopped(Some(1));
+        p.on_stopped(Some(1), "step");
         editor_cycle(&mut p, 1, true);
-        let fetches = p.on_stopped(Some(2));
+        let fetches = p.on_stopped(Some(2), "step");
         assert!(fetches.iter().all(|f| f.message.command() != Some("scopes")), "another thread's frames");
 
         let mut p = Prefetch::new(true);
@@ -869,5 +886,21 @@ mod tests {
             p.on_answer(AdapterSeq(1), None, "stackTrace", answer(1, "stackTrace", body_for("stackTrace", 40)));
         assert!(fetches.is_empty(), "no variables after the evaluate");
         assert!(matches!(p.on_client_request(10, "scopes", Some(json!({"frameId": 40}))), Hit::Miss));
+    }
+
+    #[test]
+    fn what_is_fetched_is_what_the_editor_asked_after_its_last_stop_of_the_same_reason() {
+        let mut p = Prefetch::new(true);
+        p.on_stopped(Some(1), "breakpoint");
+        editor_cycle(&mut p, 1, true);
+        // A step it did not look at: nothing learned for steps yet, nothing fetched.
+        assert!(p.on_stopped(Some(1), "step").is_empty());
+        // The next breakpoint: the cycle of the previous breakpoint.
+        let fetches = p.on_stopped(Some(1), "breakpoint");
+        let names: Vec<&str> = fetches.iter().filter_map(|f| f.message.command()).collect();
+        assert_eq!(names, ["stackTrace", "scopes", "threads"]);
+        // Still nothing after a step, which it never looked at.
+        assert!(p.on_stopped(Some(1), "step").is_empty());
+        assert!(p.on_stopped(Some(1), "step").is_empty());
     }
 }
