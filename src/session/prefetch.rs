@@ -4,15 +4,16 @@
 //! previous answer is in (the ids come from it): `threads`, `stackTrace` of
 //! the stopped thread, `scopes` of its top frame, `variables` of the first
 //! scope. dockdap sees the `stopped` event before the editor does, so it asks
-//! debugpy for what this editor asked after its previous stop, with the
-//! editor's own arguments and the ids taken from the new answers, while the
-//! event is on its way. An editor request that matches one of those exactly
+//! debugpy for what this editor asked after its last stop of the same
+//! reason (`breakpoint`, `step`, ...), with the editor's own arguments and
+//! the ids taken from the new answers, while the event is on its way. An editor request that matches one of those exactly
 //! is answered from its answer (or waits for it, if it is still in flight);
 //! anything else is forwarded as always.
 //!
 //! **Invariants** (held by `tests/prefetch.rs`):
-//! - nothing is fetched that this editor has not asked for after its previous
-//!   stop in this session (a `__repr__` can have side effects);
+//! - nothing is fetched that this editor has not asked for after its last
+//!   stop of the same reason in this session (a `__repr__` can have side
+//!   effects);
 //! - every answer not yet used is dropped at the first request that can
 //!   change state (anything but the read-only requests in `READ_ONLY`) and at
 //!   any event other than the harmless ones in `HARMLESS_EVENTS`; after that,
@@ -591,7 +592,7 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         }
     }
 
-    /// debugpy stopped: fetch what the editor asked after its previous stop.
+    /// debugpy stopped: fetch what the editor asked after its last stop of this reason.
     pub(super) async fn prefetch_on_stop(&mut self, message: &Message) {
         let thread = message.field::<Value>("body").ok().flatten().and_then(|b| b.get("threadId")?.as_i64());
         let reason =
