@@ -266,6 +266,76 @@ async fn different_arguments_get_their_own_answer() {
     client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
 }
 
+/// A step (`next`, `stepIn`), then the stop's thread.
+async fn step(client: &mut DapClient, command: &str, thread: i64) -> i64 {
+    let seq = client.send_request(command, json!({"threadId": thread})).await.unwrap();
+    let thread = stopped_thread(client).await;
+    client.wait_response(seq).await.unwrap();
+    thread
+}
+
+/// dockdap guesses `scopes` with the frame id of the previous stop, before
+/// the stack is in: a step into a call puts another frame on top, and the
+/// editor must see that frame's locals, with nothing shown of the frame it
+/// left; stops in a new call of the same function each round (a new frame,
+/// possibly at the old one's address, so with its id) show that round's values.
+#[tokio::test]
+async fn a_step_into_another_frame_never_gets_the_previous_frames_guess() {
+    if !require("python3 with debugpy", have_debugpy()) {
+        return;
+    }
+    let program = start_program(&[]);
+    let (_dockdap, addr, mut log) = spawn_logged_listener(&program.workspace).await;
+    let mut client = connect_client(&addr).await;
+    let thread = attach(&mut client, &program, &["dockdap-test: loop"], json!({})).await;
+    let (_, vars) = full_cycle(&mut client, thread).await;
+    assert_eq!(value_of(&vars, "probe"), "Probe(1)");
+
+    // `next` stays in main. The first step teaches what the editor asks
+    // after a step; a breakpoint and a step later it is fetched, with the
+    // guessed scopes right (the same frame) and served.
+    let thread = step(&mut client, "next", thread).await;
+    let (stop, vars) = full_cycle(&mut client, thread).await;
+    assert_eq!(stop.frames[0]["name"], "main");
+    assert_eq!(value_of(&vars, "probe"), "Probe(2)");
+    let thread = resume(&mut client, thread).await;
+    let (_, vars) = full_cycle(&mut client, thread).await;
+    assert_eq!(value_of(&vars, "probe"), "Probe(3)", "one fetch, not two: {vars:?}");
+    let thread = step(&mut client, "next", thread).await;
+    let (stop, vars) = full_cycle(&mut client, thread).await;
+    assert_eq!(stop.frames[0]["name"], "main");
+    assert_eq!(value_of(&vars, "probe"), "Probe(4)", "one fetch, not two: {vars:?}");
+
+    // `stepIn` puts peek on top and main one below.
+    let thread = step(&mut client, "stepIn", thread).await;
+    let (stop, vars) = full_cycle(&mut client, thread).await;
+    assert_eq!(stop.frames[0]["name"], "peek", "{:?}", stop.frames[0]);
+    assert_eq!(stop.frames[1]["name"], "main");
+    assert_eq!(value_of(&vars, "rounds"), "2");
+    assert!(vars.iter().all(|(n, _)| n != "probe"), "peek's locals, not main's: {vars:?}");
+    let dropped =
+        std::iter::from_fn(|| log.try_recv().ok()).filter(|l| l.contains("guessed scopes are dropped")).count();
+    assert!(dropped >= 1, "the guess for main's frame was made and dropped");
+    let eval = client
+        .request("evaluate", json!({"expression": "Probe.shown", "frameId": stop.frame, "context": "repl"}))
+        .await
+        .unwrap();
+    assert_eq!(body(&eval)["result"], "4", "main's locals were not shown again at the stop in peek");
+
+    // Round after round, a new call of peek: each stop shows its own round.
+    let file = program.workspace.join("steps.py");
+    let peek = json!([{"line": line_of(&file, "dockdap-test: peek")}]);
+    client.request("setBreakpoints", json!({"source": {"path": file}, "breakpoints": peek})).await.unwrap();
+    let mut thread = thread;
+    for round in 3..6 {
+        thread = resume(&mut client, thread).await;
+        let (stop, vars) = full_cycle(&mut client, thread).await;
+        assert_eq!(stop.frames[0]["name"], "peek");
+        assert_eq!(value_of(&vars, "rounds"), round.to_string(), "round {round}: {vars:?}");
+    }
+    client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
+}
+
 /// Stops where the editor looks at the stack and scopes only; `probe`'s
 /// `__repr__` tells whether anyone asked debugpy for the variables.
 async fn stops_without_variables(client: &mut DapClient, thread: i64, rounds: usize) -> (i64, i64) {

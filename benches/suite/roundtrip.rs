@@ -76,12 +76,26 @@ pub async fn attach_through(
     debugpy: &Debugpy,
     line: i64,
 ) -> anyhow::Result<Side> {
+    attach_through_with(options, listener, debugpy, line, serde_json::Map::new()).await
+}
+
+/// `attach_through` with more launch attributes (`{"prefetch": false}`).
+pub async fn attach_through_with(
+    options: &Options,
+    listener: &Listener,
+    debugpy: &Debugpy,
+    line: i64,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<Side> {
     let workload = options.source_root.join("benches/workload.py");
     let mut client = connect(&listener.addr).await?;
     client.request("initialize", initialize_arguments()).await?;
-    let args = json!({"type": "dockdap", "request": "attach", "name": "bench",
+    let mut args = json!({"type": "dockdap", "request": "attach", "name": "bench",
                       "connect": {"host": "127.0.0.1", "port": debugpy.port},
                       "appRoot": debugpy.app_root, "localRoot": options.source_root.join("benches"), "timeout": 30});
+    if let Some(object) = args.as_object_mut() {
+        object.extend(extra);
+    }
     let thread = configure(&mut client, "attach", args, &workload.to_string_lossy(), &[line])
         .await
         .with_context(|| format!("attaching through dockdap: {}; {}", debugpy.log(), listener.log()))?;

@@ -1,13 +1,15 @@
 //! Part 1c, the step cycle (issue 22): what a user feels while stepping.
 //! `next` -> `stopped`, then `threads`, `stackTrace` (20 frames), `scopes`,
 //! `variables` (100 locals), each sent once the previous answer is in, as
-//! editors do. Three sessions side by side, each on its own debugpy running
+//! editors do. Four sessions side by side, each on its own debugpy running
 //! `benches/workload.py --steps`: through dockdap (its defaults, prefetch
 //! on) to a tuned debugpy, straight to a tuned debugpy (TCP_NODELAY, the
-//! fastest direct path), and straight to the stock debugpy. Iterations
-//! alternate A B C, C B A. Each step's wait is recorded too (`next` until
+//! fastest direct path), straight to the stock debugpy, and through
+//! dockdap with `"prefetch": false` (what the prefetch itself saves).
+//! Iterations alternate A B C D, D C B A. Each step's wait is recorded too (`next` until
 //! `stopped`, then each request), and what dockdap's prefetch did in its
-//! session (fetched, answered, joined, missed: its `info` line at the
+//! session (fetched, answered, joined, missed, and the `scopes` guessed
+//! ahead of the stack and how many were wrong: its `info` line at the
 //! session's end).
 
 use std::time::{Duration, Instant};
@@ -18,7 +20,7 @@ use serde_json::json;
 use super::dap::{Side, body, line_of};
 use super::procs::{Debugpy, Listener};
 use super::report::{Goal, progress};
-use super::roundtrip::{attach_direct, attach_through};
+use super::roundtrip::{attach_direct, attach_through, attach_through_with};
 use super::stats::{Samples, Timings};
 use super::{Options, Reporter};
 
@@ -78,13 +80,16 @@ fn plain(line: &str) -> String {
     out
 }
 
-/// The counts in a `prefetch` log line: fetched, answered, joined, missed.
-fn prefetch_counts(line: &str) -> Option<[u64; 4]> {
+/// The counts a `prefetch` log line has.
+const COUNTS: [&str; 6] = ["fetched", "answered", "joined", "missed", "guessed", "wrong"];
+
+/// The counts in a `prefetch` log line, by name, in `COUNTS` order (those it has).
+fn prefetch_counts(line: &str) -> Vec<(&'static str, u64)> {
     let count = |name: &str| -> Option<u64> {
-        let at = line.find(&format!("{name}="))? + name.len() + 1;
+        let at = line.find(&format!(" {name}="))? + name.len() + 2;
         line[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
     };
-    Some([count("fetched")?, count("answered")?, count("joined")?, count("missed")?])
+    COUNTS.iter().filter_map(|&name| Some((name, count(name)?))).collect()
 }
 
 pub async fn run(
@@ -94,26 +99,33 @@ pub async fn run(
     n: usize,
     warmup: usize,
 ) -> anyhow::Result<()> {
-    progress(&format!("steps: {n} step cycles a side: dockdap, tuned debugpy, stock debugpy"));
+    progress(&format!(
+        "steps: {n} step cycles a side: dockdap, tuned debugpy, stock debugpy, dockdap without prefetch"
+    ));
     let workload = options.source_root.join("benches/workload.py");
     let line = line_of(&workload, "bench: step")?;
     let tuned = Debugpy::start_with(&options.python, &workload, true, &["--steps"])?;
     let behind = Debugpy::start_with(&options.python, &workload, true, &["--steps"])?;
     let stock = Debugpy::start_with(&options.python, &workload, false, &["--steps"])?;
+    let unfetched = Debugpy::start_with(&options.python, &workload, true, &["--steps"])?;
 
     let mut a = attach_direct(&tuned.addr(), &tuned, line).await?;
     let mut b = attach_through(options, listener, &behind, line).await?;
     let mut c = attach_direct(&stock.addr(), &stock, line).await?;
+    let off = serde_json::Map::from_iter([("prefetch".to_owned(), json!(false))]);
+    let mut d = attach_through_with(options, listener, &unfetched, line, off).await?;
 
-    let (mut ta, mut tb, mut tc) = (Samples::default(), Samples::default(), Samples::default());
-    let mut phases = [Timings::default(), Timings::default(), Timings::default()];
+    let (mut ta, mut tb, mut tc, mut td) =
+        (Samples::default(), Samples::default(), Samples::default(), Samples::default());
+    let mut phases = [Timings::default(), Timings::default(), Timings::default(), Timings::default()];
     for i in 0..warmup + n {
-        let order: [usize; 3] = if i % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
+        let order: [usize; 4] = if i % 2 == 0 { [0, 1, 2, 3] } else { [3, 2, 1, 0] };
         for side in order {
             let (s, t) = match side {
                 0 => (&mut a, &mut ta),
                 1 => (&mut b, &mut tb),
-                _ => (&mut c, &mut tc),
+                2 => (&mut c, &mut tc),
+                _ => (&mut d, &mut td),
             };
             let (d, parts) = cycle(s).await.with_context(|| listener.log())?;
             if i >= warmup {
@@ -127,38 +139,41 @@ pub async fn run(
     report.figure("steps.direct_tuned.median", ta.median(), "ms")?;
     report.figure("steps.direct_stock.median", tc.median(), "ms")?;
     report.figure("steps.dockdap.median", tb.median(), "ms")?;
+    report.figure("steps.dockdap_unfetched.median", td.median(), "ms")?;
     report.figure("steps.dockdap.p99", tb.p99(), "ms")?;
     report.figure("steps.direct_tuned.p99", ta.p99(), "ms")?;
     report.figure("steps.ratio", tb.median() / ta.median(), "x")?;
     report.figure("steps.stock_ratio", tb.median() / tc.median(), "x")?;
+    report.figure("steps.unfetched_ratio", td.median() / ta.median(), "x")?;
+    report.figure("steps.prefetch_gain", tb.median() / td.median(), "x")?;
     report.goal("steps: step cycle, dockdap / tuned direct", "steps.ratio", Some(Goal::AtMost(0.8)));
     report.goal("steps: step cycle, dockdap / stock direct", "steps.stock_ratio", Some(Goal::AtMost(0.1)));
-    for (side, timings) in ["direct_tuned", "dockdap", "direct_stock"].iter().zip(&phases) {
+    for (side, timings) in ["direct_tuned", "dockdap", "direct_stock", "dockdap_unfetched"].iter().zip(&phases) {
         for name in PHASES {
             report.figure(&format!("steps.{side}.{name}.median"), timings.get(name).median(), "ms")?;
         }
     }
     // dockdap logs its counts as the session ends, just after `disconnect`.
     let before = prefetch_line(&listener.log());
-    for side in [&mut a, &mut b, &mut c] {
+    for side in [&mut a, &mut b, &mut c, &mut d] {
         super::dap::disconnect(&mut side.client).await;
     }
     let mut counts = None;
     for _ in 0..40 {
         let line = prefetch_line(&listener.log());
         if line.is_some() && line != before {
-            counts = line.as_deref().and_then(prefetch_counts);
+            counts = line.as_deref().map(prefetch_counts);
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     match counts {
-        Some(counts) => {
-            for (name, value) in ["fetched", "answered", "joined", "missed"].iter().zip(counts) {
+        Some(counts) if !counts.is_empty() => {
+            for (name, value) in counts {
                 report.figure(&format!("steps.prefetch.{name}"), value as f64, "requests")?;
             }
         }
-        None => progress("steps: dockdap logged no prefetch counts (DOCKDAP_LOG hides them?)"),
+        _ => progress("steps: dockdap logged no prefetch counts (DOCKDAP_LOG hides them?)"),
     }
     Ok(())
 }

@@ -4,21 +4,30 @@
 //! previous answer is in (the ids come from it): `threads`, `stackTrace` of
 //! the stopped thread, `scopes` of its top frame, `variables` of the first
 //! scope. dockdap sees the `stopped` event before the editor does, so it asks
-//! debugpy for what this editor asked after its previous stop, with the
-//! editor's own arguments and the ids taken from the new answers, while the
-//! event is on its way. An editor request that matches one of those exactly
+//! debugpy for what this editor asked after its last stop of the same
+//! reason (`breakpoint`, `step`, ...), with the editor's own arguments and
+//! the ids taken from the new answers, while the event is on its way. An editor request that matches one of those exactly
 //! is answered from its answer (or waits for it, if it is still in flight);
 //! anything else is forwarded as always.
 //!
 //! **Invariants** (held by `tests/prefetch.rs`):
-//! - nothing is fetched that this editor has not asked for after its previous
-//!   stop in this session (a `__repr__` can have side effects);
+//! - nothing is fetched that this editor has not asked for after its last
+//!   stop of the same reason in this session (a `__repr__` can have side
+//!   effects);
 //! - every answer not yet used is dropped at the first request that can
 //!   change state (anything but the read-only requests in `READ_ONLY`) and at
 //!   any event other than the harmless ones in `HARMLESS_EVENTS`; after that,
 //!   nothing more is fetched until the next stop;
 //! - a request is answered from a fetch only when command and arguments are
-//!   equal, as JSON, to what was fetched.
+//!   equal, as JSON, to what was fetched;
+//! - the one request sent before the answer its id comes from is a `scopes`
+//!   with the frame id of the previous stop (`guess`), right behind the
+//!   stack; it is served, and its `variables` fetched, only once the stack's
+//!   answer has that frame id at the same place, and dropped otherwise.
+//!   pydevd answers `scopes` from the frame id alone and never reuses a DAP
+//!   id for another `id(frame)`; a new frame at a freed frame's address gets
+//!   the old id, and then the `variables` fetched after the check are the
+//!   new frame's, as the editor's own request would get.
 //!
 //! This module decides; the session writes. It owns no link and stamps no
 //! `seq`: a fetch in flight is a `BridgeTag::Prefetch` request in the
@@ -127,6 +136,11 @@ struct Slot {
     ids: Option<Vec<i64>>,
     /// An editor request was answered by this slot (or joined it).
     used: bool,
+    /// A `scopes` sent with the frame id of the previous stop, before this
+    /// stop's stack said which frame that is (`Prefetch::guess`): never
+    /// served, and nothing fetched from its answer, until the stack's
+    /// answer shows the same frame at the same place (then `None`).
+    guess: Option<i64>,
 }
 
 /// What the session should do with an editor request.
@@ -159,6 +173,10 @@ pub(super) struct Counts {
     joined: u64,
     /// Editor requests of the step cycle forwarded as always.
     missed: u64,
+    /// `scopes` sent with the previous stop's frame id, ahead of the stack.
+    guessed: u64,
+    /// Of those, the ones the stack proved wrong (dropped unused).
+    wrong: u64,
 }
 
 /// The per-session state of the speculative fetch.
@@ -167,8 +185,15 @@ pub(super) struct Prefetch {
     enabled: bool,
     /// Over the whole session, across resets.
     counts: Counts,
-    /// What the editor asked after its previous stop.
+    /// What the editor asked after its previous stop of the current stop's
+    /// reason (the requests fetched now).
     learned: Vec<Step>,
+    /// What it asked after its last stop of each reason (`breakpoint`,
+    /// `step`, `exception`, ...): a test harness or a user who looks at
+    /// every breakpoint but steps on without looking has one cycle per reason.
+    by_reason: Vec<(String, Vec<Step>)>,
+    /// The reason of the current stop.
+    reason: Option<String>,
     /// What it asked after the current stop, so far.
     observed: Observed,
     /// The thread of the current stop.
@@ -236,9 +261,9 @@ impl Prefetch {
 
     /// Logs what the fetch did in this session (at its end).
     pub(super) fn log_counts(&self) {
-        let Counts { fetched, answered, joined, missed } = self.counts;
+        let Counts { fetched, answered, joined, missed, guessed, wrong } = self.counts;
         if self.enabled {
-            tracing::info!(fetched, answered, joined, missed, "prefetch");
+            tracing::info!(fetched, answered, joined, missed, guessed, wrong, "prefetch");
         }
     }
 
@@ -250,11 +275,20 @@ impl Prefetch {
         }
     }
 
-    /// debugpy stopped on `thread`: what the editor asked after the previous
-    /// stop becomes what is learned, and the requests that need no answer
-    /// of this stop are returned, to be sent at once.
-    pub(super) fn on_stopped(&mut self, thread: Option<i64>) -> Vec<Fetch> {
-        self.learned = std::mem::take(&mut self.observed).steps;
+    /// debugpy stopped on `thread` for `reason`: what the editor asked after
+    /// its previous stop is remembered for that stop's reason, what it asked
+    /// after its last stop of this reason becomes what is learned, and the
+    /// requests that need no answer of this stop are returned, to be sent at once.
+    pub(super) fn on_stopped(&mut self, thread: Option<i64>, reason: &str) -> Vec<Fetch> {
+        let observed = std::mem::take(&mut self.observed).steps;
+        if let Some(previous) = self.reason.replace(reason.to_owned()) {
+            match self.by_reason.iter_mut().find(|(r, _)| *r == previous) {
+                Some((_, steps)) => *steps = observed,
+                None => self.by_reason.push((previous, observed)),
+            }
+        }
+        self.learned = self.by_reason.iter().find(|(r, _)| r == reason).map(|(_, s)| s.clone()).unwrap_or_default();
+        let same_thread = thread.is_some() && thread == self.thread;
         self.thread = thread;
         self.slots = Vec::new();
         self.active = self.enabled && thread.is_some();
@@ -262,14 +296,51 @@ impl Prefetch {
             return Vec::new();
         }
         self.slots = (0..self.learned.len()).map(|_| None).collect();
-        let mut ready: Vec<usize> = (0..self.learned.len())
+        let (first, rest): (Vec<usize>, Vec<usize>) = (0..self.learned.len())
             .filter(|&i| matches!(self.learned[i].id, Some(IdRef::Plain | IdRef::StoppedThread)))
-            .collect();
-        // debugpy answers one request after another: what later fetches
-        // wait for (the stack, for `scopes`) goes first, so that the next
-        // fetch is on its way while debugpy answers the rest (`threads`).
-        ready.sort_by_key(|&i| !self.has_dependents(i));
-        ready.into_iter().filter_map(|i| self.fetch(i)).collect()
+            .partition(|&i| self.has_dependents(i));
+        let guesses: Vec<usize> = if same_thread {
+            (0..self.learned.len()).filter(|&i| self.guessable(i, &first)).collect()
+        } else {
+            Vec::new()
+        };
+        // debugpy's adapter answers one request after another: what later
+        // fetches wait for (the stack) goes first, the guessed `scopes`
+        // right behind it, so that each is on its way while debugpy answers
+        // the one before, and what nothing waits for (`threads`) last.
+        let mut fetches: Vec<Fetch> = first.into_iter().filter_map(|i| self.fetch(i)).collect();
+        fetches.extend(guesses.into_iter().filter_map(|i| self.guess(i)));
+        fetches.extend(rest.into_iter().filter_map(|i| self.fetch(i)));
+        fetches
+    }
+
+    /// Whether learned step `i` is a `scopes` of a frame of a stack fetched
+    /// now (`stacks`), which can be sent with the previous stop's frame id
+    /// before the stack is in. Only `scopes`: debugpy answers it from the
+    /// frame id alone, running nothing in the debuggee, so a wrong guess
+    /// costs one answer thrown away. A `variables` runs `__repr__`s and is
+    /// never guessed: after a step into a call, the previous frame's locals
+    /// are still there (one frame down) and would be shown to no one.
+    fn guessable(&self, i: usize, stacks: &[usize]) -> bool {
+        let step = &self.learned[i];
+        step.command == "scopes"
+            && matches!(step.id, Some(IdRef::Frame { step, .. }) if stacks.contains(&step))
+            && self.learned_frame(i).is_some()
+    }
+
+    /// The frame id learned step `i` (a `scopes`) was asked with.
+    fn learned_frame(&self, i: usize) -> Option<i64> {
+        self.learned[i].arguments.as_ref()?.get("frameId")?.as_i64()
+    }
+
+    /// Sends learned step `i` (a `scopes`) as the editor sent it after the
+    /// previous stop, with that stop's frame id.
+    fn guess(&mut self, i: usize) -> Option<Fetch> {
+        let frame = self.learned_frame(i)?;
+        let arguments = self.learned[i].arguments.clone();
+        let fetch = self.start(i, arguments, Some(frame))?;
+        self.counts.guessed += 1;
+        Some(fetch)
     }
 
     /// Whether a learned step's answer gives the id of another learned step.
@@ -293,10 +364,15 @@ impl Prefetch {
         if let (Some(id), Some(Some(field))) = (id, id_field(&step.command)) {
             arguments.as_mut()?.as_object_mut()?.insert(field.to_owned(), Value::from(id));
         }
+        self.start(i, arguments, None)
+    }
+
+    /// The request of learned step `i` with these arguments, its slot made.
+    fn start(&mut self, i: usize, arguments: Option<Value>, guess: Option<i64>) -> Option<Fetch> {
+        let command = self.learned[i].command.clone();
         let message =
-            Message::request(&step.command, arguments.as_ref().unwrap_or(&Value::Object(Default::default()))).ok()?;
-        self.slots[i] =
-            Some(Slot { command: step.command.clone(), arguments, seq: None, answer: None, ids: None, used: false });
+            Message::request(&command, arguments.as_ref().unwrap_or(&Value::Object(Default::default()))).ok()?;
+        self.slots[i] = Some(Slot { command, arguments, seq: None, answer: None, ids: None, used: false, guess });
         self.counts.fetched += 1;
         Some(Fetch { slot: i, message })
     }
@@ -333,7 +409,10 @@ impl Prefetch {
     }
 
     fn slot_of(&self, command: &str, arguments: Option<&Value>) -> Option<&Slot> {
-        self.slots.iter().flatten().find(|s| s.command == command && s.arguments.as_ref() == arguments)
+        self.slots
+            .iter()
+            .flatten()
+            .find(|s| s.guess.is_none() && s.command == command && s.arguments.as_ref() == arguments)
     }
 
     fn look_up(&mut self, command: &str, arguments: Option<&Value>) -> Hit {
@@ -341,7 +420,7 @@ impl Prefetch {
             .slots
             .iter_mut()
             .flatten()
-            .find(|s| !s.used && s.command == command && s.arguments.as_ref() == arguments)
+            .find(|s| !s.used && s.guess.is_none() && s.command == command && s.arguments.as_ref() == arguments)
         else {
             return Hit::Miss;
         };
@@ -450,13 +529,44 @@ impl Prefetch {
                 return (Vec::new(), message);
             }
         }
-        let next: Vec<usize> = (0..self.learned.len())
-            .filter(|&k| {
-                self.slots.get(k).is_some_and(Option::is_none)
-                    && matches!(self.learned[k].id, Some(IdRef::Frame { step, .. } | IdRef::Scope { step, .. }) if step == i)
-            })
-            .collect();
+        self.check_guesses(i);
+        let next: Vec<usize> = (0..self.learned.len()).filter(|&k| self.can_fetch(k)).collect();
         (next.into_iter().filter_map(|k| self.fetch(k)).collect(), message)
+    }
+
+    /// The answer to slot `i` is in: each `scopes` guessed for one of its
+    /// frames is confirmed if the frame at that place has the guessed id,
+    /// and dropped otherwise (its answer, in or still coming, is never
+    /// served; `can_fetch` then asks again with the right id).
+    fn check_guesses(&mut self, i: usize) {
+        let Some(ids) = self.slots[i].as_ref().and_then(|s| s.ids.clone()) else {
+            return;
+        };
+        for k in 0..self.learned.len() {
+            let Some(IdRef::Frame { step, index }) = self.learned[k].id else {
+                continue;
+            };
+            let Some(slot) = self.slots[k].as_mut().filter(|s| step == i && s.guess.is_some()) else {
+                continue;
+            };
+            if ids.get(index) == slot.guess.as_ref() {
+                slot.guess = None;
+            } else {
+                tracing::debug!(guess = slot.guess, "the frame changed: the guessed scopes are dropped");
+                self.slots[k] = None;
+                self.counts.wrong += 1;
+            }
+        }
+    }
+
+    /// Whether learned step `k` can be fetched now: not yet fetched, and the
+    /// answer its id comes from is in and is not a guess.
+    fn can_fetch(&self, k: usize) -> bool {
+        let Some(IdRef::Frame { step, .. } | IdRef::Scope { step, .. }) = self.learned[k].id else {
+            return false;
+        };
+        self.slots.get(k).is_some_and(Option::is_none)
+            && self.slots.get(step).and_then(Option::as_ref).is_some_and(|s| s.guess.is_none() && s.ids.is_some())
     }
 
     /// Whether requests of the step cycle are looked up and learned now.
@@ -482,10 +592,12 @@ impl<W: AsyncWrite + Send + Unpin> Session<W> {
         }
     }
 
-    /// debugpy stopped: fetch what the editor asked after its previous stop.
+    /// debugpy stopped: fetch what the editor asked after its last stop of this reason.
     pub(super) async fn prefetch_on_stop(&mut self, message: &Message) {
         let thread = message.field::<Value>("body").ok().flatten().and_then(|b| b.get("threadId")?.as_i64());
-        let fetches = self.prefetch.on_stopped(thread);
+        let reason =
+            message.field::<Value>("body").ok().flatten().and_then(|b| Some(b.get("reason")?.as_str()?.to_owned()));
+        let fetches = self.prefetch.on_stopped(thread, reason.as_deref().unwrap_or_default());
         self.send_fetches(fetches).await;
     }
 
@@ -567,6 +679,11 @@ mod tests {
             .collect()
     }
 
+    /// The seq a fetch of `command` went out as.
+    fn seq_of(sent: &[(i64, String, Value)], command: &str) -> i64 {
+        sent.iter().find(|(_, c, _)| c == command).unwrap().0
+    }
+
     /// The editor's cycle at a stop, forwarded (nothing fetched yet).
     fn editor_cycle(p: &mut Prefetch, thread: i64, with_variables: bool) {
         let mut seq = 1000;
@@ -588,11 +705,11 @@ mod tests {
     #[test]
     fn fetches_what_the_editor_asked_after_its_previous_stop_with_new_ids() {
         let mut p = Prefetch::new(true);
-        assert!(p.on_stopped(Some(1)).is_empty(), "nothing learned yet");
+        assert!(p.on_stopped(Some(1), "step").is_empty(), "nothing learned yet");
         editor_cycle(&mut p, 1, true);
 
         let mut seq = 0;
-        let fetches = p.on_stopped(Some(7));
+        let fetches = p.on_stopped(Some(7), "step");
         let first = send(&mut p, fetches, &mut seq);
         let names: Vec<(&str, &Value)> = first.iter().map(|(_, c, a)| (c.as_str(), a)).collect();
         // The stack first: `scopes` waits for it, nothing waits for `threads`.
@@ -636,12 +753,14 @@ mod tests {
     #[test]
     fn a_state_change_drops_every_answer_and_stops_fetching() {
         let mut p = Prefetch::new(true);
-        p.on_stopped(Some(1));
+        p.on_stopped(Some(1), "step");
         editor_cycle(&mut p, 1, true);
         let mut seq = 0;
-        let fetches = p.on_stopped(Some(1));
-        send(&mut p, fetches, &mut seq);
-        let (_, kept) = p.on_answer(AdapterSeq(2), None, "threads", answer(2, "threads", json!({"threads": []})));
+        let fetches = p.on_stopped(Some(1), "step");
+        let sent = send(&mut p, fetches, &mut seq);
+        let threads = seq_of(&sent, "threads");
+        let (_, kept) =
+            p.on_answer(AdapterSeq(threads), None, "threads", answer(threads, "threads", json!({"threads": []})));
         assert!(kept.is_none());
         assert!(matches!(p.on_client_request(9, "setVariable", Some(json!({}))), Hit::Miss));
         assert!(matches!(p.on_client_request(10, "threads", Some(json!({}))), Hit::Miss), "dropped");
@@ -662,23 +781,127 @@ mod tests {
     #[test]
     fn nothing_is_fetched_that_the_editor_did_not_ask_after_its_previous_stop() {
         let mut p = Prefetch::new(true);
-        p.on_stopped(Some(1));
+        p.on_stopped(Some(1), "step");
         editor_cycle(&mut p, 1, false);
         let mut seq = 0;
-        let fetches = p.on_stopped(Some(1));
-        send(&mut p, fetches, &mut seq);
+        let fetches = p.on_stopped(Some(1), "step");
+        let sent = send(&mut p, fetches, &mut seq);
         let (fetches, _) =
-            p.on_answer(AdapterSeq(1), None, "stackTrace", answer(1, "stackTrace", body_for("stackTrace", 1)));
-        send(&mut p, fetches, &mut seq);
-        let (fetches, _) = p.on_answer(AdapterSeq(3), None, "scopes", answer(3, "scopes", body_for("scopes", 1)));
+            p.on_answer(AdapterSeq(1), None, "stackTrace", answer(1, "stackTrace", body_for("stackTrace", 40)));
+        assert!(fetches.is_empty(), "the guessed scopes is confirmed, not asked again");
+        let scopes = seq_of(&sent, "scopes");
+        let (fetches, _) =
+            p.on_answer(AdapterSeq(scopes), None, "scopes", answer(scopes, "scopes", body_for("scopes", 40)));
         assert!(fetches.is_empty(), "no variables: the editor never asked");
         // A stop where it asked nothing teaches nothing.
-        assert!(p.on_stopped(Some(1)).is_empty());
-        assert!(p.on_stopped(Some(1)).is_empty());
+        assert!(p.on_stopped(Some(1), "step").is_empty());
+        assert!(p.on_stopped(Some(1), "step").is_empty());
         // Off: nothing, ever.
         let mut off = Prefetch::new(false);
-        off.on_stopped(Some(1));
+        off.on_stopped(Some(1), "step");
         editor_cycle(&mut off, 1, true);
-        assert!(off.on_stopped(Some(1)).is_empty());
+        assert!(off.on_stopped(Some(1), "step").is_empty());
+    }
+
+    /// A second stop on the same thread, the editor's cycle learned at the
+    /// first (top frame 40, its locals 50): what went out, in order.
+    fn second_stop(p: &mut Prefetch, seq: &mut i64) -> Vec<(i64, String, Value)> {
+        p.on_stopped(Some(1), "step");
+        editor_cycle(p, 1, true);
+        let fetches = p.on_stopped(Some(1), "step");
+        send(p, fetches, seq)
+    }
+
+    #[test]
+    fn scopes_is_guessed_behind_the_stack_and_served_once_the_stack_shows_the_same_frame() {
+        let mut p = Prefetch::new(true);
+        let mut seq = 0;
+        let sent = second_stop(&mut p, &mut seq);
+        let order: Vec<(&str, &Value)> = sent.iter().map(|(_, c, a)| (c.as_str(), a)).collect();
+        assert_eq!(
+            order,
+            [
+                ("stackTrace", &json!({"threadId": 1, "levels": 20})),
+                ("scopes", &json!({"frameId": 40})),
+                ("threads", &json!({}))
+            ]
+        );
+        // Its answer may come first: nothing is served or fetched from it yet.
+        let (fetches, kept) = p.on_answer(AdapterSeq(2), None, "scopes", answer(2, "scopes", body_for("scopes", 40)));
+        assert!(kept.is_none() && fetches.is_empty(), "no variables before the stack confirms the frame");
+        assert!(matches!(p.on_client_request(1, "scopes", Some(json!({"frameId": 40}))), Hit::Miss), "not yet");
+        // The stack shows frame 40 on top: confirmed, and the variables go out.
+        let (fetches, _) =
+            p.on_answer(AdapterSeq(1), None, "stackTrace", answer(1, "stackTrace", body_for("stackTrace", 40)));
+        let vars = send(&mut p, fetches, &mut seq);
+        assert_eq!(vars.len(), 1);
+        assert_eq!(vars[0].1, "variables");
+        assert_eq!(vars[0].2, json!({"variablesReference": 50, "format": {"hex": true}}));
+        assert!(matches!(p.on_client_request(2, "scopes", Some(json!({"frameId": 40}))), Hit::Ready(_)));
+        assert_eq!((p.counts.guessed, p.counts.wrong), (1, 0));
+    }
+
+    #[test]
+    fn a_guess_the_stack_disproves_is_never_served_and_the_right_scopes_is_fetched() {
+        let mut p = Prefetch::new(true);
+        let mut seq = 0;
+        second_stop(&mut p, &mut seq);
+        // A step into a call: a new frame 70 on top, frame 40 one below.
+        let (fetches, _) = p.on_answer(
+            AdapterSeq(1),
+            None,
+            "stackTrace",
+            answer(1, "stackTrace", json!({"stackFrames": [{"id": 70}, {"id": 40}]})),
+        );
+        let again = send(&mut p, fetches, &mut seq);
+        assert_eq!(again.len(), 1);
+        assert_eq!((again[0].1.as_str(), &again[0].2), ("scopes", &json!({"frameId": 70})));
+        // The guess's answer, arriving now, is nobody's and fetches nothing
+        // (frame 40's locals are not shown to anyone).
+        let (fetches, kept) = p.on_answer(AdapterSeq(2), None, "scopes", answer(2, "scopes", body_for("scopes", 40)));
+        assert!(fetches.is_empty());
+        assert!(kept.is_some(), "not kept: handed back to be dropped");
+        assert!(matches!(p.on_client_request(1, "scopes", Some(json!({"frameId": 40}))), Hit::Miss));
+        assert!(matches!(p.on_client_request(2, "scopes", Some(json!({"frameId": 70}))), Hit::InFlight(AdapterSeq(4))));
+        let (fetches, _) = p.on_answer(AdapterSeq(4), Some(2), "scopes", answer(4, "scopes", body_for("scopes", 70)));
+        let vars = send(&mut p, fetches, &mut seq);
+        assert_eq!(vars[0].2, json!({"variablesReference": 80, "format": {"hex": true}}), "the new frame's locals");
+        assert_eq!((p.counts.guessed, p.counts.wrong), (1, 1));
+    }
+
+    #[test]
+    fn nothing_is_guessed_for_a_stop_on_another_thread_or_after_a_state_change() {
+        let mut p = Prefetch::new(true);
+        p.on_stopped(Some(1), "step");
+        editor_cycle(&mut p, 1, true);
+        let fetches = p.on_stopped(Some(2), "step");
+        assert!(fetches.iter().all(|f| f.message.command() != Some("scopes")), "another thread's frames");
+
+        let mut p = Prefetch::new(true);
+        let mut seq = 0;
+        second_stop(&mut p, &mut seq);
+        p.on_client_request(9, "evaluate", Some(json!({"expression": "x"})));
+        let (fetches, kept) = p.on_answer(AdapterSeq(2), None, "scopes", answer(2, "scopes", body_for("scopes", 40)));
+        assert!(fetches.is_empty() && kept.is_none());
+        let (fetches, _) =
+            p.on_answer(AdapterSeq(1), None, "stackTrace", answer(1, "stackTrace", body_for("stackTrace", 40)));
+        assert!(fetches.is_empty(), "no variables after the evaluate");
+        assert!(matches!(p.on_client_request(10, "scopes", Some(json!({"frameId": 40}))), Hit::Miss));
+    }
+
+    #[test]
+    fn what_is_fetched_is_what_the_editor_asked_after_its_last_stop_of_the_same_reason() {
+        let mut p = Prefetch::new(true);
+        p.on_stopped(Some(1), "breakpoint");
+        editor_cycle(&mut p, 1, true);
+        // A step it did not look at: nothing learned for steps yet, nothing fetched.
+        assert!(p.on_stopped(Some(1), "step").is_empty());
+        // The next breakpoint: the cycle of the previous breakpoint.
+        let fetches = p.on_stopped(Some(1), "breakpoint");
+        let names: Vec<&str> = fetches.iter().filter_map(|f| f.message.command()).collect();
+        assert_eq!(names, ["stackTrace", "scopes", "threads"]);
+        // Still nothing after a step, which it never looked at.
+        assert!(p.on_stopped(Some(1), "step").is_empty());
+        assert!(p.on_stopped(Some(1), "step").is_empty());
     }
 }
