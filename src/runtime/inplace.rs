@@ -54,7 +54,8 @@ impl MainProcess {
     /// `a shell (sh -c ...)`, `an init (tini -- ...)`.
     pub fn describe(&self) -> String {
         let Some(first) = self.command.first() else { return "not readable".to_owned() };
-        let mut line = self.command.join(" ");
+        // No secret of its command line in the console (`reload::shown_command`).
+        let mut line = reload::shown_command(&self.command.join(" "));
         if line.chars().count() > 80 {
             line = line.chars().take(77).collect::<String>() + "...";
         }

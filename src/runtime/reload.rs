@@ -63,7 +63,7 @@ struct Refusal {
 /// secret (debugpy's adapter its `--server-access-token`, apps their
 /// `--password=...`), so the value of any option whose name speaks of one
 /// is masked, and only the first few words are shown.
-fn shown_command(command: &str) -> String {
+pub(crate) fn shown_command(command: &str) -> String {
     const SECRET: [&str; 5] = ["token", "secret", "password", "passwd", "key"];
     let secret = |name: &str| SECRET.iter().any(|s| name.to_ascii_lowercase().contains(s));
     let mut shown = Vec::new();
