@@ -317,18 +317,6 @@ fn workspace(from: &Path) -> Workspace {
     Workspace { _dir: dir, top, ws }
 }
 
-/// Waits up to `within` for `ok`; how long it took, or `None`.
-async fn wait_until(within: Duration, mut ok: impl FnMut() -> bool) -> Option<Duration> {
-    let started = std::time::Instant::now();
-    while started.elapsed() < within {
-        if ok() {
-            return Some(started.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
-}
-
 /// A debug copy of `kubernetes` (a Deployment or a pod in `ns`), launched
 /// with the default configuration on a copy of `from`, end to end: the
 /// copy carries none of `original_label`'s labels, init() stops, a real
