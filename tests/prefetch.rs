@@ -336,6 +336,58 @@ async fn a_step_into_another_frame_never_gets_the_previous_frames_guess() {
     client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
 }
 
+/// What `expression` is now in `frame`, as the debug console shows it.
+async fn now(client: &mut DapClient, frame: i64, expression: &str) -> String {
+    let request = json!({"expression": expression, "frameId": frame, "context": "repl"});
+    body(&client.request("evaluate", request).await.unwrap())["result"].as_str().unwrap().to_owned()
+}
+
+/// Once a frame's `scopes` came back the same at two stops, dockdap answers
+/// it from memory (debugpy makes it from the frame id alone). What the
+/// editor sees must still be each stop's own: the loop's counter after each
+/// `next`, the callee's locals after a step in, the caller's current locals
+/// after a step out, each checked against an `evaluate` at the same stop.
+#[tokio::test]
+async fn scopes_answered_from_memory_show_each_stops_own_values() {
+    if !require("python3 with debugpy", have_debugpy()) {
+        return;
+    }
+    let program = start_program(&[]);
+    let (_dockdap, addr, mut log) = spawn_logged_listener(&program.workspace).await;
+    let mut client = connect_client(&addr).await;
+    let mut thread = attach(&mut client, &program, &["dockdap-test: loop"], json!({})).await;
+    full_cycle(&mut client, thread).await;
+    // `next` and `continue` around the loop in main: from the third stop on,
+    // main's scopes is remembered.
+    for _ in 0..3 {
+        for command in ["next", "next", "next"] {
+            thread = step(&mut client, command, thread).await;
+            let (stop, vars) = full_cycle(&mut client, thread).await;
+            assert_eq!(stop.frames[0]["name"], "main");
+            assert_eq!(value_of(&vars, "rounds"), now(&mut client, stop.frame, "rounds").await);
+        }
+        thread = resume(&mut client, thread).await;
+        let (stop, vars) = full_cycle(&mut client, thread).await;
+        assert_eq!(value_of(&vars, "rounds"), now(&mut client, stop.frame, "rounds").await);
+    }
+    let remembered =
+        std::iter::from_fn(|| log.try_recv().ok()).filter(|l| l.contains("scopes taken from memory")).count();
+    assert!(remembered >= 4, "main's scopes was remembered ({remembered} times)");
+
+    // Into peek and back out: the callee's own locals, then main's as they are now.
+    thread = step(&mut client, "next", thread).await;
+    thread = step(&mut client, "stepIn", thread).await;
+    let (stop, vars) = full_cycle(&mut client, thread).await;
+    assert_eq!(stop.frames[0]["name"], "peek");
+    assert!(vars.iter().all(|(n, _)| n != "probe"), "peek's locals: {vars:?}");
+    thread = step(&mut client, "stepOut", thread).await;
+    let (stop, vars) = full_cycle(&mut client, thread).await;
+    assert_eq!(stop.frames[0]["name"], "main");
+    assert_eq!(value_of(&vars, "seen"), now(&mut client, stop.frame, "seen").await);
+    assert_eq!(value_of(&vars, "rounds"), now(&mut client, stop.frame, "rounds").await);
+    client.request("disconnect", json!({"terminateDebuggee": true})).await.unwrap();
+}
+
 /// Stops where the editor looks at the stack and scopes only; `probe`'s
 /// `__repr__` tells whether anyone asked debugpy for the variables.
 async fn stops_without_variables(client: &mut DapClient, thread: i64, rounds: usize) -> (i64, i64) {

@@ -81,7 +81,7 @@ fn plain(line: &str) -> String {
 }
 
 /// The counts a `prefetch` log line has.
-const COUNTS: [&str; 6] = ["fetched", "answered", "joined", "missed", "guessed", "wrong"];
+const COUNTS: [&str; 7] = ["fetched", "answered", "joined", "missed", "guessed", "wrong", "remembered"];
 
 /// The counts in a `prefetch` log line, by name, in `COUNTS` order (those it has).
 fn prefetch_counts(line: &str) -> Vec<(&'static str, u64)> {

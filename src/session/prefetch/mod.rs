@@ -28,6 +28,10 @@
 //!   id for another `id(frame)`; a new frame at a freed frame's address gets
 //!   the old id, and then the `variables` fetched after the check are the
 //!   new frame's, as the editor's own request would get.
+//! - the one answer kept across stops is `scopes` (`memo`): pydevd makes it
+//!   from the frame id alone, so it is served from memory only once the
+//!   same arguments got the same answer at two stops, only for a frame a
+//!   stack of this stop holds, and only until the first state change.
 //!
 //! This module decides; the session writes. It owns no link and stamps no
 //! `seq`: a fetch in flight is a `BridgeTag::Prefetch` request in the
@@ -35,12 +39,15 @@
 //! asker (`SeqTable::adopt`), so its answer, a `cancel` and the link closing
 //! are handled as for any forwarded request.
 
+mod memo;
+mod relay;
+
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::io::AsyncWrite;
 
-use super::Session;
-use crate::dap::{AdapterSeq, BridgeTag, ClientSeq, Kind, Message, Origin, Pending};
+use memo::Memo;
+
+use crate::dap::{AdapterSeq, Kind, Message};
 
 /// Requests that change nothing in the debuggee: they keep the fetched
 /// answers. Every other request (`continue`, `next`, `setVariable`,
@@ -177,6 +184,8 @@ pub(super) struct Counts {
     guessed: u64,
     /// Of those, the ones the stack proved wrong (dropped unused).
     wrong: u64,
+    /// `scopes` answers taken from memory (`memo`) instead of asked.
+    remembered: u64,
 }
 
 /// The per-session state of the speculative fetch.
@@ -202,6 +211,12 @@ pub(super) struct Prefetch {
     slots: Vec<Option<Slot>>,
     /// Fetching goes on (false from the first state change after a stop).
     active: bool,
+    /// Stops so far on this link.
+    stop: u64,
+    /// The frame ids the stacks answered at this stop held (while `active`).
+    frames: Vec<i64>,
+    /// `scopes` answers that came back the same at earlier stops.
+    memo: Memo,
 }
 
 /// `{"stackFrames": [{"id": N}, ...]}`, everything else skipped.
@@ -261,15 +276,16 @@ impl Prefetch {
 
     /// Logs what the fetch did in this session (at its end).
     pub(super) fn log_counts(&self) {
-        let Counts { fetched, answered, joined, missed, guessed, wrong } = self.counts;
+        let Counts { fetched, answered, joined, missed, guessed, wrong, remembered } = self.counts;
         if self.enabled {
-            tracing::info!(fetched, answered, joined, missed, guessed, wrong, "prefetch");
+            tracing::info!(fetched, answered, joined, missed, guessed, wrong, remembered, "prefetch");
         }
     }
 
     /// Drops every unused answer and stops fetching until the next stop.
     pub(super) fn drop_answers(&mut self) {
         self.active = false;
+        self.frames.clear();
         for slot in self.slots.iter_mut().flatten() {
             slot.answer = None;
         }
@@ -290,6 +306,8 @@ impl Prefetch {
         self.learned = self.by_reason.iter().find(|(r, _)| r == reason).map(|(_, s)| s.clone()).unwrap_or_default();
         let same_thread = thread.is_some() && thread == self.thread;
         self.thread = thread;
+        self.stop += 1;
+        self.frames.clear();
         self.slots = Vec::new();
         self.active = self.enabled && thread.is_some();
         if !self.active {
@@ -335,9 +353,14 @@ impl Prefetch {
 
     /// Sends learned step `i` (a `scopes`) as the editor sent it after the
     /// previous stop, with that stop's frame id.
+    /// A `scopes` remembered for that frame is filled in from memory
+    /// instead, still held as a guess until the stack confirms the frame.
     fn guess(&mut self, i: usize) -> Option<Fetch> {
         let frame = self.learned_frame(i)?;
         let arguments = self.learned[i].arguments.clone();
+        if self.fill_from_memo(i, &arguments, Some(frame)) {
+            return None;
+        }
         let fetch = self.start(i, arguments, Some(frame))?;
         self.counts.guessed += 1;
         Some(fetch)
@@ -364,7 +387,58 @@ impl Prefetch {
         if let (Some(id), Some(Some(field))) = (id, id_field(&step.command)) {
             arguments.as_mut()?.as_object_mut()?.insert(field.to_owned(), Value::from(id));
         }
+        if self.fill_from_memo(i, &arguments, None) {
+            return None;
+        }
         self.start(i, arguments, None)
+    }
+
+    /// Fills slot `i` (a `scopes`) with the answer remembered for these
+    /// arguments, if there is one: nothing is sent, and what waits for it
+    /// can be fetched at once (`advance`).
+    fn fill_from_memo(&mut self, i: usize, arguments: &Option<Value>, guess: Option<i64>) -> bool {
+        if self.learned[i].command != "scopes" {
+            return false;
+        }
+        let Some((answer, ids)) = self.memo.recall(arguments.as_ref()) else {
+            return false;
+        };
+        let command = self.learned[i].command.clone();
+        let arguments = arguments.clone();
+        tracing::debug!(?arguments, "scopes taken from memory");
+        self.slots[i] =
+            Some(Slot { command, arguments, seq: None, answer: Some(answer), ids: Some(ids), used: false, guess });
+        self.counts.remembered += 1;
+        true
+    }
+
+    /// The answer remembered for an editor's `scopes` of a frame a stack
+    /// answered at this stop holds.
+    fn remembered(&self, command: &str, arguments: Option<&Value>) -> Option<(Message, Vec<i64>)> {
+        let frame = arguments?.get("frameId")?.as_i64()?;
+        if command != "scopes" || !self.active || !self.frames.contains(&frame) {
+            return None;
+        }
+        self.memo.recall(arguments)
+    }
+
+    /// Everything that can be fetched now. A `scopes` filled from memory
+    /// needs no answer, so what waits for it is looked at again at once.
+    fn advance(&mut self) -> Vec<Fetch> {
+        let mut fetches = Vec::new();
+        loop {
+            let ready: Vec<usize> = (0..self.learned.len()).filter(|&k| self.can_fetch(k)).collect();
+            let mut filled = false;
+            for k in ready {
+                match self.fetch(k) {
+                    Some(fetch) => fetches.push(fetch),
+                    None => filled |= self.slots[k].is_some(),
+                }
+            }
+            if !filled {
+                return fetches;
+            }
+        }
     }
 
     /// The request of learned step `i` with these arguments, its slot made.
@@ -394,15 +468,26 @@ impl Prefetch {
         if !in_cycle(command) || !self.watching() {
             return Hit::Miss;
         }
-        let hit = self.look_up(command, arguments.as_ref());
-        match hit {
-            Hit::Miss => self.counts.missed += 1,
-            Hit::Ready(_) => self.counts.answered += 1,
-            Hit::InFlight(_) => self.counts.joined += 1,
-        }
-        let ids = match &hit {
-            Hit::Ready(_) => self.slot_of(command, arguments.as_ref()).and_then(|s| s.ids.clone()),
-            _ => None,
+        let (hit, ids) = match self.look_up(command, arguments.as_ref()) {
+            Hit::Miss => match self.remembered(command, arguments.as_ref()) {
+                Some((answer, ids)) => {
+                    tracing::debug!(?arguments, "scopes taken from memory");
+                    self.counts.remembered += 1;
+                    (Hit::Ready(answer), Some(ids))
+                }
+                None => {
+                    self.counts.missed += 1;
+                    (Hit::Miss, None)
+                }
+            },
+            Hit::Ready(answer) => {
+                self.counts.answered += 1;
+                (Hit::Ready(answer), self.slot_of(command, arguments.as_ref()).and_then(|s| s.ids.clone()))
+            }
+            Hit::InFlight(seq) => {
+                self.counts.joined += 1;
+                (Hit::InFlight(seq), None)
+            }
         };
         self.learn(client_seq, command, arguments, ids, matches!(hit, Hit::Ready(_)));
         hit
@@ -506,11 +591,22 @@ impl Prefetch {
             return (Vec::new(), Some(message));
         }
         let ids = answer_ids(command, &message);
+        if let (true, "stackTrace", Some(ids)) = (self.active, command, ids.as_ref()) {
+            self.frames.extend(ids);
+        }
+        let mut asked = None;
         if let Some(at) = waiting {
             let (_, index) = self.observed.waiting.swap_remove(at);
             if self.observed.answers[index].is_none() {
                 self.observed.answers[index] = ids.clone();
             }
+            asked = self.observed.steps[index].arguments.clone();
+        }
+        if let Some(Some(slot)) = slot.map(|i| &self.slots[i]) {
+            asked = slot.arguments.clone();
+        }
+        if let ("scopes", Some(ids)) = (command, ids.as_ref()) {
+            self.memo.record(self.stop, asked.as_ref(), &message, ids);
         }
         let Some(i) = slot else {
             return (Vec::new(), Some(message));
@@ -530,8 +626,7 @@ impl Prefetch {
             }
         }
         self.check_guesses(i);
-        let next: Vec<usize> = (0..self.learned.len()).filter(|&k| self.can_fetch(k)).collect();
-        (next.into_iter().filter_map(|k| self.fetch(k)).collect(), message)
+        (self.advance(), message)
     }
 
     /// The answer to slot `i` is in: each `scopes` guessed for one of its
@@ -580,328 +675,5 @@ pub(super) fn in_cycle(command: &str) -> bool {
     id_field(command).is_some()
 }
 
-impl<W: AsyncWrite + Send + Unpin> Session<W> {
-    /// Sends fetches to debugpy as the bridge's own `Prefetch` requests.
-    pub(super) async fn send_fetches(&mut self, fetches: Vec<Fetch>) {
-        for Fetch { slot, message } in fetches {
-            let command = message.command().unwrap_or_default().to_owned();
-            if let Some(seq) = self.send_to_adapter(message).await {
-                self.seq.sent_to_adapter(seq, Pending { origin: Origin::Bridge(BridgeTag::Prefetch), command });
-                self.prefetch.sent(slot, seq);
-            }
-        }
-    }
-
-    /// debugpy stopped: fetch what the editor asked after its last stop of this reason.
-    pub(super) async fn prefetch_on_stop(&mut self, message: &Message) {
-        let thread = message.field::<Value>("body").ok().flatten().and_then(|b| b.get("threadId")?.as_i64());
-        let reason =
-            message.field::<Value>("body").ok().flatten().and_then(|b| Some(b.get("reason")?.as_str()?.to_owned()));
-        let fetches = self.prefetch.on_stopped(thread, reason.as_deref().unwrap_or_default());
-        self.send_fetches(fetches).await;
-    }
-
-    /// An editor request of the step cycle: answered from a fetch, joined
-    /// to one in flight, or (`Some(message)`) to be forwarded as always.
-    pub(super) async fn answer_from_prefetch(&mut self, command: &str, message: Message) -> Option<Message> {
-        if !in_cycle(command) || !self.prefetch.watching() {
-            return Some(message);
-        }
-        let client_seq = ClientSeq(message.seq());
-        let arguments = message.field::<Value>("arguments").ok().flatten();
-        match self.prefetch.on_client_request(client_seq.0, command, arguments) {
-            Hit::Miss => Some(message),
-            Hit::Ready(answer) => {
-                tracing::debug!(command, "answered from the prefetch");
-                self.answer_client(client_seq, command, command, answer).await;
-                None
-            }
-            Hit::InFlight(seq) => {
-                let pending = Pending { origin: Origin::Peer(client_seq), command: command.to_owned() };
-                if self.seq.adopt(seq, pending) {
-                    tracing::debug!(command, "joined a prefetch in flight");
-                    None
-                } else {
-                    Some(message)
-                }
-            }
-        }
-    }
-
-    /// A response from debugpy to a request of the step cycle: what the
-    /// prefetch learns from it; `Some` if the client should have it.
-    pub(super) async fn prefetch_on_answer(
-        &mut self,
-        seq: AdapterSeq,
-        client: Option<ClientSeq>,
-        command: &str,
-        message: Message,
-    ) -> Option<Message> {
-        if !in_cycle(command) {
-            return Some(message);
-        }
-        let (fetches, message) = self.prefetch.on_answer(seq, client.map(|c| c.0), command, message);
-        self.send_fetches(fetches).await;
-        message
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn answer(seq: i64, command: &str, body: Value) -> Message {
-        let frame = json!({"seq": 1, "type": "response", "request_seq": seq, "success": true,
-                           "command": command, "body": body});
-        Message::parse(frame.to_string().as_bytes()).unwrap()
-    }
-
-    fn body_for(command: &str, id: i64) -> Value {
-        match command {
-            "stackTrace" => json!({"stackFrames": [{"id": id, "name": "f"}, {"id": id + 1, "name": "g"}]}),
-            "scopes" => json!({"scopes": [{"name": "Locals", "variablesReference": id + 10}]}),
-            _ => json!({}),
-        }
-    }
-
-    /// Sends the fetches as debugpy would get them, numbered from `next_seq`;
-    /// returns (seq, command, arguments) of each.
-    fn send(p: &mut Prefetch, fetches: Vec<Fetch>, next_seq: &mut i64) -> Vec<(i64, String, Value)> {
-        fetches
-            .into_iter()
-            .map(|f| {
-                *next_seq += 1;
-                p.sent(f.slot, AdapterSeq(*next_seq));
-                let args: Value = f.message.field("arguments").unwrap().unwrap();
-                (*next_seq, f.message.command().unwrap().to_owned(), args)
-            })
-            .collect()
-    }
-
-    /// The seq a fetch of `command` went out as.
-    fn seq_of(sent: &[(i64, String, Value)], command: &str) -> i64 {
-        sent.iter().find(|(_, c, _)| c == command).unwrap().0
-    }
-
-    /// The editor's cycle at a stop, forwarded (nothing fetched yet).
-    fn editor_cycle(p: &mut Prefetch, thread: i64, with_variables: bool) {
-        let mut seq = 1000;
-        let mut ask = |p: &mut Prefetch, command: &str, args: Value, id: i64| {
-            seq += 1;
-            assert!(matches!(p.on_client_request(seq, command, Some(args)), Hit::Miss));
-            let (fetches, back) =
-                p.on_answer(AdapterSeq(seq + 5000), Some(seq), command, answer(seq, command, body_for(command, id)));
-            assert!(fetches.is_empty() && back.is_some());
-        };
-        ask(p, "threads", json!({}), 0);
-        ask(p, "stackTrace", json!({"threadId": thread, "levels": 20}), 40);
-        ask(p, "scopes", json!({"frameId": 40}), 40);
-        if with_variables {
-            ask(p, "variables", json!({"variablesReference": 50, "format": {"hex": true}}), 0);
-        }
-    }
-
-    #[test]
-    fn fetches_what_the_editor_asked_after_its_previous_stop_with_new_ids() {
-        let mut p = Prefetch::new(true);
-        assert!(p.on_stopped(Some(1), "step").is_empty(), "nothing learned yet");
-        editor_cycle(&mut p, 1, true);
-
-        let mut seq = 0;
-        let fetches = p.on_stopped(Some(7), "step");
-        let first = send(&mut p, fetches, &mut seq);
-        let names: Vec<(&str, &Value)> = first.iter().map(|(_, c, a)| (c.as_str(), a)).collect();
-        // The stack first: `scopes` waits for it, nothing waits for `threads`.
-        assert_eq!(names, [("stackTrace", &json!({"threadId": 7, "levels": 20})), ("threads", &json!({}))]);
-        // The stack's answer gives the frame id for `scopes`, and its answer the reference.
-        let (fetches, kept) =
-            p.on_answer(AdapterSeq(1), None, "stackTrace", answer(1, "stackTrace", body_for("stackTrace", 400)));
-        assert!(kept.is_none(), "kept for the editor");
-        let scopes = send(&mut p, fetches, &mut seq);
-        assert_eq!(scopes[0].1, "scopes");
-        assert_eq!(scopes[0].2, json!({"frameId": 400}));
-        let (fetches, _) = p.on_answer(AdapterSeq(3), None, "scopes", answer(3, "scopes", body_for("scopes", 400)));
-        let vars = send(&mut p, fetches, &mut seq);
-        assert_eq!(vars[0].2, json!({"variablesReference": 410, "format": {"hex": true}}), "the editor's own format");
-
-        // Exact matches are answered; the one in flight is joined; others miss.
-        assert!(matches!(
-            p.on_client_request(1, "stackTrace", Some(json!({"threadId": 7, "levels": 20}))),
-            Hit::Ready(_)
-        ));
-        assert!(
-            matches!(p.on_client_request(2, "stackTrace", Some(json!({"threadId": 7, "levels": 20}))), Hit::Miss),
-            "used once"
-        );
-        assert!(matches!(p.on_client_request(3, "scopes", Some(json!({"frameId": 401}))), Hit::Miss), "another frame");
-        assert!(matches!(p.on_client_request(4, "scopes", Some(json!({"frameId": 400}))), Hit::Ready(_)));
-        assert!(
-            matches!(p.on_client_request(5, "variables", Some(json!({"variablesReference": 410}))), Hit::Miss),
-            "another format"
-        );
-        assert!(matches!(
-            p.on_client_request(6, "variables", Some(json!({"variablesReference": 410, "format": {"hex": true}}))),
-            Hit::InFlight(AdapterSeq(4))
-        ));
-        // A joined answer goes to the editor.
-        let (_, back) =
-            p.on_answer(AdapterSeq(4), Some(6), "variables", answer(4, "variables", json!({"variables": []})));
-        assert!(back.is_some());
-    }
-
-    #[test]
-    fn a_state_change_drops_every_answer_and_stops_fetching() {
-        let mut p = Prefetch::new(true);
-        p.on_stopped(Some(1), "step");
-        editor_cycle(&mut p, 1, true);
-        let mut seq = 0;
-        let fetches = p.on_stopped(Some(1), "step");
-        let sent = send(&mut p, fetches, &mut seq);
-        let threads = seq_of(&sent, "threads");
-        let (_, kept) =
-            p.on_answer(AdapterSeq(threads), None, "threads", answer(threads, "threads", json!({"threads": []})));
-        assert!(kept.is_none());
-        assert!(matches!(p.on_client_request(9, "setVariable", Some(json!({}))), Hit::Miss));
-        assert!(matches!(p.on_client_request(10, "threads", Some(json!({}))), Hit::Miss), "dropped");
-        // The stack's answer arrives after the change: nothing more is fetched.
-        let (fetches, _) =
-            p.on_answer(AdapterSeq(1), None, "stackTrace", answer(1, "stackTrace", body_for("stackTrace", 1)));
-        assert!(fetches.is_empty());
-        assert!(matches!(p.on_client_request(11, "stackTrace", Some(json!({"threadId": 1, "levels": 20}))), Hit::Miss));
-        // So does an event that can mean a change.
-        assert!(
-            event_changes_state("continued") && event_changes_state("invalidated") && event_changes_state("thread")
-        );
-        assert!(!event_changes_state("output"));
-        assert!(changes_state("evaluate") && changes_state("next") && changes_state("completions"));
-        assert!(!changes_state("variables"));
-    }
-
-    #[test]
-    fn nothing_is_fetched_that_the_editor_did_not_ask_after_its_previous_stop() {
-        let mut p = Prefetch::new(true);
-        p.on_stopped(Some(1), "step");
-        editor_cycle(&mut p, 1, false);
-        let mut seq = 0;
-        let fetches = p.on_stopped(Some(1), "step");
-        let sent = send(&mut p, fetches, &mut seq);
-        let (fetches, _) =
-            p.on_answer(AdapterSeq(1), None, "stackTrace", answer(1, "stackTrace", body_for("stackTrace", 40)));
-        assert!(fetches.is_empty(), "the guessed scopes is confirmed, not asked again");
-        let scopes = seq_of(&sent, "scopes");
-        let (fetches, _) =
-            p.on_answer(AdapterSeq(scopes), None, "scopes", answer(scopes, "scopes", body_for("scopes", 40)));
-        assert!(fetches.is_empty(), "no variables: the editor never asked");
-        // A stop where it asked nothing teaches nothing.
-        assert!(p.on_stopped(Some(1), "step").is_empty());
-        assert!(p.on_stopped(Some(1), "step").is_empty());
-        // Off: nothing, ever.
-        let mut off = Prefetch::new(false);
-        off.on_stopped(Some(1), "step");
-        editor_cycle(&mut off, 1, true);
-        assert!(off.on_stopped(Some(1), "step").is_empty());
-    }
-
-    /// A second stop on the same thread, the editor's cycle learned at the
-    /// first (top frame 40, its locals 50): what went out, in order.
-    fn second_stop(p: &mut Prefetch, seq: &mut i64) -> Vec<(i64, String, Value)> {
-        p.on_stopped(Some(1), "step");
-        editor_cycle(p, 1, true);
-        let fetches = p.on_stopped(Some(1), "step");
-        send(p, fetches, seq)
-    }
-
-    #[test]
-    fn scopes_is_guessed_behind_the_stack_and_served_once_the_stack_shows_the_same_frame() {
-        let mut p = Prefetch::new(true);
-        let mut seq = 0;
-        let sent = second_stop(&mut p, &mut seq);
-        let order: Vec<(&str, &Value)> = sent.iter().map(|(_, c, a)| (c.as_str(), a)).collect();
-        assert_eq!(
-            order,
-            [
-                ("stackTrace", &json!({"threadId": 1, "levels": 20})),
-                ("scopes", &json!({"frameId": 40})),
-                ("threads", &json!({}))
-            ]
-        );
-        // Its answer may come first: nothing is served or fetched from it yet.
-        let (fetches, kept) = p.on_answer(AdapterSeq(2), None, "scopes", answer(2, "scopes", body_for("scopes", 40)));
-        assert!(kept.is_none() && fetches.is_empty(), "no variables before the stack confirms the frame");
-        assert!(matches!(p.on_client_request(1, "scopes", Some(json!({"frameId": 40}))), Hit::Miss), "not yet");
-        // The stack shows frame 40 on top: confirmed, and the variables go out.
-        let (fetches, _) =
-            p.on_answer(AdapterSeq(1), None, "stackTrace", answer(1, "stackTrace", body_for("stackTrace", 40)));
-        let vars = send(&mut p, fetches, &mut seq);
-        assert_eq!(vars.len(), 1);
-        assert_eq!(vars[0].1, "variables");
-        assert_eq!(vars[0].2, json!({"variablesReference": 50, "format": {"hex": true}}));
-        assert!(matches!(p.on_client_request(2, "scopes", Some(json!({"frameId": 40}))), Hit::Ready(_)));
-        assert_eq!((p.counts.guessed, p.counts.wrong), (1, 0));
-    }
-
-    #[test]
-    fn a_guess_the_stack_disproves_is_never_served_and_the_right_scopes_is_fetched() {
-        let mut p = Prefetch::new(true);
-        let mut seq = 0;
-        second_stop(&mut p, &mut seq);
-        // A step into a call: a new frame 70 on top, frame 40 one below.
-        let (fetches, _) = p.on_answer(
-            AdapterSeq(1),
-            None,
-            "stackTrace",
-            answer(1, "stackTrace", json!({"stackFrames": [{"id": 70}, {"id": 40}]})),
-        );
-        let again = send(&mut p, fetches, &mut seq);
-        assert_eq!(again.len(), 1);
-        assert_eq!((again[0].1.as_str(), &again[0].2), ("scopes", &json!({"frameId": 70})));
-        // The guess's answer, arriving now, is nobody's and fetches nothing
-        // (frame 40's locals are not shown to anyone).
-        let (fetches, kept) = p.on_answer(AdapterSeq(2), None, "scopes", answer(2, "scopes", body_for("scopes", 40)));
-        assert!(fetches.is_empty());
-        assert!(kept.is_some(), "not kept: handed back to be dropped");
-        assert!(matches!(p.on_client_request(1, "scopes", Some(json!({"frameId": 40}))), Hit::Miss));
-        assert!(matches!(p.on_client_request(2, "scopes", Some(json!({"frameId": 70}))), Hit::InFlight(AdapterSeq(4))));
-        let (fetches, _) = p.on_answer(AdapterSeq(4), Some(2), "scopes", answer(4, "scopes", body_for("scopes", 70)));
-        let vars = send(&mut p, fetches, &mut seq);
-        assert_eq!(vars[0].2, json!({"variablesReference": 80, "format": {"hex": true}}), "the new frame's locals");
-        assert_eq!((p.counts.guessed, p.counts.wrong), (1, 1));
-    }
-
-    #[test]
-    fn nothing_is_guessed_for_a_stop_on_another_thread_or_after_a_state_change() {
-        let mut p = Prefetch::new(true);
-        p.on_stopped(Some(1), "step");
-        editor_cycle(&mut p, 1, true);
-        let fetches = p.on_stopped(Some(2), "step");
-        assert!(fetches.iter().all(|f| f.message.command() != Some("scopes")), "another thread's frames");
-
-        let mut p = Prefetch::new(true);
-        let mut seq = 0;
-        second_stop(&mut p, &mut seq);
-        p.on_client_request(9, "evaluate", Some(json!({"expression": "x"})));
-        let (fetches, kept) = p.on_answer(AdapterSeq(2), None, "scopes", answer(2, "scopes", body_for("scopes", 40)));
-        assert!(fetches.is_empty() && kept.is_none());
-        let (fetches, _) =
-            p.on_answer(AdapterSeq(1), None, "stackTrace", answer(1, "stackTrace", body_for("stackTrace", 40)));
-        assert!(fetches.is_empty(), "no variables after the evaluate");
-        assert!(matches!(p.on_client_request(10, "scopes", Some(json!({"frameId": 40}))), Hit::Miss));
-    }
-
-    #[test]
-    fn what_is_fetched_is_what_the_editor_asked_after_its_last_stop_of_the_same_reason() {
-        let mut p = Prefetch::new(true);
-        p.on_stopped(Some(1), "breakpoint");
-        editor_cycle(&mut p, 1, true);
-        // A step it did not look at: nothing learned for steps yet, nothing fetched.
-        assert!(p.on_stopped(Some(1), "step").is_empty());
-        // The next breakpoint: the cycle of the previous breakpoint.
-        let fetches = p.on_stopped(Some(1), "breakpoint");
-        let names: Vec<&str> = fetches.iter().filter_map(|f| f.message.command()).collect();
-        assert_eq!(names, ["stackTrace", "scopes", "threads"]);
-        // Still nothing after a step, which it never looked at.
-        assert!(p.on_stopped(Some(1), "step").is_empty());
-        assert!(p.on_stopped(Some(1), "step").is_empty());
-    }
-}
+mod tests;
