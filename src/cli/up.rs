@@ -16,7 +16,9 @@ use tokio_util::sync::CancellationToken;
 use super::configfile;
 use super::output::{self, Progress, Style};
 use super::{CliError, json_failure};
-use crate::config::{DEFAULT_APP_ROOT, DEFAULT_DEBUG_PORT, DebuggerMode, Request, SessionConfig, TransportMode};
+use crate::config::{
+    DEFAULT_APP_ROOT, DEFAULT_DEBUG_PORT, DebuggerMode, LaunchArguments, Request, SessionConfig, TransportMode,
+};
 use crate::console::{Category, Event, EventSender};
 use crate::runtime::docker::DebugContainer;
 use crate::runtime::{Context, Runtime};
@@ -53,7 +55,41 @@ pub async fn run(args: UpArgs, shutdown: CancellationToken) -> Result<ExitCode, 
 
 async fn up(args: UpArgs, shutdown: CancellationToken) -> Result<ExitCode, CliError> {
     let cwd = std::env::current_dir()?;
-    let file = configfile::load(&args.config, args.name.as_deref(), &cwd)?;
+    let (file, launch) = read_launch(&args, &cwd)?;
+    let workspace = PathBuf::from(launch.paths.local_root_on(&cwd));
+    let container = start(&launch, workspace, shutdown).await?;
+    let attach = attach_configuration(&container.name, &file.raw, &launch.debug_port, container.transport);
+    if args.json {
+        let ports: Vec<Value> = container
+            .facts()
+            .service_ports
+            .iter()
+            .map(|p| json!({"container": p.container, "host": p.address.port(), "url": p.url()}))
+            .collect();
+        output::print_json(&json!({
+            "container": container.name,
+            "id": container.id,
+            "image": launch.image,
+            "debugger": container.mode,
+            "transport": container.transport,
+            "debugPort": container.debug_port,
+            "ports": ports,
+            "attach": attach,
+        }))?;
+    } else {
+        print_up(&container, &launch.image, &attach, launch.wait_for_debugger)?;
+    }
+    // Kept: `end` leaves the container running and only stops watching it.
+    if let Err(why) = container.end().await {
+        tracing::warn!(%why, "ending the launch handle");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The launch configuration `up` starts, as `up` runs it: kept after `up`
+/// ends, the Azure ML hook's workers waiting a day for an editor.
+fn read_launch(args: &UpArgs, cwd: &std::path::Path) -> Result<(configfile::LaunchFile, LaunchArguments), CliError> {
+    let file = configfile::load(&args.config, args.name.as_deref(), cwd)?;
     if let Some(note) = &file.note {
         output::err(&format!("dockdap up: {note}"));
     }
@@ -70,15 +106,23 @@ async fn up(args: UpArgs, shutdown: CancellationToken) -> Result<ExitCode, CliEr
     if matches!(launch.debugger, DebuggerMode::Auto | DebuggerMode::Azureml) {
         launch.env.entry("DOCKDAP_GATE_TIMEOUT".into()).or_insert_with(|| UP_GATE_TIMEOUT_SECS.into());
     }
+    Ok((file, launch))
+}
 
+/// Starts the container, showing its progress; a container left half-made
+/// by a failed start is removed.
+async fn start(
+    launch: &LaunchArguments,
+    workspace: PathBuf,
+    shutdown: CancellationToken,
+) -> Result<DebugContainer, CliError> {
     let (events, mut rx) = EventSender::channel(256);
-    let workspace = PathBuf::from(launch.paths.local_root_on(&cwd));
     let cx = Context { events, tasks: Tasks::new(shutdown.child_token()), workspace, child_sessions: false };
     let mut progress = Progress::start(&format!("starting {}", launch.image));
     let style = progress.style();
     let started = tokio::time::Instant::now();
     let launched = {
-        let launching = DebugContainer::launch(&launch, &cx);
+        let launching = DebugContainer::launch(launch, &cx);
         tokio::pin!(launching);
         loop {
             tokio::select! {
@@ -108,33 +152,7 @@ async fn up(args: UpArgs, shutdown: CancellationToken) -> Result<ExitCode, CliEr
         container.name,
         started.elapsed().as_secs_f64()
     )));
-
-    let attach = attach_configuration(&container.name, &file.raw, &launch.debug_port, container.transport);
-    let ports: Vec<Value> = container
-        .facts()
-        .service_ports
-        .iter()
-        .map(|p| json!({"container": p.container, "host": p.address.port(), "url": p.url()}))
-        .collect();
-    if args.json {
-        output::print_json(&json!({
-            "container": container.name,
-            "id": container.id,
-            "image": launch.image,
-            "debugger": container.mode,
-            "transport": container.transport,
-            "debugPort": container.debug_port,
-            "ports": ports,
-            "attach": attach,
-        }))?;
-    } else {
-        print_up(&container, &launch.image, &attach, launch.wait_for_debugger)?;
-    }
-    // Kept: `end` leaves the container running and only stops watching it.
-    if let Err(why) = container.end().await {
-        tracing::warn!(%why, "ending the launch handle");
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(container)
 }
 
 /// Progress and dockdap's own console lines; the program's output is left
