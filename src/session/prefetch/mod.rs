@@ -39,12 +39,14 @@
 //! asker (`SeqTable::adopt`), so its answer, a `cancel` and the link closing
 //! are handled as for any forwarded request.
 
+mod learn;
 mod memo;
 mod relay;
 
 use serde::Deserialize;
 use serde_json::Value;
 
+use learn::{IdRef, Observed, Step};
 use memo::Memo;
 
 use crate::dap::{AdapterSeq, Kind, Message};
@@ -82,22 +84,6 @@ const HARMLESS_EVENTS: &[&str] = &[
     "debugpySockets",
 ];
 
-/// At most this many requests are learned per stop (and so fetched).
-const MAX_STEPS: usize = 16;
-
-/// Where the id in a learned request's arguments comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum IdRef {
-    /// The request has no id (`threads`).
-    Plain,
-    /// `threadId`: the thread of the `stopped` event.
-    StoppedThread,
-    /// `frameId`: frame `index` of the answer to step `step` (a `stackTrace`).
-    Frame { step: usize, index: usize },
-    /// `variablesReference`: scope `index` of the answer to step `step` (a `scopes`).
-    Scope { step: usize, index: usize },
-}
-
 /// The commands of the step cycle and the argument that holds their id.
 fn id_field(command: &str) -> Option<Option<&'static str>> {
     match command {
@@ -107,27 +93,6 @@ fn id_field(command: &str) -> Option<Option<&'static str>> {
         "variables" => Some(Some("variablesReference")),
         _ => None,
     }
-}
-
-/// One request the editor made after a stop.
-#[derive(Debug, Clone)]
-struct Step {
-    command: String,
-    /// The editor's own arguments (`None`: it sent none).
-    arguments: Option<Value>,
-    /// `None` when the id could not be traced to an answer of this stop:
-    /// such a step is never fetched, nor anything that depends on it.
-    id: Option<IdRef>,
-}
-
-/// What the editor asked after the current stop, and the ids it got back.
-#[derive(Debug, Default)]
-struct Observed {
-    steps: Vec<Step>,
-    /// Per step, the frame ids (`stackTrace`) or scope references (`scopes`) answered.
-    answers: Vec<Option<Vec<i64>>>,
-    /// Editor requests in flight, by client seq: which step they are.
-    waiting: Vec<(i64, usize)>,
 }
 
 /// One fetch, for the learned step of the same index.
@@ -489,7 +454,7 @@ impl Prefetch {
                 (Hit::InFlight(seq), None)
             }
         };
-        self.learn(client_seq, command, arguments, ids, matches!(hit, Hit::Ready(_)));
+        self.observed.learn(self.thread, client_seq, command, arguments, ids, matches!(hit, Hit::Ready(_)));
         hit
     }
 
@@ -522,56 +487,6 @@ impl Prefetch {
         }
     }
 
-    /// Records the editor's request as a step of this stop, with where its id came from.
-    fn learn(&mut self, client_seq: i64, command: &str, arguments: Option<Value>, ids: Option<Vec<i64>>, done: bool) {
-        let observed = &mut self.observed;
-        if observed.steps.len() >= MAX_STEPS {
-            return;
-        }
-        let id_of = |field: &str| arguments.as_ref().and_then(|a| a.get(field)).and_then(Value::as_i64);
-        let find = |of: &str, wanted: Option<i64>| -> Option<(usize, usize)> {
-            let wanted = wanted?;
-            (0..observed.steps.len()).rev().find_map(|j| {
-                let ids = observed.answers[j].as_ref()?;
-                (observed.steps[j].command == of)
-                    .then(|| ids.iter().position(|&x| x == wanted))
-                    .flatten()
-                    .map(|i| (j, i))
-            })
-        };
-        let id = match command {
-            "threads" => Some(IdRef::Plain),
-            "stackTrace" => {
-                (id_of("threadId").is_some() && id_of("threadId") == self.thread).then_some(IdRef::StoppedThread)
-            }
-            "scopes" => find("stackTrace", id_of("frameId")).map(|(step, index)| IdRef::Frame { step, index }),
-            "variables" => {
-                find("scopes", id_of("variablesReference")).map(|(step, index)| IdRef::Scope { step, index })
-            }
-            _ => None,
-        };
-        let step = Step { command: command.to_owned(), arguments, id };
-        let duplicate = observed
-            .steps
-            .iter()
-            .position(|s| s.command == step.command && s.arguments == step.arguments && s.id == step.id);
-        let index = match duplicate {
-            Some(j) => j,
-            None => {
-                observed.steps.push(step);
-                observed.answers.push(None);
-                observed.steps.len() - 1
-            }
-        };
-        if done {
-            if observed.answers[index].is_none() {
-                observed.answers[index] = ids;
-            }
-        } else {
-            observed.waiting.push((client_seq, index));
-        }
-    }
-
     /// debugpy answered `seq`, which is the editor's request `client` (forwarded,
     /// or a fetch it joined) or a fetch nobody joined (`client: None`).
     /// Records the ids the answer hands out (for learning, and for the fetches
@@ -594,19 +509,20 @@ impl Prefetch {
         if let (true, "stackTrace", Some(ids)) = (self.active, command, ids.as_ref()) {
             self.frames.extend(ids);
         }
-        let mut asked = None;
+        let mut step = None;
         if let Some(at) = waiting {
             let (_, index) = self.observed.waiting.swap_remove(at);
             if self.observed.answers[index].is_none() {
                 self.observed.answers[index] = ids.clone();
             }
-            asked = self.observed.steps[index].arguments.clone();
-        }
-        if let Some(Some(slot)) = slot.map(|i| &self.slots[i]) {
-            asked = slot.arguments.clone();
+            step = Some(index);
         }
         if let ("scopes", Some(ids)) = (command, ids.as_ref()) {
-            self.memo.record(self.stop, asked.as_ref(), &message, ids);
+            let asked = match slot.and_then(|i| self.slots[i].as_ref()) {
+                Some(slot) => slot.arguments.as_ref(),
+                None => step.and_then(|j| self.observed.steps[j].arguments.as_ref()),
+            };
+            self.memo.record(self.stop, asked, &message, ids);
         }
         let Some(i) = slot else {
             return (Vec::new(), Some(message));
