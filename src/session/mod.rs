@@ -29,6 +29,7 @@
 
 mod child;
 mod custom;
+mod debuggee;
 mod files;
 mod forward;
 mod inplace;
@@ -269,7 +270,7 @@ struct Session<W> {
     /// A re-attach under way (reload, restart of an attach, a replaced process).
     reattach: Option<reattach::Reattach>,
     /// What debugpy said about the process and its threads.
-    debuggee: reattach::Debuggee,
+    debuggee: debuggee::Debuggee,
 }
 
 /// Runs one session over a client stream until it ends, then cleans up.
@@ -317,7 +318,7 @@ where
         breakpoints: restart::Breakpoints::default(),
         prefetch: prefetch::Prefetch::default(),
         reattach: None,
-        debuggee: reattach::Debuggee::default(),
+        debuggee: debuggee::Debuggee::default(),
     };
     session.spawn_reader(reader, Side::Client);
     let end = session.run_loop().await;
