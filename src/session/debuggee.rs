@@ -1,6 +1,9 @@
 //! The session's memory of the debuggee process: its pid and threads from
 //! debugpy's events, so that a re-attach (`reattach`) can tell the editor
-//! which threads of the old process exited and which process is new.
+//! which threads of the old process exited and which process is new; and
+//! what decides whether its going away is the session's end or a re-attach
+//! (the client leaving, a reload asked again meanwhile, the container's
+//! exit said only if it does not start again).
 
 use serde_json::Value;
 
